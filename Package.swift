@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module map: arrows point one way.
+//
+//   C libraries ─► CShims ─► HDF5 ─┬─► VGG16 (weights readers, conv base)
+//                                  ├─► Storage (feature file, shard journal)
+//                                  └─► TopModel (layers, training, model file) ◄─ Storage
+//   CJPEG/CPNG ─► ImageInput (scan, decode, resize, preprocess) ─► DataCheck (inspect)
+//   CZeroMQ ─► Wire (sockets, messages)
+//   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
+//   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
+//   Coordinator (CLI) = Extraction + DataCheck + TopModel;  Worker (CLI) = WorkerRuntime
+
+let shared = "Sources/Shared"
+
+let package = Package(
+    name: "Bottleneck",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bottleneck-coordinator", targets: ["Coordinator"]),
+        .executable(name: "bottleneck-worker", targets: ["Worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // MARK: - C libraries (Debian packages) and the one shim target
+        .systemLibrary(name: "CZeroMQ", path: "\(shared)/CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "\(shared)/CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "COpenBLAS", path: "\(shared)/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", path: "\(shared)/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "CShims", dependencies: ["CHDF5", "CJPEG"], path: "\(shared)/CShims"),
+
+        // MARK: - Libraries, one job each
+        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5"),
+        .target(
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput"),
+        .target(
+            name: "VGG16",
+            dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/VGG16"),
+        .target(
+            name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/Storage"),
+        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire"),
+        .target(name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel"),
+        .target(
+            name: "DataCheck",
+            dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/DataCheck"),
+        .target(
+            name: "Extraction",
+            dependencies: [
+                "ImageInput", "VGG16", "Storage", "Wire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "\(shared)/Extraction"),
+        .target(
+            name: "WorkerRuntime",
+            dependencies: ["ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log")],
+            path: "\(shared)/WorkerRuntime"),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "Coordinator",
+            dependencies: [
+                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Coordinator"),
+        .executableTarget(
+            name: "Worker",
+            dependencies: [
+                "WorkerRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Worker"),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "TestSupport"]),
+        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"]),
+        .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+#include "HDF5Shims.h"

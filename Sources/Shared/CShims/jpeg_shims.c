@@ -1,0 +1,1 @@
+// JPEG decode wrapper (libjpeg + setjmp). Filled in with the ImageInput module.
