@@ -117,17 +117,15 @@ extension TopModel {
 
 /// Loss sum and confusion matrix of a sequential inference pass.
 func evaluationPass(network: Network, feeder: RowFeeder, batchSize: Int) throws -> (lossSum: Double, confusion: [[Int]]) {
-    let c = network.weights.classes
+    let c = network.classes
     var confusion = [[Int]](repeating: [Int](repeating: 0, count: c), count: c)
     var lossSum = 0.0
     try feeder.pass(batchSize: batchSize, shuffle: nil) { x, labels, rows in
         let result = network.evaluate(x, labels: labels, batch: rows)
         lossSum += result.lossSum
-        network.probabilities.withUnsafeBufferPointer { p in
-            for r in 0..<rows {
-                let predicted = SoftmaxCrossEntropy.argmax(p.baseAddress! + r * c, count: c)
-                confusion[Int(labels[r])][predicted] += 1
-            }
+        let p = network.probabilities.baseAddress!
+        for r in 0..<rows {
+            confusion[Int(labels[r])][SoftmaxCrossEntropy.argmax(p + r * c, count: c)] += 1
         }
     }
     return (lossSum, confusion)

@@ -91,9 +91,7 @@ public struct TopModel: Sendable, Equatable {
             while start < rows {
                 let batch = min(network.maxBatch, rows - start)
                 network.predict(x.baseAddress! + start * d, batch: batch)
-                network.probabilities.withUnsafeBufferPointer { p in
-                    for i in 0..<(batch * c) { out[start * c + i] = p[i] }
-                }
+                for i in 0..<(batch * c) { out[start * c + i] = network.probabilities[i] }
                 start += batch
             }
         }
