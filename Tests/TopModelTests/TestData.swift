@@ -35,14 +35,3 @@ func blobs(rows: Int, classes: Int, featureShape: [Int], noise: Float, seed: UIn
 let testProvenance = FeatureProvenance(
     featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150, preprocess: "caffe", interpolation: "nearest",
     weightsSHA256: String(repeating: "ab", count: 32))
-
-/// A fresh temporary directory, removed by `cleanup()`.
-struct TempDirectory {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("topmodel-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func cleanup() { try? FileManager.default.removeItem(at: url) }
-}
