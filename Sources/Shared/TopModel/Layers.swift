@@ -18,19 +18,26 @@ enum DenseLayer {
     /// Gradients of a dense layer from the gradient `dy[batch, outputs]` of its output:
     /// `dKernel = xᵀ · dy` `[inputs, outputs]`, `dBias = Σ_rows dy` `[outputs]`, and if asked
     /// `dx = dy · Wᵀ` `[batch, inputs]`. The bias sum runs over rows in order (deterministic).
+    /// With `kernelStep = lr`, `dKernel` is the kernel itself and receives `kernel − lr · xᵀ · dy` in the same
+    /// GEMM (plain SGD folded into the gradient; no gradient buffer, no separate update pass).
     static func backward(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, batch: Int, inputs: Int, outputs: Int,
         kernel: UnsafePointer<Float>, dKernel: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
-        dx: UnsafeMutablePointer<Float>?
+        dx: UnsafeMutablePointer<Float>?, kernelStep: Float? = nil
     ) {
-        sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, x, dy, dKernel)
+        if let dx {
+            // Before a folded kernel update changes the kernel.
+            sgemm(transposeA: false, transposeB: true, m: batch, n: inputs, k: outputs, dy, kernel, dx)
+        }
+        if let lr = kernelStep {
+            sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, alpha: -lr, x, dy, beta: 1, dKernel)
+        } else {
+            sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, x, dy, dKernel)
+        }
         dBias.update(repeating: 0, count: outputs)
         for r in 0..<batch {
             let row = dy + r * outputs
             for j in 0..<outputs { dBias[j] += row[j] }
-        }
-        if let dx {
-            sgemm(transposeA: false, transposeB: true, m: batch, n: inputs, k: outputs, dy, kernel, dx)
         }
     }
 }

@@ -72,14 +72,27 @@ final class OptimizerState {
     /// Applies one update to every tensor (`parameters[i]` with gradient `gradients[i]`), then counts the step.
     func apply(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeBufferPointer<Float>]) {
         precondition(parameters.count == first.count && gradients.count == first.count)
-        for i in parameters.indices {
-            first[i].withUnsafeMutableBufferPointer { m in
-                second[i].withUnsafeMutableBufferPointer { v in
-                    update(parameters[i], gradients[i], m, v)
-                }
+        for i in parameters.indices { apply(tensor: i, parameters[i], gradients[i]) }
+        finishStep()
+    }
+
+    /// Updates tensor `index` alone; call `finishStep()` once all tensors of the step are updated.
+    func apply(tensor index: Int, _ parameters: UnsafeMutableBufferPointer<Float>, _ gradient: UnsafeBufferPointer<Float>) {
+        first[index].withUnsafeMutableBufferPointer { m in
+            second[index].withUnsafeMutableBufferPointer { v in
+                update(parameters, gradient, m, v)
             }
         }
-        iterations += 1
+    }
+
+    /// Counts a completed step (Keras' `iterations += 1`).
+    func finishStep() { iterations += 1 }
+
+    /// The learning rate when the update is plain `w ← w − lr·g` (SGD without momentum), which lets the
+    /// caller fold it into the gradient GEMM (`W += −lr · xᵀ·dy`); nil otherwise.
+    var plainGradientStep: Float? {
+        if case .sgd(let lr, let momentum, _) = configuration, momentum == 0 { return Float(lr) }
+        return nil
     }
 
     private func update(

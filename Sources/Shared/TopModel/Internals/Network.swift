@@ -153,12 +153,18 @@ final class Network {
         if dropping { DropoutLayer.apply(dHidden.baseAddress!, mask: mask, count: batch * h) }
         // `a` holds the dropped-out output: dropped units are 0 there and their gradient is already 0.
         ReLULayer.backward(output: a, gradient: dHidden.baseAddress!, count: batch * h)
+        // Update. Plain SGD folds the big kernel's update into its gradient GEMM (W1 += −lr · xᵀ·dZ1);
+        // every other tensor goes through the optimizer after all gradients are known, as in Keras.
+        let folded = optimizer.plainGradientStep
         DenseLayer.backward(x: x, dy: dHidden.baseAddress!, batch: batch, inputs: n, outputs: h,
-                            kernel: hiddenKernel.baseAddress!, dKernel: gradients[0].baseAddress!,
-                            dBias: gradients[1].baseAddress!, dx: nil)
-        // Update.
-        optimizer.apply(parameters: [hiddenKernel, hiddenBias, outputKernel, outputBias],
-                        gradients: gradients.map { UnsafeBufferPointer($0) })
+                            kernel: hiddenKernel.baseAddress!,
+                            dKernel: folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!,
+                            dBias: gradients[1].baseAddress!, dx: nil, kernelStep: folded)
+        let parameters = [hiddenKernel, hiddenBias, outputKernel, outputBias]
+        for i in parameters.indices where !(i == 0 && folded != nil) {
+            optimizer.apply(tensor: i, parameters[i], UnsafeBufferPointer(gradients[i]))
+        }
+        optimizer.finishStep()
         return (weighted / Float(batch), correct)
     }
 }
