@@ -117,6 +117,52 @@ truncated:
     return BN_DECODE_TRUNCATED;
 }
 
+int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components, int quality, int progressive,
+                   int ycck, uint8_t **out, size_t *out_size, char *message, size_t message_capacity) {
+    struct jpeg_compress_struct cinfo;
+    bn_jpeg_error_mgr err;
+    unsigned char *volatile buffer = NULL;
+    unsigned long size = 0;
+
+    *out = NULL;
+    *out_size = 0;
+    if (message && message_capacity) message[0] = '\0';
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = bn_jpeg_error_exit;
+    err.base.emit_message = bn_jpeg_emit_message;
+    err.base.output_message = bn_jpeg_output_message;
+    err.saw_eof = 0;
+    err.message = message;
+    err.message_capacity = message_capacity;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return BN_DECODE_ERROR;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = components;
+    cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : (components == 4 ? JCS_CMYK : JCS_RGB);
+    jpeg_set_defaults(&cinfo);
+    if (components == 4 && ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    if (progressive) jpeg_simple_progression(&cinfo);
+    jpeg_start_compress(&cinfo, TRUE);
+    size_t stride = (size_t)width * (size_t)components;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + stride * cinfo.next_scanline);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = buffer;
+    *out_size = size;
+    return BN_DECODE_OK;
+}
+
 // MARK: - PNG
 
 typedef struct {

@@ -139,6 +139,11 @@ hdr = b"P6\n# a comment\n%d %d\n1000\n" % (W, H)
 images["rgb1000.ppm"] = hdr + b"".join(struct.pack(">H", int(v) * 1000 // 255 + (i % 3)) for i, v in enumerate(base.flatten()))
 images["gray100.pgm"] = b"P5 %d %d 100 " % (W, H) + bytes(int(v) * 100 // 255 for v in np.asarray(gray).flatten())
 
+# Inputs written by make_c_inputs.c (YCCK JPEG, interlaced PNGs), which Pillow cannot write.
+for name in sorted(os.listdir(os.path.join(HERE, "c_inputs"))):
+    with open(os.path.join(HERE, "c_inputs", name), "rb") as f:
+        images[name] = f.read()
+
 manifest = {"pillow": Image.__version__, "libjpeg_turbo": features.version("libjpeg_turbo"), "decode": [], "resize": []}
 for name, data in sorted(images.items()):
     with open(os.path.join(OUT, name), "wb") as f:
@@ -151,11 +156,23 @@ for name, data in sorted(images.items()):
         f.write(arr.tobytes())
     manifest["decode"].append({"file": name, "format": fmt, "mode": mode, "width": im.size[0], "height": im.size[1]})
 
-for (sw, sh) in [(37, 53), (500, 375), (150, 150), (7, 5), (640, 480), (224, 224), (3, 1)]:
-    src = Image.fromarray(synthetic(sw, sh), "RGB")
+pairs = []
+for (sw, sh) in [(37, 53), (500, 375), (375, 500), (150, 150), (7, 5), (640, 480), (224, 224), (3, 1), (1, 7)]:
     for (tw, th) in [(150, 150), (224, 224), (61, 29), (20, 17), (37, 10), (5, 53), (1, 1), (299, 301)]:
-        if (tw, th) == (sw, sh):
-            continue
+        pairs.append((sw, sh, tw, th))
+# Around the boundary where Pillow 13 switches to a vertical-first pass (inH - outH > 2 * (inW - outW)).
+pairs += [(100, 100, 58, 4), (100, 100, 52, 4), (100, 100, 58, 16), (100, 100, 64, 16), (30, 100, 4, 48),
+          (30, 100, 8, 48), (30, 100, 28, 96), (30, 100, 32, 96), (37, 53, 10, 4), (37, 53, 13, 4),
+          (100, 100, 136, 94), (100, 100, 136, 106), (53, 37, 45, 10), (64, 48, 45, 10), (64, 48, 60, 37)]
+pick = np.random.default_rng(7)
+for _ in range(40):
+    sw, sh, tw, th = (int(v) for v in pick.integers(1, 260, 4))
+    pairs.append((sw, sh, tw, th))
+for (sw, sh, tw, th) in pairs:
+    if (tw, th) == (sw, sh):
+        continue
+    src = Image.fromarray(synthetic(sw, sh), "RGB")
+    if True:
         for interp, resample in [("nearest", Image.NEAREST), ("bilinear", Image.BILINEAR)]:
             out = np.asarray(src.resize((tw, th), resample))
             manifest["resize"].append({"source": [sw, sh], "target": [tw, th], "interpolation": interp,

@@ -36,6 +36,12 @@ typedef struct {
 int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_image *out,
                    char *message, size_t message_capacity);
 
+/// Encodes 8-bit pixels (HWC, `components` 1 = grayscale, 3 = RGB, 4 = CMYK written as YCCK with an
+/// Adobe marker when `ycck` is non-zero, else as plain CMYK) to a JPEG in memory. On success `*out` is
+/// malloc'd (free() it) and `*out_size` its length. Used by tests and tools to make inputs.
+int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components, int quality, int progressive,
+                   int ycck, uint8_t **out, size_t *out_size, char *message, size_t message_capacity);
+
 /// A PNG as stored: de-interlaced, unfiltered rows with no libpng transforms applied (no gamma, no
 /// expansion, no stripping), `rowbytes` bytes per row (samples big-endian for 16-bit depth).
 /// Palette entries are RGB triplets; `trns` holds the raw tRNS chunk (`trns_length` bytes; for
