@@ -18,8 +18,13 @@ struct PillowExpectations: Decodable {
         let interpolation: String
         let fnv1a64: String
     }
+    struct Refused: Decodable {
+        let file: String
+        let pillow: String
+    }
     let pillow: String
     let decode: [Decode]
+    let errors: [Refused]
     let resize: [ResizeCase]
     let rescale_bits: [UInt32]
     let caffe_bits_bgr: [[UInt32]]
@@ -59,6 +64,23 @@ struct PillowDecodeTests {
         let header = try ImageDecoder.header(bytes, filename: file)
         #expect(header.width == expected.width && header.height == expected.height)
         #expect(header.format == expected.format && header.sourceMode == expected.mode)
+    }
+}
+
+@Suite("Files Pillow refuses are refused")
+struct PillowRefusalTests {
+    static let cases: [String] = (try? PillowExpectations.load().errors.map(\.file)) ?? []
+
+    @Test("each damaged fixture Pillow cannot load throws ImageDecodeError naming it", arguments: cases)
+    func refusesLikePillow(file: String) throws {
+        let bytes = try PillowExpectations.bytes(file)
+        do {
+            let image = try ImageDecoder.decode(bytes, filename: "class/\(file)")
+            Issue.record("\(file) decoded to \(image.width)x\(image.height) but Pillow refuses it")
+        } catch {
+            #expect(error.filename == "class/\(file)")
+            #expect(!error.reason.isEmpty)
+        }
     }
 }
 

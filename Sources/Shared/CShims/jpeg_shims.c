@@ -193,6 +193,43 @@ static void bn_png_read(png_structp png, png_bytep dst, size_t length) {
     reader->offset += length;
 }
 
+static uint32_t bn_crc32(const uint8_t *p, size_t n) {
+    static uint32_t table[256];
+    static volatile int ready = 0;
+    if (!ready) {  // idempotent, so a race only repeats the same writes
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+// Pillow verifies the CRC of every chunk before the first IDAT and of none after; libpng's own checks are
+// then turned off so that a damaged IDAT/IEND checksum is accepted, as Pillow accepts it.
+static int bn_png_header_crcs_ok(const uint8_t *data, size_t size, char *message, size_t capacity) {
+    size_t pos = 8;
+    while (pos + 12 <= size) {
+        uint32_t length = ((uint32_t)data[pos] << 24) | ((uint32_t)data[pos + 1] << 16) |
+                          ((uint32_t)data[pos + 2] << 8) | data[pos + 3];
+        const uint8_t *type = data + pos + 4;
+        if (memcmp(type, "IDAT", 4) == 0) return 1;
+        if (length > size - pos - 12) return 1;  // truncated: libpng reports it
+        const uint8_t *crc = data + pos + 8 + length;
+        uint32_t stored = ((uint32_t)crc[0] << 24) | ((uint32_t)crc[1] << 16) | ((uint32_t)crc[2] << 8) | crc[3];
+        if (bn_crc32(type, (size_t)length + 4) != stored) {
+            snprintf(message, capacity, "broken PNG file (bad header checksum in %.4s)", (const char *)type);
+            return 0;
+        }
+        pos += (size_t)length + 12;
+    }
+    return 1;
+}
+
 int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
                   char *message, size_t message_capacity) {
     bn_png_reader reader;
@@ -221,7 +258,14 @@ int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_imag
         free(pixels);
         return reader.hit_end ? BN_DECODE_TRUNCATED : BN_DECODE_ERROR;
     }
+    if (!bn_png_header_crcs_ok(data, size, message, message_capacity)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_ERROR;
+    }
     png_set_read_fn(png, &reader, bn_png_read);
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+    // Unknown critical chunks are kept (and ignored) instead of being fatal, as in Pillow.
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, NULL, 0);
     // Pillow has no width/height limit of its own below its decompression-bomb check.
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
     png_read_info(png, info);

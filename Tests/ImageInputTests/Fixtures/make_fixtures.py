@@ -139,18 +139,55 @@ hdr = b"P6\n# a comment\n%d %d\n1000\n" % (W, H)
 images["rgb1000.ppm"] = hdr + b"".join(struct.pack(">H", int(v) * 1000 // 255 + (i % 3)) for i, v in enumerate(base.flatten()))
 images["gray100.pgm"] = b"P5 %d %d 100 " % (W, H) + bytes(int(v) * 100 // 255 for v in np.asarray(gray).flatten())
 
+# Damaged files: Pillow's verdict (pixels, or an error) is recorded either way.
+def crc_chunk(t, d, bad=False):
+    c = zlib.crc32(t + d) & 0xFFFFFFFF
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", c ^ 1 if bad else c)
+
+
+small_raw = b"".join(b"\0" + bytes([x * 10 + y for x in range(4)]) for y in range(2))
+
+
+def small_png(extra=b"", bad_idat=False, bad_iend=False, no_iend=False, idat=None):
+    d = (b"\x89PNG\r\n\x1a\n" + crc_chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 2, 8, 0, 0, 0, 0)) + extra
+         + crc_chunk(b"IDAT", zlib.compress(small_raw) if idat is None else idat, bad_idat))
+    return d if no_iend else d + crc_chunk(b"IEND", b"", bad_iend)
+
+
+images["damaged_text_crc.png"] = small_png(crc_chunk(b"tEXt", b"a\0b", True))
+images["damaged_idat_crc.png"] = small_png(bad_idat=True)
+images["damaged_iend_crc.png"] = small_png(bad_iend=True)
+images["damaged_no_iend.png"] = small_png(no_iend=True)
+images["damaged_extra_zlib.png"] = small_png(idat=zlib.compress(small_raw + b"\0\1\2"))
+images["damaged_short_zlib.png"] = small_png(idat=zlib.compress(small_raw)[:-6])
+images["damaged_unknown_critical.png"] = small_png(crc_chunk(b"ABCD", b"xx"))
+images["damaged_no_eoi.jpg"] = images["rgb420.jpg"][:-2]
+images["damaged_half.jpg"] = images["rgb420.jpg"][: len(images["rgb420.jpg"]) // 2]
+images["damaged_progressive_cut.jpg"] = images["progressive.jpg"][:-30]
+images["damaged_trailing.jpg"] = images["rgb420.jpg"] + b"trailing bytes"
+images["damaged_short.bmp"] = images["rgb24.bmp"][:-3]
+images["damaged_short.ppm"] = images["rgb.ppm"][:-1]
+images["damaged_header.pgm"] = b"P5 12"
+images["damaged_maxval0.pgm"] = b"P5 1 1 0 \0"
+
 # Inputs written by make_c_inputs.c (YCCK JPEG, interlaced PNGs), which Pillow cannot write.
 for name in sorted(os.listdir(os.path.join(HERE, "c_inputs"))):
     with open(os.path.join(HERE, "c_inputs", name), "rb") as f:
         images[name] = f.read()
 
-manifest = {"pillow": Image.__version__, "libjpeg_turbo": features.version("libjpeg_turbo"), "decode": [], "resize": []}
+manifest = {"pillow": Image.__version__, "libjpeg_turbo": features.version("libjpeg_turbo"), "decode": [],
+            "errors": [], "resize": []}
 for name, data in sorted(images.items()):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
-    im = Image.open(io.BytesIO(data))
-    mode, fmt = im.mode, im.format
-    rgb = im if im.mode == "RGB" else im.convert("RGB")
+    try:
+        im = Image.open(io.BytesIO(data))
+        mode, fmt = im.mode, im.format
+        im.load()
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
+    except Exception as e:  # Pillow refuses it: the Swift decoder must refuse it too
+        manifest["errors"].append({"file": name, "pillow": "%s: %s" % (type(e).__name__, str(e).split(" <")[0])})
+        continue
     arr = np.asarray(rgb)
     with open(os.path.join(OUT, name + ".rgb"), "wb") as f:
         f.write(arr.tobytes())
