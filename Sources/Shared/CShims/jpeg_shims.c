@@ -11,6 +11,17 @@
 #include <jerror.h>
 #include <png.h>
 
+/// Pillow's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): larger images fail to open.
+#define BN_MAX_PIXELS 178956970ULL
+
+static int bn_too_many_pixels(uint64_t width, uint64_t height, char *message, size_t capacity) {
+    if (width * height <= BN_MAX_PIXELS) return 0;
+    snprintf(message, capacity,
+             "image size (%llux%llu) exceeds limit of %llu pixels, could be decompression bomb DOS attack",
+             (unsigned long long)width, (unsigned long long)height, BN_MAX_PIXELS);
+    return 1;
+}
+
 static void bn_copy_message(char *dst, size_t capacity, const char *src) {
     if (dst == NULL || capacity == 0) return;
     strncpy(dst, src, capacity - 1);
@@ -81,6 +92,10 @@ int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_im
     case 4: cinfo.out_color_space = JCS_CMYK; out->components = 4; break;
     default:
         snprintf(message, message_capacity, "cannot handle %d-layer images", cinfo.num_components);
+        jpeg_destroy_decompress(&cinfo);
+        return BN_DECODE_ERROR;
+    }
+    if (bn_too_many_pixels(cinfo.image_width, cinfo.image_height, message, message_capacity)) {
         jpeg_destroy_decompress(&cinfo);
         return BN_DECODE_ERROR;
     }
@@ -311,6 +326,10 @@ int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_imag
             out->trns_length = 6;
         }
     }
+    if (bn_too_many_pixels(width, height, message, message_capacity)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_ERROR;
+    }
     if (header_only) {
         png_destroy_read_struct(&png, &info, NULL);
         return BN_DECODE_OK;
@@ -320,6 +339,11 @@ int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_imag
     png_read_update_info(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     out->rowbytes = rowbytes;
+    if (height != 0 && rowbytes > ((size_t)-1 - 1) / height) {
+        bn_copy_message(message, message_capacity, "image too large");
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_NOMEM;
+    }
     pixels = malloc(rowbytes * (size_t)height + 1);
     if (pixels == NULL) {
         png_destroy_read_struct(&png, &info, NULL);

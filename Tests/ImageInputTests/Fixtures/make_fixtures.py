@@ -161,6 +161,9 @@ images["damaged_no_iend.png"] = small_png(no_iend=True)
 images["damaged_extra_zlib.png"] = small_png(idat=zlib.compress(small_raw + b"\0\1\2"))
 images["damaged_short_zlib.png"] = small_png(idat=zlib.compress(small_raw)[:-6])
 images["damaged_unknown_critical.png"] = small_png(crc_chunk(b"ABCD", b"xx"))
+images["damaged_bomb.png"] = (b"\x89PNG\r\n\x1a\n" + crc_chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 10000, 8, 0, 0, 0, 0))
+                               + crc_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + crc_chunk(b"IEND", b""))
+images["damaged_bomb.bmp"] = bmp(1, 1, 24, [b"\0\0\0"])[:18] + struct.pack("<ii", 20000, 10000) + bmp(1, 1, 24, [b"\0\0\0"])[26:]
 images["damaged_no_eoi.jpg"] = images["rgb420.jpg"][:-2]
 images["damaged_half.jpg"] = images["rgb420.jpg"][: len(images["rgb420.jpg"]) // 2]
 images["damaged_progressive_cut.jpg"] = images["progressive.jpg"][:-30]

@@ -133,6 +133,7 @@ enum BMPDecoding {
                 layout = .palette(bits: bits, lut: lut)
             }
         }
+        try PixelLimit.check(width: width, height: height)
         let header: Header = (width, height, "BMP", mode)
         if headerOnly { return (header, nil) }
 

@@ -51,3 +51,18 @@ func makeRGB(width: Int, height: Int, _ body: (UnsafeMutablePointer<UInt8>) thro
     if let failure { throw failure }
     return rgb
 }
+
+/// Pillow's decompression-bomb limit: `Image.open` raises `DecompressionBombError` above twice
+/// `MAX_IMAGE_PIXELS` (89,478,485), so such images fail in Keras too. Also keeps size arithmetic in range.
+enum PixelLimit {
+    static let maxPixels = 2 * 89_478_485
+
+    static func check(width: Int, height: Int) throws(DecodeFailure) {
+        guard width >= 0, height >= 0 else { throw DecodeFailure("negative image size \(width)x\(height)") }
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        if overflow || pixels > maxPixels {
+            throw DecodeFailure(
+                "image size (\(width)x\(height)) exceeds limit of \(maxPixels) pixels, could be decompression bomb DOS attack")
+        }
+    }
+}

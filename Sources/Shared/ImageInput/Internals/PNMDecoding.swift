@@ -67,6 +67,7 @@ enum PNMDecoding {
             }
             if maxval > 255 && mode == "L" { mode = "I" }
         }
+        try PixelLimit.check(width: width, height: height)
         let header: Header = (width, height, "PPM", mode)
         if headerOnly { return (header, nil) }
 
