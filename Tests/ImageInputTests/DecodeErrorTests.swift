@@ -85,3 +85,52 @@ struct DecodeErrorTests {
         #expect(error.reason.contains("JPEG"), "\(error.reason)")
     }
 }
+
+@Suite("Damaged bytes never crash the decoders")
+struct DecoderRobustnessTests {
+    @Test("every fixture with random byte damage and cuts either decodes or throws ImageDecodeError")
+    func mutatedFixtures() throws {
+        let expectations = try PillowExpectations.load()
+        var generator = SplitMix64(seed: 20_261_129)
+        var outcomes = (decoded: 0, refused: 0)
+        for file in expectations.decode.map(\.file) + expectations.errors.map(\.file) {
+            let original = try PillowExpectations.bytes(file)
+            for round in 0..<40 {
+                var bytes = original
+                if round % 4 == 3 {
+                    bytes = Array(bytes.prefix(Int(generator.next() % UInt64(bytes.count + 1))))
+                } else {
+                    for _ in 0...(round % 6) where !bytes.isEmpty {
+                        let at = Int(generator.next() % UInt64(bytes.count))
+                        // Damage headers more often than pixel data: they hold sizes and offsets.
+                        let index = round % 2 == 0 ? min(at, 80 % bytes.count) : at
+                        bytes[index] = UInt8(truncatingIfNeeded: generator.next())
+                    }
+                }
+                do {
+                    let image = try ImageDecoder.decode(bytes, filename: file)
+                    #expect(image.rgb.count == image.width * image.height * 3)
+                    _ = try? ImageDecoder.header(bytes, filename: file)
+                    outcomes.decoded += 1
+                } catch {
+                    #expect(error.filename == file)
+                    outcomes.refused += 1
+                }
+            }
+        }
+        #expect(outcomes.decoded > 0 && outcomes.refused > 0)
+    }
+}
+
+/// Small deterministic generator for the damage positions.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

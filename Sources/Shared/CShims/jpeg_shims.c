@@ -208,19 +208,14 @@ static void bn_png_read(png_structp png, png_bytep dst, size_t length) {
     reader->offset += length;
 }
 
+// Bitwise CRC-32 (the PNG polynomial): only chunks before the image data are checked, which are small,
+// and a table would need thread-safe initialisation.
 static uint32_t bn_crc32(const uint8_t *p, size_t n) {
-    static uint32_t table[256];
-    static volatile int ready = 0;
-    if (!ready) {  // idempotent, so a race only repeats the same writes
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
     uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
     return c ^ 0xFFFFFFFFu;
 }
 

@@ -106,8 +106,9 @@ enum BMPDecoding {
 
         if case .palette = layout {
             guard colors > 0 && colors <= 65536 else { throw DecodeFailure("unsupported BMP palette size (\(colors))") }
-            let available = max(0, min(paletteEntrySize * colors, d.count - paletteStart))
-            let palette = UnsafeBufferPointer(rebasing: d[paletteStart..<(paletteStart + available)])
+            let start = min(paletteStart, d.count)
+            let available = max(0, min(paletteEntrySize * colors, d.count - start))
+            let palette = UnsafeBufferPointer(rebasing: d[start..<(start + available)])
             // Pillow drops a palette that is exactly black/white (2 colours) or the ramp 0, 1, 2, ...
             var grayscale = true
             let indices = colors == 2 ? [0, 255] : Array(0..<colors)
