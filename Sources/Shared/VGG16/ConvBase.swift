@@ -141,6 +141,12 @@ public final class ConvBase: @unchecked Sendable {
     ///   - image: HWC float32, `imageHeight · imageWidth · 3` values, already preprocessed.
     ///   - output: receives `featureCount` values, HWC.
     public func forward(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        forward(image: image, into: output, after: nil)
+    }
+
+    private func forward(
+        image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, after: ((ConvStage) -> Void)?
+    ) {
         let first = stages[0]
         let paddedRow = (imageWidth + 2) * 3
         for y in 0..<imageHeight {
@@ -155,7 +161,32 @@ public final class ConvBase: @unchecked Sendable {
             } else {
                 stage.run(columns: columns, products: products, into: output, rowStride: outputWidth * outputChannels)
             }
+            after?(stage)
         }
+    }
+
+    /// Time spent in one conv layer (pooling fused in) during `forwardProfiled`.
+    public struct LayerTiming: Sendable {
+        public let name: String
+        public let seconds: Double
+        /// 2 · multiply-adds of the convolution (H · W · 9 · Cin · Cout · 2).
+        public let flops: Double
+        public var gflopsPerSecond: Double { flops / seconds / 1e9 }
+    }
+
+    /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.
+    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming] {
+        var timings: [LayerTiming] = []
+        var clock = ContinuousClock.now
+        forward(image: image, into: output) { stage in
+            let now = ContinuousClock.now
+            let elapsed = now - clock
+            clock = now
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let flops = 2.0 * Double(stage.height * stage.width * 9 * stage.inChannels * stage.outChannels)
+            timings.append(LayerTiming(name: stage.name, seconds: seconds, flops: flops))
+        }
+        return timings
     }
 
     /// Computes the features of `count` images, NHWC in, NHWC out (`count · featureCount` values).
