@@ -45,16 +45,19 @@ struct KerasGoldenTests {
         let shape = inputDataset.shape  // (N, H, W, 3)
         let input = try inputDataset.read(Float.self)
         for layer in PoolingLayer.allCases where golden.root.isDataset("direct/\(layer.rawValue)") {
+          for algorithm in ConvAlgorithm.allCases {
             let expected = try golden.root.dataset("direct/\(layer.rawValue)").read(Float.self)
-            let base = try ConvBase(weights: weights, imageHeight: shape[1], imageWidth: shape[2], output: layer)
+            let base = try ConvBase(
+                weights: weights, imageHeight: shape[1], imageWidth: shape[2], output: layer, algorithm: algorithm)
             let features = base.forward(images: input, count: shape[0])
             #expect(features.count == expected.count)
             let scale = expected.map(abs).max() ?? 0
             let worst = zip(features, expected).map { abs($0 - $1) }.max() ?? .infinity
             let relative = worst / scale
-            print("Keras golden \(weightsName) \(layer): max |difference| / max |Keras| = \(relative)")
+            print("Keras golden \(weightsName) \(layer) \(algorithm): max |difference| / max |Keras| = \(relative)")
             #expect(scale > 0)
-            #expect(relative < 1e-4, "\(weightsName) \(layer): \(relative)")
+            #expect(relative < 1e-4, "\(weightsName) \(layer) \(algorithm): \(relative)")
+          }
         }
     }
 
