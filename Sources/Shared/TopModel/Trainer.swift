@@ -194,8 +194,7 @@ public enum TopModelTrainer {
                     if best == nil || valLoss < best!.loss {
                         best = (valLoss, epoch, network.weights)
                         wait = 0
-                    }
-                    if wait >= patience, epoch > 1 {
+                    } else if wait >= patience, epoch > 1 {
                         stoppedEarly = epoch < options.epochs
                         break
                     }

@@ -31,14 +31,16 @@ final class RowFeeder {
 
     var count: Int { source.count }
 
-    private func chunk(_ rows: Range<Int>) throws -> [Float] {
-        if inMemory {
-            if let cached { return cached }
-            let all = try source.readFeatures(rows: 0..<source.count)
-            try checkFinite(all, firstRow: 0, featureSize: featureSize, source: source)
-            cached = all
-            return all
-        }
+    private func cachedRows() throws -> [Float] {
+        if let cached { return cached }
+        let all = try source.readFeatures(rows: 0..<source.count)
+        try checkFinite(all, firstRow: 0, featureSize: featureSize, source: source)
+        cached = all
+        return all
+    }
+
+    /// Reads and checks one chunk (on the chunk reader's thread when streaming).
+    private func readChunk(_ rows: Range<Int>) throws -> [Float] {
         let values = try source.readFeatures(rows: rows)
         guard values.count == rows.count * featureSize else {
             throw TopModelError.badFeatures(
@@ -61,8 +63,17 @@ final class RowFeeder {
         var batchFeatures = [Float](repeating: 0, count: batchSize * d)
         var batchLabels = [Int32](repeating: 0, count: batchSize)
         var fill = 0
-        for rows in chunks {
-            let values = try chunk(rows)
+        // Streaming: a reader thread fetches the next chunk while this one trains.
+        let reader: ChunkReader?
+        if inMemory {
+            reader = nil
+        } else {
+            let unchecked = UncheckedFeeder(feeder: self)
+            reader = ChunkReader(chunks: chunks) { try unchecked.feeder.readChunk($0) }
+        }
+        defer { reader?.finish() }
+        for (index, rows) in chunks.enumerated() {
+            let values = try reader?.take(index) ?? cachedRows()
             var order = Array(0..<rows.count)
             if let random { random.pointee.shuffle(&order) }
             try values.withUnsafeBufferPointer { src in
@@ -96,4 +107,11 @@ final class RowFeeder {
             }
         }
     }
+}
+
+
+/// Hands the feeder to the chunk reader's thread; safe because only that thread touches the source while
+/// a streamed pass runs (the pass waits for the reader in `finish()` before returning).
+private struct UncheckedFeeder: @unchecked Sendable {
+    let feeder: RowFeeder
 }
