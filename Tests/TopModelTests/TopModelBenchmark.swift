@@ -1,5 +1,7 @@
 import Foundation
+import Storage
 import Testing
+import TestSupport
 import TopModel
 
 /// Time per epoch on 10,000 feature vectors of 4×4×512 (3 classes, batch 100, SGD), the shape of VGG16
@@ -10,13 +12,11 @@ import TopModel
 ///     TOPMODEL_BENCH=1 swift test -c release --skip-build --filter TopModelBenchmark
 ///
 /// Compare with `scripts/topmodel_keras_epoch_time.py` (tf_keras, same shapes, same thread count).
-@Suite("top model benchmark")
+@Suite("top model benchmark", .serialized)
 struct TopModelBenchmark {
     static let enabled = ProcessInfo.processInfo.environment["TOPMODEL_BENCH"] != nil
 
-    @Test("time per training epoch on 10,000 × 4×4×512 features", .enabled(if: enabled))
-    func epochTime() throws {
-        let rows = 10_000, shape = [4, 4, 512], d = 4 * 4 * 512
+    static func features(rows: Int, d: Int) -> [Float] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         var features = [Float](repeating: 0, count: rows * d)
         for i in features.indices {
@@ -25,6 +25,13 @@ struct TopModelBenchmark {
             let u = Float(state >> 40) * 0x1p-24
             features[i] = u < 0.33 ? 0 : u * 2
         }
+        return features
+    }
+
+    @Test("time per training epoch on 10,000 × 4×4×512 features", .enabled(if: enabled))
+    func epochTime() throws {
+        let rows = 10_000, shape = [4, 4, 512], d = 4 * 4 * 512
+        let features = Self.features(rows: rows, d: d)
         let labels = (0..<rows).map { Int32($0 % 3) }
         let train = try InMemoryFeatures(features: features, featureShape: shape, labels: labels)
         var options = TrainingOptions()
@@ -42,5 +49,36 @@ struct TopModelBenchmark {
         print("topmodel benchmark: \(rows) rows × \(shape), batch 100, sgd, \(options.blasThreads) BLAS threads; "
               + "epoch seconds \(seconds.map { String(format: "%.3f", $0) }.joined(separator: " ")); "
               + "median \(String(format: "%.3f", sorted[sorted.count / 2])), min \(String(format: "%.3f", sorted[0]))")
+    }
+
+    @Test("time per epoch from an HDF5 feature file: loaded once vs streamed in 64 MiB chunks", .enabled(if: enabled))
+    func featureFileEpochTime() throws {
+        let rows = 10_000, shape = [4, 4, 512], d = 4 * 4 * 512
+        let dir = try TemporaryDirectory("topmodel-bench")
+        defer { dir.remove() }
+        let path = dir.file("features.h5")
+        let writer = try FeatureFileWriter(
+            path: path, attributes: FeatureFileAttributes(imageHeight: 150, imageWidth: 150, preprocess: "caffe",
+                                                          interpolation: "nearest", layer: "block5_pool", weightsSHA256: ""),
+            classNames: ["a", "b", "c"])
+        try writer.beginSplit("train", featureShape: shape)
+        try Self.features(rows: rows, d: d).withUnsafeBufferPointer {
+            try writer.append(features: $0, labels: (0..<rows).map { Int32($0 % 3) }, filenames: (0..<rows).map { "c/\($0).jpg" })
+        }
+        try writer.finish()
+        for streamed in [false, true] {
+            var options = TrainingOptions()
+            options.epochs = 3
+            options.blasThreads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
+            if streamed {
+                options.inMemoryLimitBytes = 0
+                options.streamChunkBytes = 64 << 20
+            }
+            var seconds: [Double] = []
+            _ = try TopModelTrainer.train(featureFile: try FeatureFile.open(path), options: options,
+                                          onEpoch: { seconds.append($0.seconds) })
+            print("topmodel benchmark (feature file, \(streamed ? "streamed, 64 MiB chunks" : "loaded once")): epoch seconds "
+                  + seconds.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
     }
 }
