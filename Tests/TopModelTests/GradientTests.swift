@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TopModel
 
 /// Finite-difference checks of every layer's backward pass and of the whole network's loss gradient.
@@ -21,16 +22,23 @@ struct GradientTests {
     @Test("dense backward gives x·W's gradients for kernel, bias and input")
     func dense() {
         var r = TestRandom(1)
-        let batch = 3, n = 5, m = 4
-        var x = r.array(batch * n), w = r.array(n * m), b = r.array(m)
-        let upstream = r.array(batch * m)   // L = Σ upstream ⊙ y
+        let batch = 3
+        let n = 5
+        let m = 4
+        var x = r.array(batch * n)
+        var w = r.array(n * m)
+        var b = r.array(m)
+        let upstream = r.array(batch * m)  // L = Σ upstream ⊙ y
         func loss(_ x: [Float], _ w: [Float], _ b: [Float]) -> Double {
             var y = [Float](repeating: 0, count: batch * m)
             DenseLayer.forward(x: x, batch: batch, inputs: n, outputs: m, kernel: w, bias: b, y: &y)
             return zip(y, upstream).reduce(0.0) { $0 + Double($1.0 * $1.1) }
         }
-        var dw = [Float](repeating: 0, count: n * m), db = [Float](repeating: 0, count: m), dx = [Float](repeating: 0, count: batch * n)
-        DenseLayer.backward(x: x, dy: upstream, batch: batch, inputs: n, outputs: m, kernel: w, dKernel: &dw, dBias: &db, dx: &dx)
+        var dw = [Float](repeating: 0, count: n * m)
+        var db = [Float](repeating: 0, count: m)
+        var dx = [Float](repeating: 0, count: batch * n)
+        DenseLayer.backward(
+            x: x, dy: upstream, batch: batch, inputs: n, outputs: m, kernel: w, dKernel: &dw, dBias: &db, dx: &dx)
         for i in w.indices {
             let g = numeric(&w, i, eps: 1e-2) { loss(x, $0, b) }
             #expect(close(g, Double(dw[i]), tolerance: 1e-3), "dW[\(i)]")
@@ -67,7 +75,8 @@ struct GradientTests {
         #expect(d.contains(0) && d.contains { $0 != 0 })
     }
 
-    @Test("dropout with a fixed mask scales kept units by 1/(1-rate), zeroes dropped ones, and back-propagates the same")
+    @Test(
+        "dropout with a fixed mask scales kept units by 1/(1-rate), zeroes dropped ones, and back-propagates the same")
     func dropout() {
         var random = SeededRandom(seed: 5)
         let count = 2000
@@ -95,16 +104,20 @@ struct GradientTests {
     @Test("softmax cross-entropy: loss is -log p[label]; gradient of the weighted mean loss is w·(p - onehot)/batch")
     func softmaxCrossEntropy() {
         var r = TestRandom(4)
-        let batch = 4, c = 5
+        let batch = 4
+        let c = 5
         var z = r.array(batch * c, -3, 3)
         let labels: [Int32] = [0, 3, 4, 1]
         let weights: [Float] = [1, 0.5, 2, 1.5]
         func loss(_ z: [Float]) -> Double {
-            var p = [Float](repeating: 0, count: batch * c), l = [Float](repeating: 0, count: batch)
-            SoftmaxCrossEntropy.forward(logits: z, labels: labels, batch: batch, classes: c, probabilities: &p, losses: &l)
+            var p = [Float](repeating: 0, count: batch * c)
+            var l = [Float](repeating: 0, count: batch)
+            SoftmaxCrossEntropy.forward(
+                logits: z, labels: labels, batch: batch, classes: c, probabilities: &p, losses: &l)
             return (0..<batch).reduce(0.0) { $0 + Double(l[$1] * weights[$1]) } / Double(batch)
         }
-        var p = [Float](repeating: 0, count: batch * c), l = [Float](repeating: 0, count: batch)
+        var p = [Float](repeating: 0, count: batch * c)
+        var l = [Float](repeating: 0, count: batch)
         SoftmaxCrossEntropy.forward(logits: z, labels: labels, batch: batch, classes: c, probabilities: &p, losses: &l)
         for row in 0..<batch {
             let sum = p[(row * c)..<(row * c + c)].reduce(0, +)
@@ -112,7 +125,8 @@ struct GradientTests {
             #expect(abs(Double(l[row]) + log(Double(p[row * c + Int(labels[row])]))) < 1e-5)
         }
         var dz = [Float](repeating: 0, count: batch * c)
-        SoftmaxCrossEntropy.backward(probabilities: p, labels: labels, weights: weights, batch: batch, classes: c, dLogits: &dz)
+        SoftmaxCrossEntropy.backward(
+            probabilities: p, labels: labels, weights: weights, batch: batch, classes: c, dLogits: &dz)
         for i in z.indices {
             #expect(close(numeric(&z, i, eps: 1e-2, loss), Double(dz[i]), tolerance: 2e-3), "dz[\(i)]")
         }
@@ -121,16 +135,22 @@ struct GradientTests {
     @Test("softmax cross-entropy stays finite for large logits")
     func softmaxLargeLogits() {
         let z: [Float] = [1000, -1000, 0]
-        var p = [Float](repeating: 0, count: 3), l: [Float] = [0]
+        var p = [Float](repeating: 0, count: 3)
+        var l: [Float] = [0]
         SoftmaxCrossEntropy.forward(logits: z, labels: [1], batch: 1, classes: 3, probabilities: &p, losses: &l)
         #expect(l[0] == 2000)
         #expect(p[0] == 1 && p[1] == 0)
     }
 
-    @Test("a network step's weight change with SGD lr=1 matches the finite-difference gradient of the batch loss, dropout mask fixed")
+    @Test(
+        "a network step's weight change with SGD lr=1 matches the finite-difference gradient of the batch loss, dropout mask fixed"
+    )
     func wholeNetwork() throws {
         var r = TestRandom(6)
-        let batch = 6, n = 12, h = 8, c = 3
+        let batch = 6
+        let n = 12
+        let h = 8
+        let c = 3
         let x = r.array(batch * n)
         let labels: [Int32] = [0, 1, 2, 2, 1, 0]
         let sampleWeights: [Float] = [1, 2, 0.5, 1, 1, 3]
@@ -142,9 +162,10 @@ struct GradientTests {
         func step(_ w: TopModelWeights, lr: Double) -> (TopModelWeights, Float) {
             let network = Network(weights: w, maxBatch: batch, dropoutRate: 0.5)
             let optimizer = OptimizerState(.sgd(learningRate: lr), tensorSizes: network.tensorSizes)
-            var random = dropoutSeed   // the same mask every time
+            var random = dropoutSeed  // the same mask every time
             let result = withUnsafeMutablePointer(to: &random) { rng in
-                network.trainStep(x, labels: labels, sampleWeights: sampleWeights, batch: batch, dropout: rng, optimizer: optimizer)
+                network.trainStep(
+                    x, labels: labels, sampleWeights: sampleWeights, batch: batch, dropout: rng, optimizer: optimizer)
             }
             return (network.weights, result.loss)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HDF5
 import Testing
+
 @testable import TopModel
 
 /// Writes a trained MODEL.h5 and inputs with the Swift model's probabilities for `keras_load_check.py`.
@@ -18,7 +19,8 @@ struct KerasLoadCheckExport {
         options.epochs = 5
         options.batchSize = 20
         let result = try TopModelTrainer.train(
-            train: train, validation: nil, classNames: ["cat", "dog", "owl"], provenance: testProvenance, options: options)
+            train: train, validation: nil, classNames: ["cat", "dog", "owl"], provenance: testProvenance,
+            options: options)
         try result.model.save(to: directory + "/MODEL.h5")
         let inputs = try blobs(rows: 50, classes: 3, featureShape: [2, 2, 8], noise: 1.5, seed: 8)
         let probabilities = try result.model.probabilities(features: inputs.features)

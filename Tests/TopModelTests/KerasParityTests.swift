@@ -1,7 +1,8 @@
 import Foundation
 import HDF5
-import Testing
 import TestSupport
+import Testing
+
 @testable import TopModel
 
 /// Against tf_keras goldens (`Tests/Fixtures/keras/top_model.h5`, made by `Tests/Fixtures/gen_top_model.py`):
@@ -23,7 +24,8 @@ struct KerasParityTests {
     static func weights(_ g: HDF5Group) throws -> TopModelWeights {
         try TopModelWeights(
             inputs: 32, hidden: 256, classes: 3, hiddenKernel: g.dataset("dense/kernel").read(Float.self),
-            hiddenBias: g.dataset("dense/bias").read(Float.self), outputKernel: g.dataset("dense_1/kernel").read(Float.self),
+            hiddenBias: g.dataset("dense/bias").read(Float.self),
+            outputKernel: g.dataset("dense_1/kernel").read(Float.self),
             outputBias: g.dataset("dense_1/bias").read(Float.self))
     }
 
@@ -33,7 +35,8 @@ struct KerasParityTests {
     }
 
     func model(_ weights: TopModelWeights) throws -> TopModel {
-        try TopModel(classNames: ["a", "b", "c"], featureShape: [2, 2, 8], provenance: testProvenance, weights: weights)
+        try TopModel(
+            classNames: ["a", "b", "c"], featureShape: [2, 2, 8], provenance: testProvenance, weights: weights)
     }
 
     @Test("predictions, loss and accuracy match Keras' predict and evaluate within 1e-5")
@@ -78,8 +81,9 @@ struct KerasParityTests {
         ("adam", .adam()),
     ]
 
-    @Test("two training steps match Keras' train_on_batch weights and losses within 1e-5",
-          arguments: ["sgd", "sgd_nesterov", "rmsprop", "adam"])
+    @Test(
+        "two training steps match Keras' train_on_batch weights and losses within 1e-5",
+        arguments: ["sgd", "sgd_nesterov", "rmsprop", "adam"])
     func steps(name: String) throws {
         let configuration = try #require(Self.optimizers.first { $0.0 == name }?.1)
         let group = try golden.root.group(name)
@@ -89,13 +93,15 @@ struct KerasParityTests {
         let optimizer = OptimizerState(configuration, tensorSizes: network.tensorSizes)
         let kerasLosses = try group.dataset("train_on_batch_loss").read(Float.self)
         for step in 1...2 {
-            let result = network.trainStep(x, labels: labels, sampleWeights: nil, batch: 10, dropout: nil, optimizer: optimizer)
+            let result = network.trainStep(
+                x, labels: labels, sampleWeights: nil, batch: 10, dropout: nil, optimizer: optimizer)
             #expect(abs(result.loss - kerasLosses[step - 1]) < 1e-5, "\(name) step \(step) loss")
             let expected = try Self.weights(group.group("step\(step)"))
             let got = network.weights
             #expect(maxDifference(got.hiddenKernel, expected.hiddenKernel) < 1e-5, "\(name) step \(step) dense kernel")
             #expect(maxDifference(got.hiddenBias, expected.hiddenBias) < 1e-5, "\(name) step \(step) dense bias")
-            #expect(maxDifference(got.outputKernel, expected.outputKernel) < 1e-5, "\(name) step \(step) dense_1 kernel")
+            #expect(
+                maxDifference(got.outputKernel, expected.outputKernel) < 1e-5, "\(name) step \(step) dense_1 kernel")
             #expect(maxDifference(got.outputBias, expected.outputBias) < 1e-5, "\(name) step \(step) dense_1 bias")
         }
     }

@@ -1,11 +1,13 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import HDF5
-import Testing
 import TestSupport
+import Testing
+
 @testable import TopModel
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 @Suite("model file")
 struct ModelFileTests {
@@ -43,10 +45,13 @@ struct ModelFileTests {
         #expect(try ours.attributes.string("backend") == keras.attributes.string("backend"))
         #expect(try ours.attributes.string("keras_version").hasPrefix("2."))
         for layer in try keras.memberNames() {
-            #expect(try ours.group(layer).attributes.strings("weight_names") == keras.group(layer).attributes.strings("weight_names"))
+            #expect(
+                try ours.group(layer).attributes.strings("weight_names")
+                    == keras.group(layer).attributes.strings("weight_names"))
             for weightName in try keras.group(layer).attributes.strings("weight_names") {
                 let path = "\(layer)/\(weightName)"
-                let k = try keras.dataset(path), o = try ours.dataset(path)
+                let k = try keras.dataset(path)
+                let o = try ours.dataset(path)
                 #expect(o.shape == k.shape, "\(path)")
                 #expect(o.isFloat && k.isFloat, "\(path)")
             }
@@ -60,14 +65,15 @@ struct ModelFileTests {
         #expect(try a.string("bottleneck_weights_sha256") == testProvenance.weightsSHA256)
     }
 
-    @Test("loading something that is not a top model fails naming the file and what is wrong",
-          arguments: [
+    @Test(
+        "loading something that is not a top model fails naming the file and what is wrong",
+        arguments: [
             ("missing.h5", "no such file"),
             ("keras/weights/not-hdf5.h5", "not an HDF5 file"),
             ("keras/top_model_keras_save_weights.h5", "without the bottleneck_* attributes"),
             ("keras/golden.h5", "layer_names"),
             ("keras/weights/notop-official.h5", "expected flatten, dense, dropout, dense_1"),
-          ])
+        ])
     func badFiles(file: String, expected: String) throws {
         let path = fixturesDirectory() + "/" + file
         let error = try #require(throws: TopModelError.self) { try TopModel.load(path) }
@@ -103,7 +109,9 @@ struct ModelFileTests {
         #expect(svg.components(separatedBy: "<polyline").count - 1 == 4)
         let xml = try XMLDocument(data: Data(svg.utf8))
         #expect(xml.rootElement()?.name == "svg")
-        let noValidation = TrainingHistory(records: [EpochRecord(epoch: 1, loss: 1, accuracy: 0.5, valLoss: nil, valAccuracy: nil, seconds: 1)])
+        let noValidation = TrainingHistory(records: [
+            EpochRecord(epoch: 1, loss: 1, accuracy: 0.5, valLoss: nil, valAccuracy: nil, seconds: 1)
+        ])
         #expect(noValidation.csv == "epoch,accuracy,loss\n0,0.5,1.0\n")
     }
 }

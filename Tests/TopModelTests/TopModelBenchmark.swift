@@ -1,7 +1,7 @@
 import Foundation
 import Storage
-import Testing
 import TestSupport
+import Testing
 import TopModel
 
 /// Time per epoch on 10,000 feature vectors of 4×4×512 (3 classes, batch 100, SGD), the shape of VGG16
@@ -30,7 +30,9 @@ struct TopModelBenchmark {
 
     @Test("time per training epoch on 10,000 × 4×4×512 features", .enabled(if: enabled))
     func epochTime() throws {
-        let rows = 10_000, shape = [4, 4, 512], d = 4 * 4 * 512
+        let rows = 10_000
+        let shape = [4, 4, 512]
+        let d = 4 * 4 * 512
         let features = Self.features(rows: rows, d: d)
         let labels = (0..<rows).map { Int32($0 % 3) }
         let train = try InMemoryFeatures(features: features, featureShape: shape, labels: labels)
@@ -40,30 +42,39 @@ struct TopModelBenchmark {
         options.optimizer = .sgd()
         options.blasThreads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
         var seconds: [Double] = []
-        let provenance = FeatureProvenance(featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150,
-                                           preprocess: "caffe", interpolation: "nearest", weightsSHA256: "")
-        _ = try TopModelTrainer.train(train: train, validation: nil, classNames: ["a", "b", "c"], provenance: provenance,
-                                      options: options, onEpoch: { seconds.append($0.seconds) })
+        let provenance = FeatureProvenance(
+            featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150,
+            preprocess: "caffe", interpolation: "nearest", weightsSHA256: "")
+        _ = try TopModelTrainer.train(
+            train: train, validation: nil, classNames: ["a", "b", "c"], provenance: provenance,
+            options: options, onEpoch: { seconds.append($0.seconds) })
         #expect(seconds.count == options.epochs)
         let sorted = seconds.sorted()
-        print("topmodel benchmark: \(rows) rows × \(shape), batch 100, sgd, \(options.blasThreads) BLAS threads; "
-              + "epoch seconds \(seconds.map { String(format: "%.3f", $0) }.joined(separator: " ")); "
-              + "median \(String(format: "%.3f", sorted[sorted.count / 2])), min \(String(format: "%.3f", sorted[0]))")
+        print(
+            "topmodel benchmark: \(rows) rows × \(shape), batch 100, sgd, \(options.blasThreads) BLAS threads; "
+                + "epoch seconds \(seconds.map { String(format: "%.3f", $0) }.joined(separator: " ")); "
+                + "median \(String(format: "%.3f", sorted[sorted.count / 2])), min \(String(format: "%.3f", sorted[0]))"
+        )
     }
 
     @Test("time per epoch from an HDF5 feature file: loaded once vs streamed in 64 MiB chunks", .enabled(if: enabled))
     func featureFileEpochTime() throws {
-        let rows = 10_000, shape = [4, 4, 512], d = 4 * 4 * 512
+        let rows = 10_000
+        let shape = [4, 4, 512]
+        let d = 4 * 4 * 512
         let dir = try TemporaryDirectory("topmodel-bench")
         defer { dir.remove() }
         let path = dir.file("features.h5")
         let writer = try FeatureFileWriter(
-            path: path, attributes: FeatureFileAttributes(imageHeight: 150, imageWidth: 150, preprocess: "caffe",
-                                                          interpolation: "nearest", layer: "block5_pool", weightsSHA256: ""),
+            path: path,
+            attributes: FeatureFileAttributes(
+                imageHeight: 150, imageWidth: 150, preprocess: "caffe",
+                interpolation: "nearest", layer: "block5_pool", weightsSHA256: ""),
             classNames: ["a", "b", "c"])
         try writer.beginSplit("train", featureShape: shape)
         try Self.features(rows: rows, d: d).withUnsafeBufferPointer {
-            try writer.append(features: $0, labels: (0..<rows).map { Int32($0 % 3) }, filenames: (0..<rows).map { "c/\($0).jpg" })
+            try writer.append(
+                features: $0, labels: (0..<rows).map { Int32($0 % 3) }, filenames: (0..<rows).map { "c/\($0).jpg" })
         }
         try writer.finish()
         for streamed in [false, true] {
@@ -75,10 +86,12 @@ struct TopModelBenchmark {
                 options.streamChunkBytes = 64 << 20
             }
             var seconds: [Double] = []
-            _ = try TopModelTrainer.train(featureFile: try FeatureFile.open(path), options: options,
-                                          onEpoch: { seconds.append($0.seconds) })
-            print("topmodel benchmark (feature file, \(streamed ? "streamed, 64 MiB chunks" : "loaded once")): epoch seconds "
-                  + seconds.map { String(format: "%.3f", $0) }.joined(separator: " "))
+            _ = try TopModelTrainer.train(
+                featureFile: try FeatureFile.open(path), options: options,
+                onEpoch: { seconds.append($0.seconds) })
+            print(
+                "topmodel benchmark (feature file, \(streamed ? "streamed, 64 MiB chunks" : "loaded once")): epoch seconds "
+                    + seconds.map { String(format: "%.3f", $0) }.joined(separator: " "))
         }
     }
 }

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import TopModel
 
 @Suite("training")
 struct TrainingTests {
-    func smallOptions(epochs: Int = 15, optimizer: OptimizerConfiguration = .sgd(learningRate: 0.01)) -> TrainingOptions {
+    func smallOptions(epochs: Int = 15, optimizer: OptimizerConfiguration = .sgd(learningRate: 0.01)) -> TrainingOptions
+    {
         var options = TrainingOptions()
         options.epochs = epochs
         options.batchSize = 20
@@ -14,7 +16,9 @@ struct TrainingTests {
         return options
     }
 
-    @Test("training on three separable Gaussian blobs reaches validation accuracy >= 0.95", arguments: ["sgd", "rmsprop", "adam"])
+    @Test(
+        "training on three separable Gaussian blobs reaches validation accuracy >= 0.95",
+        arguments: ["sgd", "rmsprop", "adam"])
     func learnsBlobs(optimizer: String) throws {
         let train = try blobs(rows: 300, classes: 3, featureShape: [2, 2, 8], noise: 1.0, seed: 1)
         let validation = try blobs(rows: 150, classes: 3, featureShape: [2, 2, 8], noise: 1.0, seed: 2)
@@ -23,7 +27,10 @@ struct TrainingTests {
         let result = try TopModelTrainer.train(
             train: train, validation: validation, classNames: ["a", "b", "c"], provenance: testProvenance,
             options: smallOptions(optimizer: try .named(optimizer)), onEpoch: { epochs.append($0) },
-            onBatch: { p in progressCount += 1; #expect(p.batch >= 1 && p.batch <= p.batches && p.batches == 15) })
+            onBatch: { p in
+                progressCount += 1
+                #expect(p.batch >= 1 && p.batch <= p.batches && p.batches == 15)
+            })
         #expect(epochs.count == 15)
         #expect(progressCount == 15 * 15)
         let last = try #require(epochs.last)
@@ -59,7 +66,8 @@ struct TrainingTests {
         let source = try InMemoryFeatures(
             features: (0..<rows).flatMap { [Float($0), Float($0)] }, featureShape: [1, 1, 2],
             labels: (0..<rows).map { Int32($0 % 2) })
-        let feeder = try RowFeeder(source: source, classes: 2, inMemoryLimitBytes: 100, chunkBytes: 40 * 8, minimumChunkRows: 10)
+        let feeder = try RowFeeder(
+            source: source, classes: 2, inMemoryLimitBytes: 100, chunkBytes: 40 * 8, minimumChunkRows: 10)
         #expect(!feeder.inMemory && feeder.chunkRows == 40)
         var random = SeededRandom(seed: 1)
         var seen: [Int] = []
@@ -91,10 +99,12 @@ struct TrainingTests {
         options.inMemoryLimitBytes = 1000
         options.streamChunkBytes = 64 * 32 * 4
         func run() throws -> TrainingResult {
-            try TopModelTrainer.train(train: train, validation: validation, classNames: ["a", "b", "c"],
-                                      provenance: testProvenance, options: options)
+            try TopModelTrainer.train(
+                train: train, validation: validation, classNames: ["a", "b", "c"],
+                provenance: testProvenance, options: options)
         }
-        let a = try run(), b = try run()
+        let a = try run()
+        let b = try run()
         #expect(a.model.weights.bytes == b.model.weights.bytes)
         #expect(try #require(a.history.records.last?.valAccuracy) >= 0.95)
     }
@@ -103,12 +113,15 @@ struct TrainingTests {
     func earlyStopping() throws {
         // Labels independent of the features: validation loss soon stops improving while training overfits.
         var r = TestRandom(9)
-        let train = try InMemoryFeatures(features: r.array(60 * 16), featureShape: [4, 4, 1], labels: (0..<60).map { Int32($0 % 2) })
-        let validation = try InMemoryFeatures(features: r.array(60 * 16), featureShape: [4, 4, 1], labels: (0..<60).map { Int32(($0 / 2) % 2) })
+        let train = try InMemoryFeatures(
+            features: r.array(60 * 16), featureShape: [4, 4, 1], labels: (0..<60).map { Int32($0 % 2) })
+        let validation = try InMemoryFeatures(
+            features: r.array(60 * 16), featureShape: [4, 4, 1], labels: (0..<60).map { Int32(($0 / 2) % 2) })
         var options = smallOptions(epochs: 200, optimizer: .adam(learningRate: 0.01))
         options.earlyStoppingPatience = 3
-        let result = try TopModelTrainer.train(train: train, validation: validation, classNames: ["x", "y"],
-                                               provenance: testProvenance, options: options)
+        let result = try TopModelTrainer.train(
+            train: train, validation: validation, classNames: ["x", "y"],
+            provenance: testProvenance, options: options)
         #expect(result.stoppedEarly)
         let records = result.history.records
         let best = try #require(records.min { $0.valLoss! < $1.valLoss! })
@@ -124,14 +137,17 @@ struct TrainingTests {
         let weights = try #require(try TopModelTrainer.classWeightValues(.balanced, labels: labels, classes: 3))
         #expect(weights == [Float(10.0 / 18.0), Float(10.0 / 6.0), Float(10.0 / 6.0)])
         #expect(try TopModelTrainer.classWeightValues(.none, labels: labels, classes: 3) == nil)
-        #expect(throws: TopModelError.self) { try TopModelTrainer.classWeightValues(.custom([1, 2]), labels: labels, classes: 3) }
+        #expect(throws: TopModelError.self) {
+            try TopModelTrainer.classWeightValues(.custom([1, 2]), labels: labels, classes: 3)
+        }
     }
 
     @Test("training with balanced class weights on an imbalanced set still learns the rare class")
     func balancedTraining() throws {
         let all = try blobs(rows: 400, classes: 4, featureShape: [2, 2, 4], noise: 1.0, seed: 4)
         // Keep every row of classes 0-2 (labels 0,1,2 → 0) and a quarter of class 3 → two classes, 3:1 · 4 imbalance.
-        var features: [Float] = [], labels: [Int32] = []
+        var features: [Float] = []
+        var labels: [Int32] = []
         let d = 16
         for row in 0..<all.count {
             let label = row % 4
@@ -142,8 +158,9 @@ struct TrainingTests {
         let train = try InMemoryFeatures(features: features, featureShape: [2, 2, 4], labels: labels)
         var options = smallOptions(epochs: 10)
         options.classWeighting = .balanced
-        let result = try TopModelTrainer.train(train: train, validation: nil, classNames: ["common", "rare"],
-                                               provenance: testProvenance, options: options)
+        let result = try TopModelTrainer.train(
+            train: train, validation: nil, classNames: ["common", "rare"],
+            provenance: testProvenance, options: options)
         let evaluation = try result.model.evaluate(train)
         #expect(try #require(evaluation.perClass["rare"]).recall >= 0.9)
     }
@@ -151,8 +168,9 @@ struct TrainingTests {
     @Test("predict gives the top-k classes, best first, with probabilities summing to 1 over all classes")
     func predictTopK() throws {
         let train = try blobs(rows: 300, classes: 3, featureShape: [2, 2, 8], noise: 1.0, seed: 1)
-        let result = try TopModelTrainer.train(train: train, validation: nil, classNames: ["cat", "dog", "owl"],
-                                               provenance: testProvenance, options: smallOptions())
+        let result = try TopModelTrainer.train(
+            train: train, validation: nil, classNames: ["cat", "dog", "owl"],
+            provenance: testProvenance, options: smallOptions())
         let rows = try blobs(rows: 3, classes: 3, featureShape: [2, 2, 8], noise: 0.1, seed: 5)
         let predictions = try result.model.predict(features: rows.features, topK: 2)
         #expect(predictions.map { $0.first?.className } == ["cat", "dog", "owl"])

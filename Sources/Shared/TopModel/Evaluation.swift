@@ -61,26 +61,27 @@ public struct Evaluation: Sendable, Codable, Equatable {
 
     /// A text report: accuracy and loss, the per-class table, and the confusion matrix.
     public var report: String {
-        let nameWidth = max(10, classNames.map(\.count).max() ?? 0)
-        func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
-            s.count >= w ? s : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
-        }
+        func right(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
+        func left(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
+        let nameWidth = max(9, classNames.map(\.count).max() ?? 0)
         var lines = ["\(source): \(count) rows, accuracy \(f(accuracy)), loss \(f(loss))", ""]
-        lines.append(pad("class", nameWidth, left: true) + pad("precision", 11) + pad("recall", 9) + pad("f1", 9) + pad("support", 9))
+        lines.append(left("class", nameWidth) + right("precision", 11) + right("recall", 9) + right("f1", 9) + right("support", 9))
         for name in classNames {
             let m = perClass[name]!
-            lines.append(pad(name, nameWidth, left: true) + pad(f(m.precision), 11) + pad(f(m.recall), 9) + pad(f(m.f1), 9)
-                + pad("\(m.support)", 9))
+            lines.append(
+                left(name, nameWidth) + right(f(m.precision), 11) + right(f(m.recall), 9) + right(f(m.f1), 9)
+                    + right("\(m.support)", 9))
         }
-        lines.append(pad("macro avg", nameWidth, left: true) + pad("", 11) + pad("", 9) + pad(f(macroF1), 9) + pad("\(count)", 9))
+        lines.append(left("macro avg", nameWidth) + right("", 20) + right(f(macroF1), 9) + right("\(count)", 9))
         lines.append("")
-        lines.append("confusion matrix (rows = true class, columns = predicted):")
-        let cellWidth = max(6, (confusionMatrix.flatMap { $0 }.map { "\($0)".count }.max() ?? 0) + 2)
-        let header = pad("", nameWidth, left: true) + classNames.indices.map { pad("[\($0)]", cellWidth) }.joined()
-        lines.append(header)
-        for (k, name) in classNames.enumerated() {
-            lines.append(pad("[\(k)] " + name, nameWidth + 0, left: true) + confusionMatrix[k].map { pad("\($0)", cellWidth) }.joined())
+        lines.append("confusion matrix (rows = true class, columns = predicted class):")
+        let labels = classNames.enumerated().map { "[\($0.offset)] \($0.element)" }
+        let labelWidth = labels.map(\.count).max() ?? 0
+        let cellWidth = max(5, (confusionMatrix.joined().map { "\($0)".count }.max() ?? 0) + 2)
+        lines.append(left("", labelWidth) + classNames.indices.map { right("[\($0)]", cellWidth) }.joined())
+        for (k, label) in labels.enumerated() {
+            lines.append(left(label, labelWidth) + confusionMatrix[k].map { right("\($0)", cellWidth) }.joined())
         }
         return lines.joined(separator: "\n")
     }
@@ -100,10 +101,13 @@ extension TopModel {
     public func evaluate(
         _ source: FeatureSource, batchSize: Int = 100, inMemoryLimitBytes: Int = 2 << 30, chunkBytes: Int = 256 << 20
     ) throws -> Evaluation {
-        guard batchSize > 0 else { throw TopModelError.invalidArgument("batch size must be at least 1, got \(batchSize)") }
+        guard batchSize > 0 else {
+            throw TopModelError.invalidArgument("batch size must be at least 1, got \(batchSize)")
+        }
         guard source.featureShape == featureShape else {
             throw TopModelError.mismatch(
-                "\(source.sourceDescription): feature shape \(source.featureShape), but the model was trained on \(featureShape)")
+                "\(source.sourceDescription): feature shape \(source.featureShape), but the model was trained on \(featureShape)"
+            )
         }
         let feeder = try RowFeeder(
             source: source, classes: classNames.count, inMemoryLimitBytes: inMemoryLimitBytes, chunkBytes: chunkBytes,
@@ -111,12 +115,14 @@ extension TopModel {
         let network = Network(weights: weights, maxBatch: batchSize)
         let pass = try evaluationPass(network: network, feeder: feeder, batchSize: batchSize)
         return Evaluation(
-            source: source.sourceDescription, classNames: classNames, confusionMatrix: pass.confusion, lossSum: pass.lossSum)
+            source: source.sourceDescription, classNames: classNames, confusionMatrix: pass.confusion,
+            lossSum: pass.lossSum)
     }
 }
 
 /// Loss sum and confusion matrix of a sequential inference pass.
-func evaluationPass(network: Network, feeder: RowFeeder, batchSize: Int) throws -> (lossSum: Double, confusion: [[Int]]) {
+func evaluationPass(network: Network, feeder: RowFeeder, batchSize: Int) throws -> (lossSum: Double, confusion: [[Int]])
+{
     let c = network.classes
     var confusion = [[Int]](repeating: [Int](repeating: 0, count: c), count: c)
     var lossSum = 0.0

@@ -74,7 +74,8 @@ extension TopModelTrainer {
         let train = try featureFile.source(trainSplit)
         let validation: FeatureSplitSource?
         switch validationSplit {
-        case .automatic: validation = featureFile.splitNames.contains("validation") ? try featureFile.source("validation") : nil
+        case .automatic:
+            validation = featureFile.splitNames.contains("validation") ? try featureFile.source("validation") : nil
         case .named(let name): validation = try featureFile.source(name)
         case .none: validation = nil
         }
@@ -94,10 +95,13 @@ extension TopModelTrainer {
 extension TopModel {
     /// Evaluates on split `split` of a feature file, after checking that the file's class names and feature
     /// shape are the model's (the error names the difference).
-    public func evaluate(featureFile: FeatureFile, split: String = "validation", batchSize: Int = 100) throws -> Evaluation {
+    public func evaluate(featureFile: FeatureFile, split: String = "validation", batchSize: Int = 100) throws
+        -> Evaluation
+    {
         let source = try featureFile.source(split)
-        try checkCompatible(classNames: featureFile.classNames, featureShape: source.featureShape,
-                            source: source.sourceDescription)
+        try checkCompatible(
+            classNames: featureFile.classNames, featureShape: source.featureShape,
+            source: source.sourceDescription)
         return try evaluate(source, batchSize: batchSize)
     }
 }

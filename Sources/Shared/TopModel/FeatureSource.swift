@@ -32,7 +32,9 @@ public final class InMemoryFeatures: FeatureSource {
     /// - Parameters:
     ///   - features: row-major `[count, product(featureShape)]`.
     ///   - labels: one class index per row, or nil for unlabelled data (training and evaluation refuse it).
-    public init(features: [Float], featureShape: [Int], labels: [Int32]?, description: String = "in-memory features") throws {
+    public init(features: [Float], featureShape: [Int], labels: [Int32]?, description: String = "in-memory features")
+        throws
+    {
         let size = featureShape.reduce(1, *)
         guard !featureShape.isEmpty, featureShape.allSatisfy({ $0 > 0 }), features.count % size == 0 else {
             throw TopModelError.badFeatures(

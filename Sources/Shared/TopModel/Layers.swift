@@ -30,7 +30,9 @@ enum DenseLayer {
             sgemm(transposeA: false, transposeB: true, m: batch, n: inputs, k: outputs, dy, kernel, dx)
         }
         if let lr = kernelStep {
-            sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, alpha: -lr, x, dy, beta: 1, dKernel)
+            sgemm(
+                transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, alpha: -lr, x, dy, beta: 1,
+                dKernel)
         } else {
             sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, x, dy, dKernel)
         }

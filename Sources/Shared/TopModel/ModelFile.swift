@@ -92,19 +92,24 @@ extension TopModel {
             }
             let layers = try a.strings("layer_names")
             guard layers.contains("dense"), layers.contains("dense_1") else {
-                throw bad("layers [\(layers.joined(separator: ", "))], expected \(TopModelFile.layerNames.joined(separator: ", "))")
+                throw bad(
+                    "layers [\(layers.joined(separator: ", "))], expected \(TopModelFile.layerNames.joined(separator: ", "))"
+                )
             }
             guard a.contains("bottleneck_format"), try a.string("bottleneck_format") == TopModelFile.format else {
-                throw bad("a Keras weights file without the bottleneck_* attributes (class names, feature shape, "
-                    + "preprocessing); write it with `bottleneck-coordinator train`")
+                throw bad(
+                    "a Keras weights file without the bottleneck_* attributes (class names, feature shape, "
+                        + "preprocessing); write it with `bottleneck-coordinator train`")
             }
             let version = try a.int("bottleneck_format_version")
             guard version == TopModelFile.formatVersion else {
                 throw bad("bottleneck_format_version \(version), expected \(TopModelFile.formatVersion)")
             }
-            for name in ["bottleneck_class_names", "bottleneck_feature_shape", "bottleneck_feature_layer",
-                         "bottleneck_image_height", "bottleneck_image_width", "bottleneck_preprocess",
-                         "bottleneck_interpolation", "bottleneck_weights_sha256"] where !a.contains(name) {
+            for name in [
+                "bottleneck_class_names", "bottleneck_feature_shape", "bottleneck_feature_layer",
+                "bottleneck_image_height", "bottleneck_image_width", "bottleneck_preprocess",
+                "bottleneck_interpolation", "bottleneck_weights_sha256",
+            ] where !a.contains(name) {
                 throw bad("root attribute \(name) missing")
             }
             let classNames = try a.strings("bottleneck_class_names")
@@ -119,30 +124,38 @@ extension TopModel {
                 guard dataset.isFloat else { throw bad("dataset /\(datasetPath) is not floating point") }
                 return (try dataset.read(Float.self), dataset.shape)
             }
-            let k1 = try tensor("dense", "kernel"), b1 = try tensor("dense", "bias")
-            let k2 = try tensor("dense_1", "kernel"), b2 = try tensor("dense_1", "bias")
+            let k1 = try tensor("dense", "kernel")
+            let b1 = try tensor("dense", "bias")
+            let k2 = try tensor("dense_1", "kernel")
+            let b2 = try tensor("dense_1", "bias")
             guard k1.shape.count == 2, k2.shape.count == 2 else {
                 throw bad("kernels have shapes \(k1.shape) and \(k2.shape), expected two matrices")
             }
             let (inputs, hidden, classes) = (k1.shape[0], k1.shape[1], k2.shape[1])
             guard k2.shape[0] == hidden, b1.shape == [hidden], b2.shape == [classes] else {
-                throw bad("shapes dense kernel \(k1.shape), bias \(b1.shape), dense_1 kernel \(k2.shape), bias \(b2.shape) do not chain")
+                throw bad(
+                    "shapes dense kernel \(k1.shape), bias \(b1.shape), dense_1 kernel \(k2.shape), bias \(b2.shape) do not chain"
+                )
             }
             guard inputs == featureShape.reduce(1, *) else {
-                throw bad("dense kernel takes \(inputs) inputs, but bottleneck_feature_shape \(featureShape) flattens to \(featureShape.reduce(1, *))")
+                throw bad(
+                    "dense kernel takes \(inputs) inputs, but bottleneck_feature_shape \(featureShape) flattens to \(featureShape.reduce(1, *))"
+                )
             }
             guard classNames.count == classes else {
                 throw bad("\(classNames.count) class names for \(classes) outputs")
             }
             let provenance = FeatureProvenance(
-                featureLayer: try a.string("bottleneck_feature_layer"), imageHeight: try a.int("bottleneck_image_height"),
+                featureLayer: try a.string("bottleneck_feature_layer"),
+                imageHeight: try a.int("bottleneck_image_height"),
                 imageWidth: try a.int("bottleneck_image_width"), preprocess: try a.string("bottleneck_preprocess"),
                 interpolation: try a.string("bottleneck_interpolation"),
                 weightsSHA256: try a.string("bottleneck_weights_sha256"))
             let weights = try TopModelWeights(
                 inputs: inputs, hidden: hidden, classes: classes, hiddenKernel: k1.values, hiddenBias: b1.values,
                 outputKernel: k2.values, outputBias: b2.values)
-            return try TopModel(classNames: classNames, featureShape: featureShape, provenance: provenance, weights: weights)
+            return try TopModel(
+                classNames: classNames, featureShape: featureShape, provenance: provenance, weights: weights)
         } catch let error as TopModelError {
             throw error
         } catch {

@@ -77,7 +77,9 @@ final class OptimizerState {
     }
 
     /// Updates tensor `index` alone; call `finishStep()` once all tensors of the step are updated.
-    func apply(tensor index: Int, _ parameters: UnsafeMutableBufferPointer<Float>, _ gradient: UnsafeBufferPointer<Float>) {
+    func apply(
+        tensor index: Int, _ parameters: UnsafeMutableBufferPointer<Float>, _ gradient: UnsafeBufferPointer<Float>
+    ) {
         first[index].withUnsafeMutableBufferPointer { m in
             second[index].withUnsafeMutableBufferPointer { v in
                 update(parameters, gradient, m, v)

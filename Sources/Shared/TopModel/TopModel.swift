@@ -53,10 +53,13 @@ public struct TopModel: Sendable, Equatable {
     public var provenance: FeatureProvenance
     public var weights: TopModelWeights
 
-    public init(classNames: [String], featureShape: [Int], provenance: FeatureProvenance, weights: TopModelWeights) throws {
+    public init(classNames: [String], featureShape: [Int], provenance: FeatureProvenance, weights: TopModelWeights)
+        throws
+    {
         guard featureShape.reduce(1, *) == weights.inputs else {
             throw TopModelError.invalidArgument(
-                "feature shape \(featureShape) has \(featureShape.reduce(1, *)) values, the weights expect \(weights.inputs)")
+                "feature shape \(featureShape) has \(featureShape.reduce(1, *)) values, the weights expect \(weights.inputs)"
+            )
         }
         guard classNames.count == weights.classes else {
             throw TopModelError.invalidArgument("\(classNames.count) class names for \(weights.classes) outputs")
@@ -75,13 +78,15 @@ public struct TopModel: Sendable, Equatable {
     /// - Parameter features: row-major `[rows, featureSize]`.
     /// - Returns: row-major `[rows, classes]`.
     public func probabilities(features: [Float], batchSize: Int = 256) throws -> [Float] {
-        let d = featureSize, c = classNames.count
+        let d = featureSize
+        let c = classNames.count
         guard features.count % d == 0 else {
             throw TopModelError.mismatch(
                 "features: \(features.count) values are not whole rows of \(d) (feature shape \(featureShape))")
         }
         if let index = features.firstIndex(where: { !$0.isFinite }) {
-            throw TopModelError.badFeatures("features: row \(index / d) has a non-finite value; expected finite numbers")
+            throw TopModelError.badFeatures(
+                "features: row \(index / d) has a non-finite value; expected finite numbers")
         }
         let rows = features.count / d
         let network = Network(weights: weights, maxBatch: max(1, min(batchSize, rows)))

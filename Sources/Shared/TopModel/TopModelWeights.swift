@@ -17,7 +17,8 @@ public struct TopModelWeights: Sendable, Equatable {
         outputKernel: [Float], outputBias: [Float]
     ) throws {
         guard inputs > 0, hidden > 0, classes > 0 else {
-            throw TopModelError.invalidArgument("weights need positive sizes, got inputs \(inputs), hidden \(hidden), classes \(classes)")
+            throw TopModelError.invalidArgument(
+                "weights need positive sizes, got inputs \(inputs), hidden \(hidden), classes \(classes)")
         }
         let expected = [
             ("hidden kernel", hiddenKernel.count, inputs * hidden), ("hidden bias", hiddenBias.count, hidden),

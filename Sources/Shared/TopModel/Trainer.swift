@@ -118,10 +118,13 @@ public enum TopModelTrainer {
         guard c >= 2 else {
             throw TopModelError.badFeatures("\(train.sourceDescription): \(c) class(es); a classifier needs at least 2")
         }
-        guard train.count > 0 else { throw TopModelError.badFeatures("\(train.sourceDescription): no rows to train on") }
+        guard train.count > 0 else {
+            throw TopModelError.badFeatures("\(train.sourceDescription): no rows to train on")
+        }
         if let validation, validation.featureShape != train.featureShape {
             throw TopModelError.badFeatures(
-                "\(validation.sourceDescription): feature shape \(validation.featureShape), expected \(train.featureShape) as in \(train.sourceDescription)")
+                "\(validation.sourceDescription): feature shape \(validation.featureShape), expected \(train.featureShape) as in \(train.sourceDescription)"
+            )
         }
         if options.earlyStoppingPatience != nil, validation == nil {
             throw TopModelError.invalidArgument(
@@ -131,8 +134,9 @@ public enum TopModelTrainer {
             source: train, classes: c, inMemoryLimitBytes: options.inMemoryLimitBytes,
             chunkBytes: options.streamChunkBytes, minimumChunkRows: options.batchSize)
         let validationFeeder = try validation.map {
-            try RowFeeder(source: $0, classes: c, inMemoryLimitBytes: options.inMemoryLimitBytes,
-                          chunkBytes: options.streamChunkBytes, minimumChunkRows: options.batchSize)
+            try RowFeeder(
+                source: $0, classes: c, inMemoryLimitBytes: options.inMemoryLimitBytes,
+                chunkBytes: options.streamChunkBytes, minimumChunkRows: options.batchSize)
         }
         let classWeights = try classWeightValues(options.classWeighting, labels: feeder.labels, classes: c)
         let weights = try TopModelWeights.glorotUniform(
@@ -152,36 +156,47 @@ public enum TopModelTrainer {
             for epoch in 1...options.epochs {
                 let start = DispatchTime.now().uptimeNanoseconds
                 func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-                var lossSum = 0.0, correct = 0, seen = 0, batch = 0
+                var lossSum = 0.0
+                var correct = 0
+                var seen = 0
+                var batch = 0
                 try withUnsafeMutablePointer(to: &shuffleRandom) { shuffle in
                     try withUnsafeMutablePointer(to: &dropoutRandom) { dropout in
-                        try feeder.pass(batchSize: options.batchSize, shuffle: options.shuffle ? shuffle : nil) { x, labels, rows in
+                        try feeder.pass(batchSize: options.batchSize, shuffle: options.shuffle ? shuffle : nil) {
+                            x, labels, rows in
                             let step: (loss: Float, correct: Int)
                             if let classWeights {
                                 for r in 0..<rows { sampleWeights[r] = classWeights[Int(labels[r])] }
                                 step = sampleWeights.withUnsafeBufferPointer {
-                                    network.trainStep(x, labels: labels, sampleWeights: $0.baseAddress!, batch: rows,
-                                                      dropout: dropout, optimizer: optimizer)
+                                    network.trainStep(
+                                        x, labels: labels, sampleWeights: $0.baseAddress!, batch: rows,
+                                        dropout: dropout, optimizer: optimizer)
                                 }
                             } else {
-                                step = network.trainStep(x, labels: labels, sampleWeights: nil, batch: rows,
-                                                         dropout: dropout, optimizer: optimizer)
+                                step = network.trainStep(
+                                    x, labels: labels, sampleWeights: nil, batch: rows,
+                                    dropout: dropout, optimizer: optimizer)
                             }
                             lossSum += Double(step.loss) * Double(rows)
                             correct += step.correct
                             seen += rows
                             batch += 1
-                            onBatch(BatchProgress(epoch: epoch, epochs: options.epochs, batch: batch, batches: batches,
-                                                  loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
-                                                  seconds: elapsed()))
+                            onBatch(
+                                BatchProgress(
+                                    epoch: epoch, epochs: options.epochs, batch: batch, batches: batches,
+                                    loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+                                    seconds: elapsed()))
                         }
                     }
                 }
-                var valLoss: Double?, valAccuracy: Double?
+                var valLoss: Double?
+                var valAccuracy: Double?
                 if let validationFeeder, validationFeeder.count > 0 {
-                    let pass = try evaluationPass(network: network, feeder: validationFeeder, batchSize: options.batchSize)
+                    let pass = try evaluationPass(
+                        network: network, feeder: validationFeeder, batchSize: options.batchSize)
                     valLoss = pass.lossSum / Double(validationFeeder.count)
-                    valAccuracy = Double((0..<c).reduce(0) { $0 + pass.confusion[$1][$1] }) / Double(validationFeeder.count)
+                    valAccuracy =
+                        Double((0..<c).reduce(0) { $0 + pass.confusion[$1][$1] }) / Double(validationFeeder.count)
                 }
                 let record = EpochRecord(
                     epoch: epoch, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),

@@ -78,15 +78,17 @@ final class Network {
 
     /// Hidden layer: `hiddenOut = relu(x · W1 + b1)`.
     private func hiddenForward(_ x: UnsafePointer<Float>, batch: Int) {
-        DenseLayer.forward(x: x, batch: batch, inputs: inputs, outputs: hidden, kernel: hiddenKernel.baseAddress!,
-                           bias: hiddenBias.baseAddress!, y: hiddenOut.baseAddress!)
+        DenseLayer.forward(
+            x: x, batch: batch, inputs: inputs, outputs: hidden, kernel: hiddenKernel.baseAddress!,
+            bias: hiddenBias.baseAddress!, y: hiddenOut.baseAddress!)
         ReLULayer.forward(hiddenOut.baseAddress!, count: batch * hidden)
     }
 
     /// Output layer: `logits = hiddenOut · W2 + b2`.
     private func outputForward(batch: Int) {
-        DenseLayer.forward(x: hiddenOut.baseAddress!, batch: batch, inputs: hidden, outputs: classes,
-                           kernel: outputKernel.baseAddress!, bias: outputBias.baseAddress!, y: logits.baseAddress!)
+        DenseLayer.forward(
+            x: hiddenOut.baseAddress!, batch: batch, inputs: hidden, outputs: classes,
+            kernel: outputKernel.baseAddress!, bias: outputBias.baseAddress!, y: logits.baseAddress!)
     }
 
     /// Inference (dropout off): `probabilities[0..<batch·classes]` from `x[batch, inputs]`.
@@ -94,18 +96,22 @@ final class Network {
         precondition(batch <= maxBatch)
         hiddenForward(x, batch: batch)
         outputForward(batch: batch)
-        SoftmaxCrossEntropy.softmax(logits: logits.baseAddress!, batch: batch, classes: classes,
-                                    probabilities: probabilities.baseAddress!)
+        SoftmaxCrossEntropy.softmax(
+            logits: logits.baseAddress!, batch: batch, classes: classes,
+            probabilities: probabilities.baseAddress!)
     }
 
     /// Inference with loss: returns the per-row losses' sum (unweighted) and the number of rows whose
     /// argmax equals the label; probabilities stay in `probabilities`.
-    func evaluate(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+    func evaluate(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (
+        lossSum: Double, correct: Int
+    ) {
         precondition(batch <= maxBatch)
         hiddenForward(x, batch: batch)
         outputForward(batch: batch)
-        SoftmaxCrossEntropy.forward(logits: logits.baseAddress!, labels: labels, batch: batch, classes: classes,
-                                    probabilities: probabilities.baseAddress!, losses: losses.baseAddress!)
+        SoftmaxCrossEntropy.forward(
+            logits: logits.baseAddress!, labels: labels, batch: batch, classes: classes,
+            probabilities: probabilities.baseAddress!, losses: losses.baseAddress!)
         var lossSum = 0.0
         var correct = 0
         for r in 0..<batch {
@@ -127,7 +133,9 @@ final class Network {
     ) -> (loss: Float, correct: Int) {
         precondition(batch > 0 && batch <= maxBatch)
         let (n, h, c) = (inputs, hidden, classes)
-        let a = hiddenOut.baseAddress!, p = probabilities.baseAddress!, mask = dropoutMask.baseAddress!
+        let a = hiddenOut.baseAddress!
+        let p = probabilities.baseAddress!
+        let mask = dropoutMask.baseAddress!
         let dropping = dropout != nil && dropoutRate > 0
         // Forward.
         hiddenForward(x, batch: batch)
@@ -136,8 +144,9 @@ final class Network {
             DropoutLayer.apply(a, mask: mask, count: batch * h)
         }
         outputForward(batch: batch)
-        SoftmaxCrossEntropy.forward(logits: logits.baseAddress!, labels: labels, batch: batch, classes: c,
-                                    probabilities: p, losses: losses.baseAddress!)
+        SoftmaxCrossEntropy.forward(
+            logits: logits.baseAddress!, labels: labels, batch: batch, classes: c,
+            probabilities: p, losses: losses.baseAddress!)
         var weighted: Float = 0
         var correct = 0
         for r in 0..<batch {
@@ -145,21 +154,24 @@ final class Network {
             if SoftmaxCrossEntropy.argmax(p + r * c, count: c) == Int(labels[r]) { correct += 1 }
         }
         // Backward.
-        SoftmaxCrossEntropy.backward(probabilities: p, labels: labels, weights: sampleWeights, batch: batch,
-                                     classes: c, dLogits: dLogits.baseAddress!)
-        DenseLayer.backward(x: a, dy: dLogits.baseAddress!, batch: batch, inputs: h, outputs: c,
-                            kernel: outputKernel.baseAddress!, dKernel: gradients[2].baseAddress!,
-                            dBias: gradients[3].baseAddress!, dx: dHidden.baseAddress!)
+        SoftmaxCrossEntropy.backward(
+            probabilities: p, labels: labels, weights: sampleWeights, batch: batch,
+            classes: c, dLogits: dLogits.baseAddress!)
+        DenseLayer.backward(
+            x: a, dy: dLogits.baseAddress!, batch: batch, inputs: h, outputs: c,
+            kernel: outputKernel.baseAddress!, dKernel: gradients[2].baseAddress!,
+            dBias: gradients[3].baseAddress!, dx: dHidden.baseAddress!)
         if dropping { DropoutLayer.apply(dHidden.baseAddress!, mask: mask, count: batch * h) }
         // `a` holds the dropped-out output: dropped units are 0 there and their gradient is already 0.
         ReLULayer.backward(output: a, gradient: dHidden.baseAddress!, count: batch * h)
         // Update. Plain SGD folds the big kernel's update into its gradient GEMM (W1 += −lr · xᵀ·dZ1);
         // every other tensor goes through the optimizer after all gradients are known, as in Keras.
         let folded = optimizer.plainGradientStep
-        DenseLayer.backward(x: x, dy: dHidden.baseAddress!, batch: batch, inputs: n, outputs: h,
-                            kernel: hiddenKernel.baseAddress!,
-                            dKernel: folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!,
-                            dBias: gradients[1].baseAddress!, dx: nil, kernelStep: folded)
+        DenseLayer.backward(
+            x: x, dy: dHidden.baseAddress!, batch: batch, inputs: n, outputs: h,
+            kernel: hiddenKernel.baseAddress!,
+            dKernel: folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!,
+            dBias: gradients[1].baseAddress!, dx: nil, kernelStep: folded)
         let parameters = [hiddenKernel, hiddenBias, outputKernel, outputBias]
         for i in parameters.indices where !(i == 0 && folded != nil) {
             optimizer.apply(tensor: i, parameters[i], UnsafeBufferPointer(gradients[i]))

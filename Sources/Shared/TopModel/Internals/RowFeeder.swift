@@ -44,7 +44,8 @@ final class RowFeeder {
         let values = try source.readFeatures(rows: rows)
         guard values.count == rows.count * featureSize else {
             throw TopModelError.badFeatures(
-                "\(source.sourceDescription): rows \(rows) gave \(values.count) values, expected \(rows.count * featureSize)")
+                "\(source.sourceDescription): rows \(rows) gave \(values.count) values, expected \(rows.count * featureSize)"
+            )
         }
         try checkFinite(values, firstRow: rows.lowerBound, featureSize: featureSize, source: source)
         return values
@@ -94,7 +95,9 @@ final class RowFeeder {
                         batchLabels[fill] = labels[rows.lowerBound + local]
                         fill += 1
                         if fill == batchSize {
-                            try batchLabels.withUnsafeBufferPointer { try body(UnsafePointer(dst.baseAddress!), $0.baseAddress!, fill) }
+                            try batchLabels.withUnsafeBufferPointer {
+                                try body(UnsafePointer(dst.baseAddress!), $0.baseAddress!, fill)
+                            }
                             fill = 0
                         }
                     }
@@ -108,7 +111,6 @@ final class RowFeeder {
         }
     }
 }
-
 
 /// Hands the feeder to the chunk reader's thread; safe because only that thread touches the source while
 /// a streamed pass runs (the pass waits for the reader in `finish()` before returning).
