@@ -70,6 +70,16 @@ public struct TopModel: Sendable, Equatable {
         self.weights = weights
     }
 
+    /// One line for people, e.g. `3 classes (cat, dog, owl); features block5_pool [4, 4, 512] of 150x150
+    /// images, preprocess caffe, nearest; 256 hidden units`.
+    public var summary: String {
+        let names = classNames.count <= 8 ? classNames.joined(separator: ", ")
+            : classNames.prefix(8).joined(separator: ", ") + ", …"
+        return "\(classNames.count) classes (\(names)); features \(provenance.featureLayer) \(featureShape) of "
+            + "\(provenance.imageHeight)x\(provenance.imageWidth) images, preprocess \(provenance.preprocess), "
+            + "\(provenance.interpolation); \(weights.hidden) hidden units"
+    }
+
     /// Flattened feature size `h·w·c`.
     public var featureSize: Int { weights.inputs }
 
