@@ -94,6 +94,8 @@ let package = Package(
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+            ]),
     ]
 )
