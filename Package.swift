@@ -63,7 +63,10 @@ let package = Package(
             path: "\(shared)/Extraction"),
         .target(
             name: "WorkerRuntime",
-            dependencies: ["ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ImageInput", "VGG16", "Wire", "COpenBLAS", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "\(shared)/WorkerRuntime"),
 
         // MARK: - Executables
