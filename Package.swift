@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "TestSupport"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),
         .testTarget(name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(

@@ -34,6 +34,9 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: ArgumentHelp("Exit when this process is no longer the parent (local workers).", visibility: .hidden))
     var parentPid: Int32?
 
+    @Option(help: ArgumentHelp("Milliseconds to wait before each shard (simulates a slow worker).", visibility: .hidden))
+    var shardDelayMs: Int = Int(ProcessInfo.processInfo.environment["BOTTLENECK_SHARD_DELAY_MS"] ?? "") ?? 0
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -54,7 +57,8 @@ struct BottleneckWorker: ParsableCommand {
         let session = WorkerSession(
             configuration: WorkerConfiguration(
                 endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name),
+                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name,
+                shardDelayMilliseconds: shardDelayMs),
             logger: logger)
         let outcome = session.run()
         switch outcome {

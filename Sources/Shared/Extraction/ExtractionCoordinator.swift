@@ -11,11 +11,19 @@ import Wire
 /// order is logged and dropped.
 final class ExtractionCoordinator {
     private struct Worker {
+        struct Sent {
+            var sequence: Int
+            var at: Date
+        }
         var name: String
+        /// Shards the coordinator may still send; recomputed from every status the worker reports.
         var credit = 0
         var lastHeard: Date
         var lastSent: Date
-        var shards: Set<Int> = []
+        /// Shards sent to this worker and not yet answered, by shard id.
+        var assignments: [Int: Sent] = [:]
+        /// Shard messages sent since the worker registered.
+        var sentSequence = 0
         var welcomed = false
     }
 
@@ -144,15 +152,15 @@ final class ExtractionCoordinator {
         switch message {
         case .request(let shardRequest):
             guard shardRequest.jobID == job.jobID else { return drop("a request for another job") }
-            workers[identity]!.credit = min(workers[identity]!.credit + shardRequest.credits, 64)
+            reconcile(identity, status: shardRequest.status, now: now)
             dispatch(to: identity, now: now)
         case .needWeights(let weightsRequest):
             guard weightsRequest.sha256 == job.weightsSHA256 else { return drop("a request for unknown weights") }
             sendWeights(to: identity)
         case .result(let result, let features):
             accept(result, features: features, from: identity, now: now)
-        case .heartbeat:
-            break
+        case .heartbeat(let heartbeat):
+            if let status = heartbeat.status { reconcile(identity, status: status, now: now) }
         case .goodbye(let goodbye):
             logger.warning("worker \(workers[identity]!.name) left: \(goodbye.reason)")
             remove(identity, why: "left")
@@ -166,7 +174,8 @@ final class ExtractionCoordinator {
             logger.debug("worker \(existing.name) said hello again")
             let requeued = scheduler.withdraw(identity)
             retried += requeued.count
-            workers[identity]!.shards = []
+            workers[identity]!.assignments = [:]
+            workers[identity]!.sentSequence = 0
             workers[identity]!.credit = 0
         } else {
             var name = hello.workerName
@@ -203,12 +212,12 @@ final class ExtractionCoordinator {
         guard result.start == span.start, result.count == span.count, result.featureCount == inputs.featureCount
         else {
             scheduler.release(identity, shard: result.shardID)
-            workers[identity]!.shards.remove(result.shardID)
+            workers[identity]!.assignments[result.shardID] = nil
             return drop("a result for shard \(result.shardID) from \(name) that does not match the plan")
         }
         if scheduler.isDone(result.shardID) {
             duplicates += 1
-            workers[identity]!.shards.remove(result.shardID)
+            workers[identity]!.assignments[result.shardID] = nil
             logger.debug("dropping a duplicate result for shard \(result.shardID) from \(name)")
             return
         }
@@ -227,10 +236,14 @@ final class ExtractionCoordinator {
         } catch {
             logger.error("\(error)")
             scheduler.release(identity, shard: result.shardID)
-            workers[identity]!.shards.remove(result.shardID)
+            workers[identity]!.assignments[result.shardID] = nil
             return
         }
-        for other in scheduler.complete(result.shardID) { workers[other]?.shards.remove(result.shardID) }
+        for other in scheduler.complete(result.shardID) where other != identity {
+            // The copies elsewhere are moot; their results will be dropped as duplicates.
+            logger.debug("shard \(result.shardID) done; \(workers[other]?.name ?? "?") computes a moot copy")
+        }
+        workers[identity]!.assignments[result.shardID] = nil
         doneImages += span.count
         computedImages += span.count
         perWorker[name, default: 0] += span.count
@@ -246,16 +259,45 @@ final class ExtractionCoordinator {
         {
             let span = journal.manifest.shards[shard]
             let entries = inputs.splits.first { $0.name == span.split }!.entries[span.start..<(span.start + span.count)]
+            let sequence = worker.sentSequence + 1
             let assignment = ShardAssignment(
-                jobID: job.jobID, shardID: shard, attempt: attempt, start: span.start,
+                jobID: job.jobID, shardID: shard, attempt: attempt, sequence: sequence, start: span.start,
                 filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil)
             let images: [[UInt8]] =
                 request.sharedFilesystem
                 ? [] : entries.map { FileManager.default.contents(atPath: $0.path).map { Array($0) } ?? [] }
             workers[identity]!.credit -= 1
-            workers[identity]!.shards.insert(shard)
+            workers[identity]!.sentSequence = sequence
+            workers[identity]!.assignments[shard] = Worker.Sent(sequence: sequence, at: now)
             if !send(.shard(assignment, images: images), to: identity) { return }
         }
+    }
+
+    /// Brings the coordinator's view of a worker in line with the status it reports: shards it should hold but
+    /// does not (a message lost to a connection reset) go back to the queue; its credit becomes what it asks for
+    /// minus the shards still on their way to it.
+    private func reconcile(_ identity: [UInt8], status: WorkerStatus, now: Date) {
+        guard var worker = workers[identity] else { return }
+        guard status.lastShardSequence <= worker.sentSequence else {
+            return drop("a status from \(worker.name) acknowledging shards never sent")
+        }
+        let held = Set(status.held)
+        for (shard, sent) in worker.assignments {
+            let delivered = sent.sequence <= status.lastShardSequence
+            let lost =
+                delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > request.workerTimeout
+            guard lost else { continue }
+            worker.assignments[shard] = nil
+            if !scheduler.isDone(shard) {
+                logger.warning(
+                    "shard \(shard) \(delivered ? "result" : "assignment") to \(worker.name) was lost in transit; reassigning")
+                retried += 1
+            }
+            scheduler.release(identity, shard: shard)
+        }
+        let inTransit = worker.sentSequence - status.lastShardSequence
+        worker.credit = max(0, status.free - inTransit)
+        workers[identity] = worker
     }
 
     // MARK: - Liveness
@@ -268,7 +310,7 @@ final class ExtractionCoordinator {
                     "worker \(worker.name) silent for \(String(format: "%.1f", silent)) s; reassigning its shards")
                 remove(identity, why: "timed out")
             } else if now.timeIntervalSince(worker.lastSent) >= request.heartbeatInterval {
-                send(.heartbeat, to: identity)
+                send(.heartbeat(Heartbeat()), to: identity)
             }
         }
         if let pool = localWorkers, !pool.replaceExited(), workers.isEmpty, pool.runningCount == 0,

@@ -52,7 +52,7 @@ final class LocalWorkerPool {
             throw ExtractionError(.failed, "cannot start \(executable): \(error.localizedDescription)")
         }
         if index < processes.count { processes[index] = process } else { processes.append(process) }
-        logger.debug("started local worker \(index + 1), pid \(process.processIdentifier)")
+        logger.info("local worker \(index + 1): pid \(process.processIdentifier)")
     }
 
     /// Replaces workers that exited; returns false when one exited and the respawn budget is spent.

@@ -5,8 +5,8 @@
 ///
 /// A conversation: the worker connects and sends `hello`; the coordinator answers `welcome` with the job (or
 /// `reject`). A worker without the job's weights sends `needWeights` and gets `weights`. The worker then sends
-/// `request(credits: 2)`; the coordinator sends at most as many `shard`s as the worker has credit. Each `result`
-/// is followed by a new `request(credits: 1)`. Either side sends `heartbeat` when it has sent nothing else for a
+/// `request` with its status (free slots: 2); the coordinator sends at most as many `shard`s as the worker has
+/// credit. Each `result` is followed by a new `request`. Either side sends `heartbeat` when it has sent nothing else for a
 /// heartbeat interval. `end` closes the job; `reset` tells a peer the coordinator has forgotten to say `hello`
 /// again.
 
@@ -71,13 +71,32 @@ public struct Welcome: Codable, Sendable, Equatable {
     public init(job: JobSpec) { self.job = job }
 }
 
+/// What a worker holds, so that the coordinator can compute its credit and notice shards lost in transit (a
+/// connection reset drops whatever was queued on it).
+public struct WorkerStatus: Codable, Sendable, Equatable {
+    /// The highest `ShardAssignment.sequence` this worker has received in this registration (0: none).
+    public var lastShardSequence: Int
+    /// Shards received and not yet answered with a result (queued, computing, or computed and unsent).
+    public var held: [Int]
+    /// How many more shards the worker wants now (its pipeline depth minus `held`).
+    public var free: Int
+    public init(lastShardSequence: Int, held: [Int], free: Int) {
+        self.lastShardSequence = lastShardSequence
+        self.held = held
+        self.free = free
+    }
+}
+
+/// A worker's request for work: its status, sent when it is set up and after every result.
+///
+/// Credit is absolute: the coordinator may have `free` minus (shards sent after `lastShardSequence`) shards
+/// outstanding with this worker, never more.
 public struct ShardRequest: Codable, Sendable, Equatable {
     public var jobID: String
-    /// How many more shards the worker is ready to take (1...64).
-    public var credits: Int
-    public init(jobID: String, credits: Int) {
+    public var status: WorkerStatus
+    public init(jobID: String, status: WorkerStatus) {
         self.jobID = jobID
-        self.credits = credits
+        self.status = status
     }
 }
 
@@ -89,13 +108,19 @@ public struct ShardAssignment: Codable, Sendable, Equatable {
     public var shardID: Int
     /// Distinguishes copies of one shard handed to several workers.
     public var attempt: Int
+    /// Counts the shards sent to this worker since it registered: 1, 2, 3, ...
+    public var sequence: Int
     public var start: Int
     public var filenames: [String]
     public var paths: [String]?
-    public init(jobID: String, shardID: Int, attempt: Int, start: Int, filenames: [String], paths: [String]? = nil) {
+    public init(
+        jobID: String, shardID: Int, attempt: Int, sequence: Int, start: Int, filenames: [String],
+        paths: [String]? = nil
+    ) {
         self.jobID = jobID
         self.shardID = shardID
         self.attempt = attempt
+        self.sequence = sequence
         self.start = start
         self.filenames = filenames
         self.paths = paths
@@ -153,8 +178,10 @@ public struct WeightsTransfer: Codable, Sendable, Equatable {
     }
 }
 
+/// Liveness; a worker's heartbeat carries its status once it is set up for a job.
 public struct Heartbeat: Codable, Sendable, Equatable {
-    public init() {}
+    public var status: WorkerStatus?
+    public init(status: WorkerStatus? = nil) { self.status = status }
 }
 
 public struct Goodbye: Codable, Sendable, Equatable {
@@ -189,7 +216,7 @@ public enum WireMessage: Sendable, Equatable {
     /// `features`: the raw float32 block described by `ShardResult`.
     case result(ShardResult, features: [UInt8])
     case needWeights(WeightsRequest)
-    case heartbeat
+    case heartbeat(Heartbeat)
     case goodbye(Goodbye)
     case welcome(Welcome)
     /// `images`: one frame per image, empty when the assignment carries paths.

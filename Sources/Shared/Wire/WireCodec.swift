@@ -44,7 +44,7 @@ public enum WireCodec {
         case .request(let body): return [header(body)]
         case .result(let body, let features): return [header(body), features]
         case .needWeights(let body): return [header(body)]
-        case .heartbeat: return [header(Heartbeat())]
+        case .heartbeat(let body): return [header(body)]
         case .goodbye(let body): return [header(body)]
         case .welcome(let body): return [header(body)]
         case .shard(let body, let images): return [header(body)] + images
@@ -103,7 +103,7 @@ public enum WireCodec {
         case .request:
             try expectFrames(0)
             let request = try decodeBody(ShardRequest.self)
-            try check((1...64).contains(request.credits), "request for \(request.credits) credits, expected 1...64")
+            try checkStatus(request.status)
             return .request(request)
         case .result:
             try expectFrames(1)
@@ -134,8 +134,9 @@ public enum WireCodec {
             return .needWeights(request)
         case .heartbeat:
             try expectFrames(0)
-            _ = try decodeBody(Heartbeat.self)
-            return .heartbeat
+            let heartbeat = try decodeBody(Heartbeat.self)
+            if let status = heartbeat.status { try checkStatus(status) }
+            return .heartbeat(heartbeat)
         case .goodbye:
             try expectFrames(0)
             return .goodbye(try decodeBody(Goodbye.self))
@@ -157,7 +158,9 @@ public enum WireCodec {
             let count = shard.filenames.count
             try check(
                 (1...limits.maxShardImages).contains(count), "shard of \(count) images, limit \(limits.maxShardImages)")
-            try check(shard.shardID >= 0 && shard.attempt >= 0 && shard.start >= 0, "shard with negative ids")
+            try check(
+                shard.shardID >= 0 && shard.attempt >= 0 && shard.start >= 0 && shard.sequence >= 1,
+                "shard with negative ids or sequence")
             if let paths = shard.paths {
                 try check(paths.count == count, "shard with \(paths.count) paths for \(count) filenames")
                 try expectFrames(0)
@@ -190,6 +193,12 @@ public enum WireCodec {
     /// True for 64 lowercase hexadecimal characters.
     public static func isSHA256(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    private static func checkStatus(_ status: WorkerStatus) throws {
+        try check((0...64).contains(status.free), "worker status with \(status.free) free slots, expected 0...64")
+        try check(status.held.count <= 64, "worker status holding \(status.held.count) shards, expected at most 64")
+        try check(status.lastShardSequence >= 0, "worker status with a negative shard sequence")
     }
 
     private static func malformed(_ what: String) -> WireError { WireError(.malformed, "malformed message: \(what)") }

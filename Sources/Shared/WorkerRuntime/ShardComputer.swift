@@ -29,6 +29,9 @@ final class ShardComputer: @unchecked Sendable {
     private var jobID = ""
     private var stopped = false
     private var thread: Thread?
+    private let delay: Double
+
+    init(shardDelayMilliseconds: Int = 0) { delay = Double(shardDelayMilliseconds) / 1000 }
 
     func start() {
         let thread = Thread { [self] in run() }
@@ -92,6 +95,7 @@ final class ShardComputer: @unchecked Sendable {
             let jobID = self.jobID
             condition.unlock()
             guard let extractor, shard.assignment.jobID == jobID else { continue }
+            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
             let computed = compute(shard, extractor: extractor)
             condition.lock()
             if self.jobID == jobID { outbox.append(computed) }

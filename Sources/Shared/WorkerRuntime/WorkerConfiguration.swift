@@ -16,11 +16,14 @@ public struct WorkerConfiguration: Sendable {
     public var parentPID: Int32?
     /// Name in the coordinator's logs and summary.
     public var name: String
+    /// Milliseconds to wait before computing each shard: simulates a slow worker in tests and demos.
+    public var shardDelayMilliseconds: Int
 
     public init(
         endpoint: String, threads: Int? = nil, persistent: Bool = false, cacheDirectory: String? = nil,
-        giveUpAfter: Double = 60, parentPID: Int32? = nil, name: String? = nil
+        giveUpAfter: Double = 60, parentPID: Int32? = nil, name: String? = nil, shardDelayMilliseconds: Int = 0
     ) {
+        self.shardDelayMilliseconds = shardDelayMilliseconds
         self.endpoint = endpoint
         self.threads = threads
         self.persistent = persistent

@@ -13,7 +13,7 @@ import Wire
 public final class WorkerSession {
     public let configuration: WorkerConfiguration
     private let logger: Logger
-    private let computer = ShardComputer()
+    private let computer: ShardComputer
     private let cache: WeightsCache
 
     /// The job the extractor is set up for.
@@ -21,6 +21,9 @@ public final class WorkerSession {
     /// The job announced by `welcome` while its weights are on their way.
     private var awaitedJob: JobSpec?
     private var session = 0
+    /// Shards of this registration received and not yet answered, and the highest shard sequence received.
+    private var held: Set<Int> = []
+    private var lastSequence = 0
 
     /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
     public static let pipelineDepth = 2
@@ -28,6 +31,7 @@ public final class WorkerSession {
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        computer = ShardComputer(shardDelayMilliseconds: configuration.shardDelayMilliseconds)
         cache = WeightsCache(cacheDirectory: configuration.cacheDirectory)
     }
 
@@ -44,6 +48,8 @@ public final class WorkerSession {
         var lastContact = Date()
         while true {
             session += 1
+            held = []
+            lastSequence = 0
             let outcome: SessionEnd
             do {
                 outcome = try runSession(context: context, lastContact: &lastContact)
@@ -122,10 +128,13 @@ public final class WorkerSession {
             }
             for computed in computer.takeResults() where computed.session == session {
                 send(.result(computed.result, features: computed.features))
-                send(.request(ShardRequest(jobID: computed.result.jobID, credits: 1)))
+                held.remove(computed.result.shardID)
+                send(.request(ShardRequest(jobID: computed.result.jobID, status: status)))
             }
             let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
-            if Date().timeIntervalSince(lastSent) >= interval { send(.heartbeat) }
+            if Date().timeIntervalSince(lastSent) >= interval {
+                send(.heartbeat(Heartbeat(status: job == nil ? nil : status)))
+            }
             let timeout = Double(job?.peerTimeoutMilliseconds ?? 10_000) / 1000
             let silent = Date().timeIntervalSince(lastHeard)
             if silent > timeout {
@@ -143,8 +152,10 @@ public final class WorkerSession {
         switch message {
         case .welcome(let welcome):
             let announced = welcome.job
+            held = []
+            lastSequence = 0
             if announced == job {
-                send(.request(ShardRequest(jobID: announced.jobID, credits: Self.pipelineDepth)))
+                send(.request(ShardRequest(jobID: announced.jobID, status: status)))
                 return nil
             }
             if let path = cache.verifiedPath(for: announced.weightsSHA256) {
@@ -170,6 +181,8 @@ public final class WorkerSession {
                 logger.debug("ignoring shard \(assignment.shardID) of a job this worker is not set up for")
                 return nil
             }
+            lastSequence = max(lastSequence, assignment.sequence)
+            held.insert(assignment.shardID)
             computer.submit(PendingShard(session: session, assignment: assignment, images: images))
         case .heartbeat:
             break
@@ -184,6 +197,8 @@ public final class WorkerSession {
             logger.info("the coordinator asks this worker to register again: \(reset.reason)")
             computer.abandon()
             session += 1
+            held = []
+            lastSequence = 0
             send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)))
         case .hello, .request, .result, .needWeights, .goodbye:
             logger.warning("dropping a \(message.kind) message: only workers send those")
@@ -229,8 +244,12 @@ public final class WorkerSession {
             "job \(announced.jobID): \(announced.imageHeight)x\(announced.imageWidth) \(announced.preprocessing) "
             + "\(announced.layer), weights \(announced.weightsSHA256.prefix(12))…"
         logger.info("\(summary)")
-        send(.request(ShardRequest(jobID: announced.jobID, credits: Self.pipelineDepth)))
+        send(.request(ShardRequest(jobID: announced.jobID, status: status)))
         return nil
+    }
+
+    private var status: WorkerStatus {
+        WorkerStatus(lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
     }
 
     private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {
