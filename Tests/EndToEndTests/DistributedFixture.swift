@@ -7,8 +7,19 @@ import VGG16
 ///
 /// Images are 40×40 PPM files with distinct patterns, resized to 32×32; the weights are a narrow VGG16 (4–8
 /// channels), so a whole job takes well under a second of compute. One training file is not an image.
+/// A fresh directory for one test, removed by `remove()`.
+struct ScratchDirectory {
+    let path: String
+    init(_ label: String) throws {
+        path = NSTemporaryDirectory() + "bottleneck-\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
 struct DistributedFixture {
-    let directory: TemporaryDirectory
+    let directory: ScratchDirectory
     let train: String
     let validation: String
     let weights: String
@@ -18,7 +29,7 @@ struct DistributedFixture {
     static let narrowWidths = [4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]
 
     init(_ label: String, imagesPerClass: Int = 8, validationPerClass: Int = 2, weightsSeed: UInt64 = 7) throws {
-        directory = try TemporaryDirectory(label)
+        directory = try ScratchDirectory(label)
         train = directory.file("train")
         validation = directory.file("validation")
         weights = directory.file("weights.h5")

@@ -124,22 +124,31 @@ public final class FaultProxy: @unchecked Sendable {
             sockets.insert(client)
             sockets.insert(upstream)
             lock.unlock()
-            Thread { [self] in pump(from: client, to: upstream) }.start()
-            Thread { [self] in pump(from: upstream, to: client) }.start()
+            let link = Link()
+            Thread { [self] in pump(from: client, to: upstream, link: link) }.start()
+            Thread { [self] in pump(from: upstream, to: client, link: link) }.start()
         }
     }
 
-    private func pump(from source: Int32, to target: Int32) {
+    /// Both directions of one proxied connection; the sockets close when both pumps have finished.
+    private final class Link: @unchecked Sendable {
+        var pumpsRunning = 2
+    }
+
+    private func pump(from source: Int32, to target: Int32, link: Link) {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        var reset = false
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
+            if count <= 0 {
+                reset = count < 0
+                break
+            }
             if faults.latencyMilliseconds > 0 { usleep(UInt32(faults.latencyMilliseconds * 1000)) }
             if faults.stallProbability > 0 && nextUnit() < faults.stallProbability {
                 usleep(UInt32(faults.stallMilliseconds * 1000))
             }
             var limit = count
-            var reset = false
             if faults.resetProbability > 0 && nextUnit() < faults.resetProbability {
                 lock.lock()
                 if resets < faults.maxResets {
@@ -155,17 +164,25 @@ public final class FaultProxy: @unchecked Sendable {
                 if written <= 0 { break }
                 sent += written
             }
-            if reset || sent < limit { break }
+            if sent < limit { reset = true }
+            if reset { break }
         }
-        // An abortive close (RST) on both sides, as a broken network would leave them.
-        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-        for fd in [source, target] {
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-            shutdown(fd, Int32(SHUT_RDWR))
+        if reset {
+            // An abortive close (RST) on both sides, as a broken network leaves them; the other pump then ends too.
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            for fd in [source, target] {
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                shutdown(fd, Int32(SHUT_RDWR))
+            }
+        } else {
+            // An orderly end: pass the FIN on and let the other direction drain.
+            shutdown(target, Int32(SHUT_WR))
         }
         lock.lock()
-        let owned = sockets.remove(source) != nil
-        let ownedTarget = sockets.remove(target) != nil
+        link.pumpsRunning -= 1
+        let last = link.pumpsRunning == 0
+        let owned = last && sockets.remove(source) != nil
+        let ownedTarget = last && sockets.remove(target) != nil
         lock.unlock()
         if owned { close(source) }
         if ownedTarget { close(target) }

@@ -95,8 +95,23 @@ final class ExtractionCoordinator {
             progress.update(doneImages: doneImages, workers: workers.count, retried: retried)
         }
         progress.update(doneImages: doneImages, workers: workers.count, retried: retried, force: true)
-        for identity in workers.keys {
-            send(.end(JobEnd(jobID: job.jobID, reason: "all shards are done")), to: identity)
+        let end = WireMessage.end(JobEnd(jobID: job.jobID, reason: "all shards are done"))
+        for identity in workers.keys { send(end, to: identity) }
+        try farewell(end)
+    }
+
+    /// After the job: answers every message with `end` for a short while, so that a worker whose `end` was lost
+    /// (a connection reset) still learns that the job is over instead of waiting to give up.
+    private func farewell(_ end: WireMessage) throws {
+        let remote = !request.bindEndpoints.isEmpty
+        let deadline = Date().addingTimeInterval(remote ? 2 * request.heartbeatInterval + 0.5 : 1)
+        let frames = WireCodec.encode(end)
+        while Date() < deadline {
+            if !remote, let pool = localWorkers, pool.runningCount == 0 { return }
+            guard try socket.waitReadable(timeoutMilliseconds: 50) else { continue }
+            while let message = try? socket.receive(maxFrames: limits.maxShardImages + 2) {
+                if message.count >= 2 { try? socket.send([message[0]] + frames) }
+            }
         }
     }
 
@@ -295,7 +310,7 @@ final class ExtractionCoordinator {
             }
             scheduler.release(identity, shard: shard)
         }
-        let inTransit = worker.sentSequence - status.lastShardSequence
+        let inTransit = worker.assignments.values.filter { $0.sequence > status.lastShardSequence }.count
         worker.credit = max(0, status.free - inTransit)
         workers[identity] = worker
     }

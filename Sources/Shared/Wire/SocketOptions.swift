@@ -30,6 +30,11 @@ public struct SocketOptions: Sendable {
     public var routingID: [UInt8]? = nil
     /// ROUTER: make a send to an unknown or vanished peer fail with `peerUnreachable` instead of a silent drop.
     public var routerMandatory: Bool = true
+    /// ROUTER: a peer reconnecting with a routing id still held by a dead connection takes it over.
+    public var routerHandover: Bool = true
+    /// Queue messages only on completed connections: a send with no connected peer fails with `wouldBlock`
+    /// instead of piling up messages for a peer that is not there.
+    public var immediate: Bool = false
     public var reconnectIntervalMilliseconds: Int32 = 100
     public var reconnectIntervalMaxMilliseconds: Int32 = 2000
     public var security: SocketSecurity = .plaintext

@@ -36,9 +36,11 @@ public final class WireSocket: @unchecked Sendable {
             try setOption(socket, ZMQ_RECONNECT_IVL, options.reconnectIntervalMilliseconds, "ZMQ_RECONNECT_IVL")
             try setOption(
                 socket, ZMQ_RECONNECT_IVL_MAX, options.reconnectIntervalMaxMilliseconds, "ZMQ_RECONNECT_IVL_MAX")
+            try setOption(socket, ZMQ_IMMEDIATE, options.immediate ? 1 : 0, "ZMQ_IMMEDIATE")
             if let id = options.routingID { try setOption(socket, ZMQ_ROUTING_ID, bytes: id, "ZMQ_ROUTING_ID") }
             if kind == .router {
                 try setOption(socket, ZMQ_ROUTER_MANDATORY, options.routerMandatory ? 1 : 0, "ZMQ_ROUTER_MANDATORY")
+                try setOption(socket, ZMQ_ROUTER_HANDOVER, options.routerHandover ? 1 : 0, "ZMQ_ROUTER_HANDOVER")
             }
             switch options.security {
             case .plaintext: break

@@ -27,6 +27,8 @@ public final class WorkerSession {
 
     /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
     public static let pipelineDepth = 2
+    static let helloRetrySeconds = 3.0
+    static let weightsRetrySeconds = 15.0
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -89,6 +91,7 @@ public final class WorkerSession {
         var options = SocketOptions()
         options.routingID = Array(UUID().uuidString.utf8)
         options.maxMessageSize = Int64(WireLimits().maxWeightsBytes) + (1 << 20)
+        options.immediate = true
         let socket = try WireSocket(context: context, kind: .dealer, options: options)
         defer { socket.close() }
         try socket.connect(configuration.endpoint)
@@ -96,15 +99,18 @@ public final class WorkerSession {
         var lastHeard = Date()
 
         func send(_ message: WireMessage) {
+            lastSent = Date()
             do {
                 try socket.send(WireCodec.encode(message))
-                lastSent = Date()
+            } catch let error as WireError where error.reason == .wouldBlock {
+                logger.debug("cannot send \(message.kind) now: no connection to the coordinator")
             } catch {
                 logger.warning("cannot send \(message.kind) to the coordinator: \(error)")
             }
         }
         let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)
         send(.hello(hello))
+        var lastHandshake = Date()
         logger.info("connecting to \(configuration.endpoint) as \(configuration.name)")
 
         while true {
@@ -131,6 +137,18 @@ public final class WorkerSession {
                 held.remove(computed.result.shardID)
                 send(.request(ShardRequest(jobID: computed.result.jobID, status: status)))
             }
+            // A lost welcome or weights message must not leave the worker waiting forever: ask again.
+            if job == nil {
+                let retry = awaitedJob == nil ? Self.helloRetrySeconds : Self.weightsRetrySeconds
+                if Date().timeIntervalSince(lastHandshake) >= retry {
+                    lastHandshake = Date()
+                    if let awaited = awaitedJob {
+                        send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+                    } else {
+                        send(.hello(hello))
+                    }
+                }
+            }
             let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
             if Date().timeIntervalSince(lastSent) >= interval {
                 send(.heartbeat(Heartbeat(status: job == nil ? nil : status)))
@@ -152,6 +170,7 @@ public final class WorkerSession {
         switch message {
         case .welcome(let welcome):
             let announced = welcome.job
+            if announced == awaitedJob { return nil }  // weights already asked for
             held = []
             lastSequence = 0
             if announced == job {
