@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", "COpenBLAS", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "\(shared)/WorkerRuntime"),
@@ -89,7 +89,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
-        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "TestSupport"]),
+        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),
@@ -97,6 +97,8 @@ let package = Package(
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+            ]),
     ]
 )

@@ -73,8 +73,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Weights cache directory of the local workers.")
     var cacheDir: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @OptionGroup var common: CommonOptions
 
     func validate() throws {
         if imageSettings == nil { throw ValidationError("--image-size must be N or HxW with positive integers") }
@@ -90,7 +89,6 @@ struct ExtractCommand: ParsableCommand {
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
         }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     private var imageSettings: ImageSettings? {
@@ -105,12 +103,7 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
         let request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,

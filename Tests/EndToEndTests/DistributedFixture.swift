@@ -106,6 +106,8 @@ struct FeatureSnapshot: Equatable, CustomStringConvertible {
         var features: [Float]
         var labels: [Int32]
         var filenames: [String]
+        /// "filename: reason" of every undecodable image.
+        var skipped: [String]
     }
 
     var classNames: [String]
@@ -119,7 +121,8 @@ struct FeatureSnapshot: Equatable, CustomStringConvertible {
             let split = try file.split(name)
             splits[name] = Split(
                 featureShape: split.featureShape, features: try split.readFeatures(rows: 0..<split.count),
-                labels: try split.labels(), filenames: try split.filenames())
+                labels: try split.labels(), filenames: try split.filenames(),
+                skipped: try split.skipped().map { "\($0.filename): \($0.reason)" })
         }
     }
 

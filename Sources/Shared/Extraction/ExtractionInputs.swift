@@ -78,7 +78,7 @@ public struct ExtractionInputs: Sendable {
         let attributes = FeatureFileAttributes(
             imageHeight: request.settings.height, imageWidth: request.settings.width,
             preprocess: request.settings.preprocessing.rawValue, interpolation: request.settings.interpolation.rawValue,
-            layer: request.layer.rawValue, model: "vgg16", weightsSHA256: sha, dataFormat: "channels_last")
+            layer: request.layer.rawValue, weightsSHA256: sha)
         return ExtractionInputs(
             classNames: train.classNames, splits: splits, weightsSHA256: sha, weightsSize: size,
             featureShape: featureShape, attributes: attributes)

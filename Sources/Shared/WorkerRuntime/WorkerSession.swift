@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import ImageInput
 import Logging
@@ -38,7 +37,7 @@ public final class WorkerSession {
     }
 
     public func run() -> WorkerOutcome {
-        if let threads = configuration.threads { openblas_set_num_threads(Int32(threads)) }
+        if let threads = configuration.threads { ConvBase.setBLASThreads(threads) }
         let context: WireContext
         do { context = try WireContext() } catch { return .failed("\(error)") }
         computer.start()

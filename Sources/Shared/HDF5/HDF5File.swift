@@ -1,0 +1,64 @@
+import CHDF5
+import CShims
+import Foundation
+
+/// An open HDF5 file.
+///
+/// Owns the file id and closes it on `close()` or deinit. The Debian libhdf5 is built thread-safe
+/// (one global lock), so calls from several threads are serialised by the library; still, use one
+/// file object from one thread at a time — that is what makes `@unchecked Sendable` safe here.
+public final class HDF5File: @unchecked Sendable {
+    public let path: String
+    var id: hid_t
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.id = id
+    }
+
+    deinit { close() }
+
+    /// Opens an existing file, read-only unless `writable`.
+    public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
+        H5.silenceAutomaticErrors()
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HDF5Error(path: path, object: "", message: "no such file")
+        }
+        guard isHDF5(path) else {
+            throw HDF5Error(path: path, object: "", message: "not an HDF5 file (no HDF5 signature)")
+        }
+        let id = H5Fopen(path, writable ? bn_h5f_acc_rdwr() : bn_h5f_acc_rdonly(), H5.defaultPropertyList)
+        guard id >= 0 else {
+            throw HDF5Error(
+                path: path, object: "", message: "cannot open (truncated or damaged?): \(H5.currentErrorMessage())")
+        }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Creates (or truncates) a file in the earliest format, readable by every HDF5 1.8+ reader.
+    public static func create(_ path: String) throws -> HDF5File {
+        H5.silenceAutomaticErrors()
+        let id = H5Fcreate(path, bn_h5f_acc_trunc(), H5.defaultPropertyList, H5.defaultPropertyList)
+        try H5.check(id, path, "", "cannot create file")
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Whether the file starts with (or carries at a power-of-two offset) the HDF5 signature.
+    public static func isHDF5(_ path: String) -> Bool {
+        H5.silenceAutomaticErrors()
+        return H5Fis_hdf5(path) > 0
+    }
+
+    public var root: HDF5Group { HDF5Group(file: self, path: "/") }
+
+    public func flush() throws {
+        try H5.check(H5Fflush(id, H5F_SCOPE_GLOBAL), path, "", "flush failed")
+    }
+
+    public func close() {
+        if id >= 0 {
+            H5Fclose(id)
+            id = -1
+        }
+    }
+}

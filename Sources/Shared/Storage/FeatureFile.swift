@@ -1,0 +1,127 @@
+import HDF5
+
+/// A feature file opened for reading (layout in DESIGN.md, "Feature file").
+///
+/// `open` checks the format and reads the class names and root attributes; the splits' data are read
+/// on demand, features by row ranges so that files larger than memory can be streamed.
+public final class FeatureFile: @unchecked Sendable {
+    public let path: String
+    public let classNames: [String]
+    public let attributes: FeatureFileAttributes
+    /// The splits present ("train", "validation"), in name order.
+    public let splitNames: [String]
+    let file: HDF5File
+
+    private init(path: String, file: HDF5File, classNames: [String], attributes: FeatureFileAttributes, splits: [String]) {
+        self.path = path
+        self.file = file
+        self.classNames = classNames
+        self.attributes = attributes
+        self.splitNames = splits
+    }
+
+    public static func open(_ path: String) throws -> FeatureFile {
+        let file: HDF5File
+        do { file = try HDF5File.open(path) } catch let error as HDF5Error {
+            throw StorageError(path: path, message: "cannot open the feature file: \(error.message)")
+        }
+        let root = file.root
+        do {
+            guard root.attributes.contains("format"), try root.attributes.string("format") == "bottleneck-features" else {
+                throw StorageError(
+                    path: path, message: "not a bottleneck feature file (root attribute format=\"bottleneck-features\" missing)")
+            }
+            let version = try root.attributes.int("format_version")
+            guard version == 1 else {
+                throw StorageError(path: path, message: "feature file format_version \(version), expected 1")
+            }
+            let a = root.attributes
+            let attributes = FeatureFileAttributes(
+                imageHeight: try a.int("image_height"), imageWidth: try a.int("image_width"),
+                preprocess: try a.string("preprocess"), interpolation: try a.string("interpolation"),
+                layer: try a.string("layer"), weightsSHA256: try a.string("weights_sha256"),
+                model: try a.string("model"), dataFormat: try a.string("data_format"))
+            let classNames = try root.dataset("class_names").readStrings()
+            let splits = try root.memberNames().filter { root.isGroup($0) && root.exists("\($0)/features") }
+            return FeatureFile(path: path, file: file, classNames: classNames, attributes: attributes, splits: splits)
+        } catch let error as HDF5Error {
+            throw StorageError(path: path, message: "damaged feature file: \(error.object) \(error.message)")
+        }
+    }
+
+    /// The split `name`; throws naming the splits that exist when it is missing.
+    public func split(_ name: String) throws -> FeatureSplit {
+        guard splitNames.contains(name) else {
+            let has = splitNames.isEmpty ? "none" : splitNames.joined(separator: ", ")
+            throw StorageError(path: path, message: "no split '\(name)' (has: \(has))")
+        }
+        do {
+            let features = try file.root.dataset("\(name)/features")
+            guard features.shape.count == 4, features.isFloat else {
+                throw StorageError(
+                    path: path, message: "/\(name)/features has shape \(features.shape), expected [N, h, w, c] float32")
+            }
+            return FeatureSplit(file: self, name: name, features: features)
+        } catch let error as HDF5Error {
+            throw StorageError(path: path, message: "split '\(name)': \(error.message)")
+        }
+    }
+}
+
+/// One split of a feature file: N rows of features (h, w, c) with their labels and file names.
+public final class FeatureSplit: @unchecked Sendable {
+    public let name: String
+    public let count: Int
+    /// (h, w, c), channels last.
+    public let featureShape: [Int]
+    public var featureSize: Int { featureShape.reduce(1, *) }
+    private let file: FeatureFile
+    private let features: HDF5Dataset
+
+    init(file: FeatureFile, name: String, features: HDF5Dataset) {
+        self.file = file
+        self.name = name
+        self.features = features
+        count = features.shape[0]
+        featureShape = Array(features.shape.dropFirst())
+    }
+
+    private func read<T>(_ what: String, _ body: (HDF5Group) throws -> T) throws -> T {
+        let group = try file.file.root.group(name)
+        guard group.exists(what) else {
+            throw StorageError(path: file.path, message: "split '\(name)' has no \(what) dataset")
+        }
+        do { return try body(group) } catch let error as HDF5Error {
+            throw StorageError(path: file.path, message: "split '\(name)': \(what): \(error.message)")
+        }
+    }
+
+    /// The class index of each row, in row order.
+    public func labels() throws -> [Int32] {
+        let labels = try read("labels") { try $0.dataset("labels").read(Int32.self) }
+        guard labels.count == count else {
+            throw StorageError(path: file.path, message: "split '\(name)' has \(labels.count) labels for \(count) feature rows")
+        }
+        return labels
+    }
+
+    /// The file name ("class/sub/file.jpg") of each row, in row order.
+    public func filenames() throws -> [String] {
+        try read("filenames") { try $0.dataset("filenames").readStrings() }
+    }
+
+    /// Files of this split that have no features, with the reason.
+    public func skipped() throws -> [(filename: String, reason: String)] {
+        guard try file.file.root.group(name).exists("skipped/filenames") else { return [] }
+        let names = try read("skipped/filenames") { try $0.dataset("skipped/filenames").readStrings() }
+        let reasons = try read("skipped/reasons") { try $0.dataset("skipped/reasons").readStrings() }
+        return Array(zip(names, reasons)).map { (filename: $0.0, reason: $0.1) }
+    }
+
+    /// Rows `rows` of the features, row-major `[rows.count, h*w*c]` (the order of Keras' `Flatten`).
+    public func readFeatures(rows: Range<Int>) throws -> [Float] {
+        do { return try features.readRows(rows, as: Float.self) } catch let error as HDF5Error {
+            throw StorageError(path: file.path, message: "split '\(name)' features rows \(rows): \(error.message)")
+        }
+    }
+}
