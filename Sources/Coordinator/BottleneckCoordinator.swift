@@ -11,7 +11,7 @@ struct BottleneckCoordinator: ParsableCommand {
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
         subcommands: [
-            InspectCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+            InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
             GenerateWeightsCommand.self,
         ])
 
