@@ -114,9 +114,8 @@ enum BMPDecoding {
             let indices = colors == 2 ? [0, 255] : Array(0..<colors)
             for (i, value) in indices.enumerated() {
                 let at = i * paletteEntrySize
-                if value > 255 || at + 3 > palette.count || palette[at] != UInt8(value) || palette[at + 1] != UInt8(value)
-                    || palette[at + 2] != UInt8(value)
-                {
+                let v = UInt8(truncatingIfNeeded: value)  // Pillow's o8 keeps the low byte
+                if at + 3 > palette.count || palette[at] != v || palette[at + 1] != v || palette[at + 2] != v {
                     grayscale = false
                     break
                 }
@@ -125,6 +124,10 @@ enum BMPDecoding {
                 mode = colors <= 2 ? "1" : "L"
                 layout = colors <= 2 ? .bilevel : .gray8
             } else {
+                // Pillow's putpalette refuses more than 256 entries.
+                guard palette.count / paletteEntrySize <= 256 else {
+                    throw DecodeFailure("invalid BMP palette size (\(palette.count / paletteEntrySize) entries)")
+                }
                 var lut = [UInt8](repeating: 0, count: 256 * 3)
                 for i in 0..<min(256, palette.count / paletteEntrySize) {
                     lut[3 * i] = palette[i * paletteEntrySize + 2]
