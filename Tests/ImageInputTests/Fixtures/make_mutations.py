@@ -21,11 +21,12 @@ def fnv1a64(data: bytes) -> str:
     return "%016x" % h
 
 
-rng = random.Random(20261129)
+rng = random.Random(int(os.environ.get("MUTATIONS_SEED", "20261129")))
+PER_FILE = int(os.environ.get("MUTATIONS_PER_FILE", "30"))
 cases = []
 for name in sorted(f for f in os.listdir(SRC) if not f.endswith(".rgb")):
     data = open(os.path.join(SRC, name), "rb").read()
-    for r in range(30):
+    for r in range(PER_FILE):
         damaged = bytearray(data)
         cut, edits = None, []
         if r % 4 == 3:

@@ -142,8 +142,24 @@ enum BMPDecoding {
         if headerOnly { return (header, nil) }
 
         let stride = ((width * bits + 31) >> 3) & ~3
-        guard offset >= 0, offset <= d.count, stride * height <= d.count - offset else {
-            throw DecodeFailure("truncated BMP: pixel data needs \(stride * height) bytes at offset \(offset), file has \(d.count)")
+        // Pillow's raw decoder reads ceil(width * rawbits / 8) bytes per row, where the raw mode's bits can
+        // differ from the file's (the gray-palette quirk), then skips to the stride; the padding after the
+        // last row need not be present, and a row longer than the stride is a configuration error.
+        let rawBits: Int
+        switch layout {
+        case .palette(let bits, _): rawBits = bits
+        case .bilevel: rawBits = 1
+        case .gray8: rawBits = 8
+        case .rgb15, .rgb16: rawBits = 16
+        case .bytes(let n, _, _, _): rawBits = 8 * n
+        }
+        let rowBytes = (width * rawBits + 7) / 8
+        guard rowBytes <= stride else {
+            throw DecodeFailure("unsupported BMP layout: \(rowBytes)-byte rows do not fit a \(stride)-byte stride")
+        }
+        let needed = stride * (height - 1) + rowBytes
+        guard offset >= 0, offset <= d.count, needed <= d.count - offset else {
+            throw DecodeFailure("truncated BMP: pixel data needs \(needed) bytes at offset \(offset), file has \(d.count)")
         }
         let base = d.baseAddress! + offset
         let rgb = try makeRGB(width: width, height: height) { out throws(DecodeFailure) in

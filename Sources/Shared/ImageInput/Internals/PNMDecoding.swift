@@ -46,7 +46,7 @@ enum PNMDecoding {
                 text.append(c)
             }
             if text.isEmpty { throw DecodeFailure("truncated PPM: reached end of file while reading header") }
-            guard text.count <= 10, let value = Int(String(decoding: text, as: UTF8.self)), value >= 0 else {
+            guard text.count <= 10, let value = pythonInt(text), value >= 0 else {
                 throw DecodeFailure("PPM header token \(String(decoding: text, as: UTF8.self).debugDescription) is not a size")
             }
             return value
@@ -115,5 +115,29 @@ enum PNMDecoding {
             }
         }
         return (header, DecodedImage(width: width, height: height, rgb: rgb, format: "PPM", sourceMode: mode))
+    }
+
+    /// Python's `int(token)` for an ASCII token: optional sign, digits, single underscores between digits.
+    static func pythonInt(_ text: [UInt8]) -> Int? {
+        var digits = text[...]
+        var negative = false
+        if let sign = digits.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+            negative = sign == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+        }
+        var value = 0
+        var previousWasDigit = false
+        for c in digits {
+            if c == UInt8(ascii: "_") {
+                guard previousWasDigit else { return nil }
+                previousWasDigit = false
+                continue
+            }
+            guard c >= 0x30 && c <= 0x39 else { return nil }
+            value = value * 10 + Int(c - 0x30)
+            previousWasDigit = true
+        }
+        guard previousWasDigit else { return nil }
+        return negative ? -value : value
     }
 }
