@@ -19,8 +19,9 @@ final class GEMMWorkers: @unchecked Sendable {
     private var stopping = false
 
     init(count: Int) {
-        self.count = max(1, count)
-        starts = (0..<max(0, count - 1)).map { _ in DispatchSemaphore(value: 0) }
+        // More threads than blocks would idle.
+        self.count = min(max(1, count), Self.parts)
+        starts = (0..<(self.count - 1)).map { _ in DispatchSemaphore(value: 0) }
         for worker in starts.indices {
             let thread = Thread { [self] in
                 while true {
