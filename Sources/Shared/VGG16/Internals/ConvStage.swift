@@ -202,17 +202,35 @@ final class ConvStage {
     /// U_ξ[i][o] = (G g Gᵀ)[ξ] with g the 3×3 kernel of input channel i and output channel o,
     /// G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]. Computed in Double, stored as Float.
     static func transformKernel(_ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>) {
-        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         let pairs = inChannels * outChannels
-        for pair in 0..<pairs {
-            var k = [[Double]](repeating: [0, 0, 0], count: 3)
-            for kh in 0..<3 { for kw in 0..<3 { k[kh][kw] = Double(hwio[(kh * 3 + kw) * pairs + pair]) } }
-            for a in 0..<4 {
-                for b in 0..<4 {
-                    var sum = 0.0
-                    for kh in 0..<3 { for kw in 0..<3 { sum += g[a][kh] * k[kh][kw] * g[b][kw] } }
-                    u[(a * 4 + b) * pairs + pair] = Float(sum)
+        hwio.withUnsafeBufferPointer { kernel in
+            for pair in 0..<pairs {
+                @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double { Double(kernel[(kh * 3 + kw) * pairs + pair]) }
+                // G g: 4 rows of 3.
+                var gg = (
+                    (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
+                )
+                @inline(__always) func rowsOfG(_ kw: Int) -> (Double, Double, Double, Double) {
+                    let (k0, k1, k2) = (k(0, kw), k(1, kw), k(2, kw))
+                    return (k0, 0.5 * (k0 + k1 + k2), 0.5 * (k0 - k1 + k2), k2)
                 }
+                let c0 = rowsOfG(0), c1 = rowsOfG(1), c2 = rowsOfG(2)
+                gg.0 = (c0.0, c1.0, c2.0)
+                gg.1 = (c0.1, c1.1, c2.1)
+                gg.2 = (c0.2, c1.2, c2.2)
+                gg.3 = (c0.3, c1.3, c2.3)
+                // (G g) Gᵀ: each row r of 3 becomes 4.
+                @inline(__always) func store(_ row: (Double, Double, Double), _ a: Int) {
+                    let (r0, r1, r2) = row
+                    u[(a * 4 + 0) * pairs + pair] = Float(r0)
+                    u[(a * 4 + 1) * pairs + pair] = Float(0.5 * (r0 + r1 + r2))
+                    u[(a * 4 + 2) * pairs + pair] = Float(0.5 * (r0 - r1 + r2))
+                    u[(a * 4 + 3) * pairs + pair] = Float(r2)
+                }
+                store(gg.0, 0)
+                store(gg.1, 1)
+                store(gg.2, 2)
+                store(gg.3, 3)
             }
         }
     }
