@@ -318,7 +318,8 @@ extension Float: WinogradLane {
 }
 
 extension SIMD8: WinogradLane where Scalar == Float {
-    @inline(__always) static func larger(_ a: Self, _ b: Self) -> Self { pointwiseMax(a, b) }
+    /// `pointwiseMax` is not inlined and goes lane by lane with NaN rules; a compare and blend is.
+    @inline(__always) static func larger(_ a: Self, _ b: Self) -> Self { a.replacing(with: b, where: a .< b) }
     @inline(__always) static func load(_ pointer: UnsafePointer<Float>) -> Self {
         UnsafeRawPointer(pointer).loadUnaligned(as: Self.self)
     }
