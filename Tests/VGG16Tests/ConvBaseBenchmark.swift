@@ -13,10 +13,11 @@ struct ConvBaseBenchmark {
     func throughput() throws {
         let threads = Int(Self.environment["VGG16_BENCH_THREADS"] ?? "2") ?? 2
         let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
+        let algorithm = ConvAlgorithm(rawValue: Self.environment["VGG16_BENCH_ALGORITHM"] ?? "") ?? .winograd
         ConvBase.setBLASThreads(threads)
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
-            let base = try ConvBase(weights: weights, imageHeight: size, imageWidth: size)
+            let base = try ConvBase(weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm)
             let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
             var features = [Float](repeating: 0, count: base.featureCount)
             var totals: [String: (seconds: Double, flops: Double)] = [:]
@@ -34,8 +35,8 @@ struct ConvBaseBenchmark {
             }
             let seconds = Self.seconds(ContinuousClock.now - start)
             let flops = totals.values.map(\.flops).reduce(0, +) / Double(reps)
-            print(String(format: "%d×%d, one instance, %d BLAS threads: %.2f images/s, %.2f GFLOP/image, %.0f GFLOP/s",
-                size, size, threads, Double(reps) / seconds, flops / 1e9, flops * Double(reps) / seconds / 1e9))
+            print(String(format: "%@, %d×%d, one instance, %d BLAS threads: %.2f images/s, %.2f GFLOP/image, %.0f GFLOP/s",
+                algorithm.rawValue, size, size, threads, Double(reps) / seconds, flops / 1e9, flops * Double(reps) / seconds / 1e9))
             for name in names {
                 let t = totals[name]!
                 print(String(format: "  %@: %.1f ms, %.0f GFLOP/s", name, t.seconds / Double(reps) * 1e3, t.flops / t.seconds / 1e9))

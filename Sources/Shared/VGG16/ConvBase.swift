@@ -9,6 +9,10 @@ public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
     /// tile and channel pair (2.25× fewer multiplications), as 16 `cblas_sgemm` per band of tiles. The
     /// transforms use only ±1 and ½, so results agree with `.direct` to float rounding.
     case winograd
+    /// Winograd F(4×4, 3×3): 4×4 output tiles from 6×6 input tiles, 36 products per tile and channel pair
+    /// instead of 144 (4× fewer multiplications), as 36 `cblas_sgemm` per band of tiles. Its transforms
+    /// scale by up to 8, so rounding errors are a few times those of `.winograd`.
+    case winograd4x4
 }
 
 /// A `ConvBase` that cannot be built for the requested image size or weights.

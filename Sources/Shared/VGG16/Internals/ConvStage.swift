@@ -78,8 +78,9 @@ final class ConvStage {
         width = plan.width
         pools = plan.pools
         algorithm = plan.algorithm
-        paddedHeight = 2 * ((height + 1) / 2) + 2
-        paddedWidth = 2 * ((width + 1) / 2) + 2
+        // Room for whole input tiles of either Winograd size: 4·⌈n/4⌉ + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
+        paddedHeight = 4 * ((height + 3) / 4) + 2
+        paddedWidth = 4 * ((width + 3) / 4) + 2
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
         let bias = allocateFloats(layer.outChannels)
         layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
@@ -96,18 +97,27 @@ final class ConvStage {
             tilesHigh = 0
             tilesWide = 0
             scratchFloats = rows * plan.width * (9 * layer.inChannels + layer.outChannels)
-        case .winograd:
-            let kernel = allocateFloats(16 * layer.inChannels * layer.outChannels)
-            Self.transformKernel(layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
+        case .winograd, .winograd4x4:
+            let m = plan.algorithm == .winograd ? 2 : 4  // output tile side
+            let points = (m + 2) * (m + 2)  // transformed tile size: 16 or 36
+            let kernel = allocateFloats(points * layer.inChannels * layer.outChannels)
+            if m == 2 {
+                Self.transformKernel(layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
+            } else {
+                Self.transformKernel4x4(layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
+            }
             self.kernel = kernel
-            let high = plan.pools ? plan.height / 2 : (plan.height + 1) / 2
-            let wide = plan.pools ? plan.width / 2 : (plan.width + 1) / 2
-            let rowFloats = 16 * wide * max(layer.inChannels, layer.outChannels)
+            // A pooled layer needs conv outputs only in whole pooling windows: 2·⌊n/2⌋ rows and columns.
+            let rowsNeeded = plan.pools ? (plan.height / 2) * 2 : plan.height
+            let columnsNeeded = plan.pools ? (plan.width / 2) * 2 : plan.width
+            let high = (rowsNeeded + m - 1) / m
+            let wide = (columnsNeeded + m - 1) / m
+            let rowFloats = points * wide * max(layer.inChannels, layer.outChannels)
             let rows = max(1, min(high, Self.tileBudget / max(1, rowFloats)))
             tilesHigh = high
             tilesWide = wide
             bandRows = rows
-            scratchFloats = 16 * rows * wide * (layer.inChannels + layer.outChannels)
+            scratchFloats = points * rows * wide * (layer.inChannels + layer.outChannels)
         }
     }
 
@@ -125,6 +135,7 @@ final class ConvStage {
         switch algorithm {
         case .direct: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
         case .winograd: runWinograd(scratch: scratch.floats, into: destination, rowStride: rowStride)
+        case .winograd4x4: runWinograd4x4(scratch: scratch.floats, into: destination, rowStride: rowStride)
         }
     }
 
@@ -300,10 +311,207 @@ final class ConvStage {
     }
 }
 
+extension ConvStage {
+    // MARK: - Winograd F(4×4, 3×3)
+
+    /// U_ξ[i][o] = (G g Gᵀ)[ξ], ξ over the 6×6 transformed tile, with the interpolation points 0, ±1, ±2, ∞:
+    /// G = [[¼, 0, 0], [-⅙, -⅙, -⅙], [-⅙, ⅙, -⅙], [1/24, 1/12, ⅙], [1/24, -1/12, ⅙], [0, 0, 1]].
+    /// Computed in Double, stored as Float.
+    static func transformKernel4x4(
+        _ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>
+    ) {
+        let pairs = inChannels * outChannels
+        @inline(__always) func gTimes(_ k0: Double, _ k1: Double, _ k2: Double) -> [Double] {
+            [
+                k0 / 4, -(k0 + k1 + k2) / 6, -(k0 - k1 + k2) / 6, k0 / 24 + k1 / 12 + k2 / 6,
+                k0 / 24 - k1 / 12 + k2 / 6, k2,
+            ]
+        }
+        hwio.withUnsafeBufferPointer { kernel in
+            var gg = [[Double]](repeating: [0, 0, 0], count: 6)  // G g: 6 rows of 3
+            for pair in 0..<pairs {
+                @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double { Double(kernel[(kh * 3 + kw) * pairs + pair]) }
+                for kw in 0..<3 {
+                    let column = gTimes(k(0, kw), k(1, kw), k(2, kw))
+                    for a in 0..<6 { gg[a][kw] = column[a] }
+                }
+                for a in 0..<6 {
+                    let row = gTimes(gg[a][0], gg[a][1], gg[a][2])
+                    for b in 0..<6 { u[(a * 6 + b) * pairs + pair] = Float(row[b]) }
+                }
+            }
+        }
+    }
+
+    func runWinograd4x4(scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int) {
+        let cin = inChannels
+        let cout = outChannels
+        let rowsNeeded = pools ? (height / 2) * 2 : height
+        let columnsNeeded = pools ? (width / 2) * 2 : width
+        var firstTileRow = 0
+        while firstTileRow < tilesHigh {
+            let rows = min(bandRows, tilesHigh - firstTileRow)
+            let tiles = rows * tilesWide
+            let transformed = scratch  // 36 × tiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + 36 * tiles * cin  // 36 × tiles × Cout: M_ξ = V_ξ U_ξ
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                for tileColumn in 0..<tilesWide {
+                    let origin = input + (4 * tileRow * paddedWidth + 4 * tileColumn) * cin
+                    let out = transformed + (bandRow * tilesWide + tileColumn) * cin
+                    var c = 0
+                    while c + 8 <= cin {
+                        winograd4x4Input(SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin)
+                        c += 8
+                    }
+                    while c < cin {
+                        winograd4x4Input(Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin)
+                        c += 1
+                    }
+                }
+            }
+            for xi in 0..<36 {
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tiles), blasint(cout), blasint(cin), 1,
+                    transformed + xi * tiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
+                    products + xi * tiles * cout, blasint(cout))
+            }
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                let validRows = min(4, rowsNeeded - 4 * tileRow)
+                for tileColumn in 0..<tilesWide {
+                    let source = products + (bandRow * tilesWide + tileColumn) * cout
+                    let validColumns = min(4, columnsNeeded - 4 * tileColumn)
+                    let target =
+                        pools
+                        ? destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
+                        : destination + 4 * tileRow * rowStride + 4 * tileColumn * cout
+                    var c = 0
+                    while c + 8 <= cout {
+                        winograd4x4Output(
+                            SIMD8<Float>.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 8
+                    }
+                    while c < cout {
+                        winograd4x4Output(
+                            Float.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 1
+                    }
+                }
+            }
+            firstTileRow += rows
+        }
+    }
+}
+
+/// Bᵀ x for one column or row x of a 6×6 tile, Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
+/// [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]].
+@inline(__always)
+func winograd4x4B<L: WinogradLane>(_ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L) -> (L, L, L, L, L, L) {
+    let a = x4 - x2
+    let b = x3 - x1
+    let c = x3 + x4
+    let d = x1 + x2
+    let e = x4 - x3
+    let f = x1 - x2
+    return (
+        x0 * 4 - x2 * 5 + x4, c - d * 4, e + f * 4, a + b * 2, a - b * 2, x1 * 4 - x3 * 5 + x5
+    )
+}
+
+/// V = Bᵀ d B for one 6×6 input tile d (rows `rowFloats` apart, columns `pixel` apart), written as V_ξ at
+/// `out + ξ·stride`, ξ = 6·row + column.
+@inline(__always)
+func winograd4x4Input<L: WinogradLane>(
+    _: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>, stride: Int
+) {
+    @inline(__always) func column(_ j: Int) -> (L, L, L, L, L, L) {
+        let p = origin + j * pixel
+        return winograd4x4B(
+            L.load(p), L.load(p + rowFloats), L.load(p + 2 * rowFloats), L.load(p + 3 * rowFloats),
+            L.load(p + 4 * rowFloats), L.load(p + 5 * rowFloats))
+    }
+    let c0 = column(0), c1 = column(1), c2 = column(2), c3 = column(3), c4 = column(4), c5 = column(5)
+    @inline(__always) func row(_ i: Int, _ t: (L, L, L, L, L, L)) {
+        let v = winograd4x4B(t.0, t.1, t.2, t.3, t.4, t.5)
+        let base = out + 6 * i * stride
+        v.0.store(base)
+        v.1.store(base + stride)
+        v.2.store(base + 2 * stride)
+        v.3.store(base + 3 * stride)
+        v.4.store(base + 4 * stride)
+        v.5.store(base + 5 * stride)
+    }
+    row(0, (c0.0, c1.0, c2.0, c3.0, c4.0, c5.0))
+    row(1, (c0.1, c1.1, c2.1, c3.1, c4.1, c5.1))
+    row(2, (c0.2, c1.2, c2.2, c3.2, c4.2, c5.2))
+    row(3, (c0.3, c1.3, c2.3, c3.3, c4.3, c5.3))
+    row(4, (c0.4, c1.4, c2.4, c3.4, c4.4, c5.4))
+    row(5, (c0.5, c1.5, c2.5, c3.5, c4.5, c5.5))
+}
+
+/// Aᵀ x for one column or row x of a 6×6 product tile, Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0],
+/// [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]].
+@inline(__always)
+func winograd4x4A<L: WinogradLane>(_ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L) -> (L, L, L, L) {
+    let sum12 = x1 + x2
+    let difference12 = x1 - x2
+    let sum34 = x3 + x4
+    let difference34 = x3 - x4
+    return (x0 + sum12 + sum34, difference12 + difference34 * 2, sum12 + sum34 * 4, difference12 + difference34 * 8 + x5)
+}
+
+/// Y = Aᵀ M A for one tile (M_ξ at `source + ξ·stride`), then bias and ReLU; writes either the 2×2 max-pooled
+/// outputs of the 4×4 tile (`pools`, at most `rows`/2 × `columns`/2 of them) or its `rows` × `columns`
+/// valid outputs, at `target` (rows `rowStride` apart, pixels `pixel` apart).
+@inline(__always)
+func winograd4x4Output<L: WinogradLane>(
+    _: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>,
+    rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+) {
+    @inline(__always) func column(_ b: Int) -> (L, L, L, L) {
+        let p = source + b * stride
+        return winograd4x4A(
+            L.load(p), L.load(p + 6 * stride), L.load(p + 12 * stride), L.load(p + 18 * stride), L.load(p + 24 * stride),
+            L.load(p + 30 * stride))
+    }
+    let s0 = column(0), s1 = column(1), s2 = column(2), s3 = column(3), s4 = column(4), s5 = column(5)
+    let y0 = winograd4x4A(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
+    let y1 = winograd4x4A(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
+    let y2 = winograd4x4A(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
+    let y3 = winograd4x4A(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
+    let b = L.load(bias)
+    if pools {
+        @inline(__always) func pooled(_ top: (L, L), _ bottom: (L, L)) -> L {
+            L.larger(L.larger(L.larger(top.0, top.1), L.larger(bottom.0, bottom.1)) + b, .zero)
+        }
+        pooled((y0.0, y0.1), (y1.0, y1.1)).store(target)
+        if columns > 2 { pooled((y0.2, y0.3), (y1.2, y1.3)).store(target + pixel) }
+        if rows > 2 {
+            pooled((y2.0, y2.1), (y3.0, y3.1)).store(target + rowStride)
+            if columns > 2 { pooled((y2.2, y2.3), (y3.2, y3.3)).store(target + rowStride + pixel) }
+        }
+        return
+    }
+    @inline(__always) func writeRow(_ y: (L, L, L, L), _ row: UnsafeMutablePointer<Float>) {
+        L.larger(y.0 + b, .zero).store(row)
+        if columns > 1 { L.larger(y.1 + b, .zero).store(row + pixel) }
+        if columns > 2 { L.larger(y.2 + b, .zero).store(row + 2 * pixel) }
+        if columns > 3 { L.larger(y.3 + b, .zero).store(row + 3 * pixel) }
+    }
+    writeRow(y0, target)
+    if rows > 1 { writeRow(y1, target + rowStride) }
+    if rows > 2 { writeRow(y2, target + 2 * rowStride) }
+    if rows > 3 { writeRow(y3, target + 3 * rowStride) }
+}
+
 /// A float or a SIMD vector of floats, so the Winograd transforms are written once for the vector body
 /// and the scalar tail of a channel loop.
 protocol WinogradLane {
     static var zero: Self { get }
+    static func * (a: Self, b: Float) -> Self
     static func + (a: Self, b: Self) -> Self
     static func - (a: Self, b: Self) -> Self
     static func larger(_ a: Self, _ b: Self) -> Self
