@@ -44,6 +44,39 @@ struct ConvBaseBenchmark {
         }
     }
 
+    @Test("best per-layer time of each algorithm, interleaved rounds, 1 BLAS thread")
+    func compareAlgorithms() throws {
+        let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
+        let rounds = Int(Self.environment["VGG16_BENCH_ROUNDS"] ?? "5") ?? 5
+        ConvBase.setBLASThreads(1)
+        let weights = VGG16Weights.generated(seed: 1)
+        for size in sizes {
+            let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
+            let bases = try ConvAlgorithm.allCases.map {
+                try ConvBase(weights: weights, imageHeight: size, imageWidth: size, algorithm: $0)
+            }
+            var best: [[Double]] = bases.map { _ in [Double](repeating: .infinity, count: 13) }
+            var bestTotal = [Double](repeating: .infinity, count: bases.count)
+            var features = [Float](repeating: 0, count: bases[0].featureCount)
+            for _ in 0..<rounds {
+                for (index, base) in bases.enumerated() {
+                    let timings = image.withUnsafeBufferPointer { base.forwardProfiled(image: $0.baseAddress!, into: &features) }
+                    for (layer, timing) in timings.enumerated() {
+                        best[index][layer] = min(best[index][layer], timing.threadCPUSeconds)
+                    }
+                    bestTotal[index] = min(bestTotal[index], timings.map(\.threadCPUSeconds).reduce(0, +))
+                }
+            }
+            let names = VGG16Weights.convLayerNames
+            print("\(size)×\(size), best of \(rounds), thread CPU ms per layer: " + ConvAlgorithm.allCases.map(\.rawValue).joined(separator: " / "))
+            for layer in 0..<13 {
+                print("  \(names[layer]): " + best.map { String(format: "%.2f", $0[layer] * 1e3) }.joined(separator: " / "))
+            }
+            print("  whole image: " + bestTotal.map { String(format: "%.1f ms (%.2f images/s)", $0 * 1e3, 1 / $0) }.joined(separator: " / "))
+            print("  best per layer: " + String(format: "%.1f ms", (0..<13).map { l in best.map { $0[l] }.min()! }.reduce(0, +) * 1e3))
+        }
+    }
+
     @Test("images per second with one instance per thread and 1 BLAS thread each")
     func parallelInstances() throws {
         let instances = Int(Self.environment["VGG16_BENCH_INSTANCES"] ?? "2") ?? 2

@@ -82,7 +82,7 @@ struct ConvBaseTests {
     func fullWidthBatchIndependence() throws {
         let weights = VGG16Weights.generated(seed: 2026)
         let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
-        #expect(base.algorithm == .winograd)
+        #expect(base.algorithm == .adaptive)
         #expect(base.outputHeight == 7 && base.outputWidth == 7 && base.outputChannels == 512)
         #expect(base.featureCount == 25088)
         let imageSize = 224 * 224 * 3
@@ -104,7 +104,7 @@ struct ConvBaseTests {
         let reference = direct.forward(images: first, count: 1)
         let scale = reference.map(abs).max() ?? 0
         let worst = zip(alone, reference).map { abs($0 - $1) }.max() ?? .infinity
-        print("224×224 full width, winograd vs direct: max |difference| / max |direct| = \(worst / scale)")
+        print("224×224 full width, adaptive vs direct: max |difference| / max |direct| = \(worst / scale)")
         #expect(worst / scale < 1e-5)
     }
 }
