@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 import VGG16
 
@@ -94,11 +96,18 @@ struct ConvBaseTests {
         #expect(alone.allSatisfy { $0.isFinite })
         #expect(alone.contains { $0 > 0 })
         #expect(alone.map(\.bitPattern) == pair[25088...].map(\.bitPattern))
-        // A second instance with its own buffers gives the same bits too.
-        let other = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
-        var again = [Float](repeating: .nan, count: 25088)
-        first.withUnsafeBufferPointer { other.forward(image: $0.baseAddress!, into: &again) }
-        #expect(again.map(\.bitPattern) == alone.map(\.bitPattern))
+        // Second instances, with their own buffers or sharing the weights, running on two threads at once,
+        // give the same bits too.
+        let own = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
+        let sharing = ConvBase(sharingWeightsWith: base)
+        let results = Mutex<[Int: [Float]]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            let features = (index == 0 ? own : sharing).forward(images: first, count: 1)
+            results.withLock { $0[index] = features }
+        }
+        for features in results.withLock({ $0.values }) {
+            #expect(features.map(\.bitPattern) == alone.map(\.bitPattern))
+        }
         // The direct algorithm agrees to rounding.
         let direct = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224, algorithm: .direct)
         let reference = direct.forward(images: first, count: 1)

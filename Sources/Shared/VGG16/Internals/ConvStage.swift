@@ -19,6 +19,23 @@ func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
     return raw.initializeMemory(as: Float.self, repeating: 0, count: max(1, count))
 }
 
+/// The read-only weights of one stage, in the form its algorithm wants; shared by the `ConvBase` instances
+/// of several threads (never written after init, so safe to read from any thread).
+final class StageWeights: @unchecked Sendable {
+    let bias: UnsafeMutablePointer<Float>
+    let kernel: UnsafeMutablePointer<Float>
+
+    init(bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>) {
+        self.bias = bias
+        self.kernel = kernel
+    }
+
+    deinit {
+        bias.deallocate()
+        kernel.deallocate()
+    }
+}
+
 /// One conv layer at a fixed spatial size: its weights in the form its algorithm wants, its zero-padded
 /// input buffer, and, for the last conv of a block, the 2×2/2 max-pool fused into its output pass.
 final class ConvStage {
@@ -58,10 +75,12 @@ final class ConvStage {
     /// Where the previous layer writes pixel (0, 0).
     var interior: UnsafeMutablePointer<Float> { input + paddedRowFloats + inChannels }
 
-    let bias: UnsafeMutablePointer<Float>
+    /// Owner of `bias` and `kernel`, possibly shared with the same stage of other `ConvBase` instances.
+    let weights: StageWeights
+    var bias: UnsafeMutablePointer<Float> { weights.bias }
     /// `.direct`: HWIO kernel, K × N row-major (K = 9·Cin, N = Cout). `.winograd`: 16 matrices U_ξ
-    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair.
-    let kernel: UnsafeMutablePointer<Float>
+    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36.
+    var kernel: UnsafeMutablePointer<Float> { weights.kernel }
 
     /// `.direct`: output rows per im2col band (even when pooling). `.winograd`: tile rows per band.
     let bandRows: Int
@@ -86,12 +105,11 @@ final class ConvStage {
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
         let bias = allocateFloats(layer.outChannels)
         layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
-        self.bias = bias
+        let kernel: UnsafeMutablePointer<Float>
         switch plan.algorithm {
         case .direct:
-            let kernel = allocateFloats(layer.kernel.count)
+            kernel = allocateFloats(layer.kernel.count)
             layer.kernel.withUnsafeBufferPointer { kernel.update(from: $0.baseAddress!, count: $0.count) }
-            self.kernel = kernel
             let rowFloats = plan.width * 9 * layer.inChannels
             var rows = max(1, min(plan.height, Self.columnBudget / max(1, rowFloats)))
             if plan.pools { rows = max(2, rows & ~1) }
@@ -103,13 +121,12 @@ final class ConvStage {
             precondition(plan.algorithm != .adaptive, "resolve .adaptive per layer first")
             let m = plan.algorithm == .winograd ? 2 : 4  // output tile side
             let points = (m + 2) * (m + 2)  // transformed tile size: 16 or 36
-            let kernel = allocateFloats(points * layer.inChannels * layer.outChannels)
+            kernel = allocateFloats(points * layer.inChannels * layer.outChannels)
             if m == 2 {
                 Self.transformKernel(layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
             } else {
                 Self.transformKernel4x4(layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
             }
-            self.kernel = kernel
             // A pooled layer needs conv outputs only in whole pooling windows: 2·⌊n/2⌋ rows and columns.
             let rowsNeeded = plan.pools ? (plan.height / 2) * 2 : plan.height
             let columnsNeeded = plan.pools ? (plan.width / 2) * 2 : plan.width
@@ -122,12 +139,30 @@ final class ConvStage {
             bandRows = rows
             scratchFloats = points * rows * wide * (layer.inChannels + layer.outChannels)
         }
+        weights = StageWeights(bias: bias, kernel: kernel)
+    }
+
+    /// The same layer with its own input buffer, sharing `other`'s read-only weights.
+    init(sharingWeightsOf other: ConvStage) {
+        name = other.name
+        inChannels = other.inChannels
+        outChannels = other.outChannels
+        height = other.height
+        width = other.width
+        pools = other.pools
+        algorithm = other.algorithm
+        paddedHeight = other.paddedHeight
+        paddedWidth = other.paddedWidth
+        input = allocateFloats(paddedHeight * paddedWidth * inChannels)
+        weights = other.weights
+        bandRows = other.bandRows
+        tilesHigh = other.tilesHigh
+        tilesWide = other.tilesWide
+        scratchFloats = other.scratchFloats
     }
 
     deinit {
         input.deallocate()
-        bias.deallocate()
-        kernel.deallocate()
     }
 
     /// Runs the layer over its input and writes ReLU(conv + bias), pooled if `pools`, as HWC rows of
