@@ -13,7 +13,7 @@ struct ConvBaseBenchmark {
     func throughput() throws {
         let threads = Int(Self.environment["VGG16_BENCH_THREADS"] ?? "2") ?? 2
         let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
-        let algorithm = ConvAlgorithm(rawValue: Self.environment["VGG16_BENCH_ALGORITHM"] ?? "") ?? .winograd
+        let algorithm = ConvAlgorithm(rawValue: Self.environment["VGG16_BENCH_ALGORITHM"] ?? "") ?? .adaptive
         ConvBase.setBLASThreads(threads)
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
@@ -85,9 +85,10 @@ struct ConvBaseBenchmark {
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
             let reps = size == 224 ? 8 : 16
-            let bases = try (0..<instances).map { _ in try ConvBase(weights: weights, imageHeight: size, imageWidth: size) }
+            let first = try ConvBase(weights: weights, imageHeight: size, imageWidth: size)
+            let bases = [first] + (1..<max(1, instances)).map { _ in ConvBase(sharingWeightsWith: first) }
             let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
-            _ = bases[0].forward(images: image, count: 1)
+            for base in bases { _ = base.forward(images: image, count: 1) }
             let group = DispatchGroup()
             let start = ContinuousClock.now
             for base in bases {
@@ -102,6 +103,22 @@ struct ConvBaseBenchmark {
             let seconds = Self.seconds(ContinuousClock.now - start)
             print(String(format: "%d×%d, %d instances × 1 BLAS thread: %.2f images/s", size, size, instances,
                 Double(reps * instances) / seconds))
+        }
+        ConvBase.setBLASThreads(2)
+    }
+
+    @Test("features do not depend on the OpenBLAS thread count (printed, for each algorithm)")
+    func threadCountIndependence() throws {
+        let weights = VGG16Weights.generated(seed: 3)
+        let image = randomFloats(count: 224 * 224 * 3, seed: 8, low: -124, high: 152)
+        for algorithm in ConvAlgorithm.allCases {
+            let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224, algorithm: algorithm)
+            var results: [[UInt32]] = []
+            for threads in [1, 2, 1, 2] {
+                ConvBase.setBLASThreads(threads)
+                results.append(base.forward(images: image, count: 1).map(\.bitPattern))
+            }
+            print("\(algorithm): 1 vs 2 BLAS threads bit-identical: \(results[0] == results[1]), repeat: \(results[0] == results[2] && results[1] == results[3])")
         }
         ConvBase.setBLASThreads(2)
     }

@@ -43,16 +43,21 @@ public struct ConvBaseError: Error, CustomStringConvertible, Sendable {
 /// is HWC float32 (outputHeight × outputWidth × outputChannels), row-major over (h, w, c) like Keras'
 /// channels_last tensors and `Flatten`.
 ///
-/// Not thread-safe: one instance per thread. It owns its scratch buffers (sized at init, nothing is
-/// allocated per image), and `forward` writes them. Matrix products run in OpenBLAS, whose thread count is
-/// process-wide (`ConvBase.setBLASThreads(_:)`): either one instance with N BLAS threads, or N instances
-/// on N threads of your own with 1 BLAS thread each.
+/// Not thread-safe: one instance per thread. It owns its input and scratch buffers (sized at init, nothing
+/// is allocated per image), and `forward` writes them; `init(sharingWeightsWith:)` makes the instance of
+/// another thread without copying the kernels. Matrix products run in OpenBLAS (blocking; call `forward`
+/// on threads you own, not on Swift's cooperative pool), whose thread count is process-wide
+/// (`ConvBase.setBLASThreads(_:)`). Recommended: N instances on N threads with 1 BLAS thread each — on
+/// 2 cores about 1.8× the throughput of one instance with 2 BLAS threads, whose small products spend
+/// their time waking threads.
 ///
-/// Each image is computed on its own, with exactly the same sequence of operations and matrix shapes
-/// whatever the batch: an image's features are a function of the image, the weights, the image size and
-/// the BLAS thread count only. Stacking a batch into one larger matrix product would make OpenBLAS choose
-/// its blocking and thread partition from the batch size, and the rounding of a feature could then depend
-/// on which other images travelled with it.
+/// Determinism: each image is computed on its own, with exactly the same sequence of operations and matrix
+/// shapes whatever the batch, so an image's features are a function of the image, the weights, the image
+/// size, the algorithm, the build and the BLAS thread count only. Stacking a batch into one larger matrix
+/// product would make OpenBLAS choose its blocking and thread partition from the batch size, and the
+/// rounding of a feature could then depend on which other images travelled with it. The BLAS thread count
+/// does change the last bits (OpenBLAS partitions the products differently), so every process that must
+/// produce identical bytes has to use the same count — 1, as recommended above.
 public final class ConvBase: @unchecked Sendable {
     /// Smallest accepted height and width (five halvings leave at least 1×1, as Keras requires).
     public static let minimumImageSize = 32
