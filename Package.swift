@@ -89,7 +89,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
-        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "TestSupport"]),
+        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
@@ -97,6 +97,8 @@ let package = Package(
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+            ]),
     ]
 )

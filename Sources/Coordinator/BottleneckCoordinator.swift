@@ -10,7 +10,7 @@ struct BottleneckCoordinator: ParsableCommand {
         discussion: """
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
-        subcommands: [])
+        subcommands: [InspectCommand.self, GenerateWeightsCommand.self])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.
     static func main() {

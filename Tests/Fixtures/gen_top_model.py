@@ -70,6 +70,9 @@ def main():
     hidden = tf_keras.Model(model.input, model.get_layer("dense").output).predict(X, verbose=0)
     logits_keras = hidden @ w0[2] + w0[3]
     model.save_weights(OUT_SAVE)
+    reread = build(0.5)
+    reread.load_weights(OUT_SAVE)
+    assert all(np.array_equal(a, b) for a, b in zip(reread.get_weights(), w0))
 
     # Gradient of the mean loss at w0 (dropout-free), as train_on_batch computes it.
     nd = build(0.0, with_dropout=False)
