@@ -359,24 +359,34 @@ extension ConvStage {
         _ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>
     ) {
         let pairs = inChannels * outChannels
-        @inline(__always) func gTimes(_ k0: Double, _ k1: Double, _ k2: Double) -> [Double] {
-            [
-                k0 / 4, -(k0 + k1 + k2) / 6, -(k0 - k1 + k2) / 6, k0 / 24 + k1 / 12 + k2 / 6,
-                k0 / 24 - k1 / 12 + k2 / 6, k2,
-            ]
+        typealias Six = (Double, Double, Double, Double, Double, Double)
+        @inline(__always) func gTimes(_ k0: Double, _ k1: Double, _ k2: Double) -> Six {
+            (k0 / 4, -(k0 + k1 + k2) / 6, -(k0 - k1 + k2) / 6, k0 / 24 + k1 / 12 + k2 / 6, k0 / 24 - k1 / 12 + k2 / 6, k2)
         }
         hwio.withUnsafeBufferPointer { kernel in
-            var gg = [[Double]](repeating: [0, 0, 0], count: 6)  // G g: 6 rows of 3
             for pair in 0..<pairs {
                 @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double { Double(kernel[(kh * 3 + kw) * pairs + pair]) }
-                for kw in 0..<3 {
-                    let column = gTimes(k(0, kw), k(1, kw), k(2, kw))
-                    for a in 0..<6 { gg[a][kw] = column[a] }
+                // G g, column by column: c_kw holds rows 0…5 of column kw.
+                let c0 = gTimes(k(0, 0), k(1, 0), k(2, 0))
+                let c1 = gTimes(k(0, 1), k(1, 1), k(2, 1))
+                let c2 = gTimes(k(0, 2), k(1, 2), k(2, 2))
+                // (G g) Gᵀ, row by row.
+                @inline(__always) func store(_ a: Int, _ r0: Double, _ r1: Double, _ r2: Double) {
+                    let row = gTimes(r0, r1, r2)
+                    let base = u + a * 6 * pairs + pair
+                    base[0] = Float(row.0)
+                    base[pairs] = Float(row.1)
+                    base[2 * pairs] = Float(row.2)
+                    base[3 * pairs] = Float(row.3)
+                    base[4 * pairs] = Float(row.4)
+                    base[5 * pairs] = Float(row.5)
                 }
-                for a in 0..<6 {
-                    let row = gTimes(gg[a][0], gg[a][1], gg[a][2])
-                    for b in 0..<6 { u[(a * 6 + b) * pairs + pair] = Float(row[b]) }
-                }
+                store(0, c0.0, c1.0, c2.0)
+                store(1, c0.1, c1.1, c2.1)
+                store(2, c0.2, c1.2, c2.2)
+                store(3, c0.3, c1.3, c2.3)
+                store(4, c0.4, c1.4, c2.4)
+                store(5, c0.5, c1.5, c2.5)
             }
         }
     }
