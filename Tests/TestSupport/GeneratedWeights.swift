@@ -86,12 +86,18 @@ public enum GeneratedWeightsFile {
 
     /// Keras 2 `save_weights`: root `layer_names` (with an input layer), `backend`, `keras_version`;
     /// datasets `<layer>/<layer>/kernel:0` and `bias:0` named by `weight_names` `<layer>/kernel:0`.
+    /// With `asWholeModel` the layout sits under `/model_weights`, as `model.save("x.h5")` writes it.
     public static func writeKeras2SaveWeights(
-        _ layers: [GeneratedConvLayer], to path: String, backend: String = "tensorflow"
+        _ layers: [GeneratedConvLayer], to path: String, backend: String = "tensorflow", asWholeModel: Bool = false
     ) throws {
         let file = try HDF5File.create(path)
         defer { file.close() }
-        let root = file.root
+        var root = file.root
+        if asWholeModel {
+            try root.attributes.set("model_config", string: "{\"class_name\": \"Functional\"}")
+            try root.attributes.set("backend", string: backend)
+            root = try root.createGroup("model_weights")
+        }
         let names = ["input_1"] + namesWithPooling(layers)
         try root.attributes.set("layer_names", strings: names)
         try root.attributes.set("backend", string: backend)

@@ -85,7 +85,9 @@ struct ConvBaseBenchmark {
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
             let reps = size == 224 ? 8 : 16
+            let initStart = ContinuousClock.now
             let first = try ConvBase(weights: weights, imageHeight: size, imageWidth: size)
+            print(String(format: "%d×%d: ConvBase.init (kernel transforms) %.2f s", size, size, Self.seconds(ContinuousClock.now - initStart)))
             let bases = [first] + (1..<max(1, instances)).map { _ in ConvBase(sharingWeightsWith: first) }
             let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
             for base in bases { _ = base.forward(images: image, count: 1) }

@@ -65,6 +65,9 @@ struct WeightsReaderTests {
         let cases: [(String, WeightsFormat, (String) throws -> Void)] = [
             ("official.h5", .kerasOfficial, { try GeneratedWeightsFile.writeKerasOfficial(layers, to: $0) }),
             ("keras2.h5", .kerasSaveWeights, { try GeneratedWeightsFile.writeKeras2SaveWeights(layers, to: $0) }),
+            ("keras2-model.h5", .kerasSaveWeights, {
+                try GeneratedWeightsFile.writeKeras2SaveWeights(layers, to: $0, asWholeModel: true)
+            }),
             ("keras3-named.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0) }),
             ("keras3-unnamed.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0, storeNames: false) }),
             ("keras3-nested.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0, nestedIn: "functional") }),
@@ -107,6 +110,9 @@ struct WeightsReaderTests {
         FileManager.default.createFile(atPath: empty, contents: Data())
         #expect(loadError(empty)?.contains("not an HDF5 file") == true)
         #expect(loadError(directory.file("absent.h5")) == "no such file")
+        let zip = directory.file("model.keras")
+        FileManager.default.createFile(atPath: zip, contents: Data([0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 0, count: 60)))
+        #expect(loadError(zip)?.hasPrefix("not an HDF5 file but a zip archive, such as a Keras 3 .keras model") == true)
         #expect(loadError(directory.path)?.contains("directory") == true)
     }
 

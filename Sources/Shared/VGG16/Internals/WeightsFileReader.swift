@@ -51,7 +51,14 @@ struct WeightsFileReader {
         guard FileManager.default.isReadableFile(atPath: path) else { throw fail("cannot be read (permission denied)") }
         guard HDF5File.isHDF5(path) else {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-            throw fail(size == 0 ? "not an HDF5 file (it is empty)" : "not an HDF5 file")
+            if size == 0 { throw fail("not an HDF5 file (it is empty)") }
+            let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 4) } ?? Data()
+            if head == Data([0x50, 0x4B, 0x03, 0x04]) {
+                throw fail(
+                    "not an HDF5 file but a zip archive, such as a Keras 3 .keras model; its weights are the "
+                        + "model.weights.h5 inside it (unzip it, or save them with model.save_weights('x.weights.h5'))")
+            }
+            throw fail("not an HDF5 file")
         }
         let file: HDF5File
         do {
@@ -76,6 +83,11 @@ struct WeightsFileReader {
         let attributes = root.attributes
         if attributes.contains("layer_names") {
             return try readKerasLayerNames(root)
+        }
+        // A whole Keras 2 model saved with model.save("x.h5"): the save_weights layout under /model_weights.
+        if root.isGroup("model_weights"), try root.group("model_weights").attributes.contains("layer_names") {
+            let (layers, _) = try readKerasLayerNames(try root.group("model_weights"))
+            return (layers, .kerasSaveWeights)
         }
         if attributes.contains("nb_layers") {
             return (try readTheano(root), .theano)
