@@ -90,7 +90,8 @@ public final class ConvBase: @unchecked Sendable {
     /// Prepares the conv base for images of `imageHeight` × `imageWidth` (each at least 32).
     ///
     /// `algorithm` chooses how the 3×3 convolutions after the first are computed (the first, with 3 input
-    /// channels, always uses `.direct`); both agree to rounding (see `ConvAlgorithm`).
+    /// channels, always uses `.direct`); all agree to float rounding (see `ConvAlgorithm`). Transforming the
+    /// kernels for Winograd takes about 1 s for full-width weights.
     ///
     /// Throws `ConvBaseError` for a smaller image or weights whose layers do not chain (first layer must
     /// take 3 channels, each layer the previous layer's width).
