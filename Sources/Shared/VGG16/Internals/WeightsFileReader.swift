@@ -244,7 +244,9 @@ struct WeightsFileReader {
                 throw fail("has nb_layers = \(layerCount) but no group \(groupName) (truncated or damaged file?)")
             }
             let group = try root.group(groupName)
-            let paramCount = group.attributes.contains("nb_params") ? try group.attributes.int("nb_params") : 0
+            let paramCount =
+                group.attributes.contains("nb_params")
+                ? try group.attributes.int("nb_params") : (group.isDataset("param_1") ? 2 : group.isDataset("param_0") ? 1 : 0)
             guard paramCount > 0, group.isDataset("param_0") else { continue }
             let kernel = try group.dataset("param_0")
             guard kernel.shape.count == 4 else { continue }  // Dense and other layers after the convs
