@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Synchronization
 import Testing
 import VGG16
 
@@ -93,19 +94,27 @@ struct ConvBaseBenchmark {
             let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
             for base in bases { _ = base.forward(images: image, count: 1) }
             let group = DispatchGroup()
+            let cpuSeconds = Mutex<[Double]>([])
             let start = ContinuousClock.now
             for base in bases {
                 group.enter()
                 let thread = Thread {
-                    for _ in 0..<reps { _ = base.forward(images: image, count: 1) }
+                    var features = [Float](repeating: 0, count: base.featureCount)
+                    var cpu = 0.0
+                    for _ in 0..<reps {
+                        let timings = image.withUnsafeBufferPointer { base.forwardProfiled(image: $0.baseAddress!, into: &features) }
+                        cpu += timings.map(\.threadCPUSeconds).reduce(0, +)
+                    }
+                    cpuSeconds.withLock { $0.append(cpu / Double(reps)) }
                     group.leave()
                 }
                 thread.start()
             }
             group.wait()
             let seconds = Self.seconds(ContinuousClock.now - start)
-            print(String(format: "%d×%d, %d instances × 1 BLAS thread: %.2f images/s", size, size, instances,
-                Double(reps * instances) / seconds))
+            let cpu = cpuSeconds.withLock { $0 }
+            print(String(format: "%d×%d, %d instances × 1 BLAS thread: %.2f images/s (wall); thread CPU per image %@ ms",
+                size, size, instances, Double(reps * instances) / seconds, cpu.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", ")))
         }
         ConvBase.setBLASThreads(2)
     }
