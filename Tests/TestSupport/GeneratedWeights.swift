@@ -43,7 +43,8 @@ public enum GeneratedWeightsFile {
             let kernel = (0..<(9 * inChannels * width)).map { _ in 0.4 * next() }
             let bias = (0..<width).map { _ in 0.1 * next() }
             defer { inChannels = width }
-            return GeneratedConvLayer(name: name, inChannels: inChannels, outChannels: width, kernel: kernel, bias: bias)
+            return GeneratedConvLayer(
+                name: name, inChannels: inChannels, outChannels: width, kernel: kernel, bias: bias)
         }
     }
 
@@ -59,7 +60,8 @@ public enum GeneratedWeightsFile {
         for (index, layer) in layers.enumerated() {
             names.append(layer.name)
             let block = layer.name.split(separator: "_").first.map(String.init) ?? layer.name
-            let nextBlock = index + 1 < layers.count ? layers[index + 1].name.split(separator: "_").first.map(String.init) : nil
+            let nextBlock =
+                index + 1 < layers.count ? layers[index + 1].name.split(separator: "_").first.map(String.init) : nil
             if block.hasPrefix("block"), nextBlock != block { names.append(block + "_pool") }
         }
         return names
@@ -175,7 +177,8 @@ public enum GeneratedWeightsFile {
                 for i in 0..<cin {
                     for kh in 0..<3 {
                         for kw in 0..<3 {
-                            oihw[((o * cin + i) * 3 + kh) * 3 + kw] = layer.kernel[(((2 - kh) * 3 + (2 - kw)) * cin + i) * cout + o]
+                            oihw[((o * cin + i) * 3 + kh) * 3 + kw] =
+                                layer.kernel[(((2 - kh) * 3 + (2 - kw)) * cin + i) * cout + o]
                         }
                     }
                 }

@@ -10,25 +10,28 @@ struct ConvBaseTests {
 
     @Test(
         "matches a straight-loop direct convolution at odd sizes, for every pooling layer",
-        arguments: [(37, 37, ConvBaseTests.narrowWidths), (33, 51, ConvBaseTests.oddWidths), (51, 33, ConvBaseTests.narrowWidths)])
+        arguments: [
+            (37, 37, ConvBaseTests.narrowWidths), (33, 51, ConvBaseTests.oddWidths),
+            (51, 33, ConvBaseTests.narrowWidths),
+        ])
     func matchesReference(height: Int, width: Int, widths: [Int]) throws {
         let weights = VGG16Weights.generated(widths: widths, seed: UInt64(height * 1000 + width))
         let image = randomFloats(count: height * width * 3, seed: 7, low: -120, high: 150)
         let reference = ReferenceConvBase(weights: weights).poolingOutputs(image: image, height: height, width: width)
         for layer in PoolingLayer.allCases {
-          for algorithm in ConvAlgorithm.allCases {
-            let base = try ConvBase(
-                weights: weights, imageHeight: height, imageWidth: width, output: layer, algorithm: algorithm)
-            let expected = try #require(reference[layer])
-            #expect(base.outputHeight == expected.height)
-            #expect(base.outputWidth == expected.width)
-            #expect(base.outputChannels == expected.channels)
-            let features = base.forward(images: image, count: 1)
-            let error = relativeError(features, expected.values)
-            #expect(error < 1e-5, "\(algorithm) \(layer) at \(height)×\(width): relative error \(error)")
-            print("conv base (\(algorithm)) vs reference, \(layer) at \(height)×\(width): relative error \(error)")
-            #expect(expected.values.contains { $0 > 0 }, "the test must exercise non-zero features")
-          }
+            for algorithm in ConvAlgorithm.allCases {
+                let base = try ConvBase(
+                    weights: weights, imageHeight: height, imageWidth: width, output: layer, algorithm: algorithm)
+                let expected = try #require(reference[layer])
+                #expect(base.outputHeight == expected.height)
+                #expect(base.outputWidth == expected.width)
+                #expect(base.outputChannels == expected.channels)
+                let features = base.forward(images: image, count: 1)
+                let error = relativeError(features, expected.values)
+                #expect(error < 1e-5, "\(algorithm) \(layer) at \(height)×\(width): relative error \(error)")
+                print("conv base (\(algorithm)) vs reference, \(layer) at \(height)×\(width): relative error \(error)")
+                #expect(expected.values.contains { $0 > 0 }, "the test must exercise non-zero features")
+            }
         }
     }
 

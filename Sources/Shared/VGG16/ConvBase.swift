@@ -106,7 +106,8 @@ public final class ConvBase: @unchecked Sendable {
         }
         let layerCount = output.convLayerCount
         guard weights.layers.count >= layerCount else {
-            throw ConvBaseError(message: "weights have \(weights.layers.count) conv layers, \(output) needs \(layerCount)")
+            throw ConvBaseError(
+                message: "weights have \(weights.layers.count) conv layers, \(output) needs \(layerCount)")
         }
         var height = imageHeight
         var width = imageWidth
@@ -202,7 +203,8 @@ public final class ConvBase: @unchecked Sendable {
     }
 
     /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.
-    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming] {
+    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming]
+    {
         func threadCPUTime() -> Double {
             var time = timespec()
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
@@ -217,7 +219,8 @@ public final class ConvBase: @unchecked Sendable {
             let elapsed = now - clock
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let flops = 2.0 * Double(stage.height * stage.width * 9 * stage.inChannels * stage.outChannels)
-            timings.append(LayerTiming(name: stage.name, seconds: seconds, threadCPUSeconds: nowCPU - cpu, flops: flops))
+            timings.append(
+                LayerTiming(name: stage.name, seconds: seconds, threadCPUSeconds: nowCPU - cpu, flops: flops))
             clock = now
             cpu = nowCPU
         }
@@ -227,12 +230,16 @@ public final class ConvBase: @unchecked Sendable {
     /// Computes the features of `count` images, NHWC in, NHWC out (`count · featureCount` values).
     /// Each image goes through `forward(image:into:)` on its own.
     public func forward(images: [Float], count: Int) -> [Float] {
-        precondition(images.count == count * inputCount, "expected \(count)×\(imageHeight)×\(imageWidth)×3 floats, got \(images.count)")
+        precondition(
+            images.count == count * inputCount,
+            "expected \(count)×\(imageHeight)×\(imageWidth)×3 floats, got \(images.count)")
         var features = [Float](repeating: 0, count: count * featureCount)
         images.withUnsafeBufferPointer { source in
             features.withUnsafeMutableBufferPointer { destination in
                 for index in 0..<count {
-                    forward(image: source.baseAddress! + index * inputCount, into: destination.baseAddress! + index * featureCount)
+                    forward(
+                        image: source.baseAddress! + index * inputCount,
+                        into: destination.baseAddress! + index * featureCount)
                 }
             }
         }

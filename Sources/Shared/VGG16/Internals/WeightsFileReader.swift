@@ -205,7 +205,8 @@ struct WeightsFileReader {
         for (label, vars) in ordered {
             let kernel = try vars.dataset("0")
             guard vars.isDataset("1") else { throw fail("layer \(label) has no bias (vars/1)") }
-            located.append(LocatedLayer(label: label, kernel: kernel, bias: try vars.dataset("1"), hwioShape: kernel.shape))
+            located.append(
+                LocatedLayer(label: label, kernel: kernel, bias: try vars.dataset("1"), hwioShape: kernel.shape))
         }
         return try readLocated(located, convention: .hwio)
     }
@@ -246,7 +247,8 @@ struct WeightsFileReader {
             let group = try root.group(groupName)
             let paramCount =
                 group.attributes.contains("nb_params")
-                ? try group.attributes.int("nb_params") : (group.isDataset("param_1") ? 2 : group.isDataset("param_0") ? 1 : 0)
+                ? try group.attributes.int("nb_params")
+                : (group.isDataset("param_1") ? 2 : group.isDataset("param_0") ? 1 : 0)
             guard paramCount > 0, group.isDataset("param_0") else { continue }
             let kernel = try group.dataset("param_0")
             guard kernel.shape.count == 4 else { continue }  // Dense and other layers after the convs
@@ -256,12 +258,14 @@ struct WeightsFileReader {
             convs.append((groupName, kernel, try group.dataset("param_1")))
         }
         if convs.isEmpty {
-            throw fail("has \(layerCount) Theano-era layers but no conv layers — not a VGG16 weights file "
-                + "(\(Self.expectedLayouts))")
+            throw fail(
+                "has \(layerCount) Theano-era layers but no conv layers — not a VGG16 weights file "
+                    + "(\(Self.expectedLayouts))")
         }
         if convs.count == 16 {
-            throw fail("has 16 conv layers (\(convs[0].group) … \(convs[15].group)) — this looks like a VGG19 "
-                + "weights file (\(Self.expectedLayers))")
+            throw fail(
+                "has 16 conv layers (\(convs[0].group) … \(convs[15].group)) — this looks like a VGG19 "
+                    + "weights file (\(Self.expectedLayers))")
         }
         guard convs.count == 13 else {
             throw fail("has \(convs.count) conv layers (\(listed(convs.map(\.group)))), \(Self.expectedLayers)")
@@ -269,7 +273,8 @@ struct WeightsFileReader {
         let located = zip(VGG16Weights.convLayerNames, convs).map { name, conv in
             let s = conv.kernel.shape  // (out, in, kh, kw)
             return LocatedLayer(
-                label: "\(name) (\(conv.group))", kernel: conv.kernel, bias: conv.bias, hwioShape: [s[2], s[3], s[1], s[0]])
+                label: "\(name) (\(conv.group))", kernel: conv.kernel, bias: conv.bias,
+                hwioShape: [s[2], s[3], s[1], s[0]])
         }
         return try readLocated(located, convention: .oihwFlipped)
     }
