@@ -44,7 +44,10 @@ let package = Package(
         .target(
             name: "VGG16",
             dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
-            path: "\(shared)/VGG16"),
+            path: "\(shared)/VGG16", exclude: ["README.md"],
+            // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
+            // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage"),
