@@ -14,7 +14,7 @@ struct BottleneckWorker: ParsableCommand {
             """)
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.1:5555 or ipc:///tmp/bottleneck.sock.")
-    var connect: String
+    var connect: String = ""
 
     @Option(help: "Threads for the convolutions (default: OpenBLAS' choice, one per core).")
     var threads: Int?
@@ -37,16 +37,32 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: ArgumentHelp("Milliseconds to wait before each shard (simulates a slow worker).", visibility: .hidden))
     var shardDelayMs: Int = Int(ProcessInfo.processInfo.environment["BOTTLENECK_SHARD_DELAY_MS"] ?? "") ?? 0
 
+    @Option(
+        help: ArgumentHelp(
+            "OpenBLAS kernel set: auto, keep, or a name such as Haswell or SkylakeX.",
+            discussion: """
+                auto (default, or $BOTTLENECK_OPENBLAS_CORETYPE): on an AVX-512 CPU, checks OpenBLAS' SkylakeX kernels \
+                in a child process and re-executes this worker with OPENBLAS_CORETYPE=SkylakeX if they compute \
+                correctly. keep: OpenBLAS' own choice. All workers of a job must run the same set for bit-identical \
+                features.
+                """))
+    var blasCoretype: String = BLASKernelChoice.defaultMode
+
+    @Flag(help: ArgumentHelp("Check this process' OpenBLAS sgemm and print its kernel set.", visibility: .hidden))
+    var blasSelfcheck = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
     func validate() throws {
+        if !blasSelfcheck && connect.isEmpty { throw ValidationError("--connect is required") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     func run() throws {
+        if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -54,6 +70,7 @@ struct BottleneckWorker: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "bottleneck.worker")
+        BLASKernelChoice.apply(mode: blasCoretype, logger: logger)
         let session = WorkerSession(
             configuration: WorkerConfiguration(
                 endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,

@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import VGG16
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Chooses OpenBLAS' kernel set for this worker before any convolution runs.
+///
+/// OpenBLAS picks its kernels when the library loads (from the CPU or `OPENBLAS_CORETYPE`), so a different set
+/// needs a new process image: the worker sets `OPENBLAS_CORETYPE` and re-executes itself (/proc/self/exe, same
+/// pid and arguments), marking the environment with `BOTTLENECK_BLAS_CHOSEN` so that it happens once.
+///
+/// Modes (`--blas-coretype`, default `$BOTTLENECK_OPENBLAS_CORETYPE`, else `auto`):
+/// - `auto`: on a CPU with AVX-512 F/BW/VL/DQ whose current set is not an AVX-512 one, runs
+///   `bottleneck-worker --blas-selfcheck` with `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a
+///   float64 reference); only if that child passes and reports the SkylakeX kernels does the worker switch.
+///   Otherwise it keeps the set it has.
+/// - `keep`: leaves OpenBLAS' own choice (and any `OPENBLAS_CORETYPE` in the environment) alone.
+/// - any other value, e.g. `Haswell` or `SkylakeX`: that set, without a check.
+///
+/// Features are bit-identical only between workers running the same kernel set; the worker logs its set.
+enum BLASKernelChoice {
+    static let candidate = "SkylakeX"
+    static let chosenMarker = "BOTTLENECK_BLAS_CHOSEN"
+    static let overrideVariable = "BOTTLENECK_OPENBLAS_CORETYPE"
+
+    /// The mode from the environment when no option is given.
+    static var defaultMode: String {
+        let value = ProcessInfo.processInfo.environment[overrideVariable] ?? ""
+        return value.isEmpty ? "auto" : value
+    }
+
+    /// Re-executes the worker with another kernel set when `mode` asks for one; returns when it keeps the
+    /// current one (after logging it). Returns without effect after a re-execution.
+    static func apply(mode: String, logger: Logger) {
+        let environment = ProcessInfo.processInfo.environment
+        let current = BLASKernels.coreName
+        if environment[chosenMarker] != nil {
+            logger.info("OpenBLAS kernels: \(current) (\(environment[chosenMarker] ?? ""))")
+            return
+        }
+        let target: String
+        let reason: String
+        switch mode.lowercased() {
+        case "keep":
+            logger.info("OpenBLAS kernels: \(current) (kept: --blas-coretype keep)")
+            return
+        case "auto":
+            guard !BLASKernels.avx512CoreNames.contains(current) else {
+                logger.info("OpenBLAS kernels: \(current) (already AVX-512)")
+                return
+            }
+            guard BLASKernels.cpuHasAVX512ForSkylakeX else {
+                logger.info("OpenBLAS kernels: \(current) (no AVX-512 on this CPU)")
+                return
+            }
+            if let failure = selfCheckFails(coreType: candidate) {
+                logger.warning("OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
+                return
+            }
+            target = candidate
+            reason = "auto: self-check passed; BOTTLENECK_OPENBLAS_CORETYPE=keep to disable"
+        default:
+            target = mode
+            reason = "chosen with --blas-coretype / BOTTLENECK_OPENBLAS_CORETYPE"
+        }
+        if target.lowercased() == current.lowercased() {
+            logger.info("OpenBLAS kernels: \(current)")
+            return
+        }
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        setenv(chosenMarker, reason, 1)
+        reexec(logger: logger)
+        // Only reached when exec failed: the process still runs the old kernels.
+        unsetenv(chosenMarker)
+        logger.warning("OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
+    }
+
+    /// nil when `bottleneck-worker --blas-selfcheck` passes under `OPENBLAS_CORETYPE=coreType` and reports that
+    /// set, else why not.
+    private static func selfCheckFails(coreType: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        process.arguments = ["--blas-selfcheck"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_CORETYPE"] = coreType
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        do { try process.run() } catch { return "cannot start the check: \(error.localizedDescription)" }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            return text.isEmpty ? "exit status \(process.terminationStatus)" : text
+        }
+        guard text.split(separator: " ").first.map(String.init)?.lowercased() == coreType.lowercased() else {
+            return "OpenBLAS ran the \(text) kernels instead"
+        }
+        return nil
+    }
+
+    private static func reexec(logger: Logger) {
+        let arguments = CommandLine.arguments
+        var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        cArguments.append(nil)
+        execv("/proc/self/exe", cArguments)
+    }
+
+    /// `--blas-selfcheck`: prints "<core name> ok" and exits 0, or the failure and exits 1.
+    static func runSelfCheck() -> Int32 {
+        if let failure = BLASKernels.selfCheck() {
+            print(failure)
+            return 1
+        }
+        print("\(BLASKernels.coreName) ok")
+        return 0
+    }
+}

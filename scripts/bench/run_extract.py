@@ -1,0 +1,68 @@
+"""Runs `bottleneck-coordinator extract ...` end to end and reports wall time and the workers' peak RSS.
+
+Usage: run_extract.py OUT_JSON -- COMMAND...
+Polls /proc for the coordinator's child processes (the local bottleneck-workers) every 50 ms and keeps
+the largest VmHWM seen (the kernel's own peak-RSS counter, which only grows). The coordinator's stdout
+(JSON progress lines) and stderr (logs) go to OUT_JSON.stdout / OUT_JSON.stderr.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main():
+    out = sys.argv[1]
+    command = sys.argv[sys.argv.index("--") + 1:]
+    peak = {}
+    with open(out + ".stdout", "wb") as stdout, open(out + ".stderr", "wb") as stderr:
+        start = time.monotonic()
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        while process.poll() is None:
+            for child in children(process.pid):
+                peak[child] = max(peak.get(child, 0), vm_hwm_kib(child))
+            time.sleep(0.05)
+        seconds = time.monotonic() - start
+    summary = None
+    with open(out + ".stdout") as handle:
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "summary":
+                summary = event
+    result = {
+        "exit_status": process.returncode,
+        "wall_seconds": seconds,
+        "worker_peak_rss_mib": max(peak.values(), default=0) / 1024,
+        "workers_seen": len(peak),
+        "summary": summary,
+    }
+    with open(out, "w") as handle:
+        json.dump(result, handle)
+    sys.exit(process.returncode)
+
+
+if __name__ == "__main__":
+    main()
