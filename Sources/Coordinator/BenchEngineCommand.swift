@@ -37,7 +37,9 @@ struct BenchEngineCommand: ParsableCommand {
         ]
         var features: [ConvAlgorithm: [[Float]]] = [:]
         for algorithm in [ConvAlgorithm.direct, .adaptive] {
+            let initStart = ContinuousClock.now
             let convBase = try ConvBase(weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm)
+            let initTime = ContinuousClock.now - initStart
             var perLayer: [String: [Double]] = [:]
             var names: [String] = []
             var totalCPU: [Double] = []
@@ -61,6 +63,7 @@ struct BenchEngineCommand: ParsableCommand {
                     [name: ((perLayer[name]!.dropFirst().max() ?? perLayer[name]![0]) * 10).rounded() / 10]
                 },
                 "ms_per_image": ((totalCPU.dropFirst().min() ?? totalCPU[0]) * 1e4).rounded() / 10,
+                "init_ms": Double(initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
             ]
         }
         var maxError = 0.0

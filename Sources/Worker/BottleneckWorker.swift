@@ -3,6 +3,10 @@ import Foundation
 import Logging
 import WorkerRuntime
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct BottleneckWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,6 +87,10 @@ struct BottleneckWorker: ParsableCommand {
         case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         }
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        // The compute thread may still be inside OpenBLAS (a moot copy of a shard another worker finished);
+        // exit's library destructors would free OpenBLAS' buffers under it and crash. Nothing is left to flush
+        // but the standard streams.
+        fflush(nil)  // all output streams
+        _exit(outcome.exitCode)
     }
 }

@@ -22,7 +22,10 @@ struct LayerShapeTests {
                 kernel: randomFloats(count: 9 * inChannels * outChannels, seed: seed, low: -1, high: 1)
                     .map { $0 * (6 / Float(9 * inChannels)).squareRoot() },
                 bias: randomFloats(count: outChannels, seed: seed + 1, low: -0.1, high: 0.1))
-            let image = randomFloats(count: height * width * inChannels, seed: seed + 2, low: -1, high: 2)
+            // What each layer sees: caffe-preprocessed pixels for the first, ReLU outputs (≥ 0) after it.
+            let image = randomFloats(
+                count: height * width * inChannels, seed: seed + 2, low: inChannels == 3 ? -120 : 0,
+                high: inChannels == 3 ? 150 : 2)
             // Every output channel for narrow layers, a spread of 32 for wide ones (keeps the Double loops short).
             let step = max(1, outChannels / 32)
             let checked = Array(stride(from: 0, to: outChannels, by: step)) + [outChannels - 1]

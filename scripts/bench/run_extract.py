@@ -7,6 +7,7 @@ the largest VmHWM seen (the kernel's own peak-RSS counter, which only grows). Th
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,6 +44,8 @@ def main():
                 peak[child] = max(peak.get(child, 0), vm_hwm_kib(child))
             time.sleep(0.05)
         seconds = time.monotonic() - start
+    # The coordinator waits for its workers, so their CPU time is in its children's usage, and so in ours.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     summary = None
     with open(out + ".stdout") as handle:
         for line in handle:
@@ -55,6 +58,7 @@ def main():
     result = {
         "exit_status": process.returncode,
         "wall_seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "worker_peak_rss_mib": max(peak.values(), default=0) / 1024,
         "workers_seen": len(peak),
         "summary": summary,
