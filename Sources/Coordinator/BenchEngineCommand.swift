@@ -17,8 +17,11 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Square image side.")
     var imageSize: Int = 224
 
-    @Option(help: "Random images compared and timed.")
+    @Option(help: "Rounds of random images compared and timed (the first warms up).")
     var images: Int = 3
+
+    @Option(help: "Images per group of the fast path's last layers (ConvBase batch).")
+    var batch: Int = ConvBase.recommendedBatch
 
     @OptionGroup var common: CommonOptions
 
@@ -29,33 +32,36 @@ struct BenchEngineCommand: ParsableCommand {
         let size = imageSize
         var generator = SystemRandomNumberGenerator()
         // caffe-preprocessed pixels span about ±128.
-        let inputs = (0..<max(1, images)).map { _ in
+        let groupSize = max(1, batch)
+        let inputs = (0..<(max(1, images) * groupSize)).map { _ in
             (0..<(size * size * 3)).map { _ in Float.random(in: -128...128, using: &generator) }
         }
         var result: [String: Any] = [
-            "openblas_core": BLASKernels.coreName, "image_size": size, "images": inputs.count,
+            "openblas_core": BLASKernels.coreName, "image_size": size, "images": inputs.count, "batch": groupSize,
         ]
         var features: [ConvAlgorithm: [[Float]]] = [:]
         for algorithm in [ConvAlgorithm.direct, .adaptive] {
             let initStart = ContinuousClock.now
-            let convBase = try ConvBase(weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm)
+            let convBase = try ConvBase(
+                weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm,
+                batch: algorithm == .direct ? 1 : groupSize)
             let initTime = ContinuousClock.now - initStart
             var perLayer: [String: [Double]] = [:]
             var names: [String] = []
             var totalCPU: [Double] = []
-            for input in inputs {
-                var output = [Float](repeating: 0, count: convBase.featureCount)
-                let timings = input.withUnsafeBufferPointer { source in
-                    output.withUnsafeMutableBufferPointer {
-                        convBase.forwardProfiled(image: source.baseAddress!, into: $0.baseAddress!)
-                    }
+            let group = convBase.batch
+            for first in stride(from: 0, to: inputs.count, by: group) {
+                let chunk = Array(inputs[first..<min(inputs.count, first + group)])
+                var outputs = chunk.map { _ in [Float](repeating: 0, count: convBase.featureCount) }
+                let timings = withPointers(chunk, &outputs) { sources, destinations in
+                    convBase.forwardProfiled(images: sources, into: destinations)
                 }
-                features[algorithm, default: []].append(output)
+                features[algorithm, default: []].append(contentsOf: outputs)
                 names = timings.map(\.name)
                 for timing in timings {
                     perLayer[timing.name, default: []].append(timing.flops / timing.threadCPUSeconds / 1e9)
                 }
-                totalCPU.append(timings.map(\.threadCPUSeconds).reduce(0, +))
+                totalCPU.append(timings.map(\.threadCPUSeconds).reduce(0, +) / Double(chunk.count))
             }
             // The first image warms caches and pages in the scratch memory: report the best of the rest.
             result[algorithm.rawValue] = [
@@ -63,6 +69,7 @@ struct BenchEngineCommand: ParsableCommand {
                     [name: ((perLayer[name]!.dropFirst().max() ?? perLayer[name]![0]) * 10).rounded() / 10]
                 },
                 "ms_per_image": ((totalCPU.dropFirst().min() ?? totalCPU[0]) * 1e4).rounded() / 10,
+                "batch": convBase.batch,
                 "init_ms": Double(initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
             ]
         }
@@ -75,5 +82,27 @@ struct BenchEngineCommand: ParsableCommand {
         result["max_relative_error_fast_vs_reference"] = maxError
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         emit(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Runs `body` with pointers to each of `inputs` and `outputs`, which stay valid for its duration.
+    private func withPointers<R>(
+        _ inputs: [[Float]], _ outputs: inout [[Float]],
+        _ body: ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> R
+    ) -> R {
+        let sources = inputs.map { input in
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: input.count)
+            copy.initialize(from: input, count: input.count)
+            return copy
+        }
+        let destinations = outputs.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
+        defer {
+            sources.forEach { $0.deallocate() }
+            destinations.forEach { $0.deallocate() }
+        }
+        let result = body(sources.map { UnsafePointer($0) }, destinations)
+        for index in outputs.indices {
+            outputs[index] = Array(UnsafeBufferPointer(start: destinations[index], count: outputs[index].count))
+        }
+        return result
     }
 }

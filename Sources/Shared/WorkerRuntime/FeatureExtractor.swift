@@ -10,7 +10,9 @@ import VGG16
 /// each runs OpenBLAS single-threaded: an image's features are then the same bytes whichever images
 /// share its batch, whichever worker computes it and however many threads that worker has (OpenBLAS'
 /// thread count changes the last bits of its results, so it is pinned to one here for the process).
-/// One image per conv base is also faster than one conv base over several BLAS threads.
+/// One image per conv base is also faster than one conv base over several BLAS threads. Each conv base takes
+/// up to `ConvBase.recommendedBatch` images at a time, whose last layers it computes together (same bits as
+/// any other grouping).
 ///
 /// Not thread-safe: `extract` is called from one thread at a time (it owns the conv bases' scratch memory).
 public final class FeatureExtractor: @unchecked Sendable {
@@ -24,9 +26,11 @@ public final class FeatureExtractor: @unchecked Sendable {
         ConvBase.setBLASThreads(1)
         self.settings = settings
         self.layer = layer
-        let first = try ConvBase(weights: weights, imageHeight: settings.height, imageWidth: settings.width, output: layer)
+        let first = try ConvBase(
+            weights: weights, imageHeight: settings.height, imageWidth: settings.width, output: layer,
+            batch: ConvBase.recommendedBatch)
         convBases = [first] + (1..<max(1, threads)).map { _ in ConvBase(sharingWeightsWith: first) }
-        lookahead = convBases.count + 1
+        lookahead = (convBases.count + 1) * first.batch
     }
 
     /// Conv bases computing in parallel.
@@ -61,16 +65,33 @@ public final class FeatureExtractor: @unchecked Sendable {
         let results = ResultSlots(count: images.count)
         let convBases = self.convBases
         let compute: @Sendable (ConvBase) -> Void = { convBase in
-            while let index = prepared.takeNext() {
-                switch index.outcome {
-                case .success(let input):
-                    var features = [Float](repeating: 0, count: convBase.featureCount)
-                    input.withUnsafeBufferPointer { source in
-                        features.withUnsafeMutableBufferPointer { convBase.forward(image: source.baseAddress!, into: $0.baseAddress!) }
+            // Up to `batch` images at a time (the conv base computes its last layers for a whole group at once;
+            // an image's bits do not depend on the others in its group).
+            let inputs = UnsafeMutablePointer<Float>.allocate(capacity: convBase.batch * convBase.inputCount)
+            let outputs = UnsafeMutablePointer<Float>.allocate(capacity: convBase.batch * convBase.featureCount)
+            defer {
+                inputs.deallocate()
+                outputs.deallocate()
+            }
+            while true {
+                var group: [Int] = []
+                while group.count < convBase.batch, let next = prepared.takeNext() {
+                    switch next.outcome {
+                    case .success(let input):
+                        (inputs + group.count * convBase.inputCount).update(from: input, count: convBase.inputCount)
+                        group.append(next.index)
+                    case .failure(let error):
+                        results.set(next.index, .failure(error))
                     }
-                    results.set(index.index, .success(features))
-                case .failure(let error):
-                    results.set(index.index, .failure(error))
+                }
+                if group.isEmpty { break }
+                convBase.forward(
+                    images: group.indices.map { UnsafePointer(inputs + $0 * convBase.inputCount) },
+                    into: group.indices.map { outputs + $0 * convBase.featureCount })
+                for (slot, index) in group.enumerated() {
+                    let features = Array(
+                        UnsafeBufferPointer(start: outputs + slot * convBase.featureCount, count: convBase.featureCount))
+                    results.set(index, .success(features))
                 }
             }
         }

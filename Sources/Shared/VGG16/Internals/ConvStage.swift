@@ -45,6 +45,18 @@ final class ConvStage {
         let width: Int
         let pools: Bool
         let algorithm: ConvAlgorithm
+        /// Images whose tiles share one matrix product per Winograd point (`runGroup`); 1 for `.direct`.
+        var group: Int = 1
+    }
+
+    /// Each image's rows in a grouped product start at a multiple of this. 1: with OpenBLAS' AVX-512 kernels,
+    /// the only ones grouping is used with (`ConvBase.recommendedBatch`), a row's results were measured not to
+    /// depend on its place in the product (GroupedLayersTests); a larger value would pad each image's block with
+    /// zero rows.
+    static let groupRowAlignment = 1
+
+    static func alignedGroupRows(_ tiles: Int) -> Int {
+        (tiles + groupRowAlignment - 1) / groupRowAlignment * groupRowAlignment
     }
 
     /// Upper bound, in floats, of one im2col band (`.direct`); 1 Mi floats = 4 MiB.
@@ -64,6 +76,9 @@ final class ConvStage {
     /// Whether a 2×2/2 'valid' max-pool follows (last conv of a block).
     let pools: Bool
     let algorithm: ConvAlgorithm
+    /// Images computed together by `runGroup` (always exactly this many, so that the products' shapes never
+    /// depend on how many real images there are).
+    let group: Int
 
     /// HWC input with a zero border: `paddedHeight` × `paddedWidth` × inChannels, the image at (1, 1).
     /// Sized for whole 4×4 Winograd tiles: 2·⌈height/2⌉ + 2 rows, 2·⌈width/2⌉ + 2 columns; only the
@@ -99,6 +114,7 @@ final class ConvStage {
         width = plan.width
         pools = plan.pools
         algorithm = plan.algorithm
+        group = plan.algorithm == .direct ? 1 : max(1, plan.group)
         // Room for whole input tiles of either Winograd size: 4·⌈n/4⌉ + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
         paddedHeight = 4 * ((height + 3) / 4) + 2
         paddedWidth = 4 * ((width + 3) / 4) + 2
@@ -135,11 +151,12 @@ final class ConvStage {
             let high = (rowsNeeded + m - 1) / m
             let wide = (columnsNeeded + m - 1) / m
             let rowFloats = points * wide * max(layer.inChannels, layer.outChannels)
-            let rows = max(1, min(high, Self.tileBudget / max(1, rowFloats)))
+            let rows = group > 1 ? high : max(1, min(high, Self.tileBudget / max(1, rowFloats)))
             tilesHigh = high
             tilesWide = wide
             bandRows = rows
-            scratchFloats = points * rows * wide * (layer.inChannels + layer.outChannels)
+            let slotRows = group > 1 ? Self.alignedGroupRows(rows * wide) : rows * wide
+            scratchFloats = group * points * slotRows * (layer.inChannels + layer.outChannels)
         }
         weights = StageWeights(bias: bias, kernel: kernel)
     }
@@ -153,6 +170,7 @@ final class ConvStage {
         width = other.width
         pools = other.pools
         algorithm = other.algorithm
+        group = other.group
         paddedHeight = other.paddedHeight
         paddedWidth = other.paddedWidth
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
@@ -174,8 +192,27 @@ final class ConvStage {
         precondition(scratch.count >= scratchFloats)
         switch algorithm {
         case .direct: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
-        case .winograd: runWinograd(scratch: scratch.floats, into: destination, rowStride: rowStride)
-        case .winograd4x4, .adaptive: runWinograd4x4(scratch: scratch.floats, into: destination, rowStride: rowStride)
+        case .winograd:
+            runWinograd(inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+        case .winograd4x4, .adaptive:
+            runWinograd4x4(inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+        }
+    }
+
+    /// `run` for `group` images at once: the padded inputs of `stages` (this stage and others sharing its
+    /// weights, `group` in all) into `destinations`, with one matrix product per Winograd point over the tiles
+    /// of all of them. Each output element is the same sum of the same products as when one image is run alone
+    /// at this group size, whatever the other images hold.
+    func runGroup(
+        stages: [ConvStage], scratch: ConvScratch, into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
+    ) {
+        precondition(stages.count == group && destinations.count == group && algorithm != .direct)
+        precondition(scratch.count >= scratchFloats)
+        let inputs = stages.map(\.input)
+        if algorithm == .winograd {
+            runWinograd(inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
+        } else {
+            runWinograd4x4(inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
         }
     }
 

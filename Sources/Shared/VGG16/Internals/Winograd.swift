@@ -48,70 +48,88 @@ extension ConvStage {
     }
 
     func runWinograd(
-        scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int
+        inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
+        into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
     ) {
         let cin = inChannels
         let cout = outChannels
         var firstTileRow = 0
         while firstTileRow < tilesHigh {
             let rows = min(bandRows, tilesHigh - firstTileRow)
-            let tiles = rows * tilesWide
-            let transformed = scratch  // 16 × tiles × Cin: V_ξ = Bᵀ d B per tile and input channel
-            let products = scratch + 16 * tiles * cin  // 16 × tiles × Cout: M_ξ = V_ξ U_ξ
-            for bandRow in 0..<rows {
-                let tileRow = firstTileRow + bandRow
-                for tileColumn in 0..<tilesWide {
-                    let origin = input + (2 * tileRow * paddedWidth + 2 * tileColumn) * cin
-                    let out = transformed + (bandRow * tilesWide + tileColumn) * cin
-                    var c = 0
-                    while c + 8 <= cin {
-                        winogradInput(
-                            SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
-                            stride: tiles * cin)
-                        c += 8
+            let tiles = rows * tilesWide  // per image
+            // Rows of the products: image after image, each image's block padded to a multiple of
+            // `groupRowAlignment` when several share a product, so that every image's rows meet the same
+            // register blocking (OpenBLAS treats a last, partial block of rows differently).
+            let slotRows = inputs.count > 1 ? Self.alignedGroupRows(tiles) : tiles
+            let allTiles = inputs.count * slotRows
+            let transformed = scratch  // 16 × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + 16 * allTiles * cin  // 16 × allTiles × Cout: M_ξ = V_ξ U_ξ
+            for (slot, input) in inputs.enumerated() {
+                for bandRow in 0..<rows {
+                    let tileRow = firstTileRow + bandRow
+                    for tileColumn in 0..<tilesWide {
+                        let origin = input + (2 * tileRow * paddedWidth + 2 * tileColumn) * cin
+                        let out = transformed + (slot * slotRows + bandRow * tilesWide + tileColumn) * cin
+                        var c = 0
+                        while c + 8 <= cin {
+                            winogradInput(
+                                SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
+                                stride: allTiles * cin)
+                            c += 8
+                        }
+                        while c < cin {
+                            winogradInput(
+                                Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: allTiles * cin
+                            )
+                            c += 1
+                        }
                     }
-                    while c < cin {
-                        winogradInput(
-                            Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin
-                        )
-                        c += 1
+                }
+            }
+            if slotRows > tiles {
+                for xi in 0..<16 {
+                    for slot in inputs.indices {
+                        (transformed + (xi * allTiles + slot * slotRows + tiles) * cin).update(
+                            repeating: 0, count: (slotRows - tiles) * cin)
                     }
                 }
             }
             for xi in 0..<16 {
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tiles), blasint(cout), blasint(cin), 1,
-                    transformed + xi * tiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
-                    products + xi * tiles * cout, blasint(cout))
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(allTiles), blasint(cout), blasint(cin), 1,
+                    transformed + xi * allTiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
+                    products + xi * allTiles * cout, blasint(cout))
             }
-            for bandRow in 0..<rows {
-                let tileRow = firstTileRow + bandRow
-                for tileColumn in 0..<tilesWide {
-                    let source = products + (bandRow * tilesWide + tileColumn) * cout
-                    let target: UnsafeMutablePointer<Float>
-                    var validRows = 2
-                    var validColumns = 2
-                    if pools {
-                        target = destination + tileRow * rowStride + tileColumn * cout
-                    } else {
-                        target = destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
-                        validRows = min(2, height - 2 * tileRow)
-                        validColumns = min(2, width - 2 * tileColumn)
-                    }
-                    var c = 0
-                    while c + 8 <= cout {
-                        winogradOutput(
-                            SIMD8<Float>.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
-                            rowStride: rowStride,
-                            pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                        c += 8
-                    }
-                    while c < cout {
-                        winogradOutput(
-                            Float.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
-                            rowStride: rowStride,
-                            pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                        c += 1
+            for (slot, destination) in destinations.enumerated() {
+                for bandRow in 0..<rows {
+                    let tileRow = firstTileRow + bandRow
+                    for tileColumn in 0..<tilesWide {
+                        let source = products + (slot * slotRows + bandRow * tilesWide + tileColumn) * cout
+                        let target: UnsafeMutablePointer<Float>
+                        var validRows = 2
+                        var validColumns = 2
+                        if pools {
+                            target = destination + tileRow * rowStride + tileColumn * cout
+                        } else {
+                            target = destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
+                            validRows = min(2, height - 2 * tileRow)
+                            validColumns = min(2, width - 2 * tileColumn)
+                        }
+                        var c = 0
+                        while c + 8 <= cout {
+                            winogradOutput(
+                                SIMD8<Float>.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
+                                rowStride: rowStride,
+                                pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                            c += 8
+                        }
+                        while c < cout {
+                            winogradOutput(
+                                Float.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
+                                rowStride: rowStride,
+                                pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                            c += 1
+                        }
                     }
                 }
             }
@@ -270,7 +288,8 @@ extension ConvStage {
     }
 
     func runWinograd4x4(
-        scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int
+        inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
+        into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
     ) {
         let cin = inChannels
         let cout = outChannels
@@ -279,57 +298,74 @@ extension ConvStage {
         var firstTileRow = 0
         while firstTileRow < tilesHigh {
             let rows = min(bandRows, tilesHigh - firstTileRow)
-            let tiles = rows * tilesWide
-            let transformed = scratch  // 36 × tiles × Cin: V_ξ = Bᵀ d B per tile and input channel
-            let products = scratch + 36 * tiles * cin  // 36 × tiles × Cout: M_ξ = V_ξ U_ξ
-            for bandRow in 0..<rows {
-                let tileRow = firstTileRow + bandRow
-                for tileColumn in 0..<tilesWide {
-                    let origin = input + (4 * tileRow * paddedWidth + 4 * tileColumn) * cin
-                    let out = transformed + (bandRow * tilesWide + tileColumn) * cin
-                    var c = 0
-                    while c + 8 <= cin {
-                        winograd4x4Input(
-                            SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
-                            stride: tiles * cin)
-                        c += 8
+            let tiles = rows * tilesWide  // per image
+            // Rows of the products: image after image, each image's block padded to a multiple of
+            // `groupRowAlignment` when several share a product, so that every image's rows meet the same
+            // register blocking (OpenBLAS treats a last, partial block of rows differently).
+            let slotRows = inputs.count > 1 ? Self.alignedGroupRows(tiles) : tiles
+            let allTiles = inputs.count * slotRows
+            let transformed = scratch  // 36 × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + 36 * allTiles * cin  // 36 × allTiles × Cout: M_ξ = V_ξ U_ξ
+            for (slot, input) in inputs.enumerated() {
+                for bandRow in 0..<rows {
+                    let tileRow = firstTileRow + bandRow
+                    for tileColumn in 0..<tilesWide {
+                        let origin = input + (4 * tileRow * paddedWidth + 4 * tileColumn) * cin
+                        let out = transformed + (slot * slotRows + bandRow * tilesWide + tileColumn) * cin
+                        var c = 0
+                        while c + 8 <= cin {
+                            winograd4x4Input(
+                                SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
+                                stride: allTiles * cin)
+                            c += 8
+                        }
+                        while c < cin {
+                            winograd4x4Input(
+                                Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: allTiles * cin
+                            )
+                            c += 1
+                        }
                     }
-                    while c < cin {
-                        winograd4x4Input(
-                            Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin
-                        )
-                        c += 1
+                }
+            }
+            if slotRows > tiles {
+                for xi in 0..<36 {
+                    for slot in inputs.indices {
+                        (transformed + (xi * allTiles + slot * slotRows + tiles) * cin).update(
+                            repeating: 0, count: (slotRows - tiles) * cin)
                     }
                 }
             }
             for xi in 0..<36 {
                 cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tiles), blasint(cout), blasint(cin), 1,
-                    transformed + xi * tiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
-                    products + xi * tiles * cout, blasint(cout))
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(allTiles), blasint(cout), blasint(cin), 1,
+                    transformed + xi * allTiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
+                    products + xi * allTiles * cout, blasint(cout))
             }
-            for bandRow in 0..<rows {
-                let tileRow = firstTileRow + bandRow
-                let validRows = min(4, rowsNeeded - 4 * tileRow)
-                for tileColumn in 0..<tilesWide {
-                    let source = products + (bandRow * tilesWide + tileColumn) * cout
-                    let validColumns = min(4, columnsNeeded - 4 * tileColumn)
-                    let target =
-                        pools
-                        ? destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
-                        : destination + 4 * tileRow * rowStride + 4 * tileColumn * cout
-                    var c = 0
-                    while c + 8 <= cout {
-                        winograd4x4Output(
-                            SIMD8<Float>.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
-                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                        c += 8
-                    }
-                    while c < cout {
-                        winograd4x4Output(
-                            Float.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
-                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                        c += 1
+            for (slot, destination) in destinations.enumerated() {
+                for bandRow in 0..<rows {
+                    let tileRow = firstTileRow + bandRow
+                    let validRows = min(4, rowsNeeded - 4 * tileRow)
+                    for tileColumn in 0..<tilesWide {
+                        let source = products + (slot * slotRows + bandRow * tilesWide + tileColumn) * cout
+                        let validColumns = min(4, columnsNeeded - 4 * tileColumn)
+                        let target =
+                            pools
+                            ? destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
+                            : destination + 4 * tileRow * rowStride + 4 * tileColumn * cout
+                        var c = 0
+                        while c + 8 <= cout {
+                            winograd4x4Output(
+                                SIMD8<Float>.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
+                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                            c += 8
+                        }
+                        while c < cout {
+                            winograd4x4Output(
+                                Float.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
+                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                            c += 1
+                        }
                     }
                 }
             }
