@@ -136,9 +136,12 @@ final class ExtractionCoordinator {
         do {
             message = try WireCodec.decode(Array(frames.dropFirst()), limits: limits)
         } catch let error as WireError {
-            if case .protocolMismatch = error.reason {
-                logger.error("a worker speaks another protocol version: \(error.message); refusing it")
-                send(.reject(Rejection(reason: error.message)), to: identity)
+            if case .protocolMismatch(let peerVersion) = error.reason {
+                let reason =
+                    "protocol version mismatch: the coordinator speaks version \(WireCodec.protocolVersion), the "
+                    + "worker speaks version \(peerVersion); run the same build of bottleneck on both sides"
+                logger.error("refusing a worker: \(reason)")
+                send(.reject(Rejection(reason: reason)), to: identity)
             } else {
                 drop(error.message)
             }
