@@ -49,8 +49,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Also accept remote workers here, e.g. tcp://0.0.0.0:5555 or ipc:///tmp/b.sock (repeatable).")
     var bind: [String] = []
 
-    @Option(help: "Images per shard (the unit of work, retry and resume).")
-    var shardSize: Int = ExtractionRequest.defaultShardSize
+    @Option(help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
+    var shardSize: Int?
 
     @Flag(help: "Discard an existing OUTPUT.parts/ journal and start over.")
     var restart = false
@@ -85,7 +85,7 @@ struct ExtractCommand: ParsableCommand {
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
+        if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
         }

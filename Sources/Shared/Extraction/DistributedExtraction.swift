@@ -17,13 +17,13 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     guard workerCount > 0 || !request.bindEndpoints.isEmpty else {
         throw ExtractionError(.badInput, "--workers 0 needs --bind ENDPOINT so that remote workers can connect")
     }
-    let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize
-    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
     guard request.workerTimeout > 0 && request.heartbeatInterval > 0 else {
         throw ExtractionError(.badInput, "the worker timeout and heartbeat interval must be positive")
     }
 
     let inputs = try ExtractionInputs.load(request)
+    let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
+    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
     let journal: ShardJournal

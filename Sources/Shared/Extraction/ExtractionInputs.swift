@@ -67,11 +67,26 @@ public struct ExtractionInputs: Sendable {
         let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         let featureShape: [Int]
         do {
+            // Loading checks the file (layout, shapes); the shape follows from the layer widths without building
+            // a conv base, which would hold its scratch buffers in the coordinator for nothing.
             let weights = try VGG16Weights.load(path: request.weightsPath)
-            let base = try ConvBase(
-                weights: weights, imageHeight: request.settings.height, imageWidth: request.settings.width,
-                output: request.layer)
-            featureShape = [base.outputHeight, base.outputWidth, base.outputChannels]
+            guard request.settings.height >= ConvBase.minimumImageSize,
+                request.settings.width >= ConvBase.minimumImageSize
+            else {
+                throw ExtractionError(
+                    .badInput,
+                    "image size \(request.settings.height)x\(request.settings.width) is below the "
+                        + "\(ConvBase.minimumImageSize)x\(ConvBase.minimumImageSize) VGG16 needs")
+            }
+            var height = request.settings.height
+            var width = request.settings.width
+            for _ in 0..<request.layer.blockCount {
+                height /= 2
+                width /= 2
+            }
+            featureShape = [height, width, weights.layers[request.layer.convLayerCount - 1].outChannels]
+        } catch let error as ExtractionError {
+            throw error
         } catch {
             throw ExtractionError(.badInput, "\(error)")
         }
