@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage",
+                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
