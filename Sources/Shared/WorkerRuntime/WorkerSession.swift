@@ -93,7 +93,12 @@ public final class WorkerSession {
         options.immediate = true
         let socket = try WireSocket(context: context, kind: .dealer, options: options)
         defer { socket.close() }
-        try socket.connect(configuration.endpoint)
+        do {
+            try socket.connect(configuration.endpoint)
+        } catch {
+            // ZeroMQ connects in the background; a failure here is a malformed endpoint, never a transient one.
+            return .finished(.failed("cannot connect to \(configuration.endpoint): \(error)"))
+        }
         var lastSent = Date()
         var lastHeard = Date()
 
