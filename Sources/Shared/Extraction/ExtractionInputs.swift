@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import ImageInput
 import Storage
@@ -54,22 +53,18 @@ public struct ExtractionInputs: Sendable {
             }
             splits.append(ExtractionSplit(name: "validation", entries: validation.entries))
         }
-        guard let handle = FileHandle(forReadingAtPath: request.weightsPath) else {
+        guard FileManager.default.isReadableFile(atPath: request.weightsPath),
+            let size = (try? FileManager.default.attributesOfItem(atPath: request.weightsPath))?[.size] as? Int
+        else {
             throw ExtractionError(.badInput, "weights file \(request.weightsPath) cannot be read")
         }
-        var hasher = SHA256()
-        var size = 0
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-            size += chunk.count
-        }
-        try? handle.close()
-        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        var sha = ""
         let featureShape: [Int]
         do {
             // Loading checks the file (layout, shapes); the shape follows from the layer widths without building
             // a conv base, which would hold its scratch buffers in the coordinator for nothing.
             let weights = try VGG16Weights.load(path: request.weightsPath)
+            sha = weights.sha256  // SHA-256 of the file's bytes
             guard request.settings.height >= ConvBase.minimumImageSize,
                 request.settings.width >= ConvBase.minimumImageSize
             else {
