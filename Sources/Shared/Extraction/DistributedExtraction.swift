@@ -73,6 +73,10 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
                 throw ExtractionError(.badInput, "cannot listen on \(endpoint): \(error)")
             }
             logger.notice("listening for workers on \(bound)")
+            if bound.hasPrefix("tcp://"), !isLoopback(bound) {
+                logger.warning(
+                    "\(bound) is not a loopback address and the connection is not encrypted: any host that can reach it can join this job and see its images")
+            }
         }
         let coordinator = ExtractionCoordinator(
             request: request, inputs: inputs, journal: journal, alreadyDone: done, socket: socket,
@@ -120,3 +124,9 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.
 public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }
+
+/// True for tcp endpoints on 127.0.0.0/8 or ::1.
+func isLoopback(_ endpoint: String) -> Bool {
+    let host = endpoint.dropFirst("tcp://".count).split(separator: ":").dropLast().joined(separator: ":")
+    return host.hasPrefix("127.") || host == "[::1]" || host == "::1" || host == "localhost"
+}
