@@ -189,12 +189,9 @@ final class ExtractionCoordinator {
 
     private func register(_ identity: [UInt8], hello: Hello, now: Date) {
         if let existing = workers[identity] {
+            // A repeated hello (the worker's welcome was late or lost): welcome it again; its status, which
+            // follows, reconciles what it holds.
             logger.debug("worker \(existing.name) said hello again")
-            let requeued = scheduler.withdraw(identity)
-            retried += requeued.count
-            workers[identity]!.assignments = [:]
-            workers[identity]!.sentSequence = 0
-            workers[identity]!.credit = 0
         } else {
             var name = hello.workerName
             if workers.values.contains(where: { $0.name == name }) { name += "#\(workers.count + 1)" }
