@@ -5,5 +5,5 @@ struct BottleneckCoordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-coordinator",
         abstract: "VGG16 bottleneck features for a labelled image tree, and the softmax top model on them.",
-        subcommands: [])
+        subcommands: [KeygenCommand.self])
 }

@@ -31,6 +31,8 @@ public final class ZAPAllowList: @unchecked Sendable {
     private let directory: String?
     private let lock = NSLock()
     private var keys: [CurvePublicKey: String]
+    /// Keys admitted besides the directory's (the coordinator's own local workers); kept across re-reads.
+    private var extraKeys: [CurvePublicKey: String] = [:]
     private var directoryStamp: Date?
 
     /// A fixed allow-list; the strings are the names shown in logs.
@@ -48,10 +50,16 @@ public final class ZAPAllowList: @unchecked Sendable {
     }
 
     /// The number of keys admitted now.
-    public var count: Int { lock.withLock { keys.count } }
+    public var count: Int { lock.withLock { keys.merging(extraKeys) { $1 }.count } }
+
+    /// Admits `key` too, under `name` in logs, whatever the directory holds.
+    public func admit(_ key: CurvePublicKey, as name: String) {
+        lock.withLock { extraKeys[key] = name }
+    }
 
     /// The name (file) under which `key` is allowed, or nil.
     func lookUp(_ key: CurvePublicKey) throws -> String? {
+        if let name = lock.withLock({ extraKeys[key] }) { return name }
         try reloadIfChanged()
         return lock.withLock { keys[key] }
     }
