@@ -1,9 +1,59 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 @main
 struct BottleneckCoordinator: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-coordinator",
         abstract: "VGG16 bottleneck features for a labelled image tree, and the softmax top model on them.",
+        discussion: """
+            Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
+            """,
         subcommands: [KeygenCommand.self])
+
+    /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit {
+                exit(withError: error)
+            }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            if code == .validationFailure || isUsageError(error) { Foundation.exit(2) }
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
+
+    private static func isUsageError(_ error: any Error) -> Bool {
+        error is ValidationError || String(describing: type(of: error)).contains("ParserError")
+    }
+}
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// Sends log lines to standard error at the chosen level; call once at the start of `run()`.
+    func bootstrapLogging() {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A failure already explained to the user; exits with status 1.
+struct ReportedFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

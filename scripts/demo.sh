@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make demo`: extract VGG16 bottleneck features of the bundled example tree with local workers, train
+# the top model, evaluate it, and classify a few images by class name.
+#
+# Weights: the Keras cache file ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+# when present. With DOWNLOAD=1 (and a network), the official file is fetched into that cache first.
+# Otherwise the demo says so and continues with generated (random) weights, labelled as such.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(swift build -c release --show-bin-path)
+coordinator="$bin/bottleneck-coordinator"
+out=demo-output
+mkdir -p "$out"
+
+keras_weights="$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+official_url="https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+if [ ! -f "$keras_weights" ] && [ "${DOWNLOAD:-0}" = 1 ]; then
+    echo "== downloading the official VGG16 notop weights (58 MB) into the Keras cache"
+    mkdir -p "$(dirname "$keras_weights")"
+    curl -fL --max-time 600 -o "$keras_weights.part" "$official_url" && mv "$keras_weights.part" "$keras_weights" \
+        || { rm -f "$keras_weights.part"; echo "download failed"; }
+fi
+if [ -f "$keras_weights" ]; then
+    weights="$keras_weights"
+    echo "== weights: $weights (ImageNet, official Keras file)"
+else
+    weights="$out/generated-vgg16-weights.h5"
+    echo "== weights: NOT FOUND at $keras_weights"
+    echo "   (run 'make demo DOWNLOAD=1' on a machine with a network, or copy the file there)."
+    echo "   Continuing with GENERATED random weights: the pipeline is real, the features are not ImageNet features."
+    "$coordinator" generate-weights --output "$weights" --seed 0
+fi
+
+echo
+echo "== inspect: checking the example tree"
+"$coordinator" inspect examples/shapes/train examples/shapes/validation || true
+
+echo
+echo "== extract: bottleneck features of examples/shapes (150x150, caffe preprocessing)"
+"$coordinator" extract --train examples/shapes/train --validation examples/shapes/validation \
+    --weights "$weights" --output "$out/features.h5" --image-size 150 --restart
+
+echo
+echo "== train: the softmax top model on the features"
+"$coordinator" train --features "$out/features.h5" --output "$out/model.h5" --epochs 30 --batch-size 20 --seed 0
+
+echo
+echo "== evaluate: on the validation split"
+"$coordinator" evaluate --features "$out/features.h5" --model "$out/model.h5" --plot "$out/confusion.svg"
+
+echo
+echo "== predict: three validation images, by class name"
+"$coordinator" predict --weights "$weights" --model "$out/model.h5" --top-k 3 \
+    examples/shapes/validation/circle/000.jpg examples/shapes/validation/square/000.jpg \
+    examples/shapes/validation/triangle/000.jpg
+
+echo
+echo "Outputs in $out/: features.h5, model.h5 (+ history .csv/.svg), confusion.svg"
+[ "$weights" = "$keras_weights" ] || echo "(features came from GENERATED weights; see above)"
