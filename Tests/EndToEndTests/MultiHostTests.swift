@@ -163,9 +163,7 @@ private func imagesPerSecond(_ stdout: String) -> Double? {
     "Several machines: CURVE between network namespaces", .serialized,
     .enabled(if: BuiltExecutables.available, "needs the built executables"))
 struct MultiHostTests {
-    @Test(
-        "across two network namespaces with CURVE: unknown and keyless workers are refused and exit non-zero, allowed "
-            + "workers finish the job, and the link carries no file name or image bytes")
+    @Test("two network namespaces with CURVE: strangers refused, allowed workers finish, nothing readable on the link")
     func curveAcrossNamespaces() throws {
         let hosts: Hosts
         switch Hosts.namespaces() {

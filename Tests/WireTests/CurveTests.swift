@@ -227,6 +227,26 @@ struct CurveTests {
         #expect(result.refusal != nil)
     }
 
+    @Test("a second ZAP handler on the same context is refused with an error, not a hang")
+    func oneHandlerPerContext() async throws {
+        let message = try await onOwnThread { () -> String in
+            let context = try WireContext()
+            let allowList = ZAPAllowList(keys: [:])
+            let first = try ZAPHandler(context: context, allowList: allowList) { _ in }
+            defer {
+                first.stop()
+                context.terminate()
+            }
+            do {
+                _ = try ZAPHandler(context: context, allowList: allowList) { _ in }
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message.contains("inproc://zeromq.zap.01"), "\(message)")
+    }
+
     @Test("the allow-list directory is read again when a .pub file is added")
     func allowListDirectoryReloads() async throws {
         let directory = try TemporaryDirectory("curve-allow")

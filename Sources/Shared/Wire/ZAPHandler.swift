@@ -85,7 +85,8 @@ public final class ZAPAllowList: @unchecked Sendable {
 /// own (the socket's owning thread). Start it BEFORE the CURVE server socket binds, and stop it only AFTER that
 /// socket is closed: the server socket enforces the ZAP domain, so while no handler answers every client is
 /// refused. Replies 200 to an allow-listed key in the right domain, 400 to everything else; every decision goes to
-/// `onDecision` (on the handler's thread), which should log `decision.logLine`.
+/// `onDecision` (on the handler's thread), which should log `decision.logLine`. Call `stop()` before terminating
+/// the context (the thread keeps the handler alive until then; a context termination also ends it).
 public final class ZAPHandler: @unchecked Sendable {
     /// The endpoint libzmq sends ZAP requests to; one handler per context.
     public static let endpoint = "inproc://zeromq.zap.01"
@@ -120,6 +121,7 @@ public final class ZAPHandler: @unchecked Sendable {
         ready.wait()
         if let error = startError.error {
             finished.wait()
+            lock.withLock { stopping = true }  // so that deinit does not wait for the thread again
             throw error
         }
     }
