@@ -86,7 +86,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
-        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "TestSupport"]),
+        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),

@@ -14,16 +14,19 @@ struct ConvBaseTests {
         let image = randomFloats(count: height * width * 3, seed: 7, low: -120, high: 150)
         let reference = ReferenceConvBase(weights: weights).poolingOutputs(image: image, height: height, width: width)
         for layer in PoolingLayer.allCases {
-            let base = try ConvBase(weights: weights, imageHeight: height, imageWidth: width, output: layer)
+          for algorithm in ConvAlgorithm.allCases {
+            let base = try ConvBase(
+                weights: weights, imageHeight: height, imageWidth: width, output: layer, algorithm: algorithm)
             let expected = try #require(reference[layer])
             #expect(base.outputHeight == expected.height)
             #expect(base.outputWidth == expected.width)
             #expect(base.outputChannels == expected.channels)
             let features = base.forward(images: image, count: 1)
             let error = relativeError(features, expected.values)
-            #expect(error < 1e-5, "\(layer) at \(height)×\(width): relative error \(error)")
-            print("conv base vs reference, \(layer) at \(height)×\(width): relative error \(error)")
+            #expect(error < 1e-5, "\(algorithm) \(layer) at \(height)×\(width): relative error \(error)")
+            print("conv base (\(algorithm)) vs reference, \(layer) at \(height)×\(width): relative error \(error)")
             #expect(expected.values.contains { $0 > 0 }, "the test must exercise non-zero features")
+          }
         }
     }
 
@@ -79,6 +82,7 @@ struct ConvBaseTests {
     func fullWidthBatchIndependence() throws {
         let weights = VGG16Weights.generated(seed: 2026)
         let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
+        #expect(base.algorithm == .winograd)
         #expect(base.outputHeight == 7 && base.outputWidth == 7 && base.outputChannels == 512)
         #expect(base.featureCount == 25088)
         let imageSize = 224 * 224 * 3
@@ -95,5 +99,12 @@ struct ConvBaseTests {
         var again = [Float](repeating: .nan, count: 25088)
         first.withUnsafeBufferPointer { other.forward(image: $0.baseAddress!, into: &again) }
         #expect(again.map(\.bitPattern) == alone.map(\.bitPattern))
+        // The direct algorithm agrees to rounding.
+        let direct = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224, algorithm: .direct)
+        let reference = direct.forward(images: first, count: 1)
+        let scale = reference.map(abs).max() ?? 0
+        let worst = zip(alone, reference).map { abs($0 - $1) }.max() ?? .infinity
+        print("224×224 full width, winograd vs direct: max |difference| / max |direct| = \(worst / scale)")
+        #expect(worst / scale < 1e-5)
     }
 }

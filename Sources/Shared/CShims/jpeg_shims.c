@@ -1,1 +1,367 @@
-// JPEG decode wrapper (libjpeg + setjmp). Filled in with the ImageInput module.
+// Image decoding wrappers around libjpeg and libpng: both report fatal errors by calling a handler
+// that must not return, which needs setjmp/longjmp and therefore C. Declarations: JPEGShims.h.
+#include "JPEGShims.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+/// Pillow's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): larger images fail to open.
+#define BN_MAX_PIXELS 178956970ULL
+
+static int bn_too_many_pixels(uint64_t width, uint64_t height, char *message, size_t capacity) {
+    if (width * height <= BN_MAX_PIXELS) return 0;
+    snprintf(message, capacity,
+             "image size (%llux%llu) exceeds limit of %llu pixels, could be decompression bomb DOS attack",
+             (unsigned long long)width, (unsigned long long)height, BN_MAX_PIXELS);
+    return 1;
+}
+
+static void bn_copy_message(char *dst, size_t capacity, const char *src) {
+    if (dst == NULL || capacity == 0) return;
+    strncpy(dst, src, capacity - 1);
+    dst[capacity - 1] = '\0';
+}
+
+// MARK: - JPEG
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    int saw_eof;
+    char *message;
+    size_t message_capacity;
+} bn_jpeg_error_mgr;
+
+static void bn_jpeg_error_exit(j_common_ptr cinfo) {
+    bn_jpeg_error_mgr *err = (bn_jpeg_error_mgr *)cinfo->err;
+    char buffer[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, buffer);
+    bn_copy_message(err->message, err->message_capacity, buffer);
+    longjmp(err->jump, 1);
+}
+
+static void bn_jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
+    // Warnings (msg_level -1) are silent; only the premature end of data is remembered, because
+    // Pillow treats it as a truncated file. Trace messages (level >= 0) are ignored.
+    if (msg_level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        ((bn_jpeg_error_mgr *)cinfo->err)->saw_eof = 1;
+    }
+}
+
+static void bn_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_image *out,
+                   char *message, size_t message_capacity) {
+    struct jpeg_decompress_struct cinfo;
+    bn_jpeg_error_mgr err;
+    uint8_t *volatile pixels = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (message && message_capacity) message[0] = '\0';
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = bn_jpeg_error_exit;
+    err.base.emit_message = bn_jpeg_emit_message;
+    err.base.output_message = bn_jpeg_output_message;
+    err.saw_eof = 0;
+    err.message = message;
+    err.message_capacity = message_capacity;
+
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(pixels);
+        return err.saw_eof ? BN_DECODE_TRUNCATED : BN_DECODE_ERROR;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    if (err.saw_eof) goto truncated;
+
+    out->width = (int)cinfo.image_width;
+    out->height = (int)cinfo.image_height;
+    out->progressive = cinfo.progressive_mode ? 1 : 0;
+    switch (cinfo.num_components) {
+    case 1: cinfo.out_color_space = JCS_GRAYSCALE; out->components = 1; break;
+    case 3: cinfo.out_color_space = JCS_RGB; out->components = 3; break;
+    case 4: cinfo.out_color_space = JCS_CMYK; out->components = 4; break;
+    default:
+        snprintf(message, message_capacity, "cannot handle %d-layer images", cinfo.num_components);
+        jpeg_destroy_decompress(&cinfo);
+        return BN_DECODE_ERROR;
+    }
+    if (bn_too_many_pixels(cinfo.image_width, cinfo.image_height, message, message_capacity)) {
+        jpeg_destroy_decompress(&cinfo);
+        return BN_DECODE_ERROR;
+    }
+    if (header_only) {
+        jpeg_destroy_decompress(&cinfo);
+        return BN_DECODE_OK;
+    }
+    // libjpeg's defaults, stated for clarity: accurate integer IDCT and fancy upsampling.
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+
+    jpeg_start_decompress(&cinfo);
+    size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
+    pixels = malloc(stride * (size_t)cinfo.output_height + 1);
+    if (pixels == NULL) {
+        jpeg_destroy_decompress(&cinfo);
+        return BN_DECODE_NOMEM;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = pixels + stride * cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+        if (err.saw_eof) goto truncated;
+    }
+    jpeg_finish_decompress(&cinfo);
+    if (err.saw_eof) goto truncated;
+    jpeg_destroy_decompress(&cinfo);
+    out->pixels = pixels;
+    return BN_DECODE_OK;
+
+truncated:
+    bn_copy_message(message, message_capacity, "premature end of JPEG data (image file is truncated)");
+    jpeg_destroy_decompress(&cinfo);
+    free(pixels);
+    return BN_DECODE_TRUNCATED;
+}
+
+int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components, int quality, int progressive,
+                   int ycck, uint8_t **out, size_t *out_size, char *message, size_t message_capacity) {
+    struct jpeg_compress_struct cinfo;
+    bn_jpeg_error_mgr err;
+    unsigned char *volatile buffer = NULL;
+    unsigned long size = 0;
+
+    *out = NULL;
+    *out_size = 0;
+    if (message && message_capacity) message[0] = '\0';
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = bn_jpeg_error_exit;
+    err.base.emit_message = bn_jpeg_emit_message;
+    err.base.output_message = bn_jpeg_output_message;
+    err.saw_eof = 0;
+    err.message = message;
+    err.message_capacity = message_capacity;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return BN_DECODE_ERROR;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = components;
+    cinfo.in_color_space = components == 1 ? JCS_GRAYSCALE : (components == 4 ? JCS_CMYK : JCS_RGB);
+    jpeg_set_defaults(&cinfo);
+    if (components == 4 && ycck) jpeg_set_colorspace(&cinfo, JCS_YCCK);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    if (progressive) jpeg_simple_progression(&cinfo);
+    jpeg_start_compress(&cinfo, TRUE);
+    size_t stride = (size_t)width * (size_t)components;
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + stride * cinfo.next_scanline);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *out = buffer;
+    *out_size = size;
+    return BN_DECODE_OK;
+}
+
+// MARK: - PNG
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    int hit_end;
+    jmp_buf jump;
+    char *message;
+    size_t message_capacity;
+} bn_png_reader;
+
+static void bn_png_error(png_structp png, png_const_charp text) {
+    bn_png_reader *reader = (bn_png_reader *)png_get_error_ptr(png);
+    bn_copy_message(reader->message, reader->message_capacity, text);
+    longjmp(reader->jump, 1);
+}
+
+static void bn_png_warning(png_structp png, png_const_charp text) { (void)png; (void)text; }
+
+static void bn_png_read(png_structp png, png_bytep dst, size_t length) {
+    bn_png_reader *reader = (bn_png_reader *)png_get_io_ptr(png);
+    if (reader->size - reader->offset < length) {
+        reader->hit_end = 1;
+        png_error(png, "unexpected end of PNG data (image file is truncated)");
+    }
+    memcpy(dst, reader->data + reader->offset, length);
+    reader->offset += length;
+}
+
+// Bitwise CRC-32 (the PNG polynomial): only chunks before the image data are checked, which are small,
+// and a table would need thread-safe initialisation.
+static uint32_t bn_crc32(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+// Pillow verifies the CRC of every chunk before the first IDAT and of none after; libpng's own checks are
+// then turned off so that a damaged IDAT/IEND checksum is accepted, as Pillow accepts it.
+static int bn_png_header_crcs_ok(const uint8_t *data, size_t size, char *message, size_t capacity) {
+    size_t pos = 8;
+    while (pos + 12 <= size) {
+        uint32_t length = ((uint32_t)data[pos] << 24) | ((uint32_t)data[pos + 1] << 16) |
+                          ((uint32_t)data[pos + 2] << 8) | data[pos + 3];
+        const uint8_t *type = data + pos + 4;
+        if (memcmp(type, "IDAT", 4) == 0) return 1;
+        if (length > size - pos - 12) return 1;  // truncated: libpng reports it
+        const uint8_t *crc = data + pos + 8 + length;
+        uint32_t stored = ((uint32_t)crc[0] << 24) | ((uint32_t)crc[1] << 16) | ((uint32_t)crc[2] << 8) | crc[3];
+        if (bn_crc32(type, (size_t)length + 4) != stored) {
+            snprintf(message, capacity, "broken PNG file (bad header checksum in %.4s)", (const char *)type);
+            return 0;
+        }
+        pos += (size_t)length + 12;
+    }
+    return 1;
+}
+
+int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
+                  char *message, size_t message_capacity) {
+    bn_png_reader reader;
+    png_structp png = NULL;
+    png_infop info = NULL;
+    uint8_t *volatile pixels = NULL;
+
+    memset(out, 0, sizeof *out);
+    if (message && message_capacity) message[0] = '\0';
+    reader.data = data;
+    reader.size = size;
+    reader.offset = 0;
+    reader.hit_end = 0;
+    reader.message = message;
+    reader.message_capacity = message_capacity;
+
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, bn_png_error, bn_png_warning);
+    if (png == NULL) return BN_DECODE_NOMEM;
+    info = png_create_info_struct(png);
+    if (info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return BN_DECODE_NOMEM;
+    }
+    if (setjmp(reader.jump)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(pixels);
+        return reader.hit_end ? BN_DECODE_TRUNCATED : BN_DECODE_ERROR;
+    }
+    if (!bn_png_header_crcs_ok(data, size, message, message_capacity)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_ERROR;
+    }
+    png_set_read_fn(png, &reader, bn_png_read);
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+    // Unknown critical chunks are kept (and ignored) instead of being fatal, as in Pillow.
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, NULL, 0);
+    // Pillow has no width/height limit of its own below its decompression-bomb check.
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_read_info(png, info);
+
+    png_uint_32 width = 0, height = 0;
+    int bit_depth = 0, color_type = 0, interlace = 0;
+    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    out->width = width;
+    out->height = height;
+    out->bit_depth = bit_depth;
+    out->color_type = color_type;
+    out->interlaced = interlace != PNG_INTERLACE_NONE;
+
+    png_colorp palette = NULL;
+    int palette_count = 0;
+    if (png_get_PLTE(png, info, &palette, &palette_count) && palette != NULL) {
+        if (palette_count > 256) palette_count = 256;
+        for (int i = 0; i < palette_count; i++) {
+            out->palette[i * 3 + 0] = palette[i].red;
+            out->palette[i * 3 + 1] = palette[i].green;
+            out->palette[i * 3 + 2] = palette[i].blue;
+        }
+        out->palette_count = palette_count;
+    }
+    png_bytep trans_alpha = NULL;
+    int num_trans = 0;
+    png_color_16p trans_color = NULL;
+    if (png_get_tRNS(png, info, &trans_alpha, &num_trans, &trans_color)) {
+        if (color_type == PNG_COLOR_TYPE_PALETTE && trans_alpha != NULL) {
+            if (num_trans > 256) num_trans = 256;
+            memcpy(out->trns, trans_alpha, (size_t)num_trans);
+            out->trns_length = num_trans;
+        } else if (trans_color != NULL && color_type == PNG_COLOR_TYPE_GRAY) {
+            out->trns[0] = (uint8_t)(trans_color->gray >> 8);
+            out->trns[1] = (uint8_t)(trans_color->gray & 0xff);
+            out->trns_length = 2;
+        } else if (trans_color != NULL && color_type == PNG_COLOR_TYPE_RGB) {
+            png_uint_16 v[3] = {trans_color->red, trans_color->green, trans_color->blue};
+            for (int i = 0; i < 3; i++) {
+                out->trns[2 * i] = (uint8_t)(v[i] >> 8);
+                out->trns[2 * i + 1] = (uint8_t)(v[i] & 0xff);
+            }
+            out->trns_length = 6;
+        }
+    }
+    if (bn_too_many_pixels(width, height, message, message_capacity)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_ERROR;
+    }
+    if (header_only) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_OK;
+    }
+
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t rowbytes = png_get_rowbytes(png, info);
+    out->rowbytes = rowbytes;
+    if (height != 0 && rowbytes > ((size_t)-1 - 1) / height) {
+        bn_copy_message(message, message_capacity, "image too large");
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_NOMEM;
+    }
+    pixels = malloc(rowbytes * (size_t)height + 1);
+    if (pixels == NULL) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return BN_DECODE_NOMEM;
+    }
+    png_bytep *rows = malloc(sizeof(png_bytep) * (size_t)(height ? height : 1));
+    if (rows == NULL) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(pixels);
+        return BN_DECODE_NOMEM;
+    }
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + rowbytes * y;
+    // png_read_image longjmps on error; the row table must not leak then, so it is freed on both
+    // paths through a second setjmp scope.
+    if (setjmp(reader.jump)) {
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        free(pixels);
+        return reader.hit_end ? BN_DECODE_TRUNCATED : BN_DECODE_ERROR;
+    }
+    png_read_image(png, rows);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    out->pixels = pixels;
+    return BN_DECODE_OK;
+}

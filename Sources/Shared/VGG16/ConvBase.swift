@@ -1,5 +1,16 @@
 import COpenBLAS
 
+/// How `ConvBase` computes a 3×3 convolution.
+public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
+    /// im2col (one 3×3×Cin patch per output pixel) and one `cblas_sgemm` per band of output rows:
+    /// the plain sum of 9·Cin products per output.
+    case direct
+    /// Winograd F(2×2, 3×3): 2×2 output tiles from 4×4 input tiles with 16 products instead of 36 per
+    /// tile and channel pair (2.25× fewer multiplications), as 16 `cblas_sgemm` per band of tiles. The
+    /// transforms use only ±1 and ½, so results agree with `.direct` to float rounding.
+    case winograd
+}
+
 /// A `ConvBase` that cannot be built for the requested image size or weights.
 public struct ConvBaseError: Error, CustomStringConvertible, Sendable {
     public let message: String
@@ -47,19 +58,23 @@ public final class ConvBase: @unchecked Sendable {
     /// OpenBLAS' current process-wide thread count.
     public static var blasThreads: Int { Int(openblas_get_num_threads()) }
 
-    /// Upper bound, in floats, of one im2col tile (a band of output rows); 1 Mi floats = 4 MiB.
-    static let columnTileBudget = 1 << 20
+    /// How the convolutions after the first are computed.
+    public let algorithm: ConvAlgorithm
 
     private let stages: [ConvStage]
-    private let columns: UnsafeMutablePointer<Float>
-    private let products: UnsafeMutablePointer<Float>
-    private var allocations: [UnsafeMutableRawPointer] = []
+    private let scratch: ConvScratch
 
     /// Prepares the conv base for images of `imageHeight` × `imageWidth` (each at least 32).
     ///
+    /// `algorithm` chooses how the 3×3 convolutions after the first are computed (the first, with 3 input
+    /// channels, always uses `.direct`); both agree to rounding (see `ConvAlgorithm`).
+    ///
     /// Throws `ConvBaseError` for a smaller image or weights whose layers do not chain (first layer must
     /// take 3 channels, each layer the previous layer's width).
-    public init(weights: VGG16Weights, imageHeight: Int, imageWidth: Int, output: PoolingLayer = .block5_pool) throws {
+    public init(
+        weights: VGG16Weights, imageHeight: Int, imageWidth: Int, output: PoolingLayer = .block5_pool,
+        algorithm: ConvAlgorithm = .winograd
+    ) throws {
         guard imageHeight >= Self.minimumImageSize, imageWidth >= Self.minimumImageSize else {
             throw ConvBaseError(
                 message: "image \(imageHeight)×\(imageWidth) is too small; VGG16 needs at least "
@@ -69,70 +84,41 @@ public final class ConvBase: @unchecked Sendable {
         guard weights.layers.count >= layerCount else {
             throw ConvBaseError(message: "weights have \(weights.layers.count) conv layers, \(output) needs \(layerCount)")
         }
-        self.imageHeight = imageHeight
-        self.imageWidth = imageWidth
-        self.output = output
-
-        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
-            raw.initializeMemory(as: Float.self, repeating: 0, count: max(1, count))
-            return raw.assumingMemoryBound(to: Float.self)
-        }
-        var allocations: [UnsafeMutableRawPointer] = []
-        var stages: [ConvStage] = []
         var height = imageHeight
         var width = imageWidth
         var inChannels = 3
-        var maxColumns = 0
-        var maxProducts = 0
         var layerIndex = 0
+        var plans: [ConvStage.Plan] = []
         for block in 0..<output.blockCount {
             for conv in 0..<VGG16Weights.convLayersPerBlock[block] {
                 let layer = weights.layers[layerIndex]
                 guard layer.inChannels == inChannels, layer.kernel.count == 9 * inChannels * layer.outChannels,
                     layer.bias.count == layer.outChannels
                 else {
-                    for allocation in allocations { allocation.deallocate() }
                     throw ConvBaseError(
                         message: "layer \(layer.name) has kernel (3,3,\(layer.inChannels),\(layer.outChannels)) and "
                             + "\(layer.bias.count) biases, expected (3,3,\(inChannels),out) and out biases")
                 }
-                let pools = conv == VGG16Weights.convLayersPerBlock[block] - 1
-                let depth = 9 * inChannels
-                let rowFloats = width * depth
-                var tileRows = max(1, min(height, Self.columnTileBudget / max(1, rowFloats)))
-                if pools { tileRows = max(2, tileRows & ~1) }
-                let kernel = allocate(layer.kernel.count)
-                layer.kernel.withUnsafeBufferPointer { kernel.update(from: $0.baseAddress!, count: $0.count) }
-                let bias = allocate(layer.bias.count)
-                layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
-                let inputCount = (height + 2) * (width + 2) * inChannels
-                let input = allocate(inputCount)
-                allocations += [UnsafeMutableRawPointer(kernel), UnsafeMutableRawPointer(bias), UnsafeMutableRawPointer(input)]
-                stages.append(
-                    ConvStage(
-                        name: layer.name, inChannels: inChannels, outChannels: layer.outChannels, height: height,
-                        width: width, pools: pools, tileRows: tileRows, kernel: kernel, bias: bias, input: input))
-                maxColumns = max(maxColumns, tileRows * rowFloats)
-                maxProducts = max(maxProducts, tileRows * width * layer.outChannels)
+                plans.append(
+                    ConvStage.Plan(
+                        layer: layer, height: height, width: width,
+                        pools: conv == VGG16Weights.convLayersPerBlock[block] - 1,
+                        algorithm: layerIndex == 0 ? .direct : algorithm))
                 inChannels = layer.outChannels
                 layerIndex += 1
             }
             height /= 2
             width /= 2
         }
+        self.imageHeight = imageHeight
+        self.imageWidth = imageWidth
+        self.output = output
+        self.algorithm = algorithm
         self.outputHeight = height
         self.outputWidth = width
         self.outputChannels = inChannels
-        self.stages = stages
-        self.columns = allocate(maxColumns)
-        self.products = allocate(maxProducts)
-        allocations += [UnsafeMutableRawPointer(columns), UnsafeMutableRawPointer(products)]
-        self.allocations = allocations
-    }
-
-    deinit {
-        for allocation in allocations { allocation.deallocate() }
+        self.stages = plans.map(ConvStage.init(plan:))
+        self.scratch = ConvScratch(floats: stages.map(\.scratchFloats).max() ?? 0)
     }
 
     /// Computes the features of one image.
@@ -141,21 +127,50 @@ public final class ConvBase: @unchecked Sendable {
     ///   - image: HWC float32, `imageHeight · imageWidth · 3` values, already preprocessed.
     ///   - output: receives `featureCount` values, HWC.
     public func forward(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) {
+        forward(image: image, into: output, after: nil)
+    }
+
+    private func forward(
+        image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, after: ((ConvStage) -> Void)?
+    ) {
         let first = stages[0]
-        let paddedRow = (imageWidth + 2) * 3
         for y in 0..<imageHeight {
-            (first.input + (y + 1) * paddedRow + 3).update(from: image + y * imageWidth * 3, count: imageWidth * 3)
+            (first.interior + y * first.paddedRowFloats).update(from: image + y * imageWidth * 3, count: imageWidth * 3)
         }
         for index in stages.indices {
             let stage = stages[index]
             if index + 1 < stages.count {
                 let next = stages[index + 1]
-                let rowStride = (next.width + 2) * next.inChannels
-                stage.run(columns: columns, products: products, into: next.input + rowStride + next.inChannels, rowStride: rowStride)
+                stage.run(scratch: scratch, into: next.interior, rowStride: next.paddedRowFloats)
             } else {
-                stage.run(columns: columns, products: products, into: output, rowStride: outputWidth * outputChannels)
+                stage.run(scratch: scratch, into: output, rowStride: outputWidth * outputChannels)
             }
+            after?(stage)
         }
+    }
+
+    /// Time spent in one conv layer (pooling fused in) during `forwardProfiled`.
+    public struct LayerTiming: Sendable {
+        public let name: String
+        public let seconds: Double
+        /// 2 · multiply-adds of the convolution (H · W · 9 · Cin · Cout · 2).
+        public let flops: Double
+        public var gflopsPerSecond: Double { flops / seconds / 1e9 }
+    }
+
+    /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.
+    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming] {
+        var timings: [LayerTiming] = []
+        var clock = ContinuousClock.now
+        forward(image: image, into: output) { stage in
+            let now = ContinuousClock.now
+            let elapsed = now - clock
+            clock = now
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let flops = 2.0 * Double(stage.height * stage.width * 9 * stage.inChannels * stage.outChannels)
+            timings.append(LayerTiming(name: stage.name, seconds: seconds, flops: flops))
+        }
+        return timings
     }
 
     /// Computes the features of `count` images, NHWC in, NHWC out (`count · featureCount` values).
@@ -171,96 +186,5 @@ public final class ConvBase: @unchecked Sendable {
             }
         }
         return features
-    }
-}
-
-/// One conv layer at a fixed spatial size, with its padded input buffer and, for the last conv of a block,
-/// the max-pool fused into its output pass.
-struct ConvStage {
-    let name: String
-    let inChannels: Int
-    let outChannels: Int
-    /// Spatial size of the layer's input and of its conv output (before pooling).
-    let height: Int
-    let width: Int
-    /// Whether a 2×2/2 'valid' max-pool follows (last conv of a block).
-    let pools: Bool
-    /// Output rows per im2col tile (even when `pools`).
-    let tileRows: Int
-    /// HWIO, i.e. K × N row-major with K = 9·inChannels, N = outChannels.
-    let kernel: UnsafeMutablePointer<Float>
-    let bias: UnsafeMutablePointer<Float>
-    /// HWC with a zero border of 1: (height + 2) × (width + 2) × inChannels. The border is never written.
-    let input: UnsafeMutablePointer<Float>
-
-    /// Runs the layer over its input and writes ReLU(conv + bias), pooled if `pools`, as HWC rows of
-    /// `rowStride` floats starting at `destination` (which may be the interior of the next layer's padded
-    /// input).
-    func run(
-        columns: UnsafeMutablePointer<Float>, products: UnsafeMutablePointer<Float>,
-        into destination: UnsafeMutablePointer<Float>, rowStride: Int
-    ) {
-        let depth = 9 * inChannels
-        let tapRow = 3 * inChannels
-        let paddedRow = (width + 2) * inChannels
-        let channels = outChannels
-        // Rows past the last full pooling window are never used: floor semantics of 'valid' pooling.
-        let rowsNeeded = pools ? (height / 2) * 2 : height
-        var firstRow = 0
-        while firstRow < rowsNeeded {
-            let rows = min(tileRows, rowsNeeded - firstRow)
-            // im2col: row (y, x) holds the 3×3×Cin patch in HWIO order; each of its three kernel rows is
-            // 3·Cin contiguous floats of the padded input.
-            for tileRow in 0..<rows {
-                let y = firstRow + tileRow
-                for x in 0..<width {
-                    let patch = columns + (tileRow * width + x) * depth
-                    for dy in 0..<3 {
-                        (patch + dy * tapRow).update(from: input + (y + dy) * paddedRow + x * inChannels, count: tapRow)
-                    }
-                }
-            }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows * width), blasint(channels), blasint(depth), 1,
-                columns, blasint(depth), kernel, blasint(channels), 0, products, blasint(channels))
-            if pools {
-                // max-pool then bias then ReLU equals bias, ReLU, then max-pool exactly: adding the same
-                // bias and clamping at 0 are monotone, and rounding preserves order.
-                for pair in 0..<(rows / 2) {
-                    let top = products + 2 * pair * width * channels
-                    let bottom = top + width * channels
-                    let out = destination + (firstRow / 2 + pair) * rowStride
-                    for px in 0..<(width / 2) {
-                        let a = top + 2 * px * channels
-                        let b = a + channels
-                        let c = bottom + 2 * px * channels
-                        let d = c + channels
-                        let o = out + px * channels
-                        for ch in 0..<channels {
-                            var m = a[ch]
-                            if b[ch] > m { m = b[ch] }
-                            if c[ch] > m { m = c[ch] }
-                            if d[ch] > m { m = d[ch] }
-                            let v = m + bias[ch]
-                            o[ch] = v > 0 ? v : 0
-                        }
-                    }
-                }
-            } else {
-                for tileRow in 0..<rows {
-                    let source = products + tileRow * width * channels
-                    let out = destination + (firstRow + tileRow) * rowStride
-                    for x in 0..<width {
-                        let s = source + x * channels
-                        let o = out + x * channels
-                        for ch in 0..<channels {
-                            let v = s[ch] + bias[ch]
-                            o[ch] = v > 0 ? v : 0
-                        }
-                    }
-                }
-            }
-            firstRow += rows
-        }
     }
 }

@@ -64,7 +64,7 @@ public struct VGG16Weights: Sendable {
     /// Throws `WeightsError` for a missing or non-HDF5 file, a truncated or damaged file, a VGG19 or other
     /// network, a missing layer, or a kernel/bias of the wrong shape.
     public static func load(path: String) throws -> VGG16Weights {
-        fatalError()  // STASH
+        try WeightsFileReader(path: path).read()
     }
 
     /// Deterministic random weights: He-uniform kernels (limit √(6 / (9·in))) and small biases in
@@ -103,7 +103,7 @@ public struct VGG16Weights: Sendable {
     /// `/<layer>/<layer>_W_1:0` HWIO kernels and `/<layer>/<layer>_b_1:0` biases), readable by
     /// `load(path:)` and by Keras `model.load_weights` on a VGG16 conv base of the same widths.
     public func writeOfficialLayout(to path: String) throws {
-        fatalError()  // STASH
+        try OfficialLayoutWriter.write(self, to: path)
     }
 
     /// Checks the 13 conv layers' shapes, given as (label, kernel shape HWIO, bias count) in network order,

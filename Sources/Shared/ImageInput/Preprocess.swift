@@ -1,0 +1,42 @@
+/// Converts an RGB image (already at target size) into network input, float32 HWC.
+public enum Preprocess {
+    /// ImageNet channel means in BGR order, as float32 (Keras subtracts the Python floats from a float32
+    /// array, so NumPy rounds them to float32 first).
+    static let caffeMeansBGR: (Float, Float, Float) = (Float(103.939), Float(116.779), Float(123.68))
+    /// `float32(1/255)`: NumPy multiplies the float32 array by the Python float rounded to float32.
+    static let rescaleFactor = Float(1.0 / 255.0)
+
+    /// Writes `image.height * image.width * 3` floats to `into`, HWC.
+    /// - caffe: channel order B, G, R, each `Float(v) - mean` in float32;
+    /// - rescale: channel order R, G, B, each `Float(v) * Float(1/255)` in float32.
+    public static func apply(_ image: DecodedImage, mode: Preprocessing, into: UnsafeMutablePointer<Float>) {
+        let count = image.width * image.height
+        image.rgb.withUnsafeBufferPointer { src in
+            switch mode {
+            case .caffe:
+                let (mb, mg, mr) = caffeMeansBGR
+                for i in 0..<count {
+                    let r = Float(src[3 * i]), g = Float(src[3 * i + 1]), b = Float(src[3 * i + 2])
+                    into[3 * i] = b - mb
+                    into[3 * i + 1] = g - mg
+                    into[3 * i + 2] = r - mr
+                }
+            case .rescale:
+                let f = rescaleFactor
+                for i in 0..<(count * 3) { into[i] = Float(src[i]) * f }
+            }
+        }
+    }
+}
+
+/// The whole per-image path of a worker: decode → RGB → resize → preprocess.
+public enum ImagePipeline {
+    /// Writes `settings.height * settings.width * 3` float32 values (HWC) to `into`.
+    public static func prepare(_ bytes: [UInt8], filename: String, settings: ImageSettings, into: UnsafeMutablePointer<Float>)
+        throws(ImageDecodeError)
+    {
+        let decoded = try ImageDecoder.decode(bytes, filename: filename)
+        let resized = Resize.apply(decoded, width: settings.width, height: settings.height, interpolation: settings.interpolation)
+        Preprocess.apply(resized, mode: settings.preprocessing, into: into)
+    }
+}
