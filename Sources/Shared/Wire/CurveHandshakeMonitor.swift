@@ -185,14 +185,17 @@ public final class HandshakeMonitor: @unchecked Sendable {
     private func countFailure(_ endpoint: String, detail: String) -> HandshakeRefusal? {
         failuresInARow += 1
         guard failuresInARow >= attemptsWithoutDetail else { return nil }
-        let hint =
-            usesCurve
-            ? "is --server-key the coordinator's public key (the .pub made with its --curve-key)? The coordinator's "
-                + "log may say more"
-            : "does the coordinator require CURVE (give --curve-key and --server-key)?"
+        let what = "\(failuresInARow) handshakes in a row with the coordinator at \(endpoint) failed (\(detail))"
+        if usesCurve {
+            return HandshakeRefusal(
+                message: what + ": is --server-key the coordinator's public key (the .pub made with its --curve-key)? "
+                    + "The coordinator's log may say more")
+        }
+        // A plaintext client usually learns of a CURVE server as a mechanism mismatch, but when the server hangs
+        // up first the client sees only the closed connection.
         return HandshakeRefusal(
-            message: "\(failuresInARow) handshakes in a row with the coordinator at \(endpoint) failed (\(detail)): "
-                + hint)
+            message: what + ": the coordinator probably requires CURVE and this worker has no key: give "
+                + "--curve-key WORKER.key --server-key COORDINATOR.pub")
     }
 
     private func receive(_ socket: UnsafeMutableRawPointer) -> [[UInt8]]? {
