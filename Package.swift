@@ -63,14 +63,17 @@ let package = Package(
             path: "\(shared)/Extraction"),
         .target(
             name: "WorkerRuntime",
-            dependencies: ["ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "\(shared)/WorkerRuntime"),
 
         // MARK: - Executables
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage",
+                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,11 +92,13 @@ let package = Package(
         .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),
         .testTarget(name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+            ]),
     ]
 )

@@ -22,9 +22,11 @@ if [ ! -f "$keras_weights" ] && [ "${DOWNLOAD:-0}" = 1 ]; then
 fi
 if [ -f "$keras_weights" ]; then
     weights="$keras_weights"
+    preprocess=caffe
     echo "== weights: $weights (ImageNet, official Keras file)"
 else
     weights="$out/generated-vgg16-weights.h5"
+    preprocess=rescale   # random weights keep rescaled (0..1) inputs at a trainable scale
     echo "== weights: NOT FOUND at $keras_weights"
     echo "   (run 'make demo DOWNLOAD=1' on a machine with a network, or copy the file there)."
     echo "   Continuing with GENERATED random weights: the pipeline is real, the features are not ImageNet features."
@@ -36,9 +38,9 @@ echo "== inspect: checking the example tree"
 "$coordinator" inspect examples/shapes/train examples/shapes/validation || true
 
 echo
-echo "== extract: bottleneck features of examples/shapes (150x150, caffe preprocessing)"
+echo "== extract: bottleneck features of examples/shapes (150x150, $preprocess preprocessing, local workers)"
 "$coordinator" extract --train examples/shapes/train --validation examples/shapes/validation \
-    --weights "$weights" --output "$out/features.h5" --image-size 150 --restart
+    --weights "$weights" --output "$out/features.h5" --image-size 150 --preprocess "$preprocess" --restart
 
 echo
 echo "== train: the softmax top model on the features"

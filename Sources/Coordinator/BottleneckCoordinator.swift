@@ -10,7 +10,10 @@ struct BottleneckCoordinator: ParsableCommand {
         discussion: """
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
-        subcommands: [KeygenCommand.self])
+        subcommands: [
+            InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+            GenerateWeightsCommand.self, KeygenCommand.self,
+        ])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.
     static func main() {
@@ -56,4 +59,9 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 struct ReportedFailure: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
+}
+
+/// Writes a line to standard output at once (not buffered), so that logs of long runs can be followed.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -10,6 +10,7 @@ final class ProgressLine: @unchecked Sendable {
     private let lock = NSLock()
     private var lastPrint = Date.distantPast
     private var lastText = ""
+    private var lastDone = -1
 
     init(label: String, unit: String) {
         self.label = label
@@ -21,8 +22,9 @@ final class ProgressLine: @unchecked Sendable {
         defer { lock.unlock() }
         let now = Date()
         let interval = isTerminal ? 0.1 : 5.0
-        guard now.timeIntervalSince(lastPrint) >= interval || done == total else { return }
+        guard done != lastDone, now.timeIntervalSince(lastPrint) >= interval || done == total else { return }
         lastPrint = now
+        lastDone = done
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0

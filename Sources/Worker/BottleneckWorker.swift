@@ -1,8 +1,71 @@
 import ArgumentParser
+import Foundation
+import Logging
+import WorkerRuntime
 
 @main
 struct BottleneckWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-worker",
-        abstract: "Computes VGG16 bottleneck features for shards handed out by a bottleneck-coordinator.")
+        abstract: "Computes VGG16 bottleneck features for shards handed out by a bottleneck-coordinator.",
+        discussion: """
+            Needs nothing but this binary: image bytes and, when missing from the cache, the weights come from the \
+            coordinator. Exits 0 when the coordinator ends the job, 1 when it gives up or is refused.
+            """)
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.1:5555 or ipc:///tmp/bottleneck.sock.")
+    var connect: String
+
+    @Option(help: "Threads for the convolutions (default: OpenBLAS' choice, one per core).")
+    var threads: Int?
+
+    @Flag(help: "After a job ends, wait for the next one instead of exiting.")
+    var persistent = false
+
+    @Option(help: "Where received weights are cached (default: $XDG_CACHE_HOME/bottleneck or ~/.cache/bottleneck).")
+    var cacheDir: String?
+
+    @Option(help: "Seconds without an answer from the coordinator before giving up.")
+    var giveUpAfter: Double = 60
+
+    @Option(help: "Name shown in the coordinator's logs (default: host:pid).")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Exit when this process is no longer the parent (local workers).", visibility: .hidden))
+    var parentPid: Int32?
+
+    @Option(help: ArgumentHelp("Milliseconds to wait before each shard (simulates a slow worker).", visibility: .hidden))
+    var shardDelayMs: Int = Int(ProcessInfo.processInfo.environment["BOTTLENECK_SHARD_DELAY_MS"] ?? "") ?? 0
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "bottleneck.worker")
+        let session = WorkerSession(
+            configuration: WorkerConfiguration(
+                endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
+                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name,
+                shardDelayMilliseconds: shardDelayMs),
+            logger: logger)
+        let outcome = session.run()
+        switch outcome {
+        case .jobEnded: logger.info("job finished; exiting")
+        case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
+        case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
+        }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
 }

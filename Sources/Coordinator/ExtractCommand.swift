@@ -1,0 +1,124 @@
+import ArgumentParser
+import Extraction
+import Foundation
+import ImageInput
+import Logging
+import VGG16
+
+/// `bottleneck-coordinator extract`: VGG16 bottleneck features for a labelled image tree, across worker processes.
+struct ExtractCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Compute VGG16 bottleneck features for every image of a Keras-style tree into one HDF5 file.",
+        discussion: """
+            Shards of images go to local worker processes (--workers) and to remote `bottleneck-worker --connect` \
+            processes (--bind). Finished shards are journaled in OUTPUT.parts/; rerunning the same command after a \
+            crash resumes. Exit status: 0 success, 1 bad input or a refused resume, 2 usage.
+            """)
+
+    @Option(help: "Training tree: one directory per class.")
+    var train: String
+
+    @Option(help: "Validation tree with the same classes.")
+    var validation: String?
+
+    @Option(help: "VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file).")
+    var weights: String = NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+    @Option(help: "The feature file to write (HDF5).")
+    var output: String
+
+    @Option(help: "Target size: 150 (square) or HxW.")
+    var imageSize: String = "150"
+
+    @Option(help: "caffe (RGB→BGR, ImageNet means) or rescale (×1/255).")
+    var preprocess: String = Preprocessing.caffe.rawValue
+
+    @Option(help: "nearest (Keras' default) or bilinear.")
+    var interpolation: String = Interpolation.nearest.rawValue
+
+    @Option(help: "Pooling layer whose output is stored (block1_pool ... block5_pool).")
+    var layer: String = PoolingLayer.block5_pool.rawValue
+
+    @Option(help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
+    var workers: Int?
+
+    @Option(help: "Convolution threads per local worker (default: cores divided among the workers).")
+    var threads: Int?
+
+    @Option(help: "Also accept remote workers here, e.g. tcp://0.0.0.0:5555 or ipc:///tmp/b.sock (repeatable).")
+    var bind: [String] = []
+
+    @Option(help: "Images per shard (the unit of work, retry and resume).")
+    var shardSize: Int = ExtractionRequest.defaultShardSize
+
+    @Flag(help: "Discard an existing OUTPUT.parts/ journal and start over.")
+    var restart = false
+
+    @Flag(help: "Keep OUTPUT.parts/ after the feature file is written.")
+    var keepParts = false
+
+    @Flag(help: "Send file paths instead of image bytes (workers see the same filesystem).")
+    var sharedFilesystem = false
+
+    @Flag(help: "Progress and summary as JSON lines on stdout.")
+    var jsonProgress = false
+
+    @Option(help: "Seconds of silence after which a worker's shards are reassigned.")
+    var workerTimeout: Double = 10
+
+    @Option(help: "Seconds between heartbeats in both directions.")
+    var heartbeatInterval: Double = 1
+
+    @Option(help: "Weights cache directory of the local workers.")
+    var cacheDir: String?
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if imageSettings == nil { throw ValidationError("--image-size must be N or HxW with positive integers") }
+        if Preprocessing(rawValue: preprocess) == nil { throw ValidationError("--preprocess must be caffe or rescale") }
+        if Interpolation(rawValue: interpolation) == nil {
+            throw ValidationError("--interpolation must be nearest or bilinear")
+        }
+        if PoolingLayer(rawValue: layer) == nil { throw ValidationError("--layer must be block1_pool ... block5_pool") }
+        if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
+        if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
+        if workerTimeout <= 0 || heartbeatInterval <= 0 {
+            throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
+        }
+    }
+
+    private var imageSettings: ImageSettings? {
+        let parts = imageSize.lowercased().split(separator: "x").map { Int($0) }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        let height = parts[0]!
+        let width = parts.count == 2 ? parts[1]! : height
+        guard let preprocessing = Preprocessing(rawValue: preprocess),
+            let interpolation = Interpolation(rawValue: interpolation)
+        else { return nil }
+        return ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocessing)
+    }
+
+    func run() throws {
+        common.bootstrapLogging()
+        let logger = Logger(label: "bottleneck.extract")
+        let request = ExtractionRequest(
+            trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
+            settings: imageSettings!, layer: PoolingLayer(rawValue: layer)!, workers: workers, threadsPerWorker: threads,
+            bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
+            sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
+            progress: jsonProgress ? .json : .automatic, cacheDirectory: cacheDir)
+        do {
+            _ = try extractDistributed(request, logger: logger)
+        } catch let error as ExtractionError {
+            logger.error("\(error.message)")
+            throw ExitCode(1)
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}

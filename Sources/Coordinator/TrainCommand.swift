@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Storage
+import TopModel
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the softmax top model (Flatten → Dense 256 ReLU → Dropout 0.5 → Dense softmax) on a feature file.",
+        discussion: """
+            Validates after each epoch on the file's validation split when it has one. Writes MODEL.h5 in
+            Keras' HDF5 weights layout (model.load_weights() works on the same Sequential) with the class
+            names and feature provenance, and the history next to it as MODEL.history.csv and .svg.
+            """)
+
+    @Option(name: .long, help: "Feature file written by `extract`.")
+    var features: String
+
+    @Option(name: .long, help: "Where to write the model (.h5).")
+    var output: String
+
+    @Option(name: .long, help: "Epochs.")
+    var epochs = 50
+
+    @Option(name: .long, help: "Rows per batch.")
+    var batchSize = 100
+
+    @Option(name: .long, help: "sgd, rmsprop or adam (Keras' defaults).")
+    var optimizer = "sgd"
+
+    @Option(name: .long, help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
+    var learningRate: Double?
+
+    @Option(name: .long, help: "SGD momentum.")
+    var momentum: Double = 0
+
+    @Flag(name: .long, help: "SGD with Nesterov momentum.")
+    var nesterov = false
+
+    @Option(name: .long, help: "Seed of the initialisation, shuffling and dropout; the same seed gives the same model.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "'balanced' weighs each class by n_samples / (n_classes · count).")
+    var classWeight: String?
+
+    @Option(name: .long, help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
+    var earlyStopping: Int?
+
+    @Option(name: .long, help: "Split to train on.")
+    var split = "train"
+
+    @Flag(name: .long, help: "Train without validation even when the file has a validation split.")
+    var noValidation = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let classWeight, classWeight != "balanced" { throw ValidationError("--class-weight takes 'balanced'") }
+        if momentum != 0 || nesterov, optimizer.lowercased() != "sgd" {
+            throw ValidationError("--momentum and --nesterov apply to --optimizer sgd")
+        }
+    }
+
+    func run() throws {
+        common.bootstrapLogging()
+        var options = TrainingOptions()
+        options.epochs = epochs
+        options.batchSize = batchSize
+        options.seed = seed
+        options.earlyStoppingPatience = earlyStopping
+        if classWeight == "balanced" { options.classWeighting = .balanced }
+        do {
+            options.optimizer = try OptimizerConfiguration.named(optimizer, learningRate: learningRate)
+            if case .sgd(let lr, _, _) = options.optimizer { options.optimizer = .sgd(learningRate: lr, momentum: momentum, nesterov: nesterov) }
+            let file = try FeatureFile.open(features)
+            let train = try file.split(split)
+            emit("training on \(features): \(train.count) rows of \(train.featureShape), \(file.classNames.count) classes, \(options.optimizer.summary)")
+            let terminal = isatty(STDERR_FILENO) != 0
+            let result = try TopModelTrainer.train(
+                featureFile: file, trainSplit: split, validationSplit: noValidation ? .none : .automatic, options: options,
+                onEpoch: { record in
+                    if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    emit(TrainingText.epochLine(record, epochs: epochs))
+                },
+                onBatch: { progress in
+                    if terminal { FileHandle.standardError.write(Data(("\r\u{1B}[K" + TrainingText.progressLine(progress)).utf8)) }
+                })
+            try result.model.save(to: output)
+            let history = try result.history.write(nextToModel: output)
+            print(TrainingText.summary(result))
+            print("wrote \(output), \(history.csv), \(history.svg)")
+        } catch let error as TopModelError {
+            throw ReportedFailure(error.description)
+        } catch let error as StorageError {
+            throw ReportedFailure(error.description)
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import Storage
+import Wire
+
+/// Runs an extraction across worker processes: local ones it starts, remote ones that connect to `bindEndpoints`.
+///
+/// Resumes from `<output>.parts/` when a journal with the same inputs and settings exists (refusing, with the
+/// changes named, when they differ), computes the missing shards, assembles the feature file in index order under
+/// a temporary name, and removes the parts unless `keepParts`. Blocks the calling thread, which owns the ROUTER
+/// socket; call it from a thread of your own (the CLI's main thread), not from Swift's cooperative pool.
+public func extractDistributed(_ request: ExtractionRequest, logger: Logger) throws -> ExtractionSummary {
+    let started = Date()
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    let workerCount = request.workers ?? defaultLocalWorkers(cores: cores)
+    guard workerCount >= 0 else { throw ExtractionError(.badInput, "--workers must be 0 or more") }
+    guard workerCount > 0 || !request.bindEndpoints.isEmpty else {
+        throw ExtractionError(.badInput, "--workers 0 needs --bind ENDPOINT so that remote workers can connect")
+    }
+    let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize
+    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
+    guard request.workerTimeout > 0 && request.heartbeatInterval > 0 else {
+        throw ExtractionError(.badInput, "the worker timeout and heartbeat interval must be positive")
+    }
+
+    let inputs = try ExtractionInputs.load(request)
+    let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
+    logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
+    let journal: ShardJournal
+    do {
+        journal = try ShardJournal.open(
+            directory: request.partsDirectory, manifest: inputs.manifest(request: request, shardSize: shardSize),
+            restart: request.restart)
+    } catch let error as JournalError {
+        if case .settingsChanged = error.reason { throw ExtractionError(.resumeRefused, error.message) }
+        throw ExtractionError(.failed, error.message)
+    }
+    let (done, corrupt) = journal.scanFinishedShards()
+    for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
+    let shardsTotal = journal.manifest.shards.count
+    if !done.isEmpty || !corrupt.isEmpty {
+        logger.notice("resuming: \(done.count) of \(shardsTotal) shards done")
+    }
+    let progress = ProgressReporter(
+        mode: request.progress, totalImages: inputs.imageCount,
+        alreadyDone: done.reduce(0) { $0 + journal.manifest.shards[$1].count })
+    if !done.isEmpty { progress.note("resuming: \(done.count) of \(shardsTotal) shards done") }
+
+    var retried = 0
+    var duplicates = 0
+    var computed = 0
+    var perWorker: [String: Int] = [:]
+    if done.count < shardsTotal {
+        let context = try WireContext()
+        defer { context.terminate() }
+        var options = SocketOptions()
+        options.maxMessageSize = Int64(shardSize * inputs.featureCount * 4 + (1 << 20))
+        // Long enough for `end` to reach the workers, short enough never to hang a finished run.
+        options.lingerMilliseconds = 1000
+        options.heartbeatIntervalMilliseconds = Int32(request.heartbeatInterval * 1000)
+        options.heartbeatTimeoutMilliseconds = Int32(request.workerTimeout * 1000)
+        options.heartbeatTTLMilliseconds = Int32(request.workerTimeout * 1000)
+        let socket = try WireSocket(context: context, kind: .router, options: options)
+        defer { socket.close() }
+        var localEndpoint: String?
+        if workerCount > 0 {
+            let path = "/tmp/bottleneck-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
+            localEndpoint = try socket.bind("ipc://" + path)
+        }
+        for endpoint in request.bindEndpoints {
+            let bound: String
+            do { bound = try socket.bind(endpoint) } catch {
+                throw ExtractionError(.badInput, "cannot listen on \(endpoint): \(error)")
+            }
+            logger.notice("listening for workers on \(bound)")
+        }
+        let coordinator = ExtractionCoordinator(
+            request: request, inputs: inputs, journal: journal, alreadyDone: done, socket: socket,
+            progress: progress, logger: logger)
+        var pool: LocalWorkerPool?
+        if let localEndpoint {
+            let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
+            pool = try LocalWorkerPool(
+                count: workerCount, endpoint: localEndpoint, threads: threads, cacheDirectory: request.cacheDirectory,
+                giveUpAfter: max(10, request.workerTimeout * 3), logger: logger)
+            coordinator.attach(pool!)
+            logger.info("started \(workerCount) local workers with \(threads) threads each")
+        }
+        do {
+            try coordinator.run()
+        } catch {
+            pool?.shutDown(grace: 0)
+            throw error
+        }
+        pool?.shutDown(grace: 3)
+        retried = coordinator.retried
+        duplicates = coordinator.duplicates
+        computed = coordinator.computedImages
+        perWorker = coordinator.perWorker
+    }
+    progress.finish()
+
+    let written: (images: Int, skipped: Int)
+    do {
+        written = try assembleFeatureFile(inputs: inputs, journal: journal, outputPath: request.outputPath)
+    } catch {
+        throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
+    }
+    if !request.keepParts {
+        do { try journal.remove() } catch { logger.warning("\(error)") }
+    }
+    let seconds = Date().timeIntervalSince(started)
+    let summary = ExtractionSummary(
+        images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
+        shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
+        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker)
+    progress.summary(summary)
+    return summary
+}
+
+/// Local workers when `--workers` is not given: one per core, each with one convolution thread.
+public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }

@@ -1,0 +1,141 @@
+import Crypto
+import Foundation
+import ImageInput
+import Storage
+import VGG16
+
+/// One split of the job ("train", "validation") with its images in Keras order.
+public struct ExtractionSplit: Sendable {
+    public var name: String
+    public var entries: [ImageEntry]
+}
+
+/// Everything an extraction reads before computing: the scanned image trees, the weights' identity, the feature
+/// shape, and the attributes of the output file. Shared by the distributed and the in-process paths so that both
+/// write identical files.
+public struct ExtractionInputs: Sendable {
+    public var classNames: [String]
+    public var splits: [ExtractionSplit]
+    /// SHA-256 of the weights file's bytes, lowercase hex; identifies the weights on the wire and in the journal.
+    public var weightsSHA256: String
+    public var weightsSize: Int
+    /// Output shape per image, (h, w, c) in NHWC order.
+    public var featureShape: [Int]
+    public var attributes: FeatureFileAttributes
+
+    public var featureCount: Int { featureShape.reduce(1, *) }
+    public var imageCount: Int { splits.reduce(0) { $0 + $1.entries.count } }
+
+    /// Scans the directories (Keras order), hashes and checks the weights, and works out the feature shape.
+    ///
+    /// Throws `ExtractionError.badInput` naming the directory or file at fault. The validation tree must have the
+    /// same classes as the training tree, or labels would mean different things in the two splits.
+    public static func load(_ request: ExtractionRequest) throws -> ExtractionInputs {
+        func scan(_ directory: String, _ role: String) throws -> DirectoryScan {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+            else { throw ExtractionError(.badInput, "\(role) directory \(directory) does not exist") }
+            do { return try DirectoryScan.scan(directory: directory) } catch {
+                throw ExtractionError(.badInput, "cannot scan \(role) directory \(directory): \(error)")
+            }
+        }
+        let train = try scan(request.trainDirectory, "training")
+        guard !train.classNames.isEmpty else {
+            throw ExtractionError(.badInput, "training directory \(request.trainDirectory) has no class directories")
+        }
+        var splits = [ExtractionSplit(name: "train", entries: train.entries)]
+        if let validationDirectory = request.validationDirectory {
+            let validation = try scan(validationDirectory, "validation")
+            guard validation.classNames == train.classNames else {
+                throw ExtractionError(
+                    .badInput,
+                    "validation directory \(validationDirectory) has classes [\(validation.classNames.joined(separator: ", "))], "
+                        + "the training directory has [\(train.classNames.joined(separator: ", "))]")
+            }
+            splits.append(ExtractionSplit(name: "validation", entries: validation.entries))
+        }
+        guard let handle = FileHandle(forReadingAtPath: request.weightsPath) else {
+            throw ExtractionError(.badInput, "weights file \(request.weightsPath) cannot be read")
+        }
+        var hasher = SHA256()
+        var size = 0
+        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+            size += chunk.count
+        }
+        try? handle.close()
+        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let featureShape: [Int]
+        do {
+            let weights = try VGG16Weights.load(path: request.weightsPath)
+            let base = try ConvBase(
+                weights: weights, imageHeight: request.settings.height, imageWidth: request.settings.width,
+                output: request.layer)
+            featureShape = [base.outputHeight, base.outputWidth, base.outputChannels]
+        } catch {
+            throw ExtractionError(.badInput, "\(error)")
+        }
+        let attributes = FeatureFileAttributes(
+            imageHeight: request.settings.height, imageWidth: request.settings.width,
+            preprocess: request.settings.preprocessing.rawValue, interpolation: request.settings.interpolation.rawValue,
+            layer: request.layer.rawValue, weightsSHA256: sha)
+        return ExtractionInputs(
+            classNames: train.classNames, splits: splits, weightsSHA256: sha, weightsSize: size,
+            featureShape: featureShape, attributes: attributes)
+    }
+
+    /// The journal manifest for these inputs with `shardSize` images per shard.
+    public func manifest(request: ExtractionRequest, shardSize: Int) -> JournalManifest {
+        JournalManifest(
+            classNames: classNames,
+            splits: splits.map {
+                JournalSplit(
+                    name: $0.name, imageCount: $0.entries.count,
+                    fileListSHA256: ShardJournal.fileListHash(
+                        filenames: $0.entries.map(\.filename), labels: $0.entries.map(\.label)))
+            },
+            weightsSHA256: weightsSHA256, imageHeight: request.settings.height, imageWidth: request.settings.width,
+            preprocessing: request.settings.preprocessing.rawValue,
+            interpolation: request.settings.interpolation.rawValue, layer: request.layer.rawValue,
+            featureShape: featureShape, shardSize: shardSize)
+    }
+}
+
+/// Writes the feature file from a complete journal, split by split and shard by shard in index order.
+///
+/// Reads one part at a time, so memory stays at one shard. The writer writes a temporary name and renames it when
+/// complete.
+func assembleFeatureFile(inputs: ExtractionInputs, journal: ShardJournal, outputPath: String) throws -> (
+    images: Int, skipped: Int
+) {
+    let writer = try FeatureFileWriter(path: outputPath, attributes: inputs.attributes, classNames: inputs.classNames)
+    var images = 0
+    var skippedCount = 0
+    for split in inputs.splits {
+        try writer.beginSplit(split.name, featureShape: inputs.featureShape)
+        for shard in journal.manifest.shards where shard.split == split.name {
+            let part = try journal.readPart(shard.id)
+            let skipped = Dictionary(uniqueKeysWithValues: part.header.skipped.map { ($0.offset, $0.reason) })
+            var labels: [Int32] = []
+            var filenames: [String] = []
+            for offset in 0..<shard.count {
+                let entry = split.entries[shard.start + offset]
+                if let reason = skipped[offset] {
+                    try writer.recordSkipped(filename: entry.filename, reason: reason)
+                } else {
+                    labels.append(entry.label)
+                    filenames.append(entry.filename)
+                }
+            }
+            if !labels.isEmpty {
+                try part.features.withUnsafeBufferPointer {
+                    try writer.append(features: $0, labels: labels, filenames: filenames)
+                }
+            }
+            images += labels.count
+            skippedCount += skipped.count
+        }
+    }
+    try writer.finish()
+    return (images, skippedCount)
+}

@@ -1,0 +1,113 @@
+import ImageInput
+import VGG16
+
+/// How an extraction reports progress while it runs.
+public enum ProgressMode: String, Sendable, Codable {
+    /// A live line on a terminal, a plain line every few seconds otherwise (chosen by `isatty(2)`).
+    case automatic
+    /// One JSON object per line on stdout, for scripts.
+    case json
+    /// Nothing but the final summary.
+    case quiet
+}
+
+/// Everything an `extract` run needs: inputs, settings, and how to distribute the work.
+///
+/// The same request gives the same output bytes whatever `workers`, `bind` or `sharedFilesystem` say; the
+/// settings that change the output (`settings`, `layer`, the weights, the file lists, `shardSize`) are recorded in
+/// the journal's manifest, and a resume refuses when they differ.
+public struct ExtractionRequest: Sendable {
+    public var trainDirectory: String
+    public var validationDirectory: String?
+    public var weightsPath: String
+    /// The HDF5 feature file to write; the journal lives in `outputPath + ".parts/"`.
+    public var outputPath: String
+    public var settings: ImageSettings
+    public var layer: PoolingLayer
+    /// Local worker processes to spawn; nil: what is fastest on this machine.
+    public var workers: Int?
+    /// Threads each local worker uses for its convolutions; nil: cores divided among the workers.
+    public var threadsPerWorker: Int?
+    /// Extra endpoints to bind for remote workers ("tcp://0.0.0.0:5555", "ipc:///tmp/b.sock").
+    public var bindEndpoints: [String]
+    /// Images per shard; nil: the default (`ExtractionRequest.defaultShardSize`).
+    public var shardSize: Int?
+    /// Discard an existing journal and start over.
+    public var restart: Bool
+    /// Keep `<output>.parts/` after the feature file is assembled.
+    public var keepParts: Bool
+    /// Send file paths instead of image bytes (workers read the same filesystem).
+    public var sharedFilesystem: Bool
+    /// Silence after which a worker is declared dead and its shards reassigned, seconds.
+    public var workerTimeout: Double
+    /// Interval of application heartbeats in both directions, seconds.
+    public var heartbeatInterval: Double
+    public var progress: ProgressMode
+    /// Where local workers cache weights; nil: their default cache directory.
+    public var cacheDirectory: String?
+
+    public static let defaultShardSize = 32
+
+    public init(
+        trainDirectory: String, validationDirectory: String? = nil, weightsPath: String, outputPath: String,
+        settings: ImageSettings, layer: PoolingLayer = .block5_pool, workers: Int? = nil,
+        threadsPerWorker: Int? = nil, bindEndpoints: [String] = [], shardSize: Int? = nil, restart: Bool = false,
+        keepParts: Bool = false, sharedFilesystem: Bool = false, workerTimeout: Double = 10,
+        heartbeatInterval: Double = 1, progress: ProgressMode = .automatic, cacheDirectory: String? = nil
+    ) {
+        self.trainDirectory = trainDirectory
+        self.validationDirectory = validationDirectory
+        self.weightsPath = weightsPath
+        self.outputPath = outputPath
+        self.settings = settings
+        self.layer = layer
+        self.workers = workers
+        self.threadsPerWorker = threadsPerWorker
+        self.bindEndpoints = bindEndpoints
+        self.shardSize = shardSize
+        self.restart = restart
+        self.keepParts = keepParts
+        self.sharedFilesystem = sharedFilesystem
+        self.workerTimeout = workerTimeout
+        self.heartbeatInterval = heartbeatInterval
+        self.progress = progress
+        self.cacheDirectory = cacheDirectory
+    }
+
+    /// The parts/journal directory next to the output.
+    public var partsDirectory: String { outputPath + ".parts" }
+}
+
+/// What an extraction did, for the closing summary and for tests.
+public struct ExtractionSummary: Sendable, Codable {
+    /// Images written as rows, over all splits.
+    public var images: Int
+    /// Images that could not be decoded (listed under `/<split>/skipped`).
+    public var skipped: Int
+    /// Shards in the plan, and how many of them were already done in the journal when the run began.
+    public var shardsTotal: Int
+    public var shardsResumed: Int
+    /// Shards handed out again after a worker died or hung, and duplicate results dropped.
+    public var shardsRetried: Int
+    public var duplicatesDropped: Int
+    public var seconds: Double
+    /// Images computed in this run per second of wall time (resumed shards excluded).
+    public var imagesPerSecond: Double
+    /// Images computed per worker name.
+    public var perWorker: [String: Int]
+
+    public init(
+        images: Int, skipped: Int, shardsTotal: Int, shardsResumed: Int, shardsRetried: Int,
+        duplicatesDropped: Int, seconds: Double, imagesPerSecond: Double, perWorker: [String: Int]
+    ) {
+        self.images = images
+        self.skipped = skipped
+        self.shardsTotal = shardsTotal
+        self.shardsResumed = shardsResumed
+        self.shardsRetried = shardsRetried
+        self.duplicatesDropped = duplicatesDropped
+        self.seconds = seconds
+        self.imagesPerSecond = imagesPerSecond
+        self.perWorker = perWorker
+    }
+}

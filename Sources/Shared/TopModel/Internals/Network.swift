@@ -1,0 +1,182 @@
+/// Forward and backward passes of the top model over batches, with parameters and scratch buffers held in
+/// buffers this object allocates (scratch sized for `maxBatch` rows). Owned by one thread at a time.
+final class Network {
+    let inputs: Int, hidden: Int, classes: Int
+    let maxBatch: Int
+    let dropoutRate: Float
+
+    // Parameters, Keras layouts: [inputs, hidden], [hidden], [hidden, classes], [classes].
+    private let hiddenKernel: UnsafeMutableBufferPointer<Float>
+    private let hiddenBias: UnsafeMutableBufferPointer<Float>
+    private let outputKernel: UnsafeMutableBufferPointer<Float>
+    private let outputBias: UnsafeMutableBufferPointer<Float>
+    // Scratch, row-major: [maxBatch, hidden] and [maxBatch, classes].
+    private let hiddenOut: UnsafeMutableBufferPointer<Float>
+    private let dropoutMask: UnsafeMutableBufferPointer<Float>
+    private let logits: UnsafeMutableBufferPointer<Float>
+    /// Probabilities `[batch, classes]` of the last forward pass.
+    let probabilities: UnsafeMutableBufferPointer<Float>
+    private let losses: UnsafeMutableBufferPointer<Float>
+    private let dLogits: UnsafeMutableBufferPointer<Float>
+    private let dHidden: UnsafeMutableBufferPointer<Float>
+    private let gradients: [UnsafeMutableBufferPointer<Float>]
+    private var allocations: [UnsafeMutableBufferPointer<Float>] = []
+
+    init(weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5) {
+        inputs = weights.inputs
+        hidden = weights.hidden
+        classes = weights.classes
+        self.maxBatch = maxBatch
+        self.dropoutRate = dropoutRate
+        var allocations: [UnsafeMutableBufferPointer<Float>] = []
+        func buffer(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            b.initialize(repeating: 0)
+            allocations.append(b)
+            return b
+        }
+        let (n, h, c) = (inputs, hidden, classes)
+        hiddenKernel = buffer(n * h)
+        hiddenBias = buffer(h)
+        outputKernel = buffer(h * c)
+        outputBias = buffer(c)
+        hiddenOut = buffer(maxBatch * h)
+        dropoutMask = buffer(maxBatch * h)
+        logits = buffer(maxBatch * c)
+        probabilities = buffer(maxBatch * c)
+        losses = buffer(maxBatch)
+        dLogits = buffer(maxBatch * c)
+        dHidden = buffer(maxBatch * h)
+        gradients = [buffer(n * h), buffer(h), buffer(h * c), buffer(c)]
+        self.allocations = allocations
+        self.weights = weights
+    }
+
+    deinit {
+        for b in allocations { b.deallocate() }
+    }
+
+    /// The parameters (copied in and out).
+    var weights: TopModelWeights {
+        get {
+            // Sizes are consistent by construction.
+            try! TopModelWeights(
+                inputs: inputs, hidden: hidden, classes: classes, hiddenKernel: Array(hiddenKernel),
+                hiddenBias: Array(hiddenBias), outputKernel: Array(outputKernel), outputBias: Array(outputBias))
+        }
+        set {
+            precondition(newValue.inputs == inputs && newValue.hidden == hidden && newValue.classes == classes)
+            _ = hiddenKernel.update(fromContentsOf: newValue.hiddenKernel)
+            _ = hiddenBias.update(fromContentsOf: newValue.hiddenBias)
+            _ = outputKernel.update(fromContentsOf: newValue.outputKernel)
+            _ = outputBias.update(fromContentsOf: newValue.outputBias)
+        }
+    }
+
+    /// Number of weight values of each tensor, in the optimizer's order (kernel, bias, kernel, bias).
+    var tensorSizes: [Int] { [hiddenKernel.count, hiddenBias.count, outputKernel.count, outputBias.count] }
+
+    /// Hidden layer: `hiddenOut = relu(x · W1 + b1)`.
+    private func hiddenForward(_ x: UnsafePointer<Float>, batch: Int) {
+        DenseLayer.forward(
+            x: x, batch: batch, inputs: inputs, outputs: hidden, kernel: hiddenKernel.baseAddress!,
+            bias: hiddenBias.baseAddress!, y: hiddenOut.baseAddress!)
+        ReLULayer.forward(hiddenOut.baseAddress!, count: batch * hidden)
+    }
+
+    /// Output layer: `logits = hiddenOut · W2 + b2`.
+    private func outputForward(batch: Int) {
+        DenseLayer.forward(
+            x: hiddenOut.baseAddress!, batch: batch, inputs: hidden, outputs: classes,
+            kernel: outputKernel.baseAddress!, bias: outputBias.baseAddress!, y: logits.baseAddress!)
+    }
+
+    /// Inference (dropout off): `probabilities[0..<batch·classes]` from `x[batch, inputs]`.
+    func predict(_ x: UnsafePointer<Float>, batch: Int) {
+        precondition(batch <= maxBatch)
+        hiddenForward(x, batch: batch)
+        outputForward(batch: batch)
+        SoftmaxCrossEntropy.softmax(
+            logits: logits.baseAddress!, batch: batch, classes: classes,
+            probabilities: probabilities.baseAddress!)
+    }
+
+    /// Inference with loss: returns the per-row losses' sum (unweighted) and the number of rows whose
+    /// argmax equals the label; probabilities stay in `probabilities`.
+    func evaluate(_ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (
+        lossSum: Double, correct: Int
+    ) {
+        precondition(batch <= maxBatch)
+        hiddenForward(x, batch: batch)
+        outputForward(batch: batch)
+        SoftmaxCrossEntropy.forward(
+            logits: logits.baseAddress!, labels: labels, batch: batch, classes: classes,
+            probabilities: probabilities.baseAddress!, losses: losses.baseAddress!)
+        var lossSum = 0.0
+        var correct = 0
+        for r in 0..<batch {
+            lossSum += Double(losses[r])
+            if SoftmaxCrossEntropy.argmax(probabilities.baseAddress! + r * classes, count: classes) == Int(labels[r]) {
+                correct += 1
+            }
+        }
+        return (lossSum, correct)
+    }
+
+    /// One training step on `x[batch, inputs]`: forward with dropout (when `dropout` is given), loss
+    /// `Σ w_r·loss_r / batch` (Keras' sum-over-batch-size reduction), backward, optimizer update.
+    /// Returns the batch loss and the number of rows predicted right (training-mode outputs, unweighted,
+    /// as Keras' accuracy metric).
+    func trainStep(
+        _ x: UnsafePointer<Float>, labels: UnsafePointer<Int32>, sampleWeights: UnsafePointer<Float>?, batch: Int,
+        dropout: UnsafeMutablePointer<SeededRandom>?, optimizer: OptimizerState
+    ) -> (loss: Float, correct: Int) {
+        precondition(batch > 0 && batch <= maxBatch)
+        let (n, h, c) = (inputs, hidden, classes)
+        let a = hiddenOut.baseAddress!
+        let p = probabilities.baseAddress!
+        let mask = dropoutMask.baseAddress!
+        let dropping = dropout != nil && dropoutRate > 0
+        // Forward.
+        hiddenForward(x, batch: batch)
+        if let dropout, dropping {
+            DropoutLayer.makeMask(mask, count: batch * h, rate: dropoutRate, random: &dropout.pointee)
+            DropoutLayer.apply(a, mask: mask, count: batch * h)
+        }
+        outputForward(batch: batch)
+        SoftmaxCrossEntropy.forward(
+            logits: logits.baseAddress!, labels: labels, batch: batch, classes: c,
+            probabilities: p, losses: losses.baseAddress!)
+        var weighted: Float = 0
+        var correct = 0
+        for r in 0..<batch {
+            weighted += losses[r] * (sampleWeights?[r] ?? 1)
+            if SoftmaxCrossEntropy.argmax(p + r * c, count: c) == Int(labels[r]) { correct += 1 }
+        }
+        // Backward.
+        SoftmaxCrossEntropy.backward(
+            probabilities: p, labels: labels, weights: sampleWeights, batch: batch,
+            classes: c, dLogits: dLogits.baseAddress!)
+        DenseLayer.backward(
+            x: a, dy: dLogits.baseAddress!, batch: batch, inputs: h, outputs: c,
+            kernel: outputKernel.baseAddress!, dKernel: gradients[2].baseAddress!,
+            dBias: gradients[3].baseAddress!, dx: dHidden.baseAddress!)
+        if dropping { DropoutLayer.apply(dHidden.baseAddress!, mask: mask, count: batch * h) }
+        // `a` holds the dropped-out output: dropped units are 0 there and their gradient is already 0.
+        ReLULayer.backward(output: a, gradient: dHidden.baseAddress!, count: batch * h)
+        // Update. Plain SGD folds the big kernel's update into its gradient GEMM (W1 += −lr · xᵀ·dZ1);
+        // every other tensor goes through the optimizer after all gradients are known, as in Keras.
+        let folded = optimizer.plainGradientStep
+        DenseLayer.backward(
+            x: x, dy: dHidden.baseAddress!, batch: batch, inputs: n, outputs: h,
+            kernel: hiddenKernel.baseAddress!,
+            dKernel: folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!,
+            dBias: gradients[1].baseAddress!, dx: nil, kernelStep: folded)
+        let parameters = [hiddenKernel, hiddenBias, outputKernel, outputBias]
+        for i in parameters.indices where !(i == 0 && folded != nil) {
+            optimizer.apply(tensor: i, parameters[i], UnsafeBufferPointer(gradients[i]))
+        }
+        optimizer.finishStep()
+        return (weighted / Float(batch), correct)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import ImageInput
+import Wire
+
+/// A shard received and waiting to be computed, tagged with the session it belongs to.
+struct PendingShard: @unchecked Sendable {
+    let session: Int
+    let assignment: ShardAssignment
+    let images: [[UInt8]]
+}
+
+/// A computed shard ready to be sent back.
+struct ComputedShard: @unchecked Sendable {
+    let session: Int
+    let result: ShardResult
+    let features: [UInt8]
+}
+
+/// The compute thread of a worker: takes shards from an inbox, computes them with the `FeatureExtractor`, and puts
+/// results in an outbox that the I/O thread drains.
+///
+/// Inbox and outbox are guarded by one condition lock; the extractor is used from the compute thread only.
+/// The inbox holds at most the worker's credit (2) shards, so memory does not grow with the job.
+final class ShardComputer: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var inbox: [PendingShard] = []
+    private var outbox: [ComputedShard] = []
+    private var extractor: FeatureExtractor?
+    private var jobID = ""
+    private var stopped = false
+    private var thread: Thread?
+    private let delay: Double
+
+    init(shardDelayMilliseconds: Int = 0) { delay = Double(shardDelayMilliseconds) / 1000 }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "shard-compute"
+        thread.stackSize = 16 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Installs the extractor for a job; shards of other jobs queued before are dropped.
+    func configure(jobID: String, extractor: FeatureExtractor?) {
+        condition.lock()
+        self.jobID = jobID
+        self.extractor = extractor
+        inbox.removeAll()
+        outbox.removeAll()
+        condition.unlock()
+    }
+
+    func submit(_ shard: PendingShard) {
+        condition.lock()
+        inbox.append(shard)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Results finished since the last call.
+    func takeResults() -> [ComputedShard] {
+        condition.lock()
+        defer { condition.unlock() }
+        let results = outbox
+        outbox.removeAll()
+        return results
+    }
+
+    /// Drops queued shards and results (the coordinator is gone or reset us).
+    func abandon() {
+        condition.lock()
+        inbox.removeAll()
+        outbox.removeAll()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while inbox.isEmpty && !stopped { condition.wait() }
+            if stopped {
+                condition.unlock()
+                return
+            }
+            let shard = inbox.removeFirst()
+            let extractor = self.extractor
+            let jobID = self.jobID
+            condition.unlock()
+            guard let extractor, shard.assignment.jobID == jobID else { continue }
+            if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+            let computed = compute(shard, extractor: extractor)
+            condition.lock()
+            if self.jobID == jobID { outbox.append(computed) }
+            condition.unlock()
+        }
+    }
+
+    private func compute(_ shard: PendingShard, extractor: FeatureExtractor) -> ComputedShard {
+        let assignment = shard.assignment
+        var inputs: [(filename: String, bytes: [UInt8])] = []
+        var unreadable: [Int: String] = [:]
+        for (offset, filename) in assignment.filenames.enumerated() {
+            if let paths = assignment.paths {
+                if let data = FileManager.default.contents(atPath: paths[offset]) {
+                    inputs.append((filename, Array(data)))
+                } else {
+                    unreadable[offset] = "cannot read \(paths[offset]) on this worker"
+                    inputs.append((filename, []))
+                }
+            } else {
+                inputs.append((filename, shard.images[offset]))
+            }
+        }
+        let outputs = extractor.extract(inputs)
+        var skipped: [SkippedImage] = []
+        var features: [UInt8] = []
+        features.reserveCapacity(outputs.count * extractor.featureCount * 4)
+        for (offset, output) in outputs.enumerated() {
+            switch output {
+            case .success(let row) where unreadable[offset] == nil && row.count == extractor.featureCount:
+                row.withUnsafeBytes { features.append(contentsOf: $0) }
+            case .success(let row) where unreadable[offset] == nil:
+                skipped.append(SkippedImage(offset: offset, reason: "extractor returned \(row.count) values"))
+            case .success:
+                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset]!))
+            case .failure(let error):
+                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset] ?? error.reason))
+            }
+        }
+        let result = ShardResult(
+            jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
+            count: assignment.filenames.count, featureCount: extractor.featureCount, skipped: skipped)
+        return ComputedShard(session: shard.session, result: result, features: features)
+    }
+}

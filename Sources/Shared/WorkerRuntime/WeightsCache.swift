@@ -1,0 +1,50 @@
+import Crypto
+import Foundation
+
+/// Weights files received from coordinators, content-addressed by SHA-256 under `<cache>/weights/`.
+///
+/// A file is only ever used after its bytes hash to the name the job asks for, so a worker never computes with
+/// weights other than the job's.
+struct WeightsCache {
+    let directory: String
+
+    init(cacheDirectory: String) { directory = cacheDirectory + "/weights" }
+
+    func path(for sha256: String) -> String { directory + "/" + sha256 + ".h5" }
+
+    /// The cached file for `sha256` if present and its bytes hash to it; a file that does not is removed.
+    func verifiedPath(for sha256: String) -> String? {
+        let path = path(for: sha256)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        if Self.sha256(data) == sha256 { return path }
+        try? FileManager.default.removeItem(atPath: path)
+        return nil
+    }
+
+    /// Stores received weights after checking their hash; returns the cached path.
+    func store(_ bytes: [UInt8], sha256: String) throws -> String {
+        let actual = Self.sha256(bytes)
+        guard actual == sha256 else {
+            throw WorkerError("received weights hash to \(actual.prefix(12))…, the job announced \(sha256.prefix(12))…")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = path(for: sha256)
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
+            throw WorkerError("cannot write \(temporary)")
+        }
+        guard rename(temporary, path) == 0 else { throw WorkerError("cannot rename \(temporary) to \(path)") }
+        return path
+    }
+
+    static func sha256<D: DataProtocol>(_ data: D) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// A failure of this worker that ends its participation in a job.
+public struct WorkerError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "worker: \(message)" }
+}

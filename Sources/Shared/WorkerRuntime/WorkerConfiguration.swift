@@ -1,0 +1,62 @@
+import Foundation
+
+/// How a worker process connects and behaves; built from `bottleneck-worker`'s command line.
+public struct WorkerConfiguration: Sendable {
+    /// The coordinator's endpoint ("tcp://host:5555", "ipc:///tmp/b.sock").
+    public var endpoint: String
+    /// Threads for the convolutions (OpenBLAS); nil leaves OpenBLAS' own choice.
+    public var threads: Int?
+    /// After a job ends, wait for the next one instead of exiting.
+    public var persistent: Bool
+    /// Where weights received from coordinators are kept, content-addressed: `<cache>/weights/<sha256>.h5`.
+    public var cacheDirectory: String
+    /// Seconds without any answer from the coordinator after which the worker stops trying and exits 1.
+    public var giveUpAfter: Double
+    /// Exit as soon as this process is no longer our parent (local workers of a coordinator).
+    public var parentPID: Int32?
+    /// Name in the coordinator's logs and summary.
+    public var name: String
+    /// Milliseconds to wait before computing each shard: simulates a slow worker in tests and demos.
+    public var shardDelayMilliseconds: Int
+
+    public init(
+        endpoint: String, threads: Int? = nil, persistent: Bool = false, cacheDirectory: String? = nil,
+        giveUpAfter: Double = 60, parentPID: Int32? = nil, name: String? = nil, shardDelayMilliseconds: Int = 0
+    ) {
+        self.shardDelayMilliseconds = shardDelayMilliseconds
+        self.endpoint = endpoint
+        self.threads = threads
+        self.persistent = persistent
+        self.cacheDirectory = cacheDirectory ?? Self.defaultCacheDirectory
+        self.giveUpAfter = giveUpAfter
+        self.parentPID = parentPID
+        self.name = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+    }
+
+    /// `$XDG_CACHE_HOME/bottleneck`, else `~/.cache/bottleneck`.
+    public static var defaultCacheDirectory: String {
+        if let xdg = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/bottleneck" }
+        return NSHomeDirectory() + "/.cache/bottleneck"
+    }
+}
+
+/// Why a worker stopped; `exitCode` is the process's.
+public enum WorkerOutcome: Sendable, Equatable {
+    /// The coordinator ended the job (and the worker is not persistent).
+    case jobEnded
+    /// The coordinator did not answer within `giveUpAfter`.
+    case gaveUp(String)
+    /// The coordinator refused this worker, or the two speak different protocol versions.
+    case refused(String)
+    /// The coordinator that spawned this worker is gone.
+    case parentGone
+    /// The worker cannot work (weights unusable, settings it cannot honour).
+    case failed(String)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .jobEnded: 0
+        case .gaveUp, .refused, .parentGone, .failed: 1
+        }
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import ImageInput
+import Logging
+import VGG16
+import Wire
+
+/// The worker's main loop: connects to a coordinator, takes shards against credit, computes them on a second
+/// thread, and sends the feature blocks back; reconnects with back-off when the coordinator goes away.
+///
+/// `run()` blocks the calling thread, which owns the DEALER socket for its whole life; call it from the process's
+/// main thread or a `Thread` of its own, never from Swift's cooperative pool.
+public final class WorkerSession {
+    public let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let computer: ShardComputer
+    private let cache: WeightsCache
+
+    /// The job the extractor is set up for.
+    private var job: JobSpec?
+    /// The job announced by `welcome` while its weights are on their way.
+    private var awaitedJob: JobSpec?
+    private var session = 0
+    /// Shards of this registration received and not yet answered, and the highest shard sequence received.
+    private var held: Set<Int> = []
+    private var lastSequence = 0
+
+    /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
+    public static let pipelineDepth = 2
+    static let helloRetrySeconds = 3.0
+    static let weightsRetrySeconds = 15.0
+
+    public init(configuration: WorkerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        computer = ShardComputer(shardDelayMilliseconds: configuration.shardDelayMilliseconds)
+        cache = WeightsCache(cacheDirectory: configuration.cacheDirectory)
+    }
+
+    public func run() -> WorkerOutcome {
+        if let threads = configuration.threads { ConvBase.setBLASThreads(threads) }
+        let context: WireContext
+        do { context = try WireContext() } catch { return .failed("\(error)") }
+        computer.start()
+        defer {
+            computer.stop()
+            context.terminate()
+        }
+        var backoff = 1.0
+        var lastContact = Date()
+        while true {
+            session += 1
+            held = []
+            lastSequence = 0
+            let outcome: SessionEnd
+            do {
+                outcome = try runSession(context: context, lastContact: &lastContact)
+            } catch {
+                logger.error("connection to \(configuration.endpoint) failed: \(error)")
+                outcome = .reconnect
+            }
+            computer.abandon()
+            switch outcome {
+            case .finished(let result):
+                return result
+            case .jobEnded:
+                backoff = 1
+                lastContact = Date()
+            case .reconnect:
+                break
+            }
+            let silent = Date().timeIntervalSince(lastContact)
+            if !configuration.persistent && silent >= configuration.giveUpAfter {
+                return .gaveUp(
+                    "the coordinator at \(configuration.endpoint) has not answered for \(Int(silent)) s; giving up "
+                        + "(--give-up-after \(Int(configuration.giveUpAfter)))")
+            }
+            logger.info("reconnecting to \(configuration.endpoint) in \(backoff) s")
+            if let outcome = sleepWatchingParent(backoff) { return outcome }
+            backoff = min(backoff * 2, 16)
+        }
+    }
+
+    private enum SessionEnd {
+        case finished(WorkerOutcome)
+        case jobEnded
+        case reconnect
+    }
+
+    private func runSession(context: WireContext, lastContact: inout Date) throws -> SessionEnd {
+        var options = SocketOptions()
+        options.routingID = Array(UUID().uuidString.utf8)
+        options.maxMessageSize = Int64(WireLimits().maxWeightsBytes) + (1 << 20)
+        options.immediate = true
+        let socket = try WireSocket(context: context, kind: .dealer, options: options)
+        defer { socket.close() }
+        try socket.connect(configuration.endpoint)
+        var lastSent = Date()
+        var lastHeard = Date()
+
+        func send(_ message: WireMessage) {
+            lastSent = Date()
+            do {
+                try socket.send(WireCodec.encode(message))
+            } catch let error as WireError where error.reason == .wouldBlock {
+                logger.debug("cannot send \(message.kind) now: no connection to the coordinator")
+            } catch {
+                logger.warning("cannot send \(message.kind) to the coordinator: \(error)")
+            }
+        }
+        let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)
+        send(.hello(hello))
+        var lastHandshake = Date()
+        logger.info("connecting to \(configuration.endpoint) as \(configuration.name)")
+
+        while true {
+            if let parent = configuration.parentPID, getppid() != parent { return .finished(.parentGone) }
+            if try socket.waitReadable(timeoutMilliseconds: 20) {
+                while let frames = try socket.receive() {
+                    lastHeard = Date()
+                    lastContact = lastHeard
+                    let message: WireMessage
+                    do {
+                        message = try WireCodec.decode(frames)
+                    } catch let error as WireError {
+                        if case .protocolMismatch = error.reason {
+                            return .finished(.refused("the coordinator at \(configuration.endpoint): \(error.message)"))
+                        }
+                        logger.warning("dropping a message from the coordinator: \(error.message)")
+                        continue
+                    }
+                    if let end = try handle(message, send: send) { return end }
+                }
+            }
+            for computed in computer.takeResults() where computed.session == session {
+                send(.result(computed.result, features: computed.features))
+                held.remove(computed.result.shardID)
+                send(.request(ShardRequest(jobID: computed.result.jobID, status: status)))
+            }
+            // A lost welcome or weights message must not leave the worker waiting forever: ask again.
+            if job == nil {
+                let retry = awaitedJob == nil ? Self.helloRetrySeconds : Self.weightsRetrySeconds
+                if Date().timeIntervalSince(lastHandshake) >= retry {
+                    lastHandshake = Date()
+                    if let awaited = awaitedJob {
+                        send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+                    } else {
+                        send(.hello(hello))
+                    }
+                }
+            }
+            let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
+            if Date().timeIntervalSince(lastSent) >= interval {
+                send(.heartbeat(Heartbeat(status: job == nil ? nil : status)))
+            }
+            let timeout = Double(job?.peerTimeoutMilliseconds ?? 10_000) / 1000
+            let silent = Date().timeIntervalSince(lastHeard)
+            if silent > timeout {
+                logger.warning("no word from the coordinator for \(Int(silent)) s")
+                return .reconnect
+            }
+            if !configuration.persistent && Date().timeIntervalSince(lastContact) >= configuration.giveUpAfter {
+                return .reconnect
+            }
+        }
+    }
+
+    /// Acts on one message; returns how the session ends when it does.
+    private func handle(_ message: WireMessage, send: (WireMessage) -> Void) throws -> SessionEnd? {
+        switch message {
+        case .welcome(let welcome):
+            let announced = welcome.job
+            if announced == awaitedJob { return nil }  // weights already asked for
+            held = []
+            lastSequence = 0
+            if announced == job {
+                send(.request(ShardRequest(jobID: announced.jobID, status: status)))
+                return nil
+            }
+            if let path = cache.verifiedPath(for: announced.weightsSHA256) {
+                return setUp(announced, weightsPath: path, send: send)
+            }
+            awaitedJob = announced
+            logger.info("fetching weights \(announced.weightsSHA256.prefix(12))… from the coordinator")
+            send(.needWeights(WeightsRequest(sha256: announced.weightsSHA256)))
+        case .weights(let transfer, let bytes):
+            guard let awaited = awaitedJob, awaited.weightsSHA256 == transfer.sha256 else {
+                logger.warning("ignoring weights \(transfer.sha256.prefix(12))… that no job asked for")
+                return nil
+            }
+            do {
+                let path = try cache.store(bytes, sha256: transfer.sha256)
+                return setUp(awaited, weightsPath: path, send: send)
+            } catch {
+                logger.error("\(error)")
+                send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+            }
+        case .shard(let assignment, let images):
+            guard let job, assignment.jobID == job.jobID else {
+                logger.debug("ignoring shard \(assignment.shardID) of a job this worker is not set up for")
+                return nil
+            }
+            lastSequence = max(lastSequence, assignment.sequence)
+            held.insert(assignment.shardID)
+            computer.submit(PendingShard(session: session, assignment: assignment, images: images))
+        case .heartbeat:
+            break
+        case .end(let end):
+            logger.info("the coordinator ended job \(end.jobID): \(end.reason)")
+            job = nil
+            computer.configure(jobID: "", extractor: nil)
+            return configuration.persistent ? .jobEnded : .finished(.jobEnded)
+        case .reject(let rejection):
+            return .finished(.refused("the coordinator at \(configuration.endpoint) refused this worker: \(rejection.reason)"))
+        case .reset(let reset):
+            logger.info("the coordinator asks this worker to register again: \(reset.reason)")
+            computer.abandon()
+            session += 1
+            held = []
+            lastSequence = 0
+            send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)))
+        case .hello, .request, .result, .needWeights, .goodbye:
+            logger.warning("dropping a \(message.kind) message: only workers send those")
+        }
+        return nil
+    }
+
+    /// Builds the extractor for `announced` from verified weights, or ends the worker when it cannot honour the
+    /// job's settings exactly.
+    private func setUp(_ announced: JobSpec, weightsPath: String, send: (WireMessage) -> Void) -> SessionEnd? {
+        awaitedJob = nil
+        func refuse(_ why: String) -> SessionEnd {
+            send(.goodbye(Goodbye(reason: why)))
+            return .finished(.failed(why))
+        }
+        guard let interpolation = Interpolation(rawValue: announced.interpolation) else {
+            return refuse("unknown interpolation \(announced.interpolation)")
+        }
+        guard let preprocessing = Preprocessing(rawValue: announced.preprocessing) else {
+            return refuse("unknown preprocessing \(announced.preprocessing)")
+        }
+        guard let layer = PoolingLayer(rawValue: announced.layer) else {
+            return refuse("unknown layer \(announced.layer)")
+        }
+        let settings = ImageSettings(
+            height: announced.imageHeight, width: announced.imageWidth, interpolation: interpolation,
+            preprocessing: preprocessing)
+        let extractor: FeatureExtractor
+        do {
+            let weights = try VGG16Weights.load(path: weightsPath)
+            extractor = try FeatureExtractor(weights: weights, settings: settings, layer: layer)
+        } catch {
+            return refuse("cannot set up the job: \(error)")
+        }
+        guard extractor.featureCount == announced.featureCount else {
+            return refuse(
+                "this worker computes \(extractor.featureCount) values per image, the job expects "
+                    + "\(announced.featureCount)")
+        }
+        job = announced
+        computer.configure(jobID: announced.jobID, extractor: extractor)
+        let summary =
+            "job \(announced.jobID): \(announced.imageHeight)x\(announced.imageWidth) \(announced.preprocessing) "
+            + "\(announced.layer), weights \(announced.weightsSHA256.prefix(12))…"
+        logger.info("\(summary)")
+        send(.request(ShardRequest(jobID: announced.jobID, status: status)))
+        return nil
+    }
+
+    private var status: WorkerStatus {
+        WorkerStatus(lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
+    }
+
+    private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until {
+            if let parent = configuration.parentPID, getppid() != parent { return .parentGone }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+import TestSupport
+import VGG16
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Real coordinator and worker processes on real sockets; each test compares its output with an undisturbed
+/// single-worker run of the same fixture.
+@Suite("Distributed extraction", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+struct DistributedExtractionTests {
+    /// Runs the fixture with one local worker: the reference every other run must match.
+    private func reference(_ fixture: DistributedFixture) throws -> FeatureSnapshot {
+        let run = try fixture.runCoordinator(fixture.extractArguments("reference.h5", ["--workers", "1"]))
+        #expect(run.status == 0, "reference run failed:\n\(run.stderr)")
+        return try FeatureSnapshot(fixture.directory.file("reference.h5"))
+    }
+
+    @Test("output is identical for 1 and 2 local workers, remote TCP workers, and other shard sizes")
+    func identicalAcrossTopologies() throws {
+        let fixture = try DistributedFixture("topologies")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        #expect(expected.rowCount == fixture.imageCount)
+
+        for (name, extra) in [
+            ("two.h5", ["--workers", "2", "--shard-size", "4"]),
+            ("seven.h5", ["--workers", "2", "--shard-size", "7"]),
+            ("one-image-shards.h5", ["--workers", "2", "--shard-size", "1", "--shared-filesystem"]),
+        ] {
+            let run = try fixture.runCoordinator(fixture.extractArguments(name, extra))
+            #expect(run.status == 0, "\(extra) failed:\n\(run.stderr)")
+            #expect(try FeatureSnapshot(fixture.directory.file(name)) == expected, "\(extra)")
+            #expect(run.stderr.contains("dog/broken.ppm"), "the undecodable file is reported")
+            #expect(!FileManager.default.fileExists(atPath: fixture.directory.file(name) + ".parts"))
+        }
+
+        let port = freeTCPPort()
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments("remote.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "3"]))
+        let first = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "30"], label: "remote-a")
+        let second = try fixture.startWorker(
+            "tcp://127.0.0.1:\(port)", ["--threads", "1", "--shard-delay-ms", "30"], label: "remote-b")
+        #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
+        #expect(first.wait(timeout: 30) == 0, "a worker exits 0 when the job ends:\n\(first.stderr)")
+        #expect(second.wait(timeout: 30) == 0, "\(second.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("remote.h5")) == expected)
+        // Workers received the weights over the wire and cached them by hash.
+        let cached = (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory.file("cache-remote-a/weights"))) ?? []
+        #expect(cached.contains { $0.hasSuffix(".h5") && $0.count == 64 + 3 })
+    }
+
+    @Test("a worker killed mid-shard loses and duplicates nothing")
+    func workerKilledMidShard() throws {
+        let fixture = try DistributedFixture("sigkill-worker")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        let port = freeTCPPort()
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments(
+                "out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "2"]))
+        let victim = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "300"], label: "victim")
+        let survivor = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "50"], label: "survivor")
+        #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 2 }, "the job got going")
+        victim.signal(SIGKILL)
+        #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+        #expect(survivor.wait(timeout: 30) == 0)
+    }
+
+    @Test("a stopped worker's shards are reassigned after the timeout and its late results ignored")
+    func stoppedWorker() throws {
+        let fixture = try DistributedFixture("sigstop-worker")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        let port = freeTCPPort()
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments(
+                "out.h5",
+                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"]))
+        let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "400"], label: "sleeper")
+        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "100"], label: "steady")
+        #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
+        sleeper.signal(SIGSTOP)
+        #expect(coordinator.waitForStderr("silent for", timeout: 30), "the stopped worker is declared dead")
+        sleeper.signal(SIGCONT)
+        #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+        #expect(steady.wait(timeout: 30) == 0)
+        sleeper.wait(timeout: 30)
+    }
+
+    @Test("killing the coordinator takes its local workers down; the rerun resumes and says so")
+    func coordinatorKilledAndResumed() throws {
+        let fixture = try DistributedFixture("sigkill-coordinator")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        let arguments = fixture.extractArguments("out.h5", ["--workers", "2", "--shard-size", "2", "--worker-timeout", "2"])
+        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_SHARD_DELAY_MS": "250"])
+        #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 3 }, "the job got going")
+        let pids = coordinator.stderr.split(separator: "\n").compactMap { line -> Int32? in
+            guard let range = line.range(of: ": pid ") else { return nil }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(pids.count == 2, "local worker pids are logged:\n\(coordinator.stderr)")
+        coordinator.signal(SIGKILL)
+        coordinator.wait(timeout: 10)
+        #expect(waitUntil(timeout: 10) { pids.allSatisfy { !processExists($0) } }, "local workers outlived the coordinator")
+        let partsBefore = fixture.partsCount("out.h5")
+
+        let rerun = try fixture.runCoordinator(arguments)
+        #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
+        let resumed = try #require(
+            rerun.stderr.split(separator: "\n").first { $0.contains("resuming: ") }, "the rerun says it resumes")
+        let numbers = resumed.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[0] == partsBefore && numbers[0] > 0 && numbers[0] < numbers[1])
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+    }
+
+    @Test("a corrupted part file is detected on resume and recomputed")
+    func corruptPart() throws {
+        let fixture = try DistributedFixture("corrupt-part")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        let arguments = fixture.extractArguments("out.h5", ["--workers", "1", "--shard-size", "4", "--keep-parts"])
+        #expect(try fixture.runCoordinator(arguments).status == 0)
+        try FileManager.default.removeItem(atPath: fixture.directory.file("out.h5"))
+        let part = fixture.directory.file("out.h5.parts/part-000002.bin")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: part)))
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: part))
+        let shards = fixture.partsCount("out.h5")
+
+        let rerun = try fixture.runCoordinator(arguments)
+        #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
+        #expect(rerun.stderr.contains("shard 2 must be recomputed"))
+        #expect(rerun.stderr.contains("checksum mismatch"))
+        #expect(rerun.stderr.contains("resuming: \(shards - 1) of \(shards) shards done"))
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+    }
+
+    @Test("a resume with a changed image size, preprocessing or weights is refused and names the change")
+    func changedSettingsRefused() throws {
+        let fixture = try DistributedFixture("changed-settings")
+        defer { fixture.directory.remove() }
+        let base = ["--workers", "1", "--keep-parts"]
+        #expect(try fixture.runCoordinator(fixture.extractArguments("out.h5", base)).status == 0)
+
+        let size = try fixture.runCoordinator(
+            fixture.extractArguments("out.h5", base).map { (argument: String) -> String in argument == "32" ? "48" : argument })
+        #expect(size.status == 1)
+        #expect(size.stderr.contains("image size (was 32x32, now 48x48)"), "\(size.stderr)")
+
+        let preprocessing = try fixture.runCoordinator(fixture.extractArguments("out.h5", base + ["--preprocess", "rescale"]))
+        #expect(preprocessing.status == 1)
+        #expect(preprocessing.stderr.contains("preprocessing (was caffe, now rescale)"), "\(preprocessing.stderr)")
+
+        let otherWeights = fixture.directory.file("other-weights.h5")
+        try VGG16WeightsFile.write(otherWeights, seed: 99)
+        let weights = try fixture.runCoordinator(
+            fixture.extractArguments("out.h5", base).map { (argument: String) -> String in
+                argument == fixture.weights ? otherWeights : argument
+            })
+        #expect(weights.status == 1)
+        #expect(weights.stderr.contains("weights (was sha256"), "\(weights.stderr)")
+        #expect(weights.stderr.contains("--restart"))
+
+        let restarted = try fixture.runCoordinator(
+            fixture.extractArguments("out.h5", base + ["--preprocess", "rescale", "--restart"]))
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        #expect(!restarted.stderr.contains("resuming"))
+    }
+
+    @Test("a bad network (latency, stalls, resets mid-message) between workers and coordinator changes nothing")
+    func faultyNetwork() throws {
+        let fixture = try DistributedFixture("fault-proxy")
+        defer { fixture.directory.remove() }
+        let expected = try reference(fixture)
+        let port = freeTCPPort()
+        var faults = FaultProxy.Faults()
+        faults.latencyMilliseconds = 2
+        faults.stallProbability = 0.05
+        faults.stallMilliseconds = 300
+        faults.resetProbability = 0.04
+        faults.maxResets = 4
+        faults.seed = 42
+        let proxy = try FaultProxy(upstreamPort: port, faults: faults)
+        defer { proxy.stop() }
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments(
+                "out.h5",
+                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "3"]))
+        let workers = try (0..<2).map {
+            try fixture.startWorker("tcp://127.0.0.1:\(proxy.port)", ["--shard-delay-ms", "20"], label: "proxied-\($0)")
+        }
+        let status = coordinator.wait(timeout: 120)
+        #expect(
+            status == 0,
+            "coordinator:\n\(coordinator.stderr)\nworkers:\n\(workers.map(\.stderr).joined(separator: "\n---\n"))")
+        guard status == 0 else { return }
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+        for worker in workers {
+            #expect(worker.wait(timeout: 30) == 0, "a worker learns that the job ended:\n\(worker.stderr)")
+        }
+        #expect(proxy.connections >= 2)
+    }
+}
+
+/// Weights files for tests: tiny generated VGG16 weights in the official Keras layout.
+enum VGG16WeightsFile {
+    static func write(_ path: String, seed: UInt64) throws {
+        try VGG16Weights.generated(widths: DistributedFixture.narrowWidths, seed: seed).writeOfficialLayout(to: path)
+    }
+}
