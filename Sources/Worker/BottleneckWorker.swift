@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Wire
 import WorkerRuntime
 
 @main
@@ -40,10 +41,17 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
+    var curveKey: String?
+
+    @Option(help: "The coordinator's public key (its .pub file), with --curve-key.")
+    var serverKey: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+        if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
     }
 
     func run() throws {
@@ -54,12 +62,18 @@ struct BottleneckWorker: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "bottleneck.worker")
-        let session = WorkerSession(
-            configuration: WorkerConfiguration(
-                endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name,
-                shardDelayMilliseconds: shardDelayMs),
-            logger: logger)
+        var security = SocketSecurity.plaintext
+        if let curveKey, let serverKey {
+            do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {
+                logger.error("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        var configuration = WorkerConfiguration(
+            endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
+            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMs)
+        configuration.security = security
+        let session = WorkerSession(configuration: configuration, logger: logger)
         let outcome = session.run()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
