@@ -332,6 +332,28 @@ struct MultiHostTests {
                 + "(coordinator's figure \(rate(plainRate)))")
     }
 
+    @Test("a CURVE coordinator's own local workers get in with keys of their own, removed after the job")
+    func localWorkersUnderCurve() throws {
+        let fixture = try DistributedFixture("curve-local")
+        defer { fixture.directory.remove() }
+        let keys = fixture.directory.file("keys")
+        try FileManager.default.createDirectory(atPath: keys + "/authorized", withIntermediateDirectories: true)
+        let made = runCommand(BuiltExecutables.coordinator, ["keygen", keys + "/coordinator"])
+        try #require(made.status == 0, "\(made.output)")
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments(
+                "out.h5",
+                [
+                    "--workers", "2", "--bind", "tcp://0.0.0.0:\(freeTCPPort())", "--curve-key",
+                    keys + "/coordinator.key", "--authorized-workers", keys + "/authorized",
+                ]))
+        #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
+        #expect(coordinator.stderr.contains("authorized (this coordinator's local workers)"), "\(coordinator.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")).rowCount == fixture.imageCount)
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+        #expect(!leftovers.contains { $0.hasPrefix("bottleneck-keys-\(coordinator.pid)-") }, "local worker keys removed")
+    }
+
     @Test("binding a non-loopback address in plaintext is refused unless --insecure is given")
     func plaintextBindRefused() throws {
         let fixture = try DistributedFixture("plaintext-bind")
