@@ -47,7 +47,11 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Convolution threads per local worker (default: cores divided among the workers).")
     var threads: Int?
 
-    @Option(help: "Also accept remote workers here, e.g. tcp://0.0.0.0:5555 or ipc:///tmp/b.sock (repeatable).")
+    @Option(
+        help: """
+            Also accept remote workers here, e.g. tcp://0.0.0.0:5555 (with --curve-key, or --insecure) or \
+            ipc:///tmp/b.sock (repeatable).
+            """)
     var bind: [String] = []
 
     @Option(help: "Images per shard (the unit of work, retry and resume).")
