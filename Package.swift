@@ -35,7 +35,7 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "\(shared)/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "CShims", dependencies: ["CHDF5", "CJPEG"], path: "\(shared)/CShims"),
+        .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
         // MARK: - Libraries, one job each
         .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5"),
@@ -44,7 +44,10 @@ let package = Package(
         .target(
             name: "VGG16",
             dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
-            path: "\(shared)/VGG16"),
+            path: "\(shared)/VGG16", exclude: ["README.md"],
+            // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
+            // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage"),

@@ -74,7 +74,8 @@ struct PredictCommand: ParsableCommand {
         let settings = ImageSettings(
             height: provenance.imageHeight, width: provenance.imageWidth, interpolation: interpolation,
             preprocessing: preprocessing)
-        let extractor = try FeatureExtractor(weights: vgg, settings: settings, layer: layer)
+        let extractor = try FeatureExtractor(
+            weights: vgg, settings: settings, layer: layer, threads: ProcessInfo.processInfo.activeProcessorCount)
         guard extractor.featureShape == topModel.featureShape else {
             throw ReportedFailure("\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")
         }

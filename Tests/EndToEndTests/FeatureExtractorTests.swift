@@ -44,6 +44,21 @@ struct FeatureExtractorTests {
         #expect(all.allSatisfy { $0.allSatisfy(\.isFinite) })
     }
 
+    @Test("one, two or three compute threads give the same bytes")
+    func threadCountIndependence() throws {
+        let images = try Self.images()
+        let one = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block5_pool, threads: 1)
+        let two = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block5_pool, threads: 2)
+        let three = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block3_pool, threads: 3)
+        let reference = try one.extract(images).map { try $0.get() }
+        #expect(try two.extract(images).map { try $0.get() } == reference)
+        #expect(try two.extract(images + images).map { try $0.get() } == reference + reference)
+        let threeBlock3 = try three.extract(images).map { try $0.get() }
+        let oneBlock3 = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block3_pool)
+            .extract(images).map { try $0.get() }
+        #expect(threeBlock3 == oneBlock3)
+    }
+
     @Test("an unreadable image among good ones is a failure value at its own position")
     func badImageInTheMiddle() throws {
         var images = try Self.images()

@@ -23,11 +23,13 @@ struct DecodeErrorTests {
         #expect(throws: ImageDecodeError.self) { try ImageDecoder.header([], filename: "cats/empty.jpg") }
     }
 
-    @Test("JPEGs cut short, or missing only their EOI marker, are truncated (Pillow: 'image file is truncated')",
+    @Test("JPEGs cut short are truncated (Pillow: 'image file is truncated')",
           arguments: ["rgb420.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg"])
     func truncatedJPEG(file: String) throws {
         let bytes = try PillowExpectations.bytes(file)
-        for cut in [bytes.count - 2, bytes.count - 10, bytes.count / 2] {
+        // (Only the EOI marker missing is also truncated for some files and not others: it depends on
+        // whether the decoder reads ahead; the damaged-file corpus covers it.)
+        for cut in [bytes.count - 10, bytes.count / 2] {
             let error = try #require(decodeFailure(Array(bytes.prefix(cut)), "x/\(file)"), "cut at \(cut)")
             #expect(error.reason.hasPrefix("truncated JPEG"), "cut at \(cut): \(error.reason)")
             #expect(error.description.hasPrefix("x/\(file): "))

@@ -40,9 +40,8 @@ struct KerasGoldenTests {
         #expect(scan.entries.count == loadable.count)
         var mismatches: [String] = []
         for (i, entry) in scan.entries.enumerated() where i < loadable.count {
-            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: entry.path))).map { [UInt8]($0) }
-            let decoded: DecodedImage?
-            if let bytes { decoded = try? ImageDecoder.decode(bytes, filename: entry.filename) } else { decoded = nil }
+            let decoded = try? ImageDecoder.decode(
+                try ImageDecoder.readFile(entry.path, filename: entry.filename), filename: entry.filename)
             if Self.expectedRefusals.contains(entry.filename) {
                 if decoded != nil { mismatches.append("\(entry.filename): expected to be refused as unsupported") }
                 continue

@@ -103,3 +103,48 @@ struct PillowResizeTests {
         #expect(failures.isEmpty, "resizes differing from Pillow: \(failures)")
     }
 }
+
+@Suite("Damaged files get Pillow's verdict")
+struct PillowMutationTests {
+    struct Mutation: Decodable {
+        let file: String
+        let cut: Int?
+        let edits: [[Int]]
+        let ok: Bool
+        let format: String?
+        let mode: String?
+        let width: Int?
+        let height: Int?
+        let fnv1a64: String?
+        let error: String?
+    }
+
+    @Test("each damaged variant (mutations.json) is refused when Pillow refuses it, else decodes to the same pixels")
+    func sameVerdictAsPillow() throws {
+        let data = try Data(contentsOf: PillowExpectations.fixtures.appendingPathComponent("mutations.json"))
+        let mutations = try JSONDecoder().decode([Mutation].self, from: data)
+        #expect(mutations.count > 1000)
+        var originals: [String: [UInt8]] = [:]
+        var disagreements: [String] = []
+        for (index, m) in mutations.enumerated() {
+            if originals[m.file] == nil { originals[m.file] = try PillowExpectations.bytes(m.file) }
+            var bytes = originals[m.file]!
+            if let cut = m.cut { bytes = Array(bytes.prefix(cut)) }
+            for edit in m.edits { bytes[edit[0]] = UInt8(edit[1]) }
+            let label = "#\(index) \(m.file) cut \(m.cut.map(String.init) ?? "-") edits \(m.edits)"
+            do {
+                let image = try ImageDecoder.decode(bytes, filename: m.file)
+                if !m.ok {
+                    disagreements.append("\(label): decoded, Pillow raised \(m.error ?? "?")")
+                } else if image.format != m.format || image.sourceMode != m.mode || image.width != m.width
+                    || image.height != m.height || ImageFiles.fnv1a64Hex(image.rgb) != m.fnv1a64
+                {
+                    disagreements.append("\(label): pixels or mode differ from Pillow")
+                }
+            } catch {
+                if m.ok { disagreements.append("\(label): refused (\(error.reason)), Pillow loads it") }
+            }
+        }
+        #expect(disagreements.isEmpty, "\(disagreements.count) disagreements: \(disagreements.prefix(20))")
+    }
+}

@@ -74,6 +74,29 @@ struct RoundTripTests {
     }
 }
 
+@Suite("Reading files names the file on failure")
+struct ReadFileTests {
+    @Test("a file is read whole; missing files, dangling links and directories are ImageDecodeErrors")
+    func readFile() throws {
+        let dir = try ImageFiles.temporaryDirectory("read")
+        defer { ImageFiles.removeTree(dir) }
+        let bytes = (0..<10_000).map { UInt8($0 % 251) }
+        try ImageFiles.write(bytes, to: dir + "/a.jpg")
+        #expect(try ImageDecoder.readFile(dir + "/a.jpg", filename: "c/a.jpg") == bytes)
+        try ImageFiles.write([], to: dir + "/empty.jpg")
+        #expect(try ImageDecoder.readFile(dir + "/empty.jpg", filename: "c/empty.jpg").isEmpty)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/gone.jpg", withDestinationPath: dir + "/missing.jpg")
+        for (path, name) in [(dir + "/missing.jpg", "c/missing.jpg"), (dir + "/gone.jpg", "c/gone.jpg"), (dir, "c/dir.jpg")] {
+            do {
+                _ = try ImageDecoder.readFile(path, filename: name)
+                Issue.record("\(name) should not be readable")
+            } catch {
+                #expect(error.filename == name)
+            }
+        }
+    }
+}
+
 @Suite("Preprocessing is bit-identical to Keras' float32 arithmetic")
 struct PreprocessTests {
     @Test("rescale = x * float32(1/255) and caffe = BGR minus ImageNet means, for every byte value")
@@ -104,17 +127,24 @@ struct PreprocessTests {
         #expect(out == [Float(10) * Float(1.0 / 255.0), Float(20) * Float(1.0 / 255.0), Float(30) * Float(1.0 / 255.0)])
     }
 
-    @Test("the pipeline decodes, resizes and preprocesses into settings.height*width*3 floats")
-    func pipeline() throws {
+    @Test("the pipeline equals decode, then Resize, then Preprocess, for every mode and interpolation",
+          arguments: Interpolation.allCases, Preprocessing.allCases)
+    func pipeline(interpolation: Interpolation, preprocessing: Preprocessing) throws {
         let bytes = try PillowExpectations.bytes("rgb.png")
-        let settings = ImageSettings(height: 150, width: 150, interpolation: .nearest, preprocessing: .rescale)
-        var out = [Float](repeating: .nan, count: settings.floatsPerImage)
-        try out.withUnsafeMutableBufferPointer {
-            try ImagePipeline.prepare(bytes, filename: "rgb.png", settings: settings, into: $0.baseAddress!)
-        }
         let decoded = try ImageDecoder.decode(bytes, filename: "rgb.png")
-        let resized = Resize.apply(decoded, width: 150, height: 150, interpolation: .nearest)
-        #expect(out == resized.rgb.map { Float($0) * Float(1.0 / 255.0) })
+        for (height, width) in [(150, 150), (53, 37), (20, 61)] {
+            let settings = ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocessing)
+            var out = [Float](repeating: .nan, count: settings.floatsPerImage)
+            try out.withUnsafeMutableBufferPointer {
+                try ImagePipeline.prepare(bytes, filename: "rgb.png", settings: settings, into: $0.baseAddress!)
+            }
+            let resized = Resize.apply(decoded, width: width, height: height, interpolation: interpolation)
+            var expected = [Float](repeating: 0, count: settings.floatsPerImage)
+            expected.withUnsafeMutableBufferPointer { Preprocess.apply(resized, mode: preprocessing, into: $0.baseAddress!) }
+            #expect(out.map(\.bitPattern) == expected.map(\.bitPattern), "\(height)x\(width)")
+        }
+        let settings = ImageSettings(height: 150, width: 150, interpolation: interpolation, preprocessing: preprocessing)
+        var out = [Float](repeating: .nan, count: settings.floatsPerImage)
         #expect(throws: ImageDecodeError.self) {
             try out.withUnsafeMutableBufferPointer {
                 try ImagePipeline.prepare([], filename: "e.jpg", settings: settings, into: $0.baseAddress!)

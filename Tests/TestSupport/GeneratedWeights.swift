@@ -43,7 +43,8 @@ public enum GeneratedWeightsFile {
             let kernel = (0..<(9 * inChannels * width)).map { _ in 0.4 * next() }
             let bias = (0..<width).map { _ in 0.1 * next() }
             defer { inChannels = width }
-            return GeneratedConvLayer(name: name, inChannels: inChannels, outChannels: width, kernel: kernel, bias: bias)
+            return GeneratedConvLayer(
+                name: name, inChannels: inChannels, outChannels: width, kernel: kernel, bias: bias)
         }
     }
 
@@ -59,7 +60,8 @@ public enum GeneratedWeightsFile {
         for (index, layer) in layers.enumerated() {
             names.append(layer.name)
             let block = layer.name.split(separator: "_").first.map(String.init) ?? layer.name
-            let nextBlock = index + 1 < layers.count ? layers[index + 1].name.split(separator: "_").first.map(String.init) : nil
+            let nextBlock =
+                index + 1 < layers.count ? layers[index + 1].name.split(separator: "_").first.map(String.init) : nil
             if block.hasPrefix("block"), nextBlock != block { names.append(block + "_pool") }
         }
         return names
@@ -86,12 +88,18 @@ public enum GeneratedWeightsFile {
 
     /// Keras 2 `save_weights`: root `layer_names` (with an input layer), `backend`, `keras_version`;
     /// datasets `<layer>/<layer>/kernel:0` and `bias:0` named by `weight_names` `<layer>/kernel:0`.
+    /// With `asWholeModel` the layout sits under `/model_weights`, as `model.save("x.h5")` writes it.
     public static func writeKeras2SaveWeights(
-        _ layers: [GeneratedConvLayer], to path: String, backend: String = "tensorflow"
+        _ layers: [GeneratedConvLayer], to path: String, backend: String = "tensorflow", asWholeModel: Bool = false
     ) throws {
         let file = try HDF5File.create(path)
         defer { file.close() }
-        let root = file.root
+        var root = file.root
+        if asWholeModel {
+            try root.attributes.set("model_config", string: "{\"class_name\": \"Functional\"}")
+            try root.attributes.set("backend", string: backend)
+            root = try root.createGroup("model_weights")
+        }
         let names = ["input_1"] + namesWithPooling(layers)
         try root.attributes.set("layer_names", strings: names)
         try root.attributes.set("backend", string: backend)
@@ -169,7 +177,8 @@ public enum GeneratedWeightsFile {
                 for i in 0..<cin {
                     for kh in 0..<3 {
                         for kw in 0..<3 {
-                            oihw[((o * cin + i) * 3 + kh) * 3 + kw] = layer.kernel[(((2 - kh) * 3 + (2 - kw)) * cin + i) * cout + o]
+                            oihw[((o * cin + i) * 3 + kh) * 3 + kw] =
+                                layer.kernel[(((2 - kh) * 3 + (2 - kw)) * cin + i) * cout + o]
                         }
                     }
                 }

@@ -28,7 +28,8 @@ struct ModelFileTests {
         let loaded = try TopModel.load(dir.file("MODEL.h5"))
         #expect(loaded == model)
         #expect(loaded.weights.bytes == model.weights.bytes)
-        #expect(loaded.summary.hasPrefix("3 classes (cat, dög, owl with space); features block5_pool [2, 2, 8] of 150x150"))
+        #expect(
+            loaded.summary.hasPrefix("3 classes (cat, dög, owl with space); features block5_pool [2, 2, 8] of 150x150"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["MODEL.h5"])
     }
 

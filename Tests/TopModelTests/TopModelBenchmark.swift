@@ -40,7 +40,7 @@ struct TopModelBenchmark {
         options.epochs = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_EPOCHS"] ?? "") ?? 4
         options.batchSize = 100
         options.optimizer = .sgd()
-        options.blasThreads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
+        options.threads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
         var seconds: [Double] = []
         let provenance = FeatureProvenance(
             featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150,
@@ -51,7 +51,7 @@ struct TopModelBenchmark {
         #expect(seconds.count == options.epochs)
         let sorted = seconds.sorted()
         print(
-            "topmodel benchmark: \(rows) rows × \(shape), batch 100, sgd, \(options.blasThreads) BLAS threads; "
+            "topmodel benchmark: \(rows) rows × \(shape), batch 100, sgd, \(options.threads) threads; "
                 + "epoch seconds \(seconds.map { String(format: "%.3f", $0) }.joined(separator: " ")); "
                 + "median \(String(format: "%.3f", sorted[sorted.count / 2])), min \(String(format: "%.3f", sorted[0]))"
         )
@@ -80,7 +80,7 @@ struct TopModelBenchmark {
         for streamed in [false, true] {
             var options = TrainingOptions()
             options.epochs = 3
-            options.blasThreads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
+            options.threads = Int(ProcessInfo.processInfo.environment["TOPMODEL_BENCH_THREADS"] ?? "") ?? 2
             if streamed {
                 options.inMemoryLimitBytes = 0
                 options.streamChunkBytes = 64 << 20

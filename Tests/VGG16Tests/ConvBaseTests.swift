@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 import VGG16
 
@@ -8,25 +10,28 @@ struct ConvBaseTests {
 
     @Test(
         "matches a straight-loop direct convolution at odd sizes, for every pooling layer",
-        arguments: [(37, 37, ConvBaseTests.narrowWidths), (33, 51, ConvBaseTests.oddWidths), (51, 33, ConvBaseTests.narrowWidths)])
+        arguments: [
+            (37, 37, ConvBaseTests.narrowWidths), (33, 51, ConvBaseTests.oddWidths),
+            (51, 33, ConvBaseTests.narrowWidths),
+        ])
     func matchesReference(height: Int, width: Int, widths: [Int]) throws {
         let weights = VGG16Weights.generated(widths: widths, seed: UInt64(height * 1000 + width))
         let image = randomFloats(count: height * width * 3, seed: 7, low: -120, high: 150)
         let reference = ReferenceConvBase(weights: weights).poolingOutputs(image: image, height: height, width: width)
         for layer in PoolingLayer.allCases {
-          for algorithm in ConvAlgorithm.allCases {
-            let base = try ConvBase(
-                weights: weights, imageHeight: height, imageWidth: width, output: layer, algorithm: algorithm)
-            let expected = try #require(reference[layer])
-            #expect(base.outputHeight == expected.height)
-            #expect(base.outputWidth == expected.width)
-            #expect(base.outputChannels == expected.channels)
-            let features = base.forward(images: image, count: 1)
-            let error = relativeError(features, expected.values)
-            #expect(error < 1e-5, "\(algorithm) \(layer) at \(height)×\(width): relative error \(error)")
-            print("conv base (\(algorithm)) vs reference, \(layer) at \(height)×\(width): relative error \(error)")
-            #expect(expected.values.contains { $0 > 0 }, "the test must exercise non-zero features")
-          }
+            for algorithm in ConvAlgorithm.allCases {
+                let base = try ConvBase(
+                    weights: weights, imageHeight: height, imageWidth: width, output: layer, algorithm: algorithm)
+                let expected = try #require(reference[layer])
+                #expect(base.outputHeight == expected.height)
+                #expect(base.outputWidth == expected.width)
+                #expect(base.outputChannels == expected.channels)
+                let features = base.forward(images: image, count: 1)
+                let error = relativeError(features, expected.values)
+                #expect(error < 1e-5, "\(algorithm) \(layer) at \(height)×\(width): relative error \(error)")
+                print("conv base (\(algorithm)) vs reference, \(layer) at \(height)×\(width): relative error \(error)")
+                #expect(expected.values.contains { $0 > 0 }, "the test must exercise non-zero features")
+            }
         }
     }
 
@@ -82,7 +87,7 @@ struct ConvBaseTests {
     func fullWidthBatchIndependence() throws {
         let weights = VGG16Weights.generated(seed: 2026)
         let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
-        #expect(base.algorithm == .winograd)
+        #expect(base.algorithm == .adaptive)
         #expect(base.outputHeight == 7 && base.outputWidth == 7 && base.outputChannels == 512)
         #expect(base.featureCount == 25088)
         let imageSize = 224 * 224 * 3
@@ -94,17 +99,24 @@ struct ConvBaseTests {
         #expect(alone.allSatisfy { $0.isFinite })
         #expect(alone.contains { $0 > 0 })
         #expect(alone.map(\.bitPattern) == pair[25088...].map(\.bitPattern))
-        // A second instance with its own buffers gives the same bits too.
-        let other = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
-        var again = [Float](repeating: .nan, count: 25088)
-        first.withUnsafeBufferPointer { other.forward(image: $0.baseAddress!, into: &again) }
-        #expect(again.map(\.bitPattern) == alone.map(\.bitPattern))
+        // Second instances, with their own buffers or sharing the weights, running on two threads at once,
+        // give the same bits too.
+        let own = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
+        let sharing = ConvBase(sharingWeightsWith: base)
+        let results = Mutex<[Int: [Float]]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            let features = (index == 0 ? own : sharing).forward(images: first, count: 1)
+            results.withLock { $0[index] = features }
+        }
+        for features in results.withLock({ $0.values }) {
+            #expect(features.map(\.bitPattern) == alone.map(\.bitPattern))
+        }
         // The direct algorithm agrees to rounding.
         let direct = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224, algorithm: .direct)
         let reference = direct.forward(images: first, count: 1)
         let scale = reference.map(abs).max() ?? 0
         let worst = zip(alone, reference).map { abs($0 - $1) }.max() ?? .infinity
-        print("224×224 full width, winograd vs direct: max |difference| / max |direct| = \(worst / scale)")
+        print("224×224 full width, adaptive vs direct: max |difference| / max |direct| = \(worst / scale)")
         #expect(worst / scale < 1e-5)
     }
 }

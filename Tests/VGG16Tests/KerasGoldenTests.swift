@@ -1,7 +1,7 @@
 import Foundation
 import HDF5
-import Testing
 import TestSupport
+import Testing
 import VGG16
 
 /// Checks against files written by Keras itself (Tests/Fixtures/keras, made by Tests/Fixtures/generate.sh):
@@ -45,19 +45,19 @@ struct KerasGoldenTests {
         let shape = inputDataset.shape  // (N, H, W, 3)
         let input = try inputDataset.read(Float.self)
         for layer in PoolingLayer.allCases where golden.root.isDataset("direct/\(layer.rawValue)") {
-          for algorithm in ConvAlgorithm.allCases {
-            let expected = try golden.root.dataset("direct/\(layer.rawValue)").read(Float.self)
-            let base = try ConvBase(
-                weights: weights, imageHeight: shape[1], imageWidth: shape[2], output: layer, algorithm: algorithm)
-            let features = base.forward(images: input, count: shape[0])
-            #expect(features.count == expected.count)
-            let scale = expected.map(abs).max() ?? 0
-            let worst = zip(features, expected).map { abs($0 - $1) }.max() ?? .infinity
-            let relative = worst / scale
-            print("Keras golden \(weightsName) \(layer) \(algorithm): max |difference| / max |Keras| = \(relative)")
-            #expect(scale > 0)
-            #expect(relative < 1e-4, "\(weightsName) \(layer) \(algorithm): \(relative)")
-          }
+            for algorithm in ConvAlgorithm.allCases {
+                let expected = try golden.root.dataset("direct/\(layer.rawValue)").read(Float.self)
+                let base = try ConvBase(
+                    weights: weights, imageHeight: shape[1], imageWidth: shape[2], output: layer, algorithm: algorithm)
+                let features = base.forward(images: input, count: shape[0])
+                #expect(features.count == expected.count)
+                let scale = expected.map(abs).max() ?? 0
+                let worst = zip(features, expected).map { abs($0 - $1) }.max() ?? .infinity
+                let relative = worst / scale
+                print("Keras golden \(weightsName) \(layer) \(algorithm): max |difference| / max |Keras| = \(relative)")
+                #expect(scale > 0)
+                #expect(relative < 1e-4, "\(weightsName) \(layer) \(algorithm): \(relative)")
+            }
         }
     }
 
@@ -74,9 +74,16 @@ struct KerasGoldenTests {
         }
         #expect(message("not-hdf5.h5") == "not an HDF5 file")
         #expect(message("truncated.h5").hasPrefix("truncated or damaged HDF5 file ("))
-        #expect(message("missing-layer.h5") == "no layer block4_conv2 (expected the 13 VGG16 conv layers block1_conv1 … block5_conv3)")
+        #expect(
+            message("missing-layer.h5")
+                == "no layer block4_conv2 (expected the 13 VGG16 conv layers block1_conv1 … block5_conv3)")
         #expect(message("wrong-shape.h5").hasPrefix("layer block3_conv2 has kernel (3,3,12,8), expected (3,3,8,8)"))
-        #expect(message("vgg19-like.h5").hasPrefix("has layer block3_conv4, which VGG19 has and VGG16 does not — this is a VGG19 weights file"))
-        #expect(message("resnet-like.h5").hasPrefix("has layers conv1, bn_conv1, res2a_branch2a, res2a_branch1, avg_pool — not a VGG16 weights file (expected one of:"))
+        #expect(
+            message("vgg19-like.h5").hasPrefix(
+                "has layer block3_conv4, which VGG19 has and VGG16 does not — this is a VGG19 weights file"))
+        #expect(
+            message("resnet-like.h5").hasPrefix(
+                "has layers conv1, bn_conv1, res2a_branch2a, res2a_branch1, avg_pool — not a VGG16 weights file (expected one of:"
+            ))
     }
 }

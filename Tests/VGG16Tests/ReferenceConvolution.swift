@@ -43,7 +43,8 @@ struct ReferenceConvBase {
                             let sx = x + dx - 1
                             if sx < 0 || sx >= w { continue }
                             for i in 0..<cin {
-                                sum += input.values[(sy * w + sx) * cin + i]
+                                sum +=
+                                    input.values[(sy * w + sx) * cin + i]
                                     * Double(layer.kernel[((dy * 3 + dx) * cin + i) * cout + o])
                             }
                         }

@@ -1,7 +1,7 @@
 import Foundation
 import HDF5
-import Testing
 import TestSupport
+import Testing
 import VGG16
 
 @Suite("VGG16 weights readers")
@@ -65,9 +65,21 @@ struct WeightsReaderTests {
         let cases: [(String, WeightsFormat, (String) throws -> Void)] = [
             ("official.h5", .kerasOfficial, { try GeneratedWeightsFile.writeKerasOfficial(layers, to: $0) }),
             ("keras2.h5", .kerasSaveWeights, { try GeneratedWeightsFile.writeKeras2SaveWeights(layers, to: $0) }),
+            (
+                "keras2-model.h5", .kerasSaveWeights,
+                {
+                    try GeneratedWeightsFile.writeKeras2SaveWeights(layers, to: $0, asWholeModel: true)
+                }
+            ),
             ("keras3-named.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0) }),
-            ("keras3-unnamed.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0, storeNames: false) }),
-            ("keras3-nested.weights.h5", .keras3, { try GeneratedWeightsFile.writeKeras3(layers, to: $0, nestedIn: "functional") }),
+            (
+                "keras3-unnamed.weights.h5", .keras3,
+                { try GeneratedWeightsFile.writeKeras3(layers, to: $0, storeNames: false) }
+            ),
+            (
+                "keras3-nested.weights.h5", .keras3,
+                { try GeneratedWeightsFile.writeKeras3(layers, to: $0, nestedIn: "functional") }
+            ),
             ("theano.h5", .theano, { try GeneratedWeightsFile.writeTheano(layers, to: $0) }),
         ]
         for (name, format, write) in cases {
@@ -107,6 +119,10 @@ struct WeightsReaderTests {
         FileManager.default.createFile(atPath: empty, contents: Data())
         #expect(loadError(empty)?.contains("not an HDF5 file") == true)
         #expect(loadError(directory.file("absent.h5")) == "no such file")
+        let zip = directory.file("model.keras")
+        FileManager.default.createFile(
+            atPath: zip, contents: Data([0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 0, count: 60)))
+        #expect(loadError(zip)?.hasPrefix("not an HDF5 file but a zip archive, such as a Keras 3 .keras model") == true)
         #expect(loadError(directory.path)?.contains("directory") == true)
     }
 
@@ -135,7 +151,9 @@ struct WeightsReaderTests {
         missing.remove(at: 8)  // block4_conv2
         let missingPath = directory.file("missing.h5")
         try GeneratedWeightsFile.writeKerasOfficial(missing, to: missingPath)
-        #expect(loadError(missingPath) == "no layer block4_conv2 (expected the 13 VGG16 conv layers block1_conv1 … block5_conv3)")
+        #expect(
+            loadError(missingPath)
+                == "no layer block4_conv2 (expected the 13 VGG16 conv layers block1_conv1 … block5_conv3)")
 
         var wrong = layers
         wrong[5].kernelShape = [3, 3, 16, 8]
@@ -155,14 +173,19 @@ struct WeightsReaderTests {
         fiveByFive[0].kernel = [Float](repeating: 0, count: 25 * 12)
         let fivePath = directory.file("five.h5")
         try GeneratedWeightsFile.writeKeras3(fiveByFive, to: fivePath)
-        #expect(loadError(fivePath)?.hasPrefix("layer block1_conv1 (layers/conv2d) has kernel (5,5,3,4), expected (3,3,3,4)") == true)
+        #expect(
+            loadError(fivePath)?.hasPrefix(
+                "layer block1_conv1 (layers/conv2d) has kernel (5,5,3,4), expected (3,3,3,4)") == true)
 
         let vgg19Names = [
-            "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3",
-            "block3_conv4", "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block5_conv1", "block5_conv2",
+            "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2",
+            "block3_conv3",
+            "block3_conv4", "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block5_conv1",
+            "block5_conv2",
             "block5_conv3", "block5_conv4",
         ]
-        let vgg19 = GeneratedWeightsFile.convLayers(widths: [4, 4, 8, 8, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16], names: vgg19Names, seed: 7)
+        let vgg19 = GeneratedWeightsFile.convLayers(
+            widths: [4, 4, 8, 8, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16], names: vgg19Names, seed: 7)
         let writers: [(String, (String) throws -> Void)] = [
             ("official", { try GeneratedWeightsFile.writeKerasOfficial(vgg19, to: $0) }),
             ("keras2", { try GeneratedWeightsFile.writeKeras2SaveWeights(vgg19, to: $0) }),
@@ -178,12 +201,15 @@ struct WeightsReaderTests {
         }
 
         let resnet = GeneratedWeightsFile.convLayers(
-            widths: [8, 8, 8, 8, 8, 8], names: ["conv1", "res2a_branch2a", "res2a_branch2b", "res2a_branch2c", "res2a_branch1", "res2b_branch2a"],
+            widths: [8, 8, 8, 8, 8, 8],
+            names: ["conv1", "res2a_branch2a", "res2a_branch2b", "res2a_branch2c", "res2a_branch1", "res2b_branch2a"],
             seed: 8)
         let resnetPath = directory.file("resnet.h5")
         try GeneratedWeightsFile.writeKerasOfficial(resnet, to: resnetPath)
         let resnetMessage = loadError(resnetPath)
-        #expect(resnetMessage?.hasPrefix("has layers conv1, res2a_branch2a, res2a_branch2b, res2a_branch2c, res2a_branch1, …") == true)
+        #expect(
+            resnetMessage?.hasPrefix(
+                "has layers conv1, res2a_branch2a, res2a_branch2b, res2a_branch2c, res2a_branch1, …") == true)
         #expect(resnetMessage?.contains("not a VGG16 weights file (expected one of: official Keras layout") == true)
 
         let unknown = directory.file("unknown.h5")

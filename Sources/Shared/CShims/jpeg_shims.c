@@ -34,6 +34,7 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf jump;
     int saw_eof;
+    int eof_is_fine;  ///< set once every scanline has been read
     char *message;
     size_t message_capacity;
 } bn_jpeg_error_mgr;
@@ -49,9 +50,8 @@ static void bn_jpeg_error_exit(j_common_ptr cinfo) {
 static void bn_jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
     // Warnings (msg_level -1) are silent; only the premature end of data is remembered, because
     // Pillow treats it as a truncated file. Trace messages (level >= 0) are ignored.
-    if (msg_level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
-        ((bn_jpeg_error_mgr *)cinfo->err)->saw_eof = 1;
-    }
+    bn_jpeg_error_mgr *err = (bn_jpeg_error_mgr *)cinfo->err;
+    if (msg_level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF && !err->eof_is_fine) err->saw_eof = 1;
 }
 
 static void bn_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
@@ -70,6 +70,7 @@ int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_im
     err.base.emit_message = bn_jpeg_emit_message;
     err.base.output_message = bn_jpeg_output_message;
     err.saw_eof = 0;
+    err.eof_is_fine = 0;
     err.message = message;
     err.message_capacity = message_capacity;
 
@@ -119,8 +120,12 @@ int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_im
         jpeg_read_scanlines(&cinfo, &row, 1);
         if (err.saw_eof) goto truncated;
     }
+    // Pillow then calls jpeg_finish_decompress and accepts its suspension once every scanline is out, so
+    // running out of data from here on (a missing EOI) is not an error; a fatal error while reading the
+    // rest (a damaged marker) still is. Data that ends before the last scanline is "image file is
+    // truncated" (checked above).
+    err.eof_is_fine = 1;
     jpeg_finish_decompress(&cinfo);
-    if (err.saw_eof) goto truncated;
     jpeg_destroy_decompress(&cinfo);
     out->pixels = pixels;
     return BN_DECODE_OK;
@@ -148,6 +153,7 @@ int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components,
     err.base.emit_message = bn_jpeg_emit_message;
     err.base.output_message = bn_jpeg_output_message;
     err.saw_eof = 0;
+    err.eof_is_fine = 0;
     err.message = message;
     err.message_capacity = message_capacity;
     if (setjmp(err.jump)) {
@@ -240,8 +246,78 @@ static int bn_png_header_crcs_ok(const uint8_t *data, size_t size, char *message
     return 1;
 }
 
+static uint32_t bn_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+// Pillow stops reading a PNG at the end of the first run of IDAT chunks and accepts whatever follows
+// (damaged chunks, a missing IEND, a cut-off CRC) once the compressed data is complete. libpng reads the
+// chunk after the image data, so it is given a copy that ends after that run with a clean IEND; a last
+// IDAT cut short keeps the bytes present. Returns NULL (use the data as is) when there is no IDAT.
+static uint8_t *bn_png_trimmed_copy(const uint8_t *data, size_t size, size_t *out_size, int *was_cut) {
+    size_t pos = 8, end = 0;
+    int in_idat = 0;
+    while (pos + 8 <= size) {
+        uint32_t length = bn_be32(data + pos);
+        int is_idat = memcmp(data + pos + 4, "IDAT", 4) == 0;
+        if (in_idat && !is_idat) break;
+        if (!is_idat && (size_t)length > size - pos - 8) return NULL;  // a header chunk cut short: truncated
+        if (is_idat) {
+            in_idat = 1;
+            size_t available = size - pos - 8;
+            if ((size_t)length >= available) {  // cut inside this IDAT's data or CRC
+                end = pos + 8 + ((size_t)length < available ? (size_t)length : available);
+                size_t data_length = end - pos - 8;
+                uint8_t *copy = malloc(end + 4 + 12);
+                if (copy == NULL) return NULL;
+                memcpy(copy, data, end);
+                copy[pos] = (uint8_t)(data_length >> 24);
+                copy[pos + 1] = (uint8_t)(data_length >> 16);
+                copy[pos + 2] = (uint8_t)(data_length >> 8);
+                copy[pos + 3] = (uint8_t)data_length;
+                memset(copy + end, 0, 4);  // CRC, not checked for IDAT
+                static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+                memcpy(copy + end + 4, iend, 12);
+                *out_size = end + 16;
+                *was_cut = 1;
+                return copy;
+            }
+        }
+        pos += (size_t)length + 12;
+        if (in_idat) end = pos;
+    }
+    if (!in_idat) return NULL;
+    if (end == 0) end = pos;
+    uint8_t *copy = malloc(end + 12);
+    if (copy == NULL) return NULL;
+    memcpy(copy, data, end);
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    memcpy(copy + end, iend, 12);
+    *out_size = end + 12;
+    return copy;
+}
+
+static int bn_png_decode_stream(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
+                                char *message, size_t message_capacity);
+
 int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
                   char *message, size_t message_capacity) {
+    if (header_only) return bn_png_decode_stream(data, size, 1, out, message, message_capacity);
+    size_t trimmed_size = 0;
+    int was_cut = 0;
+    uint8_t *trimmed = bn_png_trimmed_copy(data, size, &trimmed_size, &was_cut);
+    if (trimmed == NULL) return bn_png_decode_stream(data, size, 0, out, message, message_capacity);
+    int code = bn_png_decode_stream(trimmed, trimmed_size, 0, out, message, message_capacity);
+    free(trimmed);
+    if (code == BN_DECODE_ERROR && was_cut) {
+        bn_copy_message(message, message_capacity, "image data ends early (image file is truncated)");
+        code = BN_DECODE_TRUNCATED;
+    }
+    return code;
+}
+
+static int bn_png_decode_stream(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
+                                char *message, size_t message_capacity) {
     bn_png_reader reader;
     png_structp png = NULL;
     png_infop info = NULL;
@@ -352,10 +428,18 @@ int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_imag
     }
     for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + rowbytes * y;
     // png_read_image longjmps on error; the row table must not leak then, so it is freed on both
-    // paths through a second setjmp scope.
+    // paths through a second setjmp scope. An error raised after the last row of the last pass was
+    // delivered (libpng finishing the compressed stream: missing Adler-32, damaged data after the image)
+    // is ignored, as Pillow stops once it has every row.
     if (setjmp(reader.jump)) {
+        int complete = interlace != PNG_INTERLACE_NONE ? png_get_current_pass_number(png) >= 7
+                                                       : png_get_current_row_number(png) >= height;
         free(rows);
         png_destroy_read_struct(&png, &info, NULL);
+        if (complete) {
+            out->pixels = pixels;
+            return BN_DECODE_OK;
+        }
         free(pixels);
         return reader.hit_end ? BN_DECODE_TRUNCATED : BN_DECODE_ERROR;
     }

@@ -5,7 +5,7 @@ import CShims
 ///
 /// Supported: JPEG (libjpeg, ISLOW IDCT, fancy upsampling; grayscale, RGB, CMYK/YCCK as Adobe-inverted
 /// "CMYK;I"), PNG (all bit depths and colour types, interlaced or not), BMP (1/4/8-bit palette, 16/24/32-bit,
-/// BITFIELDS; no RLE), PPM/PGM/PBM binary (P4/P5/P6). EXIF orientation is ignored, as Keras does.
+/// BITFIELDS, RLE8/RLE4), PPM/PGM/PBM (P1–P6). EXIF orientation is ignored, as Keras does.
 /// TIFF, GIF, WebP and other formats Pillow can open are reported as unsupported.
 public enum ImageDecoder {
     /// Decodes `bytes` to 8-bit RGB. `filename` only names the image in errors.

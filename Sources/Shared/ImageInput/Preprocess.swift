@@ -29,6 +29,42 @@ public enum Preprocess {
     }
 }
 
+extension Preprocess {
+    /// `apply(Resize.apply(image, width, height, .nearest), mode)` without the intermediate image.
+    static func applyNearest(
+        _ image: DecodedImage, width: Int, height: Int, mode: Preprocessing, into: UnsafeMutablePointer<Float>
+    ) {
+        let xs = Resize.nearestIndices(inSize: image.width, outSize: width)
+        let ys = Resize.nearestIndices(inSize: image.height, outSize: height)
+        let inRow = image.width * 3
+        let (mb, mg, mr) = caffeMeansBGR
+        let f = rescaleFactor
+        image.rgb.withUnsafeBufferPointer { src in
+            xs.withUnsafeBufferPointer { xs in
+                var o = 0
+                for y in 0..<height {
+                    let row = ys[y] * inRow
+                    for x in 0..<width {
+                        let s = row + xs[x] * 3
+                        let r = Float(src[s]), g = Float(src[s + 1]), b = Float(src[s + 2])
+                        switch mode {
+                        case .caffe:
+                            into[o] = b - mb
+                            into[o + 1] = g - mg
+                            into[o + 2] = r - mr
+                        case .rescale:
+                            into[o] = r * f
+                            into[o + 1] = g * f
+                            into[o + 2] = b * f
+                        }
+                        o += 3
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The whole per-image path of a worker: decode → RGB → resize → preprocess.
 public enum ImagePipeline {
     /// Writes `settings.height * settings.width * 3` float32 values (HWC) to `into`.
@@ -36,6 +72,12 @@ public enum ImagePipeline {
         throws(ImageDecodeError)
     {
         let decoded = try ImageDecoder.decode(bytes, filename: filename)
+        if settings.interpolation == .nearest && (decoded.width != settings.width || decoded.height != settings.height) {
+            // NEAREST only picks source pixels: preprocess them straight from the decoded image.
+            Preprocess.applyNearest(
+                decoded, width: settings.width, height: settings.height, mode: settings.preprocessing, into: into)
+            return
+        }
         let resized = Resize.apply(decoded, width: settings.width, height: settings.height, interpolation: settings.interpolation)
         Preprocess.apply(resized, mode: settings.preprocessing, into: into)
     }

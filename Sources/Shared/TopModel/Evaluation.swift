@@ -66,7 +66,9 @@ public struct Evaluation: Sendable, Codable, Equatable {
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
         let nameWidth = max(9, classNames.map(\.count).max() ?? 0)
         var lines = ["\(source): \(count) rows, accuracy \(f(accuracy)), loss \(f(loss))", ""]
-        lines.append(left("class", nameWidth) + right("precision", 11) + right("recall", 9) + right("f1", 9) + right("support", 9))
+        lines.append(
+            left("class", nameWidth) + right("precision", 11) + right("recall", 9) + right("f1", 9)
+                + right("support", 9))
         for name in classNames {
             let m = perClass[name]!
             lines.append(
@@ -99,7 +101,8 @@ extension TopModel {
     /// the confusion matrix. Reads the source in chunks (`chunkBytes`) unless it fits `inMemoryLimitBytes`.
     /// Checks class count and feature shape; use `checkCompatible` first to compare class names.
     public func evaluate(
-        _ source: FeatureSource, batchSize: Int = 100, inMemoryLimitBytes: Int = 2 << 30, chunkBytes: Int = 256 << 20
+        _ source: FeatureSource, batchSize: Int = 100, inMemoryLimitBytes: Int = 2 << 30, chunkBytes: Int = 256 << 20,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) throws -> Evaluation {
         guard batchSize > 0 else {
             throw TopModelError.invalidArgument("batch size must be at least 1, got \(batchSize)")
@@ -112,8 +115,10 @@ extension TopModel {
         let feeder = try RowFeeder(
             source: source, classes: classNames.count, inMemoryLimitBytes: inMemoryLimitBytes, chunkBytes: chunkBytes,
             minimumChunkRows: batchSize)
-        let network = Network(weights: weights, maxBatch: batchSize)
-        let pass = try evaluationPass(network: network, feeder: feeder, batchSize: batchSize)
+        let network = Network(weights: weights, maxBatch: batchSize, threads: threads)
+        let pass = try BLASThreads.withFixedCount(1) {
+            try evaluationPass(network: network, feeder: feeder, batchSize: batchSize)
+        }
         return Evaluation(
             source: source.sourceDescription, classNames: classNames, confusionMatrix: pass.confusion,
             lossSum: pass.lossSum)

@@ -15,6 +15,15 @@ enum DenseLayer {
         sgemm(transposeA: false, transposeB: false, m: batch, n: outputs, k: inputs, x, kernel, beta: 1, y)
     }
 
+    /// `dBias = Σ_rows dy`, summed over rows in order (deterministic).
+    static func biasGradient(dy: UnsafePointer<Float>, batch: Int, outputs: Int, dBias: UnsafeMutablePointer<Float>) {
+        dBias.update(repeating: 0, count: outputs)
+        for r in 0..<batch {
+            let row = dy + r * outputs
+            for j in 0..<outputs { dBias[j] += row[j] }
+        }
+    }
+
     /// Gradients of a dense layer from the gradient `dy[batch, outputs]` of its output:
     /// `dKernel = xᵀ · dy` `[inputs, outputs]`, `dBias = Σ_rows dy` `[outputs]`, and if asked
     /// `dx = dy · Wᵀ` `[batch, inputs]`. The bias sum runs over rows in order (deterministic).
@@ -36,11 +45,7 @@ enum DenseLayer {
         } else {
             sgemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: batch, x, dy, dKernel)
         }
-        dBias.update(repeating: 0, count: outputs)
-        for r in 0..<batch {
-            let row = dy + r * outputs
-            for j in 0..<outputs { dBias[j] += row[j] }
-        }
+        biasGradient(dy: dy, batch: batch, outputs: outputs, dBias: dBias)
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a top model's features came from: everything `predict` needs to turn an image into the
 /// features this model expects. Stored as `bottleneck_*` root attributes of MODEL.h5.
 public struct FeatureProvenance: Sendable, Codable, Equatable {
@@ -73,7 +75,9 @@ public struct TopModel: Sendable, Equatable {
     /// One line for people, e.g. `3 classes (cat, dog, owl); features block5_pool [4, 4, 512] of 150x150
     /// images, preprocess caffe, nearest; 256 hidden units`.
     public var summary: String {
-        let names = classNames.count <= 8 ? classNames.joined(separator: ", ")
+        let names =
+            classNames.count <= 8
+            ? classNames.joined(separator: ", ")
             : classNames.prefix(8).joined(separator: ", ") + ", …"
         return "\(classNames.count) classes (\(names)); features \(provenance.featureLayer) \(featureShape) of "
             + "\(provenance.imageHeight)x\(provenance.imageWidth) images, preprocess \(provenance.preprocess), "
@@ -87,7 +91,10 @@ public struct TopModel: Sendable, Equatable {
     ///
     /// - Parameter features: row-major `[rows, featureSize]`.
     /// - Returns: row-major `[rows, classes]`.
-    public func probabilities(features: [Float], batchSize: Int = 256) throws -> [Float] {
+    /// Results do not depend on `threads` (see `TrainingOptions.threads`).
+    public func probabilities(
+        features: [Float], batchSize: Int = 256, threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) throws -> [Float] {
         let d = featureSize
         let c = classNames.count
         guard features.count % d == 0 else {
@@ -99,15 +106,17 @@ public struct TopModel: Sendable, Equatable {
                 "features: row \(index / d) has a non-finite value; expected finite numbers")
         }
         let rows = features.count / d
-        let network = Network(weights: weights, maxBatch: max(1, min(batchSize, rows)))
+        let network = Network(weights: weights, maxBatch: max(1, min(batchSize, rows)), threads: threads)
         var out = [Float](repeating: 0, count: rows * c)
-        features.withUnsafeBufferPointer { x in
-            var start = 0
-            while start < rows {
-                let batch = min(network.maxBatch, rows - start)
-                network.predict(x.baseAddress! + start * d, batch: batch)
-                for i in 0..<(batch * c) { out[start * c + i] = network.probabilities[i] }
-                start += batch
+        BLASThreads.withFixedCount(1) {
+            features.withUnsafeBufferPointer { x in
+                var start = 0
+                while start < rows {
+                    let batch = min(network.maxBatch, rows - start)
+                    network.predict(x.baseAddress! + start * d, batch: batch)
+                    for i in 0..<(batch * c) { out[start * c + i] = network.probabilities[i] }
+                    start += batch
+                }
             }
         }
         return out

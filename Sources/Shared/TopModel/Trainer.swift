@@ -30,8 +30,10 @@ public struct TrainingOptions: Sendable {
     public var inMemoryLimitBytes: Int = 2 << 30
     /// Approximate size of one streamed chunk, in bytes.
     public var streamChunkBytes: Int = 256 << 20
-    /// OpenBLAS threads during training. Results are bit-identical for the same seed and thread count.
-    public var blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads for the large GEMMs (fixed blocks of the output, each a single-threaded OpenBLAS call; OpenBLAS
+    /// itself is pinned to one thread while `train` runs). Results do not depend on it: the same seed gives the
+    /// same weights whatever this count.
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     public init() {}
 
@@ -42,7 +44,7 @@ public struct TrainingOptions: Sendable {
         try check(hiddenUnits >= 1, "hidden units must be at least 1, got \(hiddenUnits)")
         try check(dropoutRate >= 0 && dropoutRate < 1, "dropout rate must be in [0, 1), got \(dropoutRate)")
         try check((earlyStoppingPatience ?? 0) >= 0, "patience must be 0 or more, got \(earlyStoppingPatience ?? 0)")
-        try check(blasThreads >= 1, "BLAS threads must be at least 1, got \(blasThreads)")
+        try check(threads >= 1, "threads must be at least 1, got \(threads)")
     }
 }
 
@@ -141,7 +143,9 @@ public enum TopModelTrainer {
         let classWeights = try classWeightValues(options.classWeighting, labels: feeder.labels, classes: c)
         let weights = try TopModelWeights.glorotUniform(
             inputs: train.featureSize, hidden: options.hiddenUnits, classes: c, seed: options.seed)
-        let network = Network(weights: weights, maxBatch: options.batchSize, dropoutRate: Float(options.dropoutRate))
+        let network = Network(
+            weights: weights, maxBatch: options.batchSize, dropoutRate: Float(options.dropoutRate),
+            threads: options.threads)
         let optimizer = OptimizerState(options.optimizer, tensorSizes: network.tensorSizes)
         var shuffleRandom = SeededRandom(seed: options.seed, stream: 2)
         var dropoutRandom = SeededRandom(seed: options.seed, stream: 3)
@@ -152,7 +156,7 @@ public enum TopModelTrainer {
         var best: (loss: Double, epoch: Int, weights: TopModelWeights)?
         var wait = 0
         var stoppedEarly = false
-        try BLASThreads.withFixedCount(options.blasThreads) {
+        try BLASThreads.withFixedCount(1) {
             for epoch in 1...options.epochs {
                 let start = DispatchTime.now().uptimeNanoseconds
                 func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }

@@ -99,7 +99,8 @@ public struct TrainingHistory: Sendable, Codable, Equatable {
                 out.append("<text x=\"\(f(lx + 22))\" y=\"\(f(ly + 18))\">validation</text>")
             }
         }
-        panel(0, title: "loss", train: records.map(\.loss), validation: records.map(\.valLoss), fixedRange: nil,
+        panel(
+            0, title: "loss", train: records.map(\.loss), validation: records.map(\.valLoss), fixedRange: nil,
             legendAtBottom: false)
         panel(
             1, title: "accuracy", train: records.map(\.accuracy), validation: records.map(\.valAccuracy),

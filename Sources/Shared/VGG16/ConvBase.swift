@@ -1,22 +1,5 @@
 import COpenBLAS
-
-/// How `ConvBase` computes a 3×3 convolution.
-public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
-    /// im2col (one 3×3×Cin patch per output pixel) and one `cblas_sgemm` per band of output rows:
-    /// the plain sum of 9·Cin products per output.
-    case direct
-    /// Winograd F(2×2, 3×3): 2×2 output tiles from 4×4 input tiles with 16 products instead of 36 per
-    /// tile and channel pair (2.25× fewer multiplications), as 16 `cblas_sgemm` per band of tiles. The
-    /// transforms use only ±1 and ½, so results agree with `.direct` to float rounding.
-    case winograd
-}
-
-/// A `ConvBase` that cannot be built for the requested image size or weights.
-public struct ConvBaseError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(message: String) { self.message = message }
-    public var description: String { "VGG16 conv base: \(message)" }
-}
+import Foundation
 
 /// The VGG16 convolutional base: 13 conv 3×3 'same' + bias + ReLU layers and a 2×2/2 'valid' max-pool after
 /// each of the 5 blocks, up to the requested pooling layer, for images of one fixed size.
@@ -25,16 +8,21 @@ public struct ConvBaseError: Error, CustomStringConvertible, Sendable {
 /// is HWC float32 (outputHeight × outputWidth × outputChannels), row-major over (h, w, c) like Keras'
 /// channels_last tensors and `Flatten`.
 ///
-/// Not thread-safe: one instance per thread. It owns its scratch buffers (sized at init, nothing is
-/// allocated per image), and `forward` writes them. Matrix products run in OpenBLAS, whose thread count is
-/// process-wide (`ConvBase.setBLASThreads(_:)`): either one instance with N BLAS threads, or N instances
-/// on N threads of your own with 1 BLAS thread each.
+/// Not thread-safe: one instance per thread. It owns its input and scratch buffers (sized at init, nothing
+/// is allocated per image), and `forward` writes them; `init(sharingWeightsWith:)` makes the instance of
+/// another thread without copying the kernels. Matrix products run in OpenBLAS (blocking; call `forward`
+/// on threads you own, not on Swift's cooperative pool), whose thread count is process-wide
+/// (`ConvBase.setBLASThreads(_:)`). Recommended: N instances on N threads with 1 BLAS thread each — on
+/// 2 cores about 1.8× the throughput of one instance with 2 BLAS threads, whose small products spend
+/// their time waking threads.
 ///
-/// Each image is computed on its own, with exactly the same sequence of operations and matrix shapes
-/// whatever the batch: an image's features are a function of the image, the weights, the image size and
-/// the BLAS thread count only. Stacking a batch into one larger matrix product would make OpenBLAS choose
-/// its blocking and thread partition from the batch size, and the rounding of a feature could then depend
-/// on which other images travelled with it.
+/// Determinism: each image is computed on its own, with exactly the same sequence of operations and matrix
+/// shapes whatever the batch, so an image's features are a function of the image, the weights, the image
+/// size, the algorithm, the build and the BLAS thread count only. Stacking a batch into one larger matrix
+/// product would make OpenBLAS choose its blocking and thread partition from the batch size, and the
+/// rounding of a feature could then depend on which other images travelled with it. The BLAS thread count
+/// does change the last bits (OpenBLAS partitions the products differently), so every process that must
+/// produce identical bytes has to use the same count — 1, as recommended above.
 public final class ConvBase: @unchecked Sendable {
     /// Smallest accepted height and width (five halvings leave at least 1×1, as Keras requires).
     public static let minimumImageSize = 32
@@ -67,13 +55,14 @@ public final class ConvBase: @unchecked Sendable {
     /// Prepares the conv base for images of `imageHeight` × `imageWidth` (each at least 32).
     ///
     /// `algorithm` chooses how the 3×3 convolutions after the first are computed (the first, with 3 input
-    /// channels, always uses `.direct`); both agree to rounding (see `ConvAlgorithm`).
+    /// channels, always uses `.direct`); all agree to float rounding (see `ConvAlgorithm`). Transforming the
+    /// kernels for Winograd takes about 1 s for full-width weights.
     ///
     /// Throws `ConvBaseError` for a smaller image or weights whose layers do not chain (first layer must
     /// take 3 channels, each layer the previous layer's width).
     public init(
         weights: VGG16Weights, imageHeight: Int, imageWidth: Int, output: PoolingLayer = .block5_pool,
-        algorithm: ConvAlgorithm = .winograd
+        algorithm: ConvAlgorithm = .adaptive
     ) throws {
         guard imageHeight >= Self.minimumImageSize, imageWidth >= Self.minimumImageSize else {
             throw ConvBaseError(
@@ -82,7 +71,8 @@ public final class ConvBase: @unchecked Sendable {
         }
         let layerCount = output.convLayerCount
         guard weights.layers.count >= layerCount else {
-            throw ConvBaseError(message: "weights have \(weights.layers.count) conv layers, \(output) needs \(layerCount)")
+            throw ConvBaseError(
+                message: "weights have \(weights.layers.count) conv layers, \(output) needs \(layerCount)")
         }
         var height = imageHeight
         var width = imageWidth
@@ -103,7 +93,7 @@ public final class ConvBase: @unchecked Sendable {
                     ConvStage.Plan(
                         layer: layer, height: height, width: width,
                         pools: conv == VGG16Weights.convLayersPerBlock[block] - 1,
-                        algorithm: layerIndex == 0 ? .direct : algorithm))
+                        algorithm: layerIndex == 0 ? .direct : algorithm.resolved(height: height, width: width)))
                 inChannels = layer.outChannels
                 layerIndex += 1
             }
@@ -149,26 +139,55 @@ public final class ConvBase: @unchecked Sendable {
         }
     }
 
+    /// Another conv base for another thread: same image size, output layer and algorithm, its own input and
+    /// scratch buffers, and the read-only (transformed) kernels of `other` shared rather than copied —
+    /// about 170 MiB saved per extra thread at full width. Its features are bit-identical to `other`'s.
+    public init(sharingWeightsWith other: ConvBase) {
+        imageHeight = other.imageHeight
+        imageWidth = other.imageWidth
+        output = other.output
+        algorithm = other.algorithm
+        outputHeight = other.outputHeight
+        outputWidth = other.outputWidth
+        outputChannels = other.outputChannels
+        stages = other.stages.map(ConvStage.init(sharingWeightsOf:))
+        scratch = ConvScratch(floats: other.scratch.count)
+    }
+
     /// Time spent in one conv layer (pooling fused in) during `forwardProfiled`.
     public struct LayerTiming: Sendable {
         public let name: String
+        /// Wall-clock time.
         public let seconds: Double
+        /// CPU time of the calling thread (all of the work when OpenBLAS runs on 1 thread; robust to other
+        /// processes sharing the cores).
+        public let threadCPUSeconds: Double
         /// 2 · multiply-adds of the convolution (H · W · 9 · Cin · Cout · 2).
         public let flops: Double
         public var gflopsPerSecond: Double { flops / seconds / 1e9 }
     }
 
     /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.
-    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming] {
+    public func forwardProfiled(image: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> [LayerTiming]
+    {
+        func threadCPUTime() -> Double {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+        }
         var timings: [LayerTiming] = []
         var clock = ContinuousClock.now
+        var cpu = threadCPUTime()
         forward(image: image, into: output) { stage in
             let now = ContinuousClock.now
+            let nowCPU = threadCPUTime()
             let elapsed = now - clock
-            clock = now
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let flops = 2.0 * Double(stage.height * stage.width * 9 * stage.inChannels * stage.outChannels)
-            timings.append(LayerTiming(name: stage.name, seconds: seconds, flops: flops))
+            timings.append(
+                LayerTiming(name: stage.name, seconds: seconds, threadCPUSeconds: nowCPU - cpu, flops: flops))
+            clock = now
+            cpu = nowCPU
         }
         return timings
     }
@@ -176,12 +195,16 @@ public final class ConvBase: @unchecked Sendable {
     /// Computes the features of `count` images, NHWC in, NHWC out (`count · featureCount` values).
     /// Each image goes through `forward(image:into:)` on its own.
     public func forward(images: [Float], count: Int) -> [Float] {
-        precondition(images.count == count * inputCount, "expected \(count)×\(imageHeight)×\(imageWidth)×3 floats, got \(images.count)")
+        precondition(
+            images.count == count * inputCount,
+            "expected \(count)×\(imageHeight)×\(imageWidth)×3 floats, got \(images.count)")
         var features = [Float](repeating: 0, count: count * featureCount)
         images.withUnsafeBufferPointer { source in
             features.withUnsafeMutableBufferPointer { destination in
                 for index in 0..<count {
-                    forward(image: source.baseAddress! + index * inputCount, into: destination.baseAddress! + index * featureCount)
+                    forward(
+                        image: source.baseAddress! + index * inputCount,
+                        into: destination.baseAddress! + index * featureCount)
                 }
             }
         }

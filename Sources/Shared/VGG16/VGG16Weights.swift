@@ -45,7 +45,8 @@ public struct VGG16Weights: Sendable {
     /// input width equal to the previous layer's output width, names block1_conv1 … block5_conv3.
     public init(layers: [ConvLayerWeights], format: WeightsFormat, sha256: String) throws {
         guard layers.map(\.name) == Self.convLayerNames else {
-            throw WeightsError(path: "", message: "layers are named \(layers.map(\.name)), expected \(Self.convLayerNames)")
+            throw WeightsError(
+                path: "", message: "layers are named \(layers.map(\.name)), expected \(Self.convLayerNames)")
         }
         try Self.checkChain(layers.map { ($0.name, [3, 3, $0.inChannels, $0.outChannels], $0.bias.count) }, path: "")
         self.layers = layers
@@ -117,7 +118,8 @@ public struct VGG16Weights: Sendable {
             let kernel = shape.kernel
             guard kernel.count == 4, kernel[0] == 3, kernel[1] == 3, kernel[2] == expectedIn, kernel[3] > 0 else {
                 let out = kernel.count == 4 ? String(kernel[3]) : "out"
-                var message = "layer \(shape.label) has kernel \(shapeText(kernel)), expected (3,3,\(expectedIn),\(out))"
+                var message =
+                    "layer \(shape.label) has kernel \(shapeText(kernel)), expected (3,3,\(expectedIn),\(out))"
                 if kernel.count == 4, kernel[2] == 3, kernel[3] == 3, kernel[0] != 3 || kernel[1] != 3 {
                     message += " — it looks channels-first (out,in,3,3); is this a Theano 'th' file?"
                 } else if kernel.count == 4, kernel[0] == 3, kernel[1] == 3, index > 0 {

@@ -9,5 +9,5 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
-    public var description: String { "\(path): \(message)" }
+    public var description: String { path.isEmpty ? "weights: \(message)" : "\(path): \(message)" }
 }

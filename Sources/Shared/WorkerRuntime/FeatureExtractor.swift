@@ -5,37 +5,45 @@ import VGG16
 
 /// Image bytes in, VGG16 features out: decode, resize and preprocess each image, then run the conv base.
 ///
-/// Decoding runs on a thread of its own, at most `lookahead` images ahead of the convolution, so that
-/// the two overlap. Each image goes through the conv base alone, so its features are the same bytes
-/// whichever images share its batch. Not thread-safe: one extractor per thread of work (it owns the
-/// conv base's scratch memory).
+/// Decoding runs on a thread of its own, a few images ahead of the convolutions, so that the two
+/// overlap. `threads` conv bases (sharing one copy of the prepared kernels) each take whole images, and
+/// each runs OpenBLAS single-threaded: an image's features are then the same bytes whichever images
+/// share its batch, whichever worker computes it and however many threads that worker has (OpenBLAS'
+/// thread count changes the last bits of its results, so it is pinned to one here for the process).
+/// One image per conv base is also faster than one conv base over several BLAS threads.
+///
+/// Not thread-safe: `extract` is called from one thread at a time (it owns the conv bases' scratch memory).
 public final class FeatureExtractor: @unchecked Sendable {
     public let settings: ImageSettings
     public let layer: PoolingLayer
-    private let convBase: ConvBase
+    private let convBases: [ConvBase]
     private let decodeQueue = DispatchQueue(label: "bottleneck.decode")
     private let lookahead: Int
 
-    public init(weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, lookahead: Int = 2) throws {
+    public init(weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, threads: Int = 1) throws {
+        ConvBase.setBLASThreads(1)
         self.settings = settings
         self.layer = layer
-        self.lookahead = max(1, lookahead)
-        convBase = try ConvBase(weights: weights, imageHeight: settings.height, imageWidth: settings.width, output: layer)
+        let first = try ConvBase(weights: weights, imageHeight: settings.height, imageWidth: settings.width, output: layer)
+        convBases = [first] + (1..<max(1, threads)).map { _ in ConvBase(sharingWeightsWith: first) }
+        lookahead = convBases.count + 1
     }
 
+    /// Conv bases computing in parallel.
+    public var threads: Int { convBases.count }
+
     /// (h, w, c) of one image's features.
-    public var featureShape: [Int] { [convBase.outputHeight, convBase.outputWidth, convBase.outputChannels] }
-    public var featureCount: Int { convBase.featureCount }
+    public var featureShape: [Int] { [convBases[0].outputHeight, convBases[0].outputWidth, convBases[0].outputChannels] }
+    public var featureCount: Int { convBases[0].featureCount }
 
     /// Features (HWC, `featureCount` floats) of each image, or why it could not be read; same order as `images`.
     public func extract(_ images: [(filename: String, bytes: [UInt8])]) -> [Result<[Float], ImageDecodeError>] {
         let prepared = PreparedImages(count: images.count, lookahead: lookahead)
         let settings = self.settings
-        let inputSize = settings.height * settings.width * 3
         decodeQueue.async {
             for (index, image) in images.enumerated() {
                 prepared.waitForRoom()
-                var input = [Float](repeating: 0, count: inputSize)
+                var input = [Float](repeating: 0, count: settings.height * settings.width * 3)
                 let outcome: Result<[Float], ImageDecodeError>
                 do {
                     try input.withUnsafeMutableBufferPointer {
@@ -50,29 +58,37 @@ public final class FeatureExtractor: @unchecked Sendable {
                 prepared.put(outcome, at: index)
             }
         }
-        var results: [Result<[Float], ImageDecodeError>] = []
-        results.reserveCapacity(images.count)
-        for index in images.indices {
-            switch prepared.take(index) {
-            case .success(let input):
-                var features = [Float](repeating: 0, count: convBase.featureCount)
-                input.withUnsafeBufferPointer { source in
-                    features.withUnsafeMutableBufferPointer { convBase.forward(image: source.baseAddress!, into: $0.baseAddress!) }
+        let results = ResultSlots(count: images.count)
+        let convBases = self.convBases
+        let compute: @Sendable (ConvBase) -> Void = { convBase in
+            while let index = prepared.takeNext() {
+                switch index.outcome {
+                case .success(let input):
+                    var features = [Float](repeating: 0, count: convBase.featureCount)
+                    input.withUnsafeBufferPointer { source in
+                        features.withUnsafeMutableBufferPointer { convBase.forward(image: source.baseAddress!, into: $0.baseAddress!) }
+                    }
+                    results.set(index.index, .success(features))
+                case .failure(let error):
+                    results.set(index.index, .failure(error))
                 }
-                results.append(.success(features))
-            case .failure(let error):
-                results.append(.failure(error))
             }
         }
-        return results
+        if convBases.count == 1 {
+            compute(convBases[0])
+        } else {
+            DispatchQueue.concurrentPerform(iterations: convBases.count) { compute(convBases[$0]) }
+        }
+        return results.values
     }
 }
 
-/// Decoded images handed from the decode thread to the compute thread, in index order, with a bound on
+/// Decoded images handed from the decode thread to the compute threads in index order, with a bound on
 /// how many wait at once.
 private final class PreparedImages: @unchecked Sendable {
     private let condition = NSCondition()
     private var slots: [Result<[Float], ImageDecodeError>?]
+    private var next = 0
     private var waiting = 0
     private let lookahead: Int
 
@@ -95,14 +111,34 @@ private final class PreparedImages: @unchecked Sendable {
         condition.unlock()
     }
 
-    func take(_ index: Int) -> Result<[Float], ImageDecodeError> {
+    /// The next image in index order once it is decoded, or nil when all have been taken.
+    func takeNext() -> (index: Int, outcome: Result<[Float], ImageDecodeError>)? {
         condition.lock()
         defer { condition.unlock() }
+        guard next < slots.count else { return nil }
+        let index = next
+        next += 1
         while slots[index] == nil { condition.wait() }
         let outcome = slots[index]!
         slots[index] = nil
         waiting -= 1
         condition.broadcast()
-        return outcome
+        return (index, outcome)
     }
+}
+
+/// Results written by the compute threads at distinct indices.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<[Float], ImageDecodeError>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<[Float], ImageDecodeError>) {
+        lock.lock()
+        slots[index] = result
+        lock.unlock()
+    }
+
+    var values: [Result<[Float], ImageDecodeError>] { slots.map { $0! } }
 }

@@ -41,6 +41,9 @@ public struct WorkerConfiguration: Sendable {
         if let xdg = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/bottleneck" }
         return NSHomeDirectory() + "/.cache/bottleneck"
     }
+
+    /// Conv bases computing in parallel: `threads`, or one per core.
+    public var computeThreads: Int { threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }
 
 /// Why a worker stopped; `exitCode` is the process's.

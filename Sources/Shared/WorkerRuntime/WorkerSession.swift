@@ -37,7 +37,6 @@ public final class WorkerSession {
     }
 
     public func run() -> WorkerOutcome {
-        if let threads = configuration.threads { ConvBase.setBLASThreads(threads) }
         let context: WireContext
         do { context = try WireContext() } catch { return .failed("\(error)") }
         computer.start()
@@ -113,7 +112,7 @@ public final class WorkerSession {
                 logger.warning("cannot send \(message.kind) to the coordinator: \(error)")
             }
         }
-        let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)
+        let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)
         send(.hello(hello))
         var lastHandshake = Date()
         logger.info("connecting to \(configuration.endpoint) as \(configuration.name)")
@@ -224,7 +223,7 @@ public final class WorkerSession {
             session += 1
             held = []
             lastSequence = 0
-            send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.threads ?? 1)))
+            send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)))
         case .hello, .request, .result, .needWeights, .goodbye:
             logger.warning("dropping a \(message.kind) message: only workers send those")
         }
@@ -254,7 +253,8 @@ public final class WorkerSession {
         let extractor: FeatureExtractor
         do {
             let weights = try VGG16Weights.load(path: weightsPath)
-            extractor = try FeatureExtractor(weights: weights, settings: settings, layer: layer)
+            extractor = try FeatureExtractor(
+                weights: weights, settings: settings, layer: layer, threads: configuration.computeThreads)
         } catch {
             return refuse("cannot set up the job: \(error)")
         }

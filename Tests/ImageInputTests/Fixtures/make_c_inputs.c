@@ -1,5 +1,5 @@
-// Writes fixture inputs that Pillow cannot write: a YCCK JPEG (Adobe transform 2) and Adam7-interlaced
-// PNGs. Build and run from this directory:  cc make_c_inputs.c -ljpeg -lpng16 -o /tmp/mk && /tmp/mk
+// Writes fixture inputs that Pillow cannot write: a YCCK JPEG (Adobe transform 2), JPEG coding variants
+// (arithmetic coding, restart intervals, 4:1:1 and 4:4:0 sampling, tiny sizes) and Adam7-interlaced PNGs. Build and run from this directory:  cc make_c_inputs.c -ljpeg -lpng16 -o /tmp/mk && /tmp/mk
 #include <stdio.h>
 #include <stdlib.h>
 #include <jpeglib.h>
@@ -32,6 +32,40 @@ static void write_ycck(const char *path) {
         JSAMPROW r = row;
         jpeg_write_scanlines(&cinfo, &r, 1);
     }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    fclose(f);
+}
+
+// variant: 0 arithmetic, 1 restart interval, 2 4:1:1, 3 4:4:0, 4 smoothing + optimized Huffman
+static void write_jpeg_variant(const char *path, int w, int h, int variant) {
+    struct jpeg_compress_struct cinfo;
+    struct jpeg_error_mgr jerr;
+    FILE *f = fopen(path, "wb");
+    cinfo.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = w;
+    cinfo.image_height = h;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, 85, TRUE);
+    if (variant == 0) cinfo.arith_code = TRUE;
+    if (variant == 1) cinfo.restart_interval = 1;
+    if (variant == 2) { cinfo.comp_info[0].h_samp_factor = 4; cinfo.comp_info[0].v_samp_factor = 1; }
+    if (variant == 3) { cinfo.comp_info[0].h_samp_factor = 1; cinfo.comp_info[0].v_samp_factor = 2; }
+    if (variant == 4) { cinfo.smoothing_factor = 30; cinfo.optimize_coding = TRUE; }
+    jpeg_start_compress(&cinfo, TRUE);
+    unsigned char *row = malloc((size_t)w * 3);
+    while (cinfo.next_scanline < (JDIMENSION)h) {
+        int y = cinfo.next_scanline;
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) row[x * 3 + c] = pattern(x, y, c);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&cinfo, &r, 1);
+    }
+    free(row);
     jpeg_finish_compress(&cinfo);
     jpeg_destroy_compress(&cinfo);
     fclose(f);
@@ -85,6 +119,13 @@ static void write_png(const char *path, int depth, int color_type, int channels)
 
 int main(void) {
     write_ycck("c_inputs/ycck.jpg");
+    write_jpeg_variant("c_inputs/arithmetic.jpg", W, H, 0);
+    write_jpeg_variant("c_inputs/restart.jpg", W, H, 1);
+    write_jpeg_variant("c_inputs/s411.jpg", W, H, 2);
+    write_jpeg_variant("c_inputs/s440.jpg", W, H, 3);
+    write_jpeg_variant("c_inputs/optimized.jpg", W, H, 4);
+    write_jpeg_variant("c_inputs/tiny1x1.jpg", 1, 1, 1);
+    write_jpeg_variant("c_inputs/thin3x97.jpg", 3, 97, 2);
     write_png("c_inputs/interlaced_rgb.png", 8, PNG_COLOR_TYPE_RGB, 3);
     write_png("c_inputs/interlaced_rgba16.png", 16, PNG_COLOR_TYPE_RGB_ALPHA, 4);
     write_png("c_inputs/interlaced_p4.png", 4, PNG_COLOR_TYPE_PALETTE, 1);

@@ -130,6 +130,59 @@ images["rgb565.bmp"] = bmp(W, H, 16, rows565, compression=3, masks=struct.pack("
 pal4 = b"".join(bytes([i * 13 % 256, i * 29 % 256, i * 71 % 256, 0]) for i in range(16))
 rows4b = [bytes((((x * 2 + y) % 16) << 4) | ((x * 2 + 1 + y) % 16) for x in range((W + 1) // 2)) for y in range(H)]
 images["p4.bmp"] = bmp(W, H, 4, rows4b, palette=pal4)
+
+
+def rle_rows(rows, rle4, with_delta=False):
+    """RLE8/RLE4 stream: encoded runs for repeats, absolute runs otherwise, EOL per row, EOB at the end."""
+    out = bytearray()
+    for y, row in enumerate(rows):
+        x = 0
+        if with_delta and y == 2:
+            out += bytes([0, 2, 3, 1])  # delta: 3 right, 1 up (skips the rest of this row and 3 pixels)
+            continue
+        while x < len(row):
+            run = 1
+            while x + run < len(row) and row[x + run] == row[x] and run < 255:
+                run += 1
+            if run >= 3 or len(row) - x < 3:
+                v = row[x]
+                out += bytes([run, (v << 4 | v) if rle4 else v])
+                x += run
+            else:
+                n = min(len(row) - x, 40)
+                chunk = row[x:x + n]
+                out += bytes([0, n])
+                if rle4:
+                    packed = bytes((chunk[i] << 4) | (chunk[i + 1] if i + 1 < n else 0) for i in range(0, n, 2))
+                else:
+                    packed = bytes(chunk)
+                out += packed
+                if len(packed) % 2:
+                    out += b"\0"
+                x += n
+        out += bytes([0, 0])
+    out += bytes([0, 1])
+    return bytes(out)
+
+
+def rle_bmp(w, h, bits, rows, palette):
+    data = rle_rows(rows, bits == 4)
+    info = struct.pack("<IiiHHIIiiII", 40, w, h, 1, bits, 2 if bits == 4 else 1, len(data), 2835, 2835,
+                       len(palette) // 4, 0)
+    off = 14 + 40 + len(palette)
+    return b"BM" + struct.pack("<IHHI", off + len(data), 0, 0, off) + info + palette + data
+
+
+idx8 = [[(x // 5 + y // 3) % 20 if (x + y) % 7 else (x * y) % 20 for x in range(W)] for y in range(H)][::-1]
+pal20 = b"".join(bytes([i * 11 % 256, i * 23 % 256, i * 37 % 256, 0]) for i in range(20))
+images["rle8.bmp"] = rle_bmp(W, H, 8, idx8, pal20)
+idx4 = [[v % 16 for v in r] for r in idx8]
+images["rle4.bmp"] = rle_bmp(W, H, 4, idx4, pal20[:64])
+delta = rle_rows(idx8, False, with_delta=True)
+images["rle8_delta.bmp"] = rle_bmp(W, H, 8, idx8, pal20)[:14 + 40 + len(pal20)] + delta
+gray_pal = b"".join(bytes([i, i, i, 0]) for i in range(256))
+images["rle8_gray.bmp"] = rle_bmp(W, H, 8, idx8, gray_pal)
+
 # PPM family
 save("rgb.ppm", base_img, "PPM")
 save("gray.pgm", gray, "PPM")
@@ -137,6 +190,14 @@ save("bilevel.pbm", gray.convert("1"), "PPM")
 save("i16.pgm", i16, "PPM")
 hdr = b"P6\n# a comment\n%d %d\n1000\n" % (W, H)
 images["rgb1000.ppm"] = hdr + b"".join(struct.pack(">H", int(v) * 1000 // 255 + (i % 3)) for i, v in enumerate(base.flatten()))
+g = np.asarray(gray)
+images["plain_bitmap.pbm"] = (b"P1\n# plain bitmap\n%d %d\n" % (W, H)
+                              + b"\n".join(b"".join(b"1" if v < 128 else b"0" for v in row) for row in g) + b"\n")
+images["plain_gray.pgm"] = (b"P2 %d %d 255\n" % (W, H)
+                            + b"\n".join(b" ".join(b"%d" % v for v in row) + b" # row comment" for row in g) + b"\n")
+images["plain_rgb1000.ppm"] = (b"P3\n%d %d\n1000\n" % (W, H)
+                               + b" ".join(b"%d" % (int(v) * 1000 // 255) for v in base.flatten()))
+images["plain_gray4000.pgm"] = (b"P2 %d %d 4000\n" % (W, H) + b"\t".join(b"%d" % (int(v) * 15) for v in g.flatten()))
 images["gray100.pgm"] = b"P5 %d %d 100 " % (W, H) + bytes(int(v) * 100 // 255 for v in np.asarray(gray).flatten())
 
 # Damaged files: Pillow's verdict (pixels, or an error) is recorded either way.

@@ -30,9 +30,10 @@ typedef struct {
 
 /// Decodes a JPEG held in memory with libjpeg's defaults (ISLOW IDCT, fancy upsampling), as Pillow
 /// does outside draft mode. With `header_only` non-zero only the size and component count are read.
-/// A premature end of data (libjpeg warning JWRN_JPEG_EOF, including a missing EOI marker) gives
-/// BN_DECODE_TRUNCATED, matching Pillow's "image file is truncated". Other warnings are ignored and
-/// nothing is printed to stderr.
+/// Data that ends before the last scanline (libjpeg warning JWRN_JPEG_EOF) gives BN_DECODE_TRUNCATED,
+/// matching Pillow's "image file is truncated"; running out only after it (e.g. just the EOI marker
+/// missing, when the decoder did not have to read ahead) is accepted, as Pillow accepts it. Other
+/// warnings are ignored and nothing is printed to stderr.
 int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_image *out,
                    char *message, size_t message_capacity);
 
@@ -62,7 +63,8 @@ typedef struct {
 
 /// Decodes a PNG held in memory with libpng's classic API. With `header_only` non-zero only IHDR
 /// (and chunks before the first IDAT) are read. Reading stops after the last row; chunks after the
-/// image data (and a missing IEND) are not examined, as in Pillow.
+/// image data are not examined (damage there, a missing IEND, or an error raised by libpng only after
+/// the last row was delivered, is accepted), as in Pillow.
 int bn_png_decode(const uint8_t *data, size_t size, int header_only, bn_png_image *out,
                   char *message, size_t message_capacity);
 

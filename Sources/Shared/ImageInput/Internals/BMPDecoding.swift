@@ -1,8 +1,8 @@
 /// Windows BMP, following Pillow's BmpImagePlugin: headers of 12, 40, 52, 56, 64, 108 and 124 bytes;
 /// 1/4/8-bit palettes (a palette that is exactly the gray ramp makes the image "L" or "1", read with those
 /// raw modes even when the stored depth differs, as Pillow does); 16-bit (5-5-5), 24-bit, 32-bit (BGRX)
-/// and the BITFIELDS layouts Pillow accepts. Rows are bottom-up unless the height is negative.
-/// RLE4/RLE8 compression is not decoded.
+/// and the BITFIELDS layouts Pillow accepts; RLE8/RLE4 as Pillow's Python RLE decoder does them. Rows are
+/// bottom-up unless the height is negative.
 enum BMPDecoding {
     typealias Header = (width: Int, height: Int, format: String, sourceMode: String)
 
@@ -99,24 +99,27 @@ enum BMPDecoding {
             default: throw DecodeFailure("unsupported BMP bitfields layout")
             }
         case 1, 2:
-            throw DecodeFailure("unsupported BMP compression (RLE\(compression == 1 ? 8 : 4) is not decoded)")
+            guard bits <= 8 else { throw DecodeFailure("unsupported BMP: RLE compression with \(bits)-bit pixels") }
         default:
             throw DecodeFailure("unsupported BMP compression (\(compression))")
         }
 
+        // Where Pillow's file position is after the header, masks and palette: the pixel data starts there
+        // when the header's offset is 0 (`offset or fp.tell()`).
+        var afterHeader = paletteStart
         if case .palette = layout {
             guard colors > 0 && colors <= 65536 else { throw DecodeFailure("unsupported BMP palette size (\(colors))") }
             let start = min(paletteStart, d.count)
             let available = max(0, min(paletteEntrySize * colors, d.count - start))
+            afterHeader = start + available
             let palette = UnsafeBufferPointer(rebasing: d[start..<(start + available)])
             // Pillow drops a palette that is exactly black/white (2 colours) or the ramp 0, 1, 2, ...
             var grayscale = true
             let indices = colors == 2 ? [0, 255] : Array(0..<colors)
             for (i, value) in indices.enumerated() {
                 let at = i * paletteEntrySize
-                if value > 255 || at + 3 > palette.count || palette[at] != UInt8(value) || palette[at + 1] != UInt8(value)
-                    || palette[at + 2] != UInt8(value)
-                {
+                let v = UInt8(truncatingIfNeeded: value)  // Pillow's o8 keeps the low byte
+                if at + 3 > palette.count || palette[at] != v || palette[at + 1] != v || palette[at + 2] != v {
                     grayscale = false
                     break
                 }
@@ -125,6 +128,10 @@ enum BMPDecoding {
                 mode = colors <= 2 ? "1" : "L"
                 layout = colors <= 2 ? .bilevel : .gray8
             } else {
+                // Pillow's putpalette refuses more than 256 entries.
+                guard palette.count / paletteEntrySize <= 256 else {
+                    throw DecodeFailure("invalid BMP palette size (\(palette.count / paletteEntrySize) entries)")
+                }
                 var lut = [UInt8](repeating: 0, count: 256 * 3)
                 for i in 0..<min(256, palette.count / paletteEntrySize) {
                     lut[3 * i] = palette[i * paletteEntrySize + 2]
@@ -135,12 +142,55 @@ enum BMPDecoding {
             }
         }
         try PixelLimit.check(width: width, height: height)
+        if offset == 0 { offset = afterHeader }
         let header: Header = (width, height, "BMP", mode)
         if headerOnly { return (header, nil) }
 
+        if compression == 1 || compression == 2 {
+            let indices = try rleIndices(d, from: offset, width: width, height: height, rle4: compression == 2)
+            let rgb = try makeRGB(width: width, height: height) { out throws(DecodeFailure) in
+                for y in 0..<height {
+                    // Rows are stored bottom-up unless the height was negative.
+                    let row = (topDown ? y : height - 1 - y) * width
+                    for x in 0..<width {
+                        let index = Int(indices[row + x])
+                        let o = (y * width + x) * 3
+                        switch layout {
+                        case .palette(_, let lut):
+                            out[o] = lut[3 * index]; out[o + 1] = lut[3 * index + 1]; out[o + 2] = lut[3 * index + 2]
+                        case .bilevel:
+                            // Pillow reads the indices of a "1" image with its "L" unpacker: > 127 is white.
+                            let v: UInt8 = index > 127 ? 255 : 0
+                            out[o] = v; out[o + 1] = v; out[o + 2] = v
+                        default:
+                            let v = UInt8(index)
+                            out[o] = v; out[o + 1] = v; out[o + 2] = v
+                        }
+                    }
+                }
+            }
+            return (header, DecodedImage(width: width, height: height, rgb: rgb, format: "BMP", sourceMode: mode))
+        }
+
         let stride = ((width * bits + 31) >> 3) & ~3
-        guard offset >= 0, offset <= d.count, stride * height <= d.count - offset else {
-            throw DecodeFailure("truncated BMP: pixel data needs \(stride * height) bytes at offset \(offset), file has \(d.count)")
+        // Pillow's raw decoder reads ceil(width * rawbits / 8) bytes per row, where the raw mode's bits can
+        // differ from the file's (the gray-palette quirk), then skips to the stride; the padding after the
+        // last row need not be present, and a row longer than the stride is a configuration error.
+        let rawBits: Int
+        switch layout {
+        case .palette(let bits, _): rawBits = bits
+        case .bilevel: rawBits = 1
+        case .gray8: rawBits = 8
+        case .rgb15, .rgb16: rawBits = 16
+        case .bytes(let n, _, _, _): rawBits = 8 * n
+        }
+        let rowBytes = (width * rawBits + 7) / 8
+        guard rowBytes <= stride else {
+            throw DecodeFailure("unsupported BMP layout: \(rowBytes)-byte rows do not fit a \(stride)-byte stride")
+        }
+        let needed = stride * (height - 1) + rowBytes
+        guard offset >= 0, offset <= d.count, needed <= d.count - offset else {
+            throw DecodeFailure("truncated BMP: pixel data needs \(needed) bytes at offset \(offset), file has \(d.count)")
         }
         let base = d.baseAddress! + offset
         let rgb = try makeRGB(width: width, height: height) { out throws(DecodeFailure) in
@@ -189,5 +239,69 @@ enum BMPDecoding {
             }
         }
         return (header, DecodedImage(width: width, height: height, rgb: rgb, format: "BMP", sourceMode: mode))
+    }
+
+    /// Pillow's `BmpRleDecoder`: palette indices in file row order (`width * height`), RLE8 or RLE4 with
+    /// encoded runs clipped to the row, end-of-line padding, end-of-bitmap, delta, and absolute runs
+    /// aligned to 16-bit file offsets. Data that ends before every pixel is set is an error, as Pillow's
+    /// `set_as_raw` raises "not enough image data".
+    static func rleIndices(_ d: UnsafeBufferPointer<UInt8>, from start: Int, width: Int, height: Int, rle4: Bool)
+        throws(DecodeFailure) -> [UInt8]
+    {
+        let destination = width * height
+        var data = [UInt8]()
+        data.reserveCapacity(destination)
+        var pos = start
+        var x = 0
+        func read() -> UInt8? {
+            guard pos < d.count else { return nil }
+            pos += 1
+            return d[pos - 1]
+        }
+        decoding: while data.count < destination {
+            guard let count = read(), let value = read() else { break }
+            if count != 0 {
+                var run = Int(count)
+                if x + run > width { run = max(0, width - x) }
+                for i in 0..<run {
+                    data.append(rle4 ? (i % 2 == 0 ? value >> 4 : value & 0x0F) : value)
+                }
+                x += run
+                continue
+            }
+            switch value {
+            case 0:
+                while data.count % width != 0 { data.append(0) }
+                x = 0
+            case 1:
+                break decoding
+            case 2:
+                guard let right = read(), let up = read() else { break decoding }
+                let zeros = min(destination - data.count, Int(right) + Int(up) * width)
+                data.append(contentsOf: repeatElement(0, count: zeros))
+                x = data.count % width
+            default:
+                let dataCount = min(destination - data.count, Int(value))
+                let byteCount = rle4 ? (dataCount + 1) / 2 : dataCount
+                let available = min(byteCount, d.count - pos)
+                for i in 0..<available {
+                    let b = d[pos + i]
+                    if rle4 {
+                        data.append(b >> 4)
+                        if i * 2 + 1 < dataCount { data.append(b & 0x0F) }
+                    } else {
+                        data.append(b)
+                    }
+                }
+                pos += available
+                if available < byteCount || data.count == destination { break decoding }
+                x += Int(value)
+                if pos % 2 != 0 { pos += 1 }  // Pillow aligns the absolute file offset
+            }
+        }
+        guard data.count >= destination else {
+            throw DecodeFailure("truncated BMP: RLE data sets \(data.count) of \(destination) pixels")
+        }
+        return Array(data.prefix(destination))
     }
 }

@@ -42,6 +42,16 @@ enum FileSystemListing {
                     reason: "file name is not valid UTF-8; rename it (Python would list it with surrogate escapes)")
             }
             if name == "." || name == ".." { continue }
+            // d_type answers without a system call for plain files and directories, as os.scandir does.
+            let type = Int32(entry.pointee.d_type)
+            if type == Int32(DT_REG) {
+                result.append(ListedEntry(name: name, isDirectory: false, isSymlink: false))
+                continue
+            }
+            if type == Int32(DT_DIR) {
+                result.append(ListedEntry(name: name, isDirectory: true, isSymlink: false))
+                continue
+            }
             let full = PathJoin.join(path, name)
             var linkInfo = stat()
             var isSymlink = false

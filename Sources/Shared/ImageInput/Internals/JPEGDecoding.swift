@@ -21,12 +21,14 @@ enum JPEGDecoding {
     }
 
     static func header(_ bytes: [UInt8]) throws(DecodeFailure) -> (width: Int, height: Int, format: String, sourceMode: String) {
+        try JPEGMarkerScan.check(bytes)
         var image = bn_jpeg_image()
         try run(bytes, headerOnly: true, &image)
         return (Int(image.width), Int(image.height), "JPEG", mode(components: image.components))
     }
 
     static func decode(_ bytes: [UInt8]) throws(DecodeFailure) -> DecodedImage {
+        try JPEGMarkerScan.check(bytes)
         var image = bn_jpeg_image()
         try run(bytes, headerOnly: false, &image)
         defer { free(image.pixels) }

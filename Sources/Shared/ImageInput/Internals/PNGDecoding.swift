@@ -44,6 +44,7 @@ enum PNGDecoding {
     }
 
     static func decode(_ bytes: [UInt8]) throws(DecodeFailure) -> DecodedImage {
+        try PNGChunkRules.check(bytes)
         var image = bn_png_image()
         try run(bytes, headerOnly: false, &image)
         defer { free(image.pixels) }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Row-major single-precision GEMM through OpenBLAS: `C = alpha · op(A) · op(B) + beta · C`.
 ///
@@ -22,8 +23,15 @@ func sgemm(
 enum BLASThreads {
     static var current: Int { Int(openblas_get_num_threads()) }
 
-    /// Runs `body` with OpenBLAS pinned to `count` threads, restoring the previous count afterwards.
+    /// Serialises the sections that pin the count, so that two trainings in one process cannot restore each
+    /// other's setting in the middle of a run.
+    private static let lock = NSLock()
+
+    /// Runs `body` with OpenBLAS pinned to `count` threads, restoring the previous count afterwards. One such
+    /// section runs at a time per process; other code must not change the count meanwhile.
     static func withFixedCount<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
         let previous = openblas_get_num_threads()
         openblas_set_num_threads(Int32(max(1, count)))
         defer { openblas_set_num_threads(previous) }

@@ -4,6 +4,9 @@ final class Network {
     let inputs: Int, hidden: Int, classes: Int
     let maxBatch: Int
     let dropoutRate: Float
+    /// Threads for the hidden layer's GEMMs (the large ones), split into fixed blocks: results do not depend
+    /// on the thread count. Callers pin OpenBLAS to one thread (`BLASThreads.withFixedCount(1)`).
+    let workers: GEMMWorkers
 
     // Parameters, Keras layouts: [inputs, hidden], [hidden], [hidden, classes], [classes].
     private let hiddenKernel: UnsafeMutableBufferPointer<Float>
@@ -22,7 +25,8 @@ final class Network {
     private let gradients: [UnsafeMutableBufferPointer<Float>]
     private var allocations: [UnsafeMutableBufferPointer<Float>] = []
 
-    init(weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5) {
+    init(weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5, threads: Int = 1) {
+        workers = GEMMWorkers(count: threads)
         inputs = weights.inputs
         hidden = weights.hidden
         classes = weights.classes
@@ -53,6 +57,7 @@ final class Network {
     }
 
     deinit {
+        workers.stop()
         for b in allocations { b.deallocate() }
     }
 
@@ -78,9 +83,9 @@ final class Network {
 
     /// Hidden layer: `hiddenOut = relu(x · W1 + b1)`.
     private func hiddenForward(_ x: UnsafePointer<Float>, batch: Int) {
-        DenseLayer.forward(
-            x: x, batch: batch, inputs: inputs, outputs: hidden, kernel: hiddenKernel.baseAddress!,
-            bias: hiddenBias.baseAddress!, y: hiddenOut.baseAddress!)
+        let y = hiddenOut.baseAddress!
+        for r in 0..<batch { (y + r * hidden).update(from: hiddenBias.baseAddress!, count: hidden) }
+        workers.multiply(m: batch, n: hidden, k: inputs, x, hiddenKernel.baseAddress!, beta: 1, y)
         ReLULayer.forward(hiddenOut.baseAddress!, count: batch * hidden)
     }
 
@@ -167,11 +172,11 @@ final class Network {
         // Update. Plain SGD folds the big kernel's update into its gradient GEMM (W1 += −lr · xᵀ·dZ1);
         // every other tensor goes through the optimizer after all gradients are known, as in Keras.
         let folded = optimizer.plainGradientStep
-        DenseLayer.backward(
-            x: x, dy: dHidden.baseAddress!, batch: batch, inputs: n, outputs: h,
-            kernel: hiddenKernel.baseAddress!,
-            dKernel: folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!,
-            dBias: gradients[1].baseAddress!, dx: nil, kernelStep: folded)
+        let dKernel = folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!
+        DenseLayer.biasGradient(dy: dHidden.baseAddress!, batch: batch, outputs: h, dBias: gradients[1].baseAddress!)
+        workers.multiplyTransposed(
+            m: batch, n: h, k: n, alpha: folded.map { -$0 } ?? 1, x, dHidden.baseAddress!,
+            beta: folded == nil ? 0 : 1, dKernel)
         let parameters = [hiddenKernel, hiddenBias, outputKernel, outputBias]
         for i in parameters.indices where !(i == 0 && folded != nil) {
             optimizer.apply(tensor: i, parameters[i], UnsafeBufferPointer(gradients[i]))

@@ -51,7 +51,14 @@ struct WeightsFileReader {
         guard FileManager.default.isReadableFile(atPath: path) else { throw fail("cannot be read (permission denied)") }
         guard HDF5File.isHDF5(path) else {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-            throw fail(size == 0 ? "not an HDF5 file (it is empty)" : "not an HDF5 file")
+            if size == 0 { throw fail("not an HDF5 file (it is empty)") }
+            let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 4) } ?? Data()
+            if head == Data([0x50, 0x4B, 0x03, 0x04]) {
+                throw fail(
+                    "not an HDF5 file but a zip archive, such as a Keras 3 .keras model; its weights are the "
+                        + "model.weights.h5 inside it (unzip it, or save them with model.save_weights('x.weights.h5'))")
+            }
+            throw fail("not an HDF5 file")
         }
         let file: HDF5File
         do {
@@ -76,6 +83,11 @@ struct WeightsFileReader {
         let attributes = root.attributes
         if attributes.contains("layer_names") {
             return try readKerasLayerNames(root)
+        }
+        // A whole Keras 2 model saved with model.save("x.h5"): the save_weights layout under /model_weights.
+        if root.isGroup("model_weights"), try root.group("model_weights").attributes.contains("layer_names") {
+            let (layers, _) = try readKerasLayerNames(try root.group("model_weights"))
+            return (layers, .kerasSaveWeights)
         }
         if attributes.contains("nb_layers") {
             return (try readTheano(root), .theano)
@@ -193,7 +205,8 @@ struct WeightsFileReader {
         for (label, vars) in ordered {
             let kernel = try vars.dataset("0")
             guard vars.isDataset("1") else { throw fail("layer \(label) has no bias (vars/1)") }
-            located.append(LocatedLayer(label: label, kernel: kernel, bias: try vars.dataset("1"), hwioShape: kernel.shape))
+            located.append(
+                LocatedLayer(label: label, kernel: kernel, bias: try vars.dataset("1"), hwioShape: kernel.shape))
         }
         return try readLocated(located, convention: .hwio)
     }
@@ -232,7 +245,10 @@ struct WeightsFileReader {
                 throw fail("has nb_layers = \(layerCount) but no group \(groupName) (truncated or damaged file?)")
             }
             let group = try root.group(groupName)
-            let paramCount = group.attributes.contains("nb_params") ? try group.attributes.int("nb_params") : 0
+            let paramCount =
+                group.attributes.contains("nb_params")
+                ? try group.attributes.int("nb_params")
+                : (group.isDataset("param_1") ? 2 : group.isDataset("param_0") ? 1 : 0)
             guard paramCount > 0, group.isDataset("param_0") else { continue }
             let kernel = try group.dataset("param_0")
             guard kernel.shape.count == 4 else { continue }  // Dense and other layers after the convs
@@ -242,12 +258,14 @@ struct WeightsFileReader {
             convs.append((groupName, kernel, try group.dataset("param_1")))
         }
         if convs.isEmpty {
-            throw fail("has \(layerCount) Theano-era layers but no conv layers — not a VGG16 weights file "
-                + "(\(Self.expectedLayouts))")
+            throw fail(
+                "has \(layerCount) Theano-era layers but no conv layers — not a VGG16 weights file "
+                    + "(\(Self.expectedLayouts))")
         }
         if convs.count == 16 {
-            throw fail("has 16 conv layers (\(convs[0].group) … \(convs[15].group)) — this looks like a VGG19 "
-                + "weights file (\(Self.expectedLayers))")
+            throw fail(
+                "has 16 conv layers (\(convs[0].group) … \(convs[15].group)) — this looks like a VGG19 "
+                    + "weights file (\(Self.expectedLayers))")
         }
         guard convs.count == 13 else {
             throw fail("has \(convs.count) conv layers (\(listed(convs.map(\.group)))), \(Self.expectedLayers)")
@@ -255,7 +273,8 @@ struct WeightsFileReader {
         let located = zip(VGG16Weights.convLayerNames, convs).map { name, conv in
             let s = conv.kernel.shape  // (out, in, kh, kw)
             return LocatedLayer(
-                label: "\(name) (\(conv.group))", kernel: conv.kernel, bias: conv.bias, hwioShape: [s[2], s[3], s[1], s[0]])
+                label: "\(name) (\(conv.group))", kernel: conv.kernel, bias: conv.bias,
+                hwioShape: [s[2], s[3], s[1], s[0]])
         }
         return try readLocated(located, convention: .oihwFlipped)
     }

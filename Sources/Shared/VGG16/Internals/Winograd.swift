@@ -1,0 +1,455 @@
+import COpenBLAS
+
+// The Winograd stages, their lanes and transforms live in one file on purpose: debug builds compile file by
+// file, and only same-file generic code is specialised and inlined there.
+
+extension ConvStage {
+    // MARK: - Winograd F(2×2, 3×3)
+
+    /// U_ξ[i][o] = (G g Gᵀ)[ξ] with g the 3×3 kernel of input channel i and output channel o,
+    /// G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]]. Computed in Double, stored as Float.
+    static func transformKernel(_ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>)
+    {
+        let pairs = inChannels * outChannels
+        hwio.withUnsafeBufferPointer { kernel in
+            for pair in 0..<pairs {
+                @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double {
+                    Double(kernel[(kh * 3 + kw) * pairs + pair])
+                }
+                // G g: 4 rows of 3.
+                var gg = (
+                    (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
+                )
+                @inline(__always) func rowsOfG(_ kw: Int) -> (Double, Double, Double, Double) {
+                    let (k0, k1, k2) = (k(0, kw), k(1, kw), k(2, kw))
+                    return (k0, 0.5 * (k0 + k1 + k2), 0.5 * (k0 - k1 + k2), k2)
+                }
+                let c0 = rowsOfG(0)
+                let c1 = rowsOfG(1)
+                let c2 = rowsOfG(2)
+                gg.0 = (c0.0, c1.0, c2.0)
+                gg.1 = (c0.1, c1.1, c2.1)
+                gg.2 = (c0.2, c1.2, c2.2)
+                gg.3 = (c0.3, c1.3, c2.3)
+                // (G g) Gᵀ: each row r of 3 becomes 4.
+                @inline(__always) func store(_ row: (Double, Double, Double), _ a: Int) {
+                    let (r0, r1, r2) = row
+                    u[(a * 4 + 0) * pairs + pair] = Float(r0)
+                    u[(a * 4 + 1) * pairs + pair] = Float(0.5 * (r0 + r1 + r2))
+                    u[(a * 4 + 2) * pairs + pair] = Float(0.5 * (r0 - r1 + r2))
+                    u[(a * 4 + 3) * pairs + pair] = Float(r2)
+                }
+                store(gg.0, 0)
+                store(gg.1, 1)
+                store(gg.2, 2)
+                store(gg.3, 3)
+            }
+        }
+    }
+
+    func runWinograd(
+        scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int
+    ) {
+        let cin = inChannels
+        let cout = outChannels
+        var firstTileRow = 0
+        while firstTileRow < tilesHigh {
+            let rows = min(bandRows, tilesHigh - firstTileRow)
+            let tiles = rows * tilesWide
+            let transformed = scratch  // 16 × tiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + 16 * tiles * cin  // 16 × tiles × Cout: M_ξ = V_ξ U_ξ
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                for tileColumn in 0..<tilesWide {
+                    let origin = input + (2 * tileRow * paddedWidth + 2 * tileColumn) * cin
+                    let out = transformed + (bandRow * tilesWide + tileColumn) * cin
+                    var c = 0
+                    while c + 8 <= cin {
+                        winogradInput(
+                            SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
+                            stride: tiles * cin)
+                        c += 8
+                    }
+                    while c < cin {
+                        winogradInput(
+                            Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin
+                        )
+                        c += 1
+                    }
+                }
+            }
+            for xi in 0..<16 {
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tiles), blasint(cout), blasint(cin), 1,
+                    transformed + xi * tiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
+                    products + xi * tiles * cout, blasint(cout))
+            }
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                for tileColumn in 0..<tilesWide {
+                    let source = products + (bandRow * tilesWide + tileColumn) * cout
+                    let target: UnsafeMutablePointer<Float>
+                    var validRows = 2
+                    var validColumns = 2
+                    if pools {
+                        target = destination + tileRow * rowStride + tileColumn * cout
+                    } else {
+                        target = destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
+                        validRows = min(2, height - 2 * tileRow)
+                        validColumns = min(2, width - 2 * tileColumn)
+                    }
+                    var c = 0
+                    while c + 8 <= cout {
+                        winogradOutput(
+                            SIMD8<Float>.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride,
+                            pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 8
+                    }
+                    while c < cout {
+                        winogradOutput(
+                            Float.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride,
+                            pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 1
+                    }
+                }
+            }
+            firstTileRow += rows
+        }
+    }
+}
+
+/// A float or a SIMD vector of floats, so the Winograd transforms are written once for the vector body
+/// and the scalar tail of a channel loop.
+protocol WinogradLane {
+    static var zero: Self { get }
+    static func * (a: Self, b: Float) -> Self
+    static func + (a: Self, b: Self) -> Self
+    static func - (a: Self, b: Self) -> Self
+    static func larger(_ a: Self, _ b: Self) -> Self
+    static func load(_ pointer: UnsafePointer<Float>) -> Self
+    func store(_ pointer: UnsafeMutablePointer<Float>)
+}
+
+extension Float: WinogradLane {
+    @inline(__always) static func larger(_ a: Float, _ b: Float) -> Float { b > a ? b : a }
+    @inline(__always) static func load(_ pointer: UnsafePointer<Float>) -> Float { pointer.pointee }
+    @inline(__always) func store(_ pointer: UnsafeMutablePointer<Float>) { pointer.pointee = self }
+}
+
+extension SIMD8: WinogradLane where Scalar == Float {
+    /// `pointwiseMax` is not inlined and goes lane by lane with NaN rules; a compare and blend is.
+    @inline(__always) static func larger(_ a: Self, _ b: Self) -> Self { a.replacing(with: b, where: a .< b) }
+    @inline(__always) static func load(_ pointer: UnsafePointer<Float>) -> Self {
+        UnsafeRawPointer(pointer).loadUnaligned(as: Self.self)
+    }
+    @inline(__always) func store(_ pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: Self.self)
+    }
+}
+
+/// V = Bᵀ d B for one 4×4 input tile d (rows `rowFloats` apart, columns `pixel` apart), written as
+/// V_ξ at `out + ξ·stride`; Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+@inline(__always)
+func winogradInput<L: WinogradLane>(
+    _: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+    stride: Int
+) {
+    @inline(__always) func d(_ i: Int, _ j: Int) -> L { L.load(origin + i * rowFloats + j * pixel) }
+    // Bᵀ d, one column j at a time, then (Bᵀ d) B along each row.
+    @inline(__always) func column(_ j: Int) -> (L, L, L, L) {
+        let d0 = d(0, j)
+        let d1 = d(1, j)
+        let d2 = d(2, j)
+        let d3 = d(3, j)
+        return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+    }
+    let c0 = column(0)
+    let c1 = column(1)
+    let c2 = column(2)
+    let c3 = column(3)
+    @inline(__always) func row(_ t0: L, _ t1: L, _ t2: L, _ t3: L, _ i: Int) {
+        (t0 - t2).store(out + (i * 4 + 0) * stride)
+        (t1 + t2).store(out + (i * 4 + 1) * stride)
+        (t2 - t1).store(out + (i * 4 + 2) * stride)
+        (t1 - t3).store(out + (i * 4 + 3) * stride)
+    }
+    row(c0.0, c1.0, c2.0, c3.0, 0)
+    row(c0.1, c1.1, c2.1, c3.1, 1)
+    row(c0.2, c1.2, c2.2, c3.2, 2)
+    row(c0.3, c1.3, c2.3, c3.3, 3)
+}
+
+/// Y = Aᵀ M A for one tile (M_ξ at `source + ξ·stride`), Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]; then bias and
+/// ReLU, and either the max of the 2×2 outputs (`pools`, one pixel at `target`) or the `rows` × `columns`
+/// valid outputs at `target` (rows `rowStride` apart, pixels `pixel` apart).
+@inline(__always)
+func winogradOutput<L: WinogradLane>(
+    _: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+    _ target: UnsafeMutablePointer<Float>,
+    rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+) {
+    @inline(__always) func m(_ a: Int, _ b: Int) -> L { L.load(source + (a * 4 + b) * stride) }
+    // Aᵀ M: two rows of four.
+    @inline(__always) func column(_ b: Int) -> (L, L) {
+        let m0 = m(0, b)
+        let m1 = m(1, b)
+        let m2 = m(2, b)
+        let m3 = m(3, b)
+        return (m0 + m1 + m2, m1 - m2 - m3)
+    }
+    let s0 = column(0)
+    let s1 = column(1)
+    let s2 = column(2)
+    let s3 = column(3)
+    let y00 = s0.0 + s1.0 + s2.0
+    let y01 = s1.0 - s2.0 - s3.0
+    let y10 = s0.1 + s1.1 + s2.1
+    let y11 = s1.1 - s2.1 - s3.1
+    let b = L.load(bias)
+    if pools {
+        let top = L.larger(y00, y01)
+        let bottom = L.larger(y10, y11)
+        L.larger(L.larger(top, bottom) + b, .zero).store(target)
+        return
+    }
+    L.larger(y00 + b, .zero).store(target)
+    if columns > 1 { L.larger(y01 + b, .zero).store(target + pixel) }
+    if rows > 1 {
+        L.larger(y10 + b, .zero).store(target + rowStride)
+        if columns > 1 { L.larger(y11 + b, .zero).store(target + rowStride + pixel) }
+    }
+}
+
+extension ConvStage {
+    // MARK: - Winograd F(4×4, 3×3)
+
+    /// U_ξ[i][o] = (G g Gᵀ)[ξ], ξ over the 6×6 transformed tile, with the interpolation points 0, ±1, ±2, ∞:
+    /// G = [[¼, 0, 0], [-⅙, -⅙, -⅙], [-⅙, ⅙, -⅙], [1/24, 1/12, ⅙], [1/24, -1/12, ⅙], [0, 0, 1]].
+    /// Computed in Double, stored as Float.
+    static func transformKernel4x4(
+        _ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>
+    ) {
+        let pairs = inChannels * outChannels
+        typealias Six = (Double, Double, Double, Double, Double, Double)
+        @inline(__always) func gTimes(_ k0: Double, _ k1: Double, _ k2: Double) -> Six {
+            (
+                k0 / 4, -(k0 + k1 + k2) / 6, -(k0 - k1 + k2) / 6, k0 / 24 + k1 / 12 + k2 / 6,
+                k0 / 24 - k1 / 12 + k2 / 6, k2
+            )
+        }
+        hwio.withUnsafeBufferPointer { kernel in
+            for pair in 0..<pairs {
+                @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double {
+                    Double(kernel[(kh * 3 + kw) * pairs + pair])
+                }
+                // G g, column by column: c_kw holds rows 0…5 of column kw.
+                let c0 = gTimes(k(0, 0), k(1, 0), k(2, 0))
+                let c1 = gTimes(k(0, 1), k(1, 1), k(2, 1))
+                let c2 = gTimes(k(0, 2), k(1, 2), k(2, 2))
+                // (G g) Gᵀ, row by row.
+                @inline(__always) func store(_ a: Int, _ r0: Double, _ r1: Double, _ r2: Double) {
+                    let row = gTimes(r0, r1, r2)
+                    let base = u + a * 6 * pairs + pair
+                    base[0] = Float(row.0)
+                    base[pairs] = Float(row.1)
+                    base[2 * pairs] = Float(row.2)
+                    base[3 * pairs] = Float(row.3)
+                    base[4 * pairs] = Float(row.4)
+                    base[5 * pairs] = Float(row.5)
+                }
+                store(0, c0.0, c1.0, c2.0)
+                store(1, c0.1, c1.1, c2.1)
+                store(2, c0.2, c1.2, c2.2)
+                store(3, c0.3, c1.3, c2.3)
+                store(4, c0.4, c1.4, c2.4)
+                store(5, c0.5, c1.5, c2.5)
+            }
+        }
+    }
+
+    func runWinograd4x4(
+        scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int
+    ) {
+        let cin = inChannels
+        let cout = outChannels
+        let rowsNeeded = pools ? (height / 2) * 2 : height
+        let columnsNeeded = pools ? (width / 2) * 2 : width
+        var firstTileRow = 0
+        while firstTileRow < tilesHigh {
+            let rows = min(bandRows, tilesHigh - firstTileRow)
+            let tiles = rows * tilesWide
+            let transformed = scratch  // 36 × tiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + 36 * tiles * cin  // 36 × tiles × Cout: M_ξ = V_ξ U_ξ
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                for tileColumn in 0..<tilesWide {
+                    let origin = input + (4 * tileRow * paddedWidth + 4 * tileColumn) * cin
+                    let out = transformed + (bandRow * tilesWide + tileColumn) * cin
+                    var c = 0
+                    while c + 8 <= cin {
+                        winograd4x4Input(
+                            SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
+                            stride: tiles * cin)
+                        c += 8
+                    }
+                    while c < cin {
+                        winograd4x4Input(
+                            Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: tiles * cin
+                        )
+                        c += 1
+                    }
+                }
+            }
+            for xi in 0..<36 {
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tiles), blasint(cout), blasint(cin), 1,
+                    transformed + xi * tiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
+                    products + xi * tiles * cout, blasint(cout))
+            }
+            for bandRow in 0..<rows {
+                let tileRow = firstTileRow + bandRow
+                let validRows = min(4, rowsNeeded - 4 * tileRow)
+                for tileColumn in 0..<tilesWide {
+                    let source = products + (bandRow * tilesWide + tileColumn) * cout
+                    let validColumns = min(4, columnsNeeded - 4 * tileColumn)
+                    let target =
+                        pools
+                        ? destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
+                        : destination + 4 * tileRow * rowStride + 4 * tileColumn * cout
+                    var c = 0
+                    while c + 8 <= cout {
+                        winograd4x4Output(
+                            SIMD8<Float>.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 8
+                    }
+                    while c < cout {
+                        winograd4x4Output(
+                            Float.self, source + c, stride: tiles * cout, bias: bias + c, target + c,
+                            rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                        c += 1
+                    }
+                }
+            }
+            firstTileRow += rows
+        }
+    }
+}
+
+/// Bᵀ x for one column or row x of a 6×6 tile, Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
+/// [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]].
+@inline(__always)
+func winograd4x4B<L: WinogradLane>(_ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L) -> (L, L, L, L, L, L) {
+    let a = x4 - x2
+    let b = x3 - x1
+    let c = x3 + x4
+    let d = x1 + x2
+    let e = x4 - x3
+    let f = x1 - x2
+    return (
+        x0 * 4 - x2 * 5 + x4, c - d * 4, e + f * 4, a + b * 2, a - b * 2, x1 * 4 - x3 * 5 + x5
+    )
+}
+
+/// V = Bᵀ d B for one 6×6 input tile d (rows `rowFloats` apart, columns `pixel` apart), written as V_ξ at
+/// `out + ξ·stride`, ξ = 6·row + column.
+@inline(__always)
+func winograd4x4Input<L: WinogradLane>(
+    _: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+    stride: Int
+) {
+    @inline(__always) func column(_ j: Int) -> (L, L, L, L, L, L) {
+        let p = origin + j * pixel
+        return winograd4x4B(
+            L.load(p), L.load(p + rowFloats), L.load(p + 2 * rowFloats), L.load(p + 3 * rowFloats),
+            L.load(p + 4 * rowFloats), L.load(p + 5 * rowFloats))
+    }
+    let c0 = column(0)
+    let c1 = column(1)
+    let c2 = column(2)
+    let c3 = column(3)
+    let c4 = column(4)
+    let c5 = column(5)
+    @inline(__always) func row(_ i: Int, _ t: (L, L, L, L, L, L)) {
+        let v = winograd4x4B(t.0, t.1, t.2, t.3, t.4, t.5)
+        let base = out + 6 * i * stride
+        v.0.store(base)
+        v.1.store(base + stride)
+        v.2.store(base + 2 * stride)
+        v.3.store(base + 3 * stride)
+        v.4.store(base + 4 * stride)
+        v.5.store(base + 5 * stride)
+    }
+    row(0, (c0.0, c1.0, c2.0, c3.0, c4.0, c5.0))
+    row(1, (c0.1, c1.1, c2.1, c3.1, c4.1, c5.1))
+    row(2, (c0.2, c1.2, c2.2, c3.2, c4.2, c5.2))
+    row(3, (c0.3, c1.3, c2.3, c3.3, c4.3, c5.3))
+    row(4, (c0.4, c1.4, c2.4, c3.4, c4.4, c5.4))
+    row(5, (c0.5, c1.5, c2.5, c3.5, c4.5, c5.5))
+}
+
+/// Aᵀ x for one column or row x of a 6×6 product tile, Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0],
+/// [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]].
+@inline(__always)
+func winograd4x4A<L: WinogradLane>(_ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L) -> (L, L, L, L) {
+    let sum12 = x1 + x2
+    let difference12 = x1 - x2
+    let sum34 = x3 + x4
+    let difference34 = x3 - x4
+    return (
+        x0 + sum12 + sum34, difference12 + difference34 * 2, sum12 + sum34 * 4, difference12 + difference34 * 8 + x5
+    )
+}
+
+/// Y = Aᵀ M A for one tile (M_ξ at `source + ξ·stride`), then bias and ReLU; writes either the 2×2 max-pooled
+/// outputs of the 4×4 tile (`pools`, at most `rows`/2 × `columns`/2 of them) or its `rows` × `columns`
+/// valid outputs, at `target` (rows `rowStride` apart, pixels `pixel` apart).
+@inline(__always)
+func winograd4x4Output<L: WinogradLane>(
+    _: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+    _ target: UnsafeMutablePointer<Float>,
+    rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+) {
+    @inline(__always) func column(_ b: Int) -> (L, L, L, L) {
+        let p = source + b * stride
+        return winograd4x4A(
+            L.load(p), L.load(p + 6 * stride), L.load(p + 12 * stride), L.load(p + 18 * stride),
+            L.load(p + 24 * stride),
+            L.load(p + 30 * stride))
+    }
+    let s0 = column(0)
+    let s1 = column(1)
+    let s2 = column(2)
+    let s3 = column(3)
+    let s4 = column(4)
+    let s5 = column(5)
+    let y0 = winograd4x4A(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0)
+    let y1 = winograd4x4A(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1)
+    let y2 = winograd4x4A(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2)
+    let y3 = winograd4x4A(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3)
+    let b = L.load(bias)
+    if pools {
+        @inline(__always) func pooled(_ top: (L, L), _ bottom: (L, L)) -> L {
+            L.larger(L.larger(L.larger(top.0, top.1), L.larger(bottom.0, bottom.1)) + b, .zero)
+        }
+        pooled((y0.0, y0.1), (y1.0, y1.1)).store(target)
+        if columns > 2 { pooled((y0.2, y0.3), (y1.2, y1.3)).store(target + pixel) }
+        if rows > 2 {
+            pooled((y2.0, y2.1), (y3.0, y3.1)).store(target + rowStride)
+            if columns > 2 { pooled((y2.2, y2.3), (y3.2, y3.3)).store(target + rowStride + pixel) }
+        }
+        return
+    }
+    @inline(__always) func writeRow(_ y: (L, L, L, L), _ row: UnsafeMutablePointer<Float>) {
+        L.larger(y.0 + b, .zero).store(row)
+        if columns > 1 { L.larger(y.1 + b, .zero).store(row + pixel) }
+        if columns > 2 { L.larger(y.2 + b, .zero).store(row + 2 * pixel) }
+        if columns > 3 { L.larger(y.3 + b, .zero).store(row + 3 * pixel) }
+    }
+    writeRow(y0, target)
+    if rows > 1 { writeRow(y1, target + rowStride) }
+    if rows > 2 { writeRow(y2, target + 2 * rowStride) }
+    if rows > 3 { writeRow(y3, target + 3 * rowStride) }
+}
