@@ -26,7 +26,9 @@ struct KeygenCommand: ParsableCommand {
         do {
             let keys = try CurveKeyPair.generate()
             try keys.write(toBasePath: base, overwrite: force)
-            print("wrote \(base).key (key pair: keep it secret, mode 0600) and \(base).pub (public key \(keys.publicKey.fingerprint)…)")
+            print(
+                "wrote \(base).key (key pair: keep it secret, mode 0600) and \(base).pub (public key \(keys.publicKey.fingerprint)…)"
+            )
         } catch let error as CurveKeyError {
             printError("bottleneck-coordinator keygen: \(error)")
             throw ExitCode(1)

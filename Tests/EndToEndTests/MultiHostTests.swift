@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -118,7 +118,10 @@ private final class PacketCapture {
         guard let tcpdump = tcpdumpCommand else { return nil }
         self.path = path
         let command =
-            hosts.capturePrefix + [tcpdump, "-i", hosts.captureInterface, "--immediate-mode", "-U", "-s", "0", "-w", path, "tcp port \(port)"]
+            hosts.capturePrefix + [
+                tcpdump, "-i", hosts.captureInterface, "--immediate-mode", "-U", "-s", "0", "-w", path,
+                "tcp port \(port)",
+            ]
         child = try ChildProcess(command[0], Array(command.dropFirst()), logDirectory: logDirectory, label: "tcpdump")
         guard child.waitForStderr("listening on", timeout: 15) else {
             Issue.record("tcpdump did not start:\n\(child.stderr)")
@@ -187,7 +190,8 @@ struct MultiHostTests {
             let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: source)))
             secretsOnTheWire.append(("JPEG start (SOI and APP header) of \(name)", Array(bytes.prefix(24))))
             if let exif = bytes.firstRange(of: Array("Exif\0\0".utf8)) {
-                secretsOnTheWire.append(("EXIF block of \(name)", Array(bytes[exif.lowerBound..<min(bytes.count, exif.lowerBound + 32)])))
+                secretsOnTheWire.append(
+                    ("EXIF block of \(name)", Array(bytes[exif.lowerBound..<min(bytes.count, exif.lowerBound + 32)])))
             }
             secretsOnTheWire.append(("file name \(name)", Array(name.utf8)))
         }
@@ -229,7 +233,9 @@ struct MultiHostTests {
         let endpoint = "tcp://\(hosts.coordinatorAddress):\(port)"
         let capture = try PacketCapture(
             hosts: hosts, port: port, path: fixture.directory.file("curve.pcap"), logDirectory: fixture.directory.path)
-        if capture == nil { print("MultiHostTests: no packet capture (tcpdump is not installed: apt-get install tcpdump)") }
+        if capture == nil {
+            print("MultiHostTests: no packet capture (tcpdump is not installed: apt-get install tcpdump)")
+        }
         let coordinator = try hosts.start(
             onCoordinator: true, BuiltExecutables.coordinator,
             fixture.extractArguments(
@@ -315,7 +321,9 @@ struct MultiHostTests {
                 plainCoordinator.stderr.contains("WITHOUT encryption"),
                 "--insecure on a non-loopback address warns on start:\n\(plainCoordinator.stderr)")
         }
-        #expect(try FeatureSnapshot(fixture.directory.file("plain.h5")) == curveOutput, "CURVE changes no byte of the output")
+        #expect(
+            try FeatureSnapshot(fixture.directory.file("plain.h5")) == curveOutput,
+            "CURVE changes no byte of the output")
         if let plainCapture {
             let bytes = plainCapture.finish()
             let visible = secretsOnTheWire.filter { bytes.contains(bytes: $0.bytes) && $0.what.hasPrefix("pixels") }
@@ -351,7 +359,8 @@ struct MultiHostTests {
         #expect(coordinator.stderr.contains("authorized (this coordinator's local workers)"), "\(coordinator.stderr)")
         #expect(try FeatureSnapshot(fixture.directory.file("out.h5")).rowCount == fixture.imageCount)
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
-        #expect(!leftovers.contains { $0.hasPrefix("bottleneck-keys-\(coordinator.pid)-") }, "local worker keys removed")
+        #expect(
+            !leftovers.contains { $0.hasPrefix("bottleneck-keys-\(coordinator.pid)-") }, "local worker keys removed")
     }
 
     @Test("binding a non-loopback address in plaintext is refused unless --insecure is given")
@@ -369,7 +378,8 @@ struct MultiHostTests {
         // CURVE flags must come together, and a missing key file is named.
         let half = try fixture.runCoordinator(
             fixture.extractArguments(
-                "out.h5", ["--workers", "0", "--bind", "tcp://0.0.0.0:\(freeTCPPort())", "--curve-key", "/nonexistent.key"]),
+                "out.h5",
+                ["--workers", "0", "--bind", "tcp://0.0.0.0:\(freeTCPPort())", "--curve-key", "/nonexistent.key"]),
             timeout: 60)
         #expect(half.status != nil && half.status != 0)
         #expect(half.stderr.contains("--authorized-workers"), "\(half.stderr)")

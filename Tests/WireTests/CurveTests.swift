@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Wire
 
 /// Runs `body` on a thread of its own: the sockets it makes are owned by that thread, and its blocking polls stay
@@ -148,7 +148,8 @@ struct CurveTests {
         let mismatched = #expect(throws: CurveKeyError.self) { try CurveKeyPair.read(from: copy) }
         #expect(mismatched?.message.contains("does not belong") == true)
 
-        try "curve\n    public-key = \"tooshort\"\n".write(toFile: directory.file("bad.pub"), atomically: false, encoding: .utf8)
+        try "curve\n    public-key = \"tooshort\"\n".write(
+            toFile: directory.file("bad.pub"), atomically: false, encoding: .utf8)
         let malformed = #expect(throws: CurveKeyError.self) { try CurvePublicKey.readAll(inDirectory: directory.path) }
         #expect(malformed?.path == directory.file("bad.pub"))
     }

@@ -248,7 +248,9 @@ enum CurveKeyText {
             guard section == "" || section == "curve" else { continue }
             let name = line[..<equals].trimmingCharacters(in: .whitespaces)
             var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             fields[name] = value
         }
         return fields
@@ -259,7 +261,9 @@ enum CurveKeyText {
         if overwrite { unlink(path) }
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else {
-            throw CurveKeyError(errno == EEXIST ? .exists : .unwritable, path, "cannot create the file: \(String(cString: strerror(errno)))")
+            throw CurveKeyError(
+                errno == EEXIST ? .exists : .unwritable, path,
+                "cannot create the file: \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         // The umask may have removed bits; never added any. Set the exact mode for the public file's sake.

@@ -15,7 +15,9 @@ public final class CurveServerSetup: @unchecked Sendable {
     ///
     /// An empty directory is allowed (workers can be added while the coordinator runs); an unreadable one, or a
     /// malformed `.pub` file in it, is an error naming the file.
-    public init(keyFile: String, authorizedWorkersDirectory: String, zapDomain: String = CurveSocketRole.defaultZAPDomain)
+    public init(
+        keyFile: String, authorizedWorkersDirectory: String, zapDomain: String = CurveSocketRole.defaultZAPDomain
+    )
         throws
     {
         keyPair = try CurveKeyPair.read(from: keyFile)
@@ -70,7 +72,9 @@ extension SocketSecurity {
     /// A worker's security from its key files: `--curve-key` (its key pair) and `--server-key` (the coordinator's
     /// public key).
     public static func curveClient(keyFile: String, serverKeyFile: String) throws -> SocketSecurity {
-        .curve(.client(keyPair: try CurveKeyPair.read(from: keyFile), serverKey: try CurvePublicKey.read(from: serverKeyFile)))
+        .curve(
+            .client(
+                keyPair: try CurveKeyPair.read(from: keyFile), serverKey: try CurvePublicKey.read(from: serverKeyFile)))
     }
 
     /// This side's public key when it is a CURVE client, for messages; nil otherwise.

@@ -187,7 +187,9 @@ public final class ZAPHandler: @unchecked Sendable {
         let text = { (bytes: [UInt8]) in String(decoding: bytes, as: UTF8.self) }
         guard frames.count >= 6, text(frames[0]) == "1.0" else {
             let requestID = frames.count > 1 ? frames[1] : []
-            return ([Array("1.0".utf8), requestID, Array("500".utf8), Array("malformed ZAP request".utf8), [], []], nil)
+            return (
+                [Array("1.0".utf8), requestID, Array("500".utf8), Array("malformed ZAP request".utf8), [], []], nil
+            )
         }
         let requestID = frames[1]
         let requestDomain = text(frames[2])
@@ -216,11 +218,16 @@ public final class ZAPHandler: @unchecked Sendable {
         }
         let status = allowed ? "200" : "400"
         let userID = allowed ? Array((key?.z85 ?? "").utf8) : []
-        let reply = [Array("1.0".utf8), requestID, Array(status.utf8), Array((allowed ? "OK" : reason).utf8), userID, []]
-        return (reply, ZAPDecision(allowed: allowed, clientKey: key, address: address, mechanism: mechanism, reason: reason))
+        let reply = [
+            Array("1.0".utf8), requestID, Array(status.utf8), Array((allowed ? "OK" : reason).utf8), userID, [],
+        ]
+        return (
+            reply, ZAPDecision(allowed: allowed, clientKey: key, address: address, mechanism: mechanism, reason: reason)
+        )
     }
 
-    private func receiveAll(_ socket: UnsafeMutableRawPointer, _ message: UnsafeMutablePointer<zmq_msg_t>) -> [[UInt8]]? {
+    private func receiveAll(_ socket: UnsafeMutableRawPointer, _ message: UnsafeMutablePointer<zmq_msg_t>) -> [[UInt8]]?
+    {
         var frames: [[UInt8]] = []
         while true {
             zmq_msg_init(message)
