@@ -4,8 +4,8 @@ public enum SocketKind: Sendable {
     case dealer
 }
 
-/// How a socket authenticates and encrypts. Only plaintext exists today; CURVE keys will be one more case here,
-/// applied in `WireSocket.init` next to the other options, so that socket set-up stays in one place.
+/// How a socket authenticates and encrypts; applied in `WireSocket.init` next to the other options, so that socket
+/// set-up stays in one place. Plaintext belongs on loopback only (`CurveBindPolicy`).
 public enum SocketSecurity: Sendable, Equatable {
     case plaintext
     /// CURVE encryption and authentication; see `CurveSocketRole`.
