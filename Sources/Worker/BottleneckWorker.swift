@@ -80,6 +80,9 @@ struct BottleneckWorker: ParsableCommand {
         case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         }
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute
+        // thread of an abandoned shard may still be inside sgemm (seen as a segfault after the last log line).
+        fflush(nil)
+        _exit(outcome.exitCode)
     }
 }
