@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Wire
 import WorkerRuntime
 
 @main
@@ -40,6 +41,12 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
+    var curveKey: String?
+
+    @Option(help: "The coordinator's public key (its .pub file), with --curve-key.")
+    var serverKey: String?
+
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), like `bottleneck-coordinator`.
     static func main() {
         do {
@@ -61,6 +68,7 @@ struct BottleneckWorker: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+        if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
     }
 
     func run() throws {
@@ -71,18 +79,27 @@ struct BottleneckWorker: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "bottleneck.worker")
-        let session = WorkerSession(
-            configuration: WorkerConfiguration(
-                endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name,
-                shardDelayMilliseconds: shardDelayMs),
-            logger: logger)
+        var security = SocketSecurity.plaintext
+        if let curveKey, let serverKey {
+            do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {
+                logger.error("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        var configuration = WorkerConfiguration(
+            endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
+            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMs)
+        configuration.security = security
+        let session = WorkerSession(configuration: configuration, logger: logger)
         let outcome = session.run()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
         case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         }
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute
+        // thread of an abandoned shard may still be inside sgemm (seen as a segfault after the last log line).
+        fflush(nil)
+        _exit(outcome.exitCode)
     }
 }

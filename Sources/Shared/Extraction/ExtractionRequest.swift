@@ -1,5 +1,6 @@
 import ImageInput
 import VGG16
+import Wire
 
 /// How an extraction reports progress while it runs.
 public enum ProgressMode: String, Sendable, Codable {
@@ -45,6 +46,11 @@ public struct ExtractionRequest: Sendable {
     public var progress: ProgressMode
     /// Where local workers cache weights; nil: their default cache directory.
     public var cacheDirectory: String?
+
+    /// CURVE for the coordinator's socket (key pair, allow-list); nil: plaintext.
+    public var curve: CurveServerSetup? = nil
+    /// Allow plaintext on non-loopback `bindEndpoints` (warned about on every start).
+    public var insecure: Bool = false
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
     /// the tail is short), at most 32 images per shard for large ones. Depends only on the image count, so a

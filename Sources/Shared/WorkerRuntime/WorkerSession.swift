@@ -95,8 +95,14 @@ public final class WorkerSession {
         options.routingID = Array(UUID().uuidString.utf8)
         options.maxMessageSize = Int64(WireLimits().maxWeightsBytes) + (1 << 20)
         options.immediate = true
+        options.security = configuration.security
+        let watch = HandshakeWatch()
+        options.handshakeMonitor = watch
         let socket = try WireSocket(context: context, kind: .dealer, options: options)
         defer { socket.close() }
+        let handshakes = try HandshakeMonitor(
+            context: context, watch: watch, clientKey: configuration.security.clientKey)
+        defer { handshakes.close() }
         do {
             try socket.connect(configuration.endpoint)
         } catch {
@@ -123,6 +129,7 @@ public final class WorkerSession {
 
         while true {
             if let parent = configuration.parentPID, getppid() != parent { return .finished(.parentGone) }
+            if let refusal = try handshakes.refusal() { return .finished(.refused(refusal.message)) }
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
                     lastHeard = Date()
