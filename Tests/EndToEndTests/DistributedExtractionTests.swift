@@ -84,6 +84,8 @@ struct DistributedExtractionTests {
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"]))
         let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "400"], label: "sleeper")
         let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "100"], label: "steady")
+        // Stop the sleeper only once it has taken on the job (under load it may join after the first parts).
+        #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
         sleeper.signal(SIGSTOP)
         #expect(coordinator.waitForStderr("silent for", timeout: 30), "the stopped worker is declared dead")
