@@ -1,6 +1,8 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
+# Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
+TEST_PACKAGES := shellcheck tcpdump iproute2
 SWIFT ?= swift
 
 .PHONY: deps build release test demo bench fixtures clean
@@ -16,8 +18,10 @@ release: deps
 	$(SWIFT) build -c release
 
 test: deps
+	@scripts/install-deps.sh $(TEST_PACKAGES) || echo "(tests that need them will say they are skipped)"
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	scripts/check-deploy.sh
 
 demo: release
 	scripts/demo.sh

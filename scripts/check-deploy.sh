@@ -18,6 +18,8 @@ fail() { echo "FAIL  $1"; [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/      /'
 skip() { echo "SKIP  $1"; skipped=$((skipped + 1)); }
 
 # --- shellcheck on every shell script: *.sh, *.sbatch, and files whose first line names a shell ---
+# Errors and warnings fail; info and style notes do not (SHELLCHECK_SEVERITY=style makes them fail too).
+severity=${SHELLCHECK_SEVERITY:-warning}
 if ! command -v shellcheck >/dev/null; then
     fail "shellcheck" "shellcheck is not installed: apt-get install shellcheck"
 else
@@ -32,7 +34,7 @@ else
         done | sort -u)
     [ ${#scripts[@]} -gt 0 ] || fail "shellcheck" "found no shell scripts (is this a git checkout?)"
     for f in "${scripts[@]}"; do
-        if out=$(shellcheck -x "$f" 2>&1); then pass "shellcheck $f"; else fail "shellcheck $f" "$out"; fi
+        if out=$(shellcheck -x --severity="$severity" "$f" 2>&1); then pass "shellcheck $f"; else fail "shellcheck $f" "$out"; fi
     done
 fi
 

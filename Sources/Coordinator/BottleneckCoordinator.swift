@@ -12,7 +12,7 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, BenchEngineCommand.self,
+            GenerateWeightsCommand.self, KeygenCommand.self, BenchEngineCommand.self,
         ])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.

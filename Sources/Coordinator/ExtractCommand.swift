@@ -4,6 +4,7 @@ import Foundation
 import ImageInput
 import Logging
 import VGG16
+import Wire
 
 /// `bottleneck-coordinator extract`: VGG16 bottleneck features for a labelled image tree, across worker processes.
 struct ExtractCommand: ParsableCommand {
@@ -46,11 +47,15 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Convolution threads per local worker (default: cores divided among the workers).")
     var threads: Int?
 
-    @Option(help: "Also accept remote workers here, e.g. tcp://0.0.0.0:5555 or ipc:///tmp/b.sock (repeatable).")
+    @Option(
+        help: """
+            Also accept remote workers here, e.g. tcp://0.0.0.0:5555 (with --curve-key, or --insecure) or \
+            ipc:///tmp/b.sock (repeatable).
+            """)
     var bind: [String] = []
 
-    @Option(help: "Images per shard (the unit of work, retry and resume).")
-    var shardSize: Int = ExtractionRequest.defaultShardSize
+    @Option(help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
+    var shardSize: Int?
 
     @Flag(help: "Discard an existing OUTPUT.parts/ journal and start over.")
     var restart = false
@@ -73,6 +78,15 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Weights cache directory of the local workers.")
     var cacheDir: String?
 
+    @Option(help: "This coordinator's CURVE key pair (from `keygen`); turns on encryption and the allow-list.")
+    var curveKey: String?
+
+    @Option(help: "Directory of the .pub files of the workers allowed in (with --curve-key).")
+    var authorizedWorkers: String?
+
+    @Flag(help: "Allow binding a non-loopback address without CURVE (warned about on every start).")
+    var insecure = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -85,9 +99,19 @@ struct ExtractCommand: ParsableCommand {
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
+        if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
+        }
+        if (curveKey == nil) != (authorizedWorkers == nil) {
+            throw ValidationError("--curve-key and --authorized-workers go together")
+        }
+        if curveKey == nil {
+            for endpoint in bind {
+                if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
+                    throw ValidationError(refusal)
+                }
+            }
         }
     }
 
@@ -105,12 +129,21 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
-        let request = ExtractionRequest(
+        var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
             settings: imageSettings!, layer: PoolingLayer(rawValue: layer)!, workers: workers, threadsPerWorker: threads,
             bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
             sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
             progress: jsonProgress ? .json : .automatic, cacheDirectory: cacheDir)
+        if let curveKey, let authorizedWorkers {
+            do {
+                request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
+            } catch {
+                logger.error("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        request.insecure = insecure
         do {
             _ = try extractDistributed(request, logger: logger)
         } catch let error as ExtractionError {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Wire
 import WorkerRuntime
 
 #if canImport(Glibc)
@@ -58,11 +59,36 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
+    var curveKey: String?
+
+    @Option(help: "The coordinator's public key (its .pub file), with --curve-key.")
+    var serverKey: String?
+
+    /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), like `bottleneck-coordinator`.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is CleanExit || error is ExitCode { exit(withError: error) }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            Foundation.exit(code == .validationFailure ? 2 : 1)
+        }
+    }
+
     func validate() throws {
-        if !blasSelfcheck && connect.isEmpty { throw ValidationError("--connect is required") }
+        if !blasSelfcheck {
+            guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") else {
+                throw ValidationError("--connect must be tcp://HOST:PORT or ipc://PATH, not \(connect)")
+            }
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+        if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
     }
 
     func run() throws {
@@ -75,22 +101,27 @@ struct BottleneckWorker: ParsableCommand {
         }
         let logger = Logger(label: "bottleneck.worker")
         BLASKernelChoice.apply(mode: blasCoretype, logger: logger)
-        let session = WorkerSession(
-            configuration: WorkerConfiguration(
-                endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-                giveUpAfter: giveUpAfter, parentPID: parentPid, name: name,
-                shardDelayMilliseconds: shardDelayMs),
-            logger: logger)
+        var security = SocketSecurity.plaintext
+        if let curveKey, let serverKey {
+            do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {
+                logger.error("\(error)")
+                throw ExitCode(1)
+            }
+        }
+        var configuration = WorkerConfiguration(
+            endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
+            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMs)
+        configuration.security = security
+        let session = WorkerSession(configuration: configuration, logger: logger)
         let outcome = session.run()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
         case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         }
-        // The compute thread may still be inside OpenBLAS (a moot copy of a shard another worker finished);
-        // exit's library destructors would free OpenBLAS' buffers under it and crash. Nothing is left to flush
-        // but the standard streams.
-        fflush(nil)  // all output streams
+        // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute
+        // thread of an abandoned shard may still be inside sgemm (seen as a segfault after the last log line).
+        fflush(nil)
         _exit(outcome.exitCode)
     }
 }

@@ -24,6 +24,8 @@ struct DistributedExtractionTests {
         defer { fixture.directory.remove() }
         let expected = try reference(fixture)
         #expect(expected.rowCount == fixture.imageCount)
+        #expect(expected.splits["train"]?.skipped.count == 1)
+        #expect(expected.splits["train"]?.skipped.first?.hasPrefix("dog/broken.ppm: ") == true)
 
         for (name, extra) in [
             ("two.h5", ["--workers", "2", "--shard-size", "4"]),
@@ -82,6 +84,8 @@ struct DistributedExtractionTests {
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"]))
         let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "400"], label: "sleeper")
         let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "100"], label: "steady")
+        // Stop the sleeper only once it has taken on the job (under load it may join after the first parts).
+        #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
         sleeper.signal(SIGSTOP)
         #expect(coordinator.waitForStderr("silent for", timeout: 30), "the stopped worker is declared dead")
@@ -186,6 +190,8 @@ struct DistributedExtractionTests {
         faults.resetProbability = 0.04
         faults.maxResets = 4
         faults.seed = 42
+        faults.cutConnections = 2
+        faults.cutAfterBytes = 3000
         let proxy = try FaultProxy(upstreamPort: port, faults: faults)
         defer { proxy.stop() }
         let coordinator = try fixture.startCoordinator(
@@ -204,7 +210,8 @@ struct DistributedExtractionTests {
         for worker in workers {
             #expect(worker.wait(timeout: 30) == 0, "a worker learns that the job ended:\n\(worker.stderr)")
         }
-        #expect(proxy.connections >= 2)
+        #expect(proxy.connections >= 3, "workers reconnected after the cuts")
+        #expect(proxy.resetCount >= 2)
     }
 }
 
@@ -212,5 +219,67 @@ struct DistributedExtractionTests {
 enum VGG16WeightsFile {
     static func write(_ path: String, seed: UInt64) throws {
         try VGG16Weights.generated(widths: DistributedFixture.narrowWidths, seed: seed).writeOfficialLayout(to: path)
+    }
+}
+
+@Suite("Distributed extraction: worker life cycle", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+struct DistributedWorkerLifecycleTests {
+    @Test("a worker whose coordinator never answers gives up with a clear message")
+    func workerGivesUp() throws {
+        let fixture = try DistributedFixture("give-up", imagesPerClass: 1, validationPerClass: 0)
+        defer { fixture.directory.remove() }
+        let worker = try ChildProcess(
+            BuiltExecutables.worker, ["--connect", "tcp://127.0.0.1:\(freeTCPPort())", "--give-up-after", "2"],
+            logDirectory: fixture.directory.path, label: "lonely")
+        #expect(worker.wait(timeout: 30) == 1)
+        #expect(worker.stderr.contains("has not answered"), "\(worker.stderr)")
+        #expect(worker.stderr.contains("giving up"))
+    }
+
+    @Test("a persistent remote worker serves one job after another, and rides out a coordinator restart")
+    func persistentWorkerAndRestart() throws {
+        let fixture = try DistributedFixture("persistent")
+        defer { fixture.directory.remove() }
+        let port = freeTCPPort()
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let worker = try fixture.startWorker(endpoint, ["--persistent", "--shard-delay-ms", "100"], label: "persistent")
+        let bind = ["--workers", "0", "--bind", endpoint, "--shard-size", "2", "--worker-timeout", "3"]
+
+        // First job: interrupted by killing the coordinator; the worker stays and waits for it to come back.
+        let first = try fixture.startCoordinator(fixture.extractArguments("out.h5", bind))
+        #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 2 }, "the job got going:\n\(first.stderr)")
+        first.signal(SIGKILL)
+        first.wait(timeout: 10)
+        #expect(worker.isRunning)
+
+        let resumed = try fixture.runCoordinator(fixture.extractArguments("out.h5", bind))
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming: "))
+
+        // Second job on the same worker.
+        let second = try fixture.runCoordinator(fixture.extractArguments("again.h5", bind))
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(worker.isRunning, "a persistent worker waits for the next job")
+        #expect(
+            try FeatureSnapshot(fixture.directory.file("out.h5")) == FeatureSnapshot(fixture.directory.file("again.h5")))
+        worker.signal(SIGTERM)
+        worker.wait(timeout: 10)
+    }
+
+    @Test("--json-progress prints progress and a summary as JSON lines on stdout")
+    func jsonProgress() throws {
+        let fixture = try DistributedFixture("json-progress")
+        defer { fixture.directory.remove() }
+        let child = try fixture.startCoordinator(fixture.extractArguments("out.h5", ["--workers", "2", "--json-progress"]))
+        #expect(child.wait(timeout: 120) == 0, "\(child.stderr)")
+        let objects = child.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(objects.count == child.stdout.split(separator: "\n").count, "every stdout line is JSON")
+        let summary = try #require(objects.last { $0["event"] as? String == "summary" })
+        #expect(summary["images"] as? Int == fixture.imageCount)
+        #expect(summary["skipped"] as? Int == 1)
+        #expect((summary["per_worker"] as? [String: Int])?.values.reduce(0, +) == fixture.imageCount + 1)
+        #expect(objects.contains { $0["event"] as? String == "progress" && $0["images_total"] as? Int == fixture.imageCount + 1 })
     }
 }

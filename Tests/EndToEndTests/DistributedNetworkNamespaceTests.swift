@@ -71,7 +71,8 @@ struct DistributedNetworkNamespaceTests {
         let coordinator = try ChildProcess(
             NetworkNamespaces.ip,
             ["netns", "exec", coordinatorNS, BuiltExecutables.coordinator]
-                + fixture.extractArguments("out.h5", ["--workers", "0", "--bind", endpoint, "--shard-size", "3"]),
+                + fixture.extractArguments(
+                    "out.h5", ["--workers", "0", "--bind", endpoint, "--shard-size", "3", "--insecure"]),
             logDirectory: fixture.directory.path, label: "coordinator")
         #expect(coordinator.waitForStderr("listening for workers", timeout: 30), "\(coordinator.stderr)")
         let workers = try (0..<2).map { index in

@@ -21,6 +21,10 @@ public final class FaultProxy: @unchecked Sendable {
         /// Stop injecting resets after this many, so that the job can finish.
         public var maxResets: Int = 3
         public var seed: UInt64 = 1
+        /// The first `cutConnections` connections are reset after `cutAfterBytes` bytes from upstream: a cut in
+        /// the middle of whatever message is passing then, guaranteed rather than left to chance.
+        public var cutConnections: Int = 0
+        public var cutAfterBytes: Int = 0
         public init() {}
     }
 
@@ -125,19 +129,23 @@ public final class FaultProxy: @unchecked Sendable {
             sockets.insert(upstream)
             lock.unlock()
             let link = Link()
+            if connections <= faults.cutConnections { link.cutAfter = faults.cutAfterBytes }
             Thread { [self] in pump(from: client, to: upstream, link: link) }.start()
-            Thread { [self] in pump(from: upstream, to: client, link: link) }.start()
+            Thread { [self] in pump(from: upstream, to: client, link: link, cutAfter: link.cutAfter) }.start()
         }
     }
 
     /// Both directions of one proxied connection; the sockets close when both pumps have finished.
     private final class Link: @unchecked Sendable {
         var pumpsRunning = 2
+        /// Bytes from upstream after which this connection is cut, or nil.
+        var cutAfter: Int?
     }
 
-    private func pump(from source: Int32, to target: Int32, link: Link) {
+    private func pump(from source: Int32, to target: Int32, link: Link, cutAfter: Int? = nil) {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var reset = false
+        var forwarded = 0
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
             if count <= 0 {
@@ -149,7 +157,11 @@ public final class FaultProxy: @unchecked Sendable {
                 usleep(UInt32(faults.stallMilliseconds * 1000))
             }
             var limit = count
-            if faults.resetProbability > 0 && nextUnit() < faults.resetProbability {
+            if let cutAfter, forwarded + count > cutAfter {
+                lock.withLock { resets += 1 }
+                reset = true
+                limit = cutAfter - forwarded
+            } else if faults.resetProbability > 0 && nextUnit() < faults.resetProbability {
                 lock.lock()
                 if resets < faults.maxResets {
                     resets += 1
@@ -164,6 +176,7 @@ public final class FaultProxy: @unchecked Sendable {
                 if written <= 0 { break }
                 sent += written
             }
+            forwarded += sent
             if sent < limit { reset = true }
             if reset { break }
         }

@@ -46,8 +46,8 @@ public final class ChildProcess: @unchecked Sendable {
     ) throws {
         stdoutPath = directory + "/\(label)-\(UUID().uuidString.prefix(6)).out"
         stderrPath = directory + "/\(label)-\(UUID().uuidString.prefix(6)).err"
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))

@@ -85,6 +85,8 @@ struct ConvBaseTests {
 
     @Test("full-width VGG16 at 224×224 gives 7×7×512 finite features, bit-identical whatever the batch")
     func fullWidthBatchIndependence() throws {
+        // The BLAS thread count changes result bits; the project pins it to one (tests in this process too).
+        ConvBase.setBLASThreads(1)
         let weights = VGG16Weights.generated(seed: 2026)
         let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
         #expect(base.algorithm == .adaptive)

@@ -17,13 +17,23 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     guard workerCount > 0 || !request.bindEndpoints.isEmpty else {
         throw ExtractionError(.badInput, "--workers 0 needs --bind ENDPOINT so that remote workers can connect")
     }
-    let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize
-    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
     guard request.workerTimeout > 0 && request.heartbeatInterval > 0 else {
         throw ExtractionError(.badInput, "the worker timeout and heartbeat interval must be positive")
     }
 
+    if request.curve == nil {
+        for endpoint in request.bindEndpoints {
+            if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: request.insecure) {
+                throw ExtractionError(.badInput, refusal)
+            }
+            if !CurveBindPolicy.isLoopback(endpoint) {
+                logger.warning("\(CurveBindPolicy.insecureWarning(endpoint: endpoint))")
+            }
+        }
+    }
     let inputs = try ExtractionInputs.load(request)
+    let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
+    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
     let journal: ShardJournal
@@ -60,6 +70,20 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         options.heartbeatIntervalMilliseconds = Int32(request.heartbeatInterval * 1000)
         options.heartbeatTimeoutMilliseconds = Int32(request.workerTimeout * 1000)
         options.heartbeatTTLMilliseconds = Int32(request.workerTimeout * 1000)
+        // CURVE: the ZAP handler answers before the socket binds, and stops after it closes (defer order).
+        var zapHandler: ZAPHandler?
+        defer { zapHandler?.stop() }
+        var localWorkerKeys: LocalWorkerKeys?
+        defer { localWorkerKeys?.remove() }
+        if let curve = request.curve {
+            zapHandler = try curve.startZAPHandler(context: context) { decision in
+                logger.log(level: decision.allowed ? .info : .warning, "\(decision.logLine)")
+            }
+            options.security = curve.socketSecurity
+            if workerCount > 0 { localWorkerKeys = try curve.localWorkerKeys() }
+            logger.notice(
+                "CURVE on: \(curve.allowList.count) authorized worker keys in \(curve.authorizedWorkersDirectory)")
+        }
         let socket = try WireSocket(context: context, kind: .router, options: options)
         defer { socket.close() }
         var localEndpoint: String?
@@ -82,7 +106,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
             pool = try LocalWorkerPool(
                 count: workerCount, endpoint: localEndpoint, threads: threads, cacheDirectory: request.cacheDirectory,
-                giveUpAfter: max(10, request.workerTimeout * 3), logger: logger)
+                giveUpAfter: max(10, request.workerTimeout * 3), extraArguments: localWorkerKeys?.arguments ?? [],
+                logger: logger)
             coordinator.attach(pool!)
             logger.info("started \(workerCount) local workers with \(threads) threads each")
         }
@@ -120,3 +145,4 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.
 public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }
+

@@ -136,9 +136,12 @@ final class ExtractionCoordinator {
         do {
             message = try WireCodec.decode(Array(frames.dropFirst()), limits: limits)
         } catch let error as WireError {
-            if case .protocolMismatch = error.reason {
-                logger.error("a worker speaks another protocol version: \(error.message); refusing it")
-                send(.reject(Rejection(reason: error.message)), to: identity)
+            if case .protocolMismatch(let peerVersion) = error.reason {
+                let reason =
+                    "protocol version mismatch: the coordinator speaks version \(WireCodec.protocolVersion), the "
+                    + "worker speaks version \(peerVersion); run the same build of bottleneck on both sides"
+                logger.error("refusing a worker: \(reason)")
+                send(.reject(Rejection(reason: reason)), to: identity)
             } else {
                 drop(error.message)
             }
@@ -186,12 +189,9 @@ final class ExtractionCoordinator {
 
     private func register(_ identity: [UInt8], hello: Hello, now: Date) {
         if let existing = workers[identity] {
+            // A repeated hello (the worker's welcome was late or lost): welcome it again; its status, which
+            // follows, reconciles what it holds.
             logger.debug("worker \(existing.name) said hello again")
-            let requeued = scheduler.withdraw(identity)
-            retried += requeued.count
-            workers[identity]!.assignments = [:]
-            workers[identity]!.sentSequence = 0
-            workers[identity]!.credit = 0
         } else {
             var name = hello.workerName
             if workers.values.contains(where: { $0.name == name }) { name += "#\(workers.count + 1)" }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import ImageInput
 import Storage
@@ -54,24 +53,35 @@ public struct ExtractionInputs: Sendable {
             }
             splits.append(ExtractionSplit(name: "validation", entries: validation.entries))
         }
-        guard let handle = FileHandle(forReadingAtPath: request.weightsPath) else {
+        guard FileManager.default.isReadableFile(atPath: request.weightsPath),
+            let size = (try? FileManager.default.attributesOfItem(atPath: request.weightsPath))?[.size] as? Int
+        else {
             throw ExtractionError(.badInput, "weights file \(request.weightsPath) cannot be read")
         }
-        var hasher = SHA256()
-        var size = 0
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-            size += chunk.count
-        }
-        try? handle.close()
-        let sha = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        var sha = ""
         let featureShape: [Int]
         do {
+            // Loading checks the file (layout, shapes); the shape follows from the layer widths without building
+            // a conv base, which would hold its scratch buffers in the coordinator for nothing.
             let weights = try VGG16Weights.load(path: request.weightsPath)
-            let base = try ConvBase(
-                weights: weights, imageHeight: request.settings.height, imageWidth: request.settings.width,
-                output: request.layer)
-            featureShape = [base.outputHeight, base.outputWidth, base.outputChannels]
+            sha = weights.sha256  // SHA-256 of the file's bytes
+            guard request.settings.height >= ConvBase.minimumImageSize,
+                request.settings.width >= ConvBase.minimumImageSize
+            else {
+                throw ExtractionError(
+                    .badInput,
+                    "image size \(request.settings.height)x\(request.settings.width) is below the "
+                        + "\(ConvBase.minimumImageSize)x\(ConvBase.minimumImageSize) VGG16 needs")
+            }
+            var height = request.settings.height
+            var width = request.settings.width
+            for _ in 0..<request.layer.blockCount {
+                height /= 2
+                width /= 2
+            }
+            featureShape = [height, width, weights.layers[request.layer.convLayerCount - 1].outChannels]
+        } catch let error as ExtractionError {
+            throw error
         } catch {
             throw ExtractionError(.badInput, "\(error)")
         }

@@ -1,5 +1,6 @@
 import ImageInput
 import VGG16
+import Wire
 
 /// How an extraction reports progress while it runs.
 public enum ProgressMode: String, Sendable, Codable {
@@ -30,7 +31,7 @@ public struct ExtractionRequest: Sendable {
     public var threadsPerWorker: Int?
     /// Extra endpoints to bind for remote workers ("tcp://0.0.0.0:5555", "ipc:///tmp/b.sock").
     public var bindEndpoints: [String]
-    /// Images per shard; nil: the default (`ExtractionRequest.defaultShardSize`).
+    /// Images per shard; nil: `ExtractionRequest.defaultShardSize(imageCount:)`.
     public var shardSize: Int?
     /// Discard an existing journal and start over.
     public var restart: Bool
@@ -46,7 +47,15 @@ public struct ExtractionRequest: Sendable {
     /// Where local workers cache weights; nil: their default cache directory.
     public var cacheDirectory: String?
 
-    public static let defaultShardSize = 32
+    /// CURVE for the coordinator's socket (key pair, allow-list); nil: plaintext.
+    public var curve: CurveServerSetup? = nil
+    /// Allow plaintext on non-loopback `bindEndpoints` (warned about on every start).
+    public var insecure: Bool = false
+
+    /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
+    /// the tail is short), at most 32 images per shard for large ones. Depends only on the image count, so a
+    /// rerun of the same command plans the same shards whatever the machine.
+    public static func defaultShardSize(imageCount: Int) -> Int { min(32, max(1, (imageCount + 63) / 64)) }
 
     public init(
         trainDirectory: String, validationDirectory: String? = nil, weightsPath: String, outputPath: String,

@@ -18,16 +18,17 @@ final class LocalWorkerPool {
     private let logger: Logger
     private(set) var lastExitStatus: Int32 = 0
 
-    init(count: Int, endpoint: String, threads: Int?, cacheDirectory: String?, giveUpAfter: Double, logger: Logger)
-        throws
-    {
+    init(
+        count: Int, endpoint: String, threads: Int?, cacheDirectory: String?, giveUpAfter: Double,
+        extraArguments: [String] = [], logger: Logger
+    ) throws {
         executable = try Self.workerExecutable()
         var arguments = [
             "--connect", endpoint, "--parent-pid", String(getpid()), "--give-up-after", String(giveUpAfter),
         ]
         if let threads { arguments += ["--threads", String(threads)] }
         if let cacheDirectory { arguments += ["--cache-dir", cacheDirectory] }
-        self.arguments = arguments
+        self.arguments = arguments + extraArguments
         self.logger = logger
         respawnBudget = max(3, 2 * count)
         for index in 0..<count { try spawn(index) }

@@ -4,10 +4,12 @@ public enum SocketKind: Sendable {
     case dealer
 }
 
-/// How a socket authenticates and encrypts. Only plaintext exists today; CURVE keys will be one more case here,
-/// applied in `WireSocket.init` next to the other options, so that socket set-up stays in one place.
+/// How a socket authenticates and encrypts; applied in `WireSocket.init` next to the other options, so that socket
+/// set-up stays in one place. Plaintext belongs on loopback only (`CurveBindPolicy`).
 public enum SocketSecurity: Sendable, Equatable {
     case plaintext
+    /// CURVE encryption and authentication; see `CurveSocketRole`.
+    case curve(CurveSocketRole)
 }
 
 /// Every option the project sets on a socket, with the defaults it wants.
@@ -38,6 +40,8 @@ public struct SocketOptions: Sendable {
     public var reconnectIntervalMilliseconds: Int32 = 100
     public var reconnectIntervalMaxMilliseconds: Int32 = 2000
     public var security: SocketSecurity = .plaintext
+    /// Reports this socket's handshakes to a `HandshakeMonitor` (workers: to notice a refusal).
+    public var handshakeMonitor: HandshakeWatch? = nil
 
     public init() {}
 }

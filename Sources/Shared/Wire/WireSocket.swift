@@ -44,7 +44,9 @@ public final class WireSocket: @unchecked Sendable {
             }
             switch options.security {
             case .plaintext: break
+            case .curve(let role): try role.apply(to: socket)
             }
+            if let watch = options.handshakeMonitor { try watch.attach(to: socket) }
         } catch {
             zmq_close(socket)
             message.deallocate()

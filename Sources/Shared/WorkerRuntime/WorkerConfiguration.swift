@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 /// How a worker process connects and behaves; built from `bottleneck-worker`'s command line.
 public struct WorkerConfiguration: Sendable {
@@ -16,6 +17,8 @@ public struct WorkerConfiguration: Sendable {
     public var parentPID: Int32?
     /// Name in the coordinator's logs and summary.
     public var name: String
+    /// CURVE keys (`SocketSecurity.curveClient(keyFile:serverKeyFile:)`) or plaintext.
+    public var security: SocketSecurity = .plaintext
     /// Milliseconds to wait before computing each shard: simulates a slow worker in tests and demos.
     public var shardDelayMilliseconds: Int
 

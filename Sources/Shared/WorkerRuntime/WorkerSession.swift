@@ -23,10 +23,14 @@ public final class WorkerSession {
     /// Shards of this registration received and not yet answered, and the highest shard sequence received.
     private var held: Set<Int> = []
     private var lastSequence = 0
+    /// Whether the coordinator has welcomed this worker in the current registration.
+    private var registered = false
+    /// When hello or needWeights was last sent.
+    private var lastHandshake = Date()
 
     /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
     public static let pipelineDepth = 2
-    static let helloRetrySeconds = 3.0
+    static let helloRetrySeconds = 1.0
     static let weightsRetrySeconds = 15.0
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
@@ -50,6 +54,7 @@ public final class WorkerSession {
             session += 1
             held = []
             lastSequence = 0
+            registered = false
             let outcome: SessionEnd
             do {
                 outcome = try runSession(context: context, lastContact: &lastContact)
@@ -90,9 +95,20 @@ public final class WorkerSession {
         options.routingID = Array(UUID().uuidString.utf8)
         options.maxMessageSize = Int64(WireLimits().maxWeightsBytes) + (1 << 20)
         options.immediate = true
+        options.security = configuration.security
+        let watch = HandshakeWatch()
+        options.handshakeMonitor = watch
         let socket = try WireSocket(context: context, kind: .dealer, options: options)
         defer { socket.close() }
-        try socket.connect(configuration.endpoint)
+        let handshakes = try HandshakeMonitor(
+            context: context, watch: watch, clientKey: configuration.security.clientKey)
+        defer { handshakes.close() }
+        do {
+            try socket.connect(configuration.endpoint)
+        } catch {
+            // ZeroMQ connects in the background; a failure here is a malformed endpoint, never a transient one.
+            return .finished(.failed("cannot connect to \(configuration.endpoint): \(error)"))
+        }
         var lastSent = Date()
         var lastHeard = Date()
 
@@ -108,11 +124,12 @@ public final class WorkerSession {
         }
         let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)
         send(.hello(hello))
-        var lastHandshake = Date()
+        lastHandshake = Date()
         logger.info("connecting to \(configuration.endpoint) as \(configuration.name)")
 
         while true {
             if let parent = configuration.parentPID, getppid() != parent { return .finished(.parentGone) }
+            if let refusal = try handshakes.refusal() { return .finished(.refused(refusal.message)) }
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
                     lastHeard = Date()
@@ -135,20 +152,20 @@ public final class WorkerSession {
                 held.remove(computed.result.shardID)
                 send(.request(ShardRequest(jobID: computed.result.jobID, status: status)))
             }
-            // A lost welcome or weights message must not leave the worker waiting forever: ask again.
-            if job == nil {
-                let retry = awaitedJob == nil ? Self.helloRetrySeconds : Self.weightsRetrySeconds
-                if Date().timeIntervalSince(lastHandshake) >= retry {
-                    lastHandshake = Date()
-                    if let awaited = awaitedJob {
-                        send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
-                    } else {
-                        send(.hello(hello))
-                    }
-                }
-            }
+            // Until welcomed, hello is the heartbeat (a hello lost before the connection was up, or a lost
+            // welcome, must not leave the worker waiting); lost weights are asked for again, less often.
             let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
-            if Date().timeIntervalSince(lastSent) >= interval {
+            if !registered {
+                if Date().timeIntervalSince(lastHandshake) >= Self.helloRetrySeconds {
+                    lastHandshake = Date()
+                    send(.hello(hello))
+                }
+            } else if job == nil, let awaited = awaitedJob,
+                Date().timeIntervalSince(lastHandshake) >= Self.weightsRetrySeconds
+            {
+                lastHandshake = Date()
+                send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+            } else if Date().timeIntervalSince(lastSent) >= interval {
                 send(.heartbeat(Heartbeat(status: job == nil ? nil : status)))
             }
             let timeout = Double(job?.peerTimeoutMilliseconds ?? 10_000) / 1000
@@ -168,17 +185,20 @@ public final class WorkerSession {
         switch message {
         case .welcome(let welcome):
             let announced = welcome.job
+            registered = true
             if announced == awaitedJob { return nil }  // weights already asked for
-            held = []
-            lastSequence = 0
             if announced == job {
+                // Welcomed again (a repeated hello, or registering anew after a reset): say what this worker holds.
                 send(.request(ShardRequest(jobID: announced.jobID, status: status)))
                 return nil
             }
+            held = []
+            lastSequence = 0
             if let path = cache.verifiedPath(for: announced.weightsSHA256) {
                 return setUp(announced, weightsPath: path, send: send)
             }
             awaitedJob = announced
+            lastHandshake = Date()
             logger.info("fetching weights \(announced.weightsSHA256.prefix(12))… from the coordinator")
             send(.needWeights(WeightsRequest(sha256: announced.weightsSHA256)))
         case .weights(let transfer, let bytes):
@@ -216,6 +236,7 @@ public final class WorkerSession {
             session += 1
             held = []
             lastSequence = 0
+            registered = false
             send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)))
         case .hello, .request, .result, .needWeights, .goodbye:
             logger.warning("dropping a \(message.kind) message: only workers send those")

@@ -27,14 +27,15 @@ enum BLASThreads {
     /// other's setting in the middle of a run.
     private static let lock = NSLock()
 
-    /// Runs `body` with OpenBLAS pinned to `count` threads, restoring the previous count afterwards. One such
-    /// section runs at a time per process; other code must not change the count meanwhile.
+    /// Runs `body` with OpenBLAS pinned to `count` threads. One such section runs at a time per process.
+    ///
+    /// The count is left as it is afterwards: Bottleneck runs OpenBLAS single-threaded everywhere (the
+    /// conv base does too) and parallelises with threads of its own, so restoring a larger count could
+    /// change the result bits of a conv base running at the same time in the same process.
     static func withFixedCount<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
-        let previous = openblas_get_num_threads()
         openblas_set_num_threads(Int32(max(1, count)))
-        defer { openblas_set_num_threads(previous) }
         return try body()
     }
 }

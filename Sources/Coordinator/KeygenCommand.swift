@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Wire
+
+/// `bottleneck-coordinator keygen PATH`: a CURVE key pair for a coordinator or a worker.
+struct KeygenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keygen",
+        abstract: "Make a CURVE key pair: PATH.key (secret and public key, mode 0600) and PATH.pub (public key).",
+        discussion: """
+            Keep PATH.key on the machine that uses it; give others PATH.pub. The coordinator takes \
+            --curve-key coordinator.key --authorized-workers DIR (a directory of the workers' .pub files); a worker \
+            takes --curve-key worker.key --server-key coordinator.pub. Keys are never printed: only a short \
+            fingerprint of the public key. Exit status: 0 written, 1 not written (the message says why).
+            """)
+
+    @Argument(help: "Where to write: PATH.key and PATH.pub (a trailing .key or .pub is dropped).")
+    var path: String
+
+    @Flag(help: "Replace existing key files (a worker holding the old key is locked out).")
+    var force = false
+
+    func run() throws {
+        var base = path
+        for suffix in [".key", ".pub"] where base.hasSuffix(suffix) { base.removeLast(suffix.count) }
+        do {
+            let keys = try CurveKeyPair.generate()
+            try keys.write(toBasePath: base, overwrite: force)
+            print(
+                "wrote \(base).key (key pair: keep it secret, mode 0600) and \(base).pub (public key \(keys.publicKey.fingerprint)…)"
+            )
+        } catch let error as CurveKeyError {
+            printError("bottleneck-coordinator keygen: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes one line to standard error.
+private func printError(_ line: String) {
+    var standardError = StandardErrorStream()
+    print(line, to: &standardError)
+}
+
+private struct StandardErrorStream: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}
