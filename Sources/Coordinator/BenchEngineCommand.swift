@@ -25,8 +25,28 @@ struct BenchEngineCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Flag(help: ArgumentHelp("Compute on a thread of its own, as workers do.", visibility: .hidden))
+    var onThread = false
+
     func run() throws {
         common.bootstrapLogging()
+        if onThread {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var failure: (any Error)?
+            let thread = Thread {
+                do { try measure() } catch { failure = error }
+                done.signal()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+            done.wait()
+            if let failure { throw failure }
+        } else {
+            try measure()
+        }
+    }
+
+    private func measure() throws {
         ConvBase.setBLASThreads(1)
         let weights = try weights.map(VGG16Weights.load(path:)) ?? VGG16Weights.generated(seed: 1)
         let size = imageSize
