@@ -24,15 +24,17 @@ struct GroupedLayersTests {
         }
     }
 
-    @Test("full width at 150×150, recommended batch: same bits alone, at any place in a group, on any thread")
-    func groupPositionIndependence() throws {
+    @Test(
+        "full width, recommended batch: same bits alone, at any place in a group, on any thread",
+        arguments: [150, 224, 97])
+    func groupPositionIndependence(side: Int) throws {
         // As in the worker: one BLAS thread (the thread count changes the bits), the batch for this kernel set.
         ConvBase.setBLASThreads(1)
         let weights = VGG16Weights.generated(seed: 2027)
         let base = try ConvBase(
-            weights: weights, imageHeight: 150, imageWidth: 150, batch: ConvBase.recommendedBatch)
+            weights: weights, imageHeight: side, imageWidth: side, batch: ConvBase.recommendedBatch)
         print("OpenBLAS \(BLASKernels.coreName): recommended batch \(base.batch)")
-        let count = 150 * 150 * 3
+        let count = side * side * 3
         let images = (0..<4).map { randomFloats(count: count, seed: UInt64(40 + $0), low: -124, high: 152) }
         let image = images[0]
         let alone = base.forward(images: image, count: 1)
@@ -45,7 +47,7 @@ struct GroupedLayersTests {
         #expect(Array(second[n...]).map(\.bitPattern) == alone.map(\.bitPattern))
         #expect(Array(first[..<n]).map(\.bitPattern) == alone.map(\.bitPattern))
         // And within rounding of the one-image-at-a-time engine.
-        let single = try ConvBase(weights: weights, imageHeight: 150, imageWidth: 150).forward(images: image, count: 1)
+        let single = try ConvBase(weights: weights, imageHeight: side, imageWidth: side).forward(images: image, count: 1)
         let scale = single.map(abs).max() ?? 0
         let worst = zip(alone, single).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst / scale < 1e-5)
