@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ImageInput
 import VGG16
 
 /// `bottleneck-coordinator bench-engine` (hidden): the conv base alone, for `make bench` — the OpenBLAS kernel
@@ -24,6 +25,9 @@ struct BenchEngineCommand: ParsableCommand {
     var batch: Int = ConvBase.recommendedBatch
 
     @OptionGroup var common: CommonOptions
+
+    @Option(help: "JPEG/PNG images to use (caffe preprocessing) instead of random pixels, cycled.")
+    var image: [String] = []
 
     @Flag(help: ArgumentHelp("Compute on a thread of its own, as workers do.", visibility: .hidden))
     var onThread = false
@@ -53,8 +57,19 @@ struct BenchEngineCommand: ParsableCommand {
         var generator = SystemRandomNumberGenerator()
         // caffe-preprocessed pixels span about ±128.
         let groupSize = max(1, batch)
-        let inputs = (0..<(max(1, images) * groupSize)).map { _ in
-            (0..<(size * size * 3)).map { _ in Float.random(in: -128...128, using: &generator) }
+        let settings = ImageSettings(height: size, width: size, preprocessing: .caffe)
+        let files = try image.map { path in
+            var pixels = [Float](repeating: 0, count: size * size * 3)
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            try pixels.withUnsafeMutableBufferPointer {
+                try ImagePipeline.prepare(bytes, filename: path, settings: settings, into: $0.baseAddress!)
+            }
+            return pixels
+        }
+        let inputs = (0..<(max(1, images) * groupSize)).map { index in
+            files.isEmpty
+                ? (0..<(size * size * 3)).map { _ in Float.random(in: -128...128, using: &generator) }
+                : files[index % files.count]
         }
         var result: [String: Any] = [
             "openblas_core": BLASKernels.coreName, "image_size": size, "images": inputs.count, "batch": groupSize,
@@ -90,6 +105,7 @@ struct BenchEngineCommand: ParsableCommand {
                 },
                 "ms_per_image": ((totalCPU.dropFirst().min() ?? totalCPU[0]) * 1e4).rounded() / 10,
                 "batch": convBase.batch,
+                "ms_per_image_each_group": totalCPU.map { ($0 * 1e4).rounded() / 10 },
                 "init_ms": Double(initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
             ]
         }

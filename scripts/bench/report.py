@@ -21,7 +21,7 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "?")
     cores = sum(1 for l in lines if l.startswith("processor"))
     print(f"\nCPU: {cpu}, {cores} logical cores; best of {repeats} alternating rounds")
-    head = (f"{'size':>5} {'ours img/s':>10} {'ORT img/s':>9} {'ratio':>6} | {'ours img/CPU-s':>14} "
+    head = (f"{'size':>5} {'ours img/s':>10} {'ORT img/s':>9} {'ratio':>6} | {'steady':>6} {'ratio':>6} | {'ours img/CPU-s':>14} "
             f"{'ORT img/CPU-s':>13} {'ratio':>6} | {'worker RSS':>10} {'fast vs ref':>11} {'ORT vs ours':>11}  OpenBLAS")
     print(head)
     print("-" * len(head))
@@ -39,11 +39,15 @@ def main():
         ours_cpu = max(images / o["cpu_seconds"] for o in ours)
         ort_cpu = max(images / o["cpu_seconds"] for o in ort)
         rss = max(o["worker_peak_rss_mib"] for o in ours)
+        steady = max((o.get("steady_images_per_second") or 0) for o in ours)
+        start = min((o.get("first_results_seconds") or 0) for o in ours)
         cross = max(o["max_relative_error_vs_extract"] for o in ort)
         ratio = ours_rate / ort_rate
         summary[size] = {"ours": ours_rate, "ort": ort_rate, "ratio": ratio, "cpu_ratio": ours_cpu / ort_cpu,
+                         "steady": steady, "steady_ratio": steady / ort_rate, "first_results_seconds": start,
                          "worker_peak_rss_mib": rss}
-        print(f"{size:>5} {ours_rate:10.1f} {ort_rate:9.1f} {ratio:6.2f} | {ours_cpu:14.2f} {ort_cpu:13.2f} "
+        print(f"{size:>5} {ours_rate:10.1f} {ort_rate:9.1f} {ratio:6.2f} | {steady:6.1f} {steady / ort_rate:6.2f} | "
+              f"{ours_cpu:14.2f} {ort_cpu:13.2f} "
               f"{ours_cpu / ort_cpu:6.2f} | {rss:6.0f} MiB {engine['max_relative_error_fast_vs_reference']:11.1e} "
               f"{cross:11.1e}  {engine['openblas_core']}")
     for size in sizes:
@@ -55,6 +59,7 @@ def main():
             print(f"  {algorithm:9} {engine[algorithm]['ms_per_image']:6.1f} ms/image  "
                   + " ".join(f"{name.replace('block', 'b').replace('_conv', '.')}:{g:.0f}" for name, g in layers))
     print("\nours: wall clock of the whole `extract` command (start-up, decode, resize, HDF5 write included)."
+          " steady: ours from the first finished images to the end (start-up excluded, tail included)."
           " ORT: inference only, on decoded float32 input, batch 8 after a warm-up batch."
           "\nimg/CPU-s: images per CPU-second (all our processes; ORT's process). fast vs ref: the default"
           " algorithm against im2col+sgemm on random images; ORT vs ours: the two engines' features on the"

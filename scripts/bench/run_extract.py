@@ -10,6 +10,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -36,16 +37,36 @@ def main():
     out = sys.argv[1]
     command = sys.argv[sys.argv.index("--") + 1:]
     peak = {}
+    stamped = []  # (seconds since start, JSON event) of the coordinator's progress lines
+
+    def read(stream, out_file, start):
+        for raw in stream:
+            out_file.write(raw)
+            try:
+                stamped.append((time.monotonic() - start, json.loads(raw)))
+            except ValueError:
+                pass
+
     with open(out + ".stdout", "wb") as stdout, open(out + ".stderr", "wb") as stderr:
         start = time.monotonic()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
+        reader = threading.Thread(target=read, args=(process.stdout, stdout, start))
+        reader.start()
         while process.poll() is None:
             for child in children(process.pid):
                 peak[child] = max(peak.get(child, 0), vm_hwm_kib(child))
             time.sleep(0.05)
         seconds = time.monotonic() - start
+        reader.join()
     # The coordinator waits for its workers, so their CPU time is in its children's usage, and so in ours.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # Steady rate: from the first progress event reporting finished images to the end of the command, i.e.
+    # without start-up (workers starting, joining, receiving the weights, preparing kernels).
+    first = next(((t, e) for t, e in stamped if e.get("event") == "progress" and e.get("images_done", 0) > 0), None)
+    total = next((e.get("images") for _, e in stamped if e.get("event") == "summary"), None)
+    steady = None
+    if first and total and seconds > first[0]:
+        steady = (total - first[1]["images_done"]) / (seconds - first[0])
     summary = None
     with open(out + ".stdout") as handle:
         for line in handle:
@@ -59,6 +80,8 @@ def main():
         "exit_status": process.returncode,
         "wall_seconds": seconds,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "steady_images_per_second": steady,
+        "first_results_seconds": first[0] if first else None,
         "worker_peak_rss_mib": max(peak.values(), default=0) / 1024,
         "workers_seen": len(peak),
         "summary": summary,
