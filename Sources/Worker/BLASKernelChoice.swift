@@ -89,17 +89,25 @@ enum BLASKernelChoice {
         environment["OPENBLAS_NUM_THREADS"] = "1"
         process.environment = environment
         let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
-        process.standardError = output
+        process.standardError = errors
         do { try process.run() } catch { return "cannot start the check: \(error.localizedDescription)" }
+        // Drain stderr on the side so that a chatty child cannot block on a full pipe.
+        let errorText = ErrorText()
+        let drain = Thread { errorText.set(errors.fileHandleForReading.readDataToEndOfFile()) }
+        drain.start()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        errorText.wait()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        let last = lines.last?.trimmingCharacters(in: .whitespaces) ?? ""
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            return text.isEmpty ? "exit status \(process.terminationStatus)" : text
+            let why = (lines + [errorText.text]).joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+            return why.isEmpty ? "exit status \(process.terminationStatus)" : why
         }
-        guard text.split(separator: " ").first.map(String.init)?.lowercased() == coreType.lowercased() else {
-            return "OpenBLAS ran the \(text) kernels instead"
+        guard last.lowercased() == "\(coreType.lowercased()) ok" else {
+            return "OpenBLAS ran other kernels: \(last)"
         }
         return nil
     }
@@ -119,5 +127,30 @@ enum BLASKernelChoice {
         }
         print("\(BLASKernels.coreName) ok")
         return 0
+    }
+}
+
+/// Standard error of the self-check child, read on another thread.
+private final class ErrorText: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var value: String?
+
+    func set(_ data: Data) {
+        condition.lock()
+        value = String(decoding: data, as: UTF8.self)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func wait() {
+        condition.lock()
+        while value == nil { condition.wait() }
+        condition.unlock()
+    }
+
+    var text: String {
+        condition.lock()
+        defer { condition.unlock() }
+        return value ?? ""
     }
 }
