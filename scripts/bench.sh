@@ -11,7 +11,9 @@
 #   BENCH_SIZES (default "224 150")
 #   BENCH_REPEATS (default 2)     rounds of (extract, ORT), alternating; the table shows the best round of each,
 #                                 as other processes on the machine can only slow a round down
-#   BENCH_EXTRACT_ARGS            extra arguments for `extract`, e.g. "--workers 1 --threads 2"
+#   BENCH_EXTRACT_ARGS            extra arguments for `extract`, e.g. "--workers 1 --threads 2", or
+#                                 "--shard-size 8": shards of a multiple of ConvBase.recommendedBatch (4) images
+#                                 leave no partial groups (the default for 384 images is 6 per shard)
 #   ORT_THREADS (default 2)       ONNX Runtime intra-op threads
 set -euo pipefail
 cd "$(dirname "$0")/.."
