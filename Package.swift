@@ -84,10 +84,10 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "WorkerRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WorkerRuntime", "VGG16", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/Worker"),
+            path: "Sources/Worker", exclude: ["README.md"]),
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),

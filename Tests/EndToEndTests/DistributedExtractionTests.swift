@@ -283,3 +283,27 @@ struct DistributedWorkerLifecycleTests {
         #expect(objects.contains { $0["event"] as? String == "progress" && $0["images_total"] as? Int == fixture.imageCount + 1 })
     }
 }
+
+@Suite(
+    "Distributed extraction: workers that would compute other bits",
+    .enabled(if: BuiltExecutables.available && BLASKernels.cpuHasAVX512ForSkylakeX, "needs AVX-512 for two kernel sets"))
+struct DistributedComputeProfileTests {
+    @Test("a worker whose OpenBLAS kernel set differs from the job's is refused, and says why")
+    func mismatchedKernelSetRefused() throws {
+        let fixture = try DistributedFixture("profile", imagesPerClass: 4, validationPerClass: 1)
+        defer { fixture.directory.remove() }
+        let port = freeTCPPort()
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments("out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)"]))
+        let first = try fixture.startWorker(
+            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "Haswell", "--shard-delay-ms", "300"], label: "haswell")
+        #expect(coordinator.waitForStderr("joined", timeout: 60), "coordinator: \(coordinator.stderr)")
+        let second = try fixture.startWorker(
+            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "SkylakeX"], label: "skylakex")
+        #expect(second.wait(timeout: 60) == 1)
+        #expect(second.stderr.contains("OpenBLAS Haswell"), "worker: \(second.stderr)")
+        #expect(coordinator.stderr.contains("refusing worker"))
+        #expect(coordinator.wait(timeout: 120) == 0, "coordinator: \(coordinator.stderr)")
+        #expect(first.wait(timeout: 30) == 0)
+    }
+}

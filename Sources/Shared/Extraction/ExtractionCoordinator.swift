@@ -36,6 +36,8 @@ final class ExtractionCoordinator {
     private let limits: WireLimits
     private var scheduler: ShardScheduler
     private var workers: [[UInt8]: Worker] = [:]
+    /// The compute profile of the first worker that joined; later workers must match it (see `Hello`).
+    private var computeProfile: String?
     private var weightsBytes: [UInt8]?
     private let progress: ProgressReporter
     private var localWorkers: LocalWorkerPool?
@@ -193,6 +195,19 @@ final class ExtractionCoordinator {
             // follows, reconciles what it holds.
             logger.debug("worker \(existing.name) said hello again")
         } else {
+            if let profile = hello.computeProfile {
+                if let expected = computeProfile, profile != expected {
+                    logger.warning("refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
+                    send(
+                        .reject(Rejection(
+                            reason: "this job's features are computed with \(expected), this worker's with \(profile); "
+                                + "the output would depend on which worker computed an image (set "
+                                + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
+                        to: identity)
+                    return
+                }
+                computeProfile = profile
+            }
             var name = hello.workerName
             if workers.values.contains(where: { $0.name == name }) { name += "#\(workers.count + 1)" }
             workers[identity] = Worker(name: name, lastHeard: now, lastSent: now)

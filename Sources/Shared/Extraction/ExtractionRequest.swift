@@ -53,9 +53,12 @@ public struct ExtractionRequest: Sendable {
     public var insecure: Bool = false
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
-    /// the tail is short), at most 32 images per shard for large ones. Depends only on the image count, so a
+    /// the tail is short), at most 32 images per shard for large ones, and a multiple of 4 (workers compute the
+    /// last layers of 4 images together where their kernels allow it). Depends only on the image count, so a
     /// rerun of the same command plans the same shards whatever the machine.
-    public static func defaultShardSize(imageCount: Int) -> Int { min(32, max(1, (imageCount + 63) / 64)) }
+    public static func defaultShardSize(imageCount: Int) -> Int {
+        min(32, (max(1, (imageCount + 63) / 64) + 3) / 4 * 4)
+    }
 
     public init(
         trainDirectory: String, validationDirectory: String? = nil, weightsPath: String, outputPath: String,

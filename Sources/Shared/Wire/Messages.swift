@@ -59,10 +59,15 @@ public struct Hello: Codable, Sendable, Equatable {
     public var workerName: String
     public var pid: Int
     public var threads: Int
-    public init(workerName: String, pid: Int, threads: Int) {
+    /// What decides the last bits of the worker's arithmetic (its OpenBLAS kernel set and how it groups
+    /// images), e.g. "OpenBLAS SkylakeX, groups of 4". Workers of one job must agree for its output to be
+    /// the same bytes whichever worker computed an image. Absent from workers that do not report it.
+    public var computeProfile: String?
+    public init(workerName: String, pid: Int, threads: Int, computeProfile: String? = nil) {
         self.workerName = workerName
         self.pid = pid
         self.threads = threads
+        self.computeProfile = computeProfile
     }
 }
 

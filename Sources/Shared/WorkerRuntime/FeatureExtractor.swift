@@ -36,6 +36,12 @@ public final class FeatureExtractor: @unchecked Sendable {
     /// Conv bases computing in parallel.
     public var threads: Int { convBases.count }
 
+    /// What decides the last bits of this process's features: the OpenBLAS kernel set and the image groups
+    /// the conv base computes together. Every worker of a job must report the same profile.
+    public static var computeProfile: String {
+        "OpenBLAS \(BLASKernels.coreName), groups of \(ConvBase.recommendedBatch)"
+    }
+
     /// (h, w, c) of one image's features.
     public var featureShape: [Int] { [convBases[0].outputHeight, convBases[0].outputWidth, convBases[0].outputChannels] }
     public var featureCount: Int { convBases[0].featureCount }

@@ -27,10 +27,13 @@ public final class WorkerSession {
     private var registered = false
     /// When hello or needWeights was last sent.
     private var lastHandshake = Date()
+    private var helloRetry = WorkerSession.helloRetrySeconds.first
 
     /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
     public static let pipelineDepth = 2
-    static let helloRetrySeconds = 1.0
+    /// Hello is repeated until welcomed, first after 50 ms (the first one is often sent before the
+    /// connection is up and dropped), then at doubling intervals up to 1 s.
+    static let helloRetrySeconds = (first: 0.05, most: 1.0)
     static let weightsRetrySeconds = 15.0
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
@@ -38,6 +41,13 @@ public final class WorkerSession {
         self.logger = logger
         computer = ShardComputer(shardDelayMilliseconds: configuration.shardDelayMilliseconds)
         cache = WeightsCache(cacheDirectory: configuration.cacheDirectory)
+    }
+
+    /// This worker's introduction to a coordinator.
+    private var hello: Hello {
+        Hello(
+            workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads,
+            computeProfile: FeatureExtractor.computeProfile)
     }
 
     public func run() -> WorkerOutcome {
@@ -122,9 +132,9 @@ public final class WorkerSession {
                 logger.warning("cannot send \(message.kind) to the coordinator: \(error)")
             }
         }
-        let hello = Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)
         send(.hello(hello))
         lastHandshake = Date()
+        helloRetry = Self.helloRetrySeconds.first
         logger.info("connecting to \(configuration.endpoint) as \(configuration.name)")
 
         while true {
@@ -156,8 +166,9 @@ public final class WorkerSession {
             // welcome, must not leave the worker waiting); lost weights are asked for again, less often.
             let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
             if !registered {
-                if Date().timeIntervalSince(lastHandshake) >= Self.helloRetrySeconds {
+                if Date().timeIntervalSince(lastHandshake) >= helloRetry {
                     lastHandshake = Date()
+                    helloRetry = min(Self.helloRetrySeconds.most, helloRetry * 2)
                     send(.hello(hello))
                 }
             } else if job == nil, let awaited = awaitedJob,
@@ -237,7 +248,8 @@ public final class WorkerSession {
             held = []
             lastSequence = 0
             registered = false
-            send(.hello(Hello(workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads)))
+            helloRetry = Self.helloRetrySeconds.first
+            send(.hello(hello))
         case .hello, .request, .result, .needWeights, .goodbye:
             logger.warning("dropping a \(message.kind) message: only workers send those")
         }
