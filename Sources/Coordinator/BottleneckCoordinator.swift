@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import WorkerRuntime
 
 @main
 struct BottleneckCoordinator: ParsableCommand {
@@ -12,7 +13,7 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BenchEngineCommand.self,
+            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self, BenchEngineCommand.self,
         ])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.
@@ -54,6 +55,26 @@ struct CommonOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension CommonOptions {
+    /// Chooses OpenBLAS' kernel set before any matrix product runs: on an AVX-512 CPU, its AVX-512 kernels
+    /// after a self-check in a child process (the process re-executes itself), unless
+    /// `BOTTLENECK_OPENBLAS_CORETYPE` says `keep` or names a set. See `BLASKernelChoice`.
+    func chooseBLASKernels() {
+        BLASKernelChoice.apply(
+            mode: BLASKernelChoice.defaultMode, selfCheckArguments: ["blas-selfcheck"],
+            logger: Logger(label: "bottleneck.blas"))
+    }
+}
+
+/// The OpenBLAS self-check run by `chooseBLASKernels` in a child process.
+struct BLASSelfCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blas-selfcheck", abstract: "Check OpenBLAS' sgemm against a float64 reference.",
+        shouldDisplay: false)
+
+    func run() throws { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
+}
 
 /// A failure already explained to the user; exits with status 1.
 struct ReportedFailure: Error, CustomStringConvertible {

@@ -27,6 +27,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         common.bootstrapLogging()
+        common.chooseBLASKernels()
         do {
             let topModel = try TopModel.load(model)
             let file = try FeatureFile.open(features)

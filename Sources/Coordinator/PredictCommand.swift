@@ -49,6 +49,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         common.bootstrapLogging()
+        common.chooseBLASKernels()
         let topModel: TopModel
         let vgg: VGG16Weights
         do {

@@ -63,6 +63,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         common.bootstrapLogging()
+        common.chooseBLASKernels()
         var options = TrainingOptions()
         options.epochs = epochs
         options.batchSize = batchSize

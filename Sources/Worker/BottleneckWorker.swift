@@ -100,7 +100,7 @@ struct BottleneckWorker: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "bottleneck.worker")
-        BLASKernelChoice.apply(mode: blasCoretype, logger: logger)
+        BLASKernelChoice.apply(mode: blasCoretype, selfCheckArguments: ["--blas-selfcheck"], logger: logger)
         var security = SocketSecurity.plaintext
         if let curveKey, let serverKey {
             do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {

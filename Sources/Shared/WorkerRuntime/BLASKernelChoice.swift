@@ -6,35 +6,37 @@ import VGG16
     import Glibc
 #endif
 
-/// Chooses OpenBLAS' kernel set for this worker before any convolution runs.
+/// Chooses OpenBLAS' kernel set for this process before any matrix product runs (a worker, and the
+/// coordinator's train, evaluate and predict).
 ///
 /// OpenBLAS picks its kernels when the library loads (from the CPU or `OPENBLAS_CORETYPE`), so a different set
-/// needs a new process image: the worker sets `OPENBLAS_CORETYPE` and re-executes itself (/proc/self/exe, same
+/// needs a new process image: the process sets `OPENBLAS_CORETYPE` and re-executes itself (/proc/self/exe, same
 /// pid and arguments), marking the environment with `BOTTLENECK_BLAS_CHOSEN` so that it happens once.
 ///
 /// Modes (`--blas-coretype`, default `$BOTTLENECK_OPENBLAS_CORETYPE`, else `auto`):
 /// - `auto`: on a CPU with AVX-512 F/BW/VL/DQ whose current set is not an AVX-512 one, runs
-///   `bottleneck-worker --blas-selfcheck` with `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a
+///   itself with `selfCheckArguments` (`bottleneck-worker --blas-selfcheck`) and `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a
 ///   float64 reference); only if that child passes and reports the SkylakeX kernels does the worker switch.
 ///   Otherwise it keeps the set it has.
 /// - `keep`: leaves OpenBLAS' own choice (and any `OPENBLAS_CORETYPE` in the environment) alone.
 /// - any other value, e.g. `Haswell` or `SkylakeX`: that set, without a check.
 ///
 /// Features are bit-identical only between workers running the same kernel set; the worker logs its set.
-enum BLASKernelChoice {
+public enum BLASKernelChoice {
     static let candidate = "SkylakeX"
     static let chosenMarker = "BOTTLENECK_BLAS_CHOSEN"
     static let overrideVariable = "BOTTLENECK_OPENBLAS_CORETYPE"
 
     /// The mode from the environment when no option is given.
-    static var defaultMode: String {
+    public static var defaultMode: String {
         let value = ProcessInfo.processInfo.environment[overrideVariable] ?? ""
         return value.isEmpty ? "auto" : value
     }
 
-    /// Re-executes the worker with another kernel set when `mode` asks for one; returns when it keeps the
-    /// current one (after logging it). Returns without effect after a re-execution.
-    static func apply(mode: String, logger: Logger) {
+    /// Re-executes this process with another kernel set when `mode` asks for one; returns when it keeps the
+    /// current one (after logging it). Returns without effect after a re-execution. `selfCheckArguments` make
+    /// this executable run `runSelfCheck()`.
+    public static func apply(mode: String, selfCheckArguments: [String], logger: Logger) {
         let environment = ProcessInfo.processInfo.environment
         let current = BLASKernels.coreName
         if environment[chosenMarker] != nil {
@@ -56,7 +58,7 @@ enum BLASKernelChoice {
                 logger.info("OpenBLAS kernels: \(current) (no AVX-512 on this CPU)")
                 return
             }
-            if let failure = selfCheckFails(coreType: candidate) {
+            if let failure = selfCheckFails(coreType: candidate, arguments: selfCheckArguments) {
                 logger.warning("OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
                 return
             }
@@ -78,12 +80,12 @@ enum BLASKernelChoice {
         logger.warning("OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
     }
 
-    /// nil when `bottleneck-worker --blas-selfcheck` passes under `OPENBLAS_CORETYPE=coreType` and reports that
-    /// set, else why not.
-    private static func selfCheckFails(coreType: String) -> String? {
+    /// nil when this executable's self-check (`arguments`) passes under `OPENBLAS_CORETYPE=coreType` and reports
+    /// that set, else why not.
+    private static func selfCheckFails(coreType: String, arguments: [String]) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = ["--blas-selfcheck"]
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_CORETYPE"] = coreType
         environment["OPENBLAS_NUM_THREADS"] = "1"
@@ -119,8 +121,8 @@ enum BLASKernelChoice {
         execv("/proc/self/exe", cArguments)
     }
 
-    /// `--blas-selfcheck`: prints "<core name> ok" and exits 0, or the failure and exits 1.
-    static func runSelfCheck() -> Int32 {
+    /// The self-check: prints "<core name> ok" and returns 0, or prints the failure and returns 1.
+    public static func runSelfCheck() -> Int32 {
         if let failure = BLASKernels.selfCheck() {
             print(failure)
             return 1
