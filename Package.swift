@@ -38,9 +38,10 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
         // MARK: - Libraries, one job each
-        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5"),
+        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5", exclude: ["README.md"]),
         .target(
-            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput"),
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput",
+            exclude: ["README.md"]),
         .target(
             name: "VGG16",
             dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
@@ -50,27 +51,29 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
-            path: "\(shared)/Storage"),
-        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire"),
-        .target(name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel"),
+            path: "\(shared)/Storage", exclude: ["README.md"]),
+        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire", exclude: ["README.md"]),
+        .target(
+            name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
+            exclude: ["README.md"]),
         .target(
             name: "DataCheck",
             dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
-            path: "\(shared)/DataCheck"),
+            path: "\(shared)/DataCheck", exclude: ["README.md"]),
         .target(
             name: "Extraction",
             dependencies: [
                 "ImageInput", "VGG16", "Storage", "Wire", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "\(shared)/Extraction"),
+            path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
             dependencies: [
                 "ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "\(shared)/WorkerRuntime"),
+            path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
 
         // MARK: - Executables
         .executableTarget(
@@ -92,7 +95,8 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
-        .testTarget(name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),

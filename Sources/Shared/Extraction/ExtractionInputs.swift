@@ -10,8 +10,7 @@ public struct ExtractionSplit: Sendable {
 }
 
 /// Everything an extraction reads before computing: the scanned image trees, the weights' identity, the feature
-/// shape, and the attributes of the output file. Shared by the distributed and the in-process paths so that both
-/// write identical files.
+/// shape, and the attributes of the output file.
 public struct ExtractionInputs: Sendable {
     public var classNames: [String]
     public var splits: [ExtractionSplit]
