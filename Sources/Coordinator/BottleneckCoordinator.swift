@@ -86,3 +86,9 @@ struct ReportedFailure: Error, CustomStringConvertible {
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+/// Defaults shared by the commands that read VGG16 weights.
+enum KerasCache {
+    /// Keras' cache path of the official notop weights.
+    static let vgg16NotopWeights = NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+}

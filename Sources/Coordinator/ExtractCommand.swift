@@ -24,7 +24,7 @@ struct ExtractCommand: ParsableCommand {
     var validation: String?
 
     @Option(help: "VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file).")
-    var weights: String = NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    var weights: String = KerasCache.vgg16NotopWeights
 
     @Option(help: "The feature file to write (HDF5).")
     var output: String

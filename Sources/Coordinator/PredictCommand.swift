@@ -17,7 +17,7 @@ struct PredictCommand: ParsableCommand {
             """)
 
     @Option(name: .long, help: "VGG16 weights, the same file the training features came from.")
-    var weights = ExtractDefaults.kerasWeightsPath
+    var weights = KerasCache.vgg16NotopWeights
 
     @Option(name: .long, help: "Model written by `train`.")
     var model: String
@@ -151,11 +151,4 @@ struct PredictCommand: ParsableCommand {
         }
         return files
     }
-}
-
-/// Defaults shared by the commands that read VGG16 weights.
-enum ExtractDefaults {
-    /// Keras' cache path of the official notop weights.
-    static let kerasWeightsPath = NSString(string: "~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5")
-        .expandingTildeInPath
 }
