@@ -56,6 +56,20 @@ static void bn_jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
 
 static void bn_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/* Points libjpeg's error handling at `err`: errors longjmp with the message in `message`, warnings are kept
+   quiet (a truncated stream is noticed through saw_eof instead of printed). */
+static struct jpeg_error_mgr *bn_jpeg_errors(bn_jpeg_error_mgr *err, char *message, size_t message_capacity) {
+    struct jpeg_error_mgr *base = jpeg_std_error(&err->base);
+    err->base.error_exit = bn_jpeg_error_exit;
+    err->base.emit_message = bn_jpeg_emit_message;
+    err->base.output_message = bn_jpeg_output_message;
+    err->saw_eof = 0;
+    err->eof_is_fine = 0;
+    err->message = message;
+    err->message_capacity = message_capacity;
+    return base;
+}
+
 int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_image *out,
                    char *message, size_t message_capacity) {
     struct jpeg_decompress_struct cinfo;
@@ -65,14 +79,7 @@ int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_im
     memset(out, 0, sizeof *out);
     if (message && message_capacity) message[0] = '\0';
     memset(&cinfo, 0, sizeof cinfo);
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = bn_jpeg_error_exit;
-    err.base.emit_message = bn_jpeg_emit_message;
-    err.base.output_message = bn_jpeg_output_message;
-    err.saw_eof = 0;
-    err.eof_is_fine = 0;
-    err.message = message;
-    err.message_capacity = message_capacity;
+    cinfo.err = bn_jpeg_errors(&err, message, message_capacity);
 
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
@@ -148,14 +155,7 @@ int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components,
     *out_size = 0;
     if (message && message_capacity) message[0] = '\0';
     memset(&cinfo, 0, sizeof cinfo);
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = bn_jpeg_error_exit;
-    err.base.emit_message = bn_jpeg_emit_message;
-    err.base.output_message = bn_jpeg_output_message;
-    err.saw_eof = 0;
-    err.eof_is_fine = 0;
-    err.message = message;
-    err.message_capacity = message_capacity;
+    cinfo.err = bn_jpeg_errors(&err, message, message_capacity);
     if (setjmp(err.jump)) {
         jpeg_destroy_compress(&cinfo);
         free(buffer);

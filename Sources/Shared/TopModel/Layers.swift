@@ -86,19 +86,23 @@ enum SoftmaxCrossEntropy {
     static func softmax(
         logits: UnsafePointer<Float>, batch: Int, classes: Int, probabilities: UnsafeMutablePointer<Float>
     ) {
-        for r in 0..<batch {
-            let z = logits + r * classes
-            let p = probabilities + r * classes
-            var m = -Float.infinity
-            for j in 0..<classes { m = max(m, z[j]) }
-            var sum: Float = 0
-            for j in 0..<classes {
-                let e = expf(z[j] - m)
-                p[j] = e
-                sum += e
-            }
-            for j in 0..<classes { p[j] /= sum }
+        for r in 0..<batch { _ = softmaxRow(logits + r * classes, classes: classes, into: probabilities + r * classes) }
+    }
+
+    /// One row of `softmax`; returns the row's maximum and the sum of the shifted exponentials.
+    private static func softmaxRow(
+        _ z: UnsafePointer<Float>, classes: Int, into p: UnsafeMutablePointer<Float>
+    ) -> (max: Float, sum: Float) {
+        var m = -Float.infinity
+        for j in 0..<classes { m = max(m, z[j]) }
+        var sum: Float = 0
+        for j in 0..<classes {
+            let e = expf(z[j] - m)
+            p[j] = e
+            sum += e
         }
+        for j in 0..<classes { p[j] /= sum }
+        return (m, sum)
     }
 
     /// Per-row loss `logΣexp(z) − z[label]` into `losses[batch]`; also writes the probabilities.
@@ -108,16 +112,7 @@ enum SoftmaxCrossEntropy {
     ) {
         for r in 0..<batch {
             let z = logits + r * classes
-            let p = probabilities + r * classes
-            var m = -Float.infinity
-            for j in 0..<classes { m = max(m, z[j]) }
-            var sum: Float = 0
-            for j in 0..<classes {
-                let e = expf(z[j] - m)
-                p[j] = e
-                sum += e
-            }
-            for j in 0..<classes { p[j] /= sum }
+            let (m, sum) = softmaxRow(z, classes: classes, into: probabilities + r * classes)
             losses[r] = logf(sum) - (z[Int(labels[r])] - m)
         }
     }
