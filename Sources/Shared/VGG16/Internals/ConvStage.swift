@@ -193,9 +193,11 @@ final class ConvStage {
         switch algorithm {
         case .direct: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
         case .winograd:
-            runWinograd(inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+            runWinograd(
+                WinogradF2.self, inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
         case .winograd4x4, .adaptive:
-            runWinograd4x4(inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+            runWinograd(
+                WinogradF4.self, inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
         }
     }
 
@@ -210,9 +212,11 @@ final class ConvStage {
         precondition(scratch.count >= scratchFloats)
         let inputs = stages.map(\.input)
         if algorithm == .winograd {
-            runWinograd(inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
+            runWinograd(
+                WinogradF2.self, inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
         } else {
-            runWinograd4x4(inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
+            runWinograd(
+                WinogradF4.self, inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
         }
     }
 

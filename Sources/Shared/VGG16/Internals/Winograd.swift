@@ -47,12 +47,17 @@ extension ConvStage {
         }
     }
 
-    func runWinograd(
-        inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
+    /// One Winograd layer pass F(m×m, 3×3), `T` giving m and the transforms: per band of tile rows, the input
+    /// tiles of every image are transformed, one matrix product per Winograd point multiplies them by the
+    /// transformed kernels, and the output transform adds bias, applies ReLU (and pools) into `destinations`.
+    func runWinograd<T: WinogradTransform>(
+        _: T.Type, inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
         into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
     ) {
         let cin = inChannels
         let cout = outChannels
+        let m = T.outputSize
+        let points = T.points
         var firstTileRow = 0
         while firstTileRow < tilesHigh {
             let rows = min(bandRows, tilesHigh - firstTileRow)
@@ -62,39 +67,39 @@ extension ConvStage {
             // register blocking (OpenBLAS treats a last, partial block of rows differently).
             let slotRows = inputs.count > 1 ? Self.alignedGroupRows(tiles) : tiles
             let allTiles = inputs.count * slotRows
-            let transformed = scratch  // 16 × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
-            let products = scratch + 16 * allTiles * cin  // 16 × allTiles × Cout: M_ξ = V_ξ U_ξ
+            let transformed = scratch  // points × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
+            let products = scratch + points * allTiles * cin  // points × allTiles × Cout: M_ξ = V_ξ U_ξ
             for (slot, input) in inputs.enumerated() {
                 for bandRow in 0..<rows {
                     let tileRow = firstTileRow + bandRow
                     for tileColumn in 0..<tilesWide {
-                        let origin = input + (2 * tileRow * paddedWidth + 2 * tileColumn) * cin
+                        let origin = input + (m * tileRow * paddedWidth + m * tileColumn) * cin
                         let out = transformed + (slot * slotRows + bandRow * tilesWide + tileColumn) * cin
                         var c = 0
                         while c + 8 <= cin {
-                            winogradInput(
+                            T.input(
                                 SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
                                 stride: allTiles * cin)
                             c += 8
                         }
                         while c < cin {
-                            winogradInput(
-                                Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: allTiles * cin
-                            )
+                            T.input(
+                                Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
+                                stride: allTiles * cin)
                             c += 1
                         }
                     }
                 }
             }
             if slotRows > tiles {
-                for xi in 0..<16 {
+                for xi in 0..<points {
                     for slot in inputs.indices {
                         (transformed + (xi * allTiles + slot * slotRows + tiles) * cin).update(
                             repeating: 0, count: (slotRows - tiles) * cin)
                     }
                 }
             }
-            for xi in 0..<16 {
+            for xi in 0..<points {
                 cblas_sgemm(
                     CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(allTiles), blasint(cout), blasint(cin), 1,
                     transformed + xi * allTiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
@@ -105,29 +110,20 @@ extension ConvStage {
                     let tileRow = firstTileRow + bandRow
                     for tileColumn in 0..<tilesWide {
                         let source = products + (slot * slotRows + bandRow * tilesWide + tileColumn) * cout
-                        let target: UnsafeMutablePointer<Float>
-                        var validRows = 2
-                        var validColumns = 2
-                        if pools {
-                            target = destination + tileRow * rowStride + tileColumn * cout
-                        } else {
-                            target = destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
-                            validRows = min(2, height - 2 * tileRow)
-                            validColumns = min(2, width - 2 * tileColumn)
-                        }
+                        let (target, validRows, validColumns) = T.placement(
+                            in: self, destination: destination, rowStride: rowStride, tileRow: tileRow,
+                            tileColumn: tileColumn)
                         var c = 0
                         while c + 8 <= cout {
-                            winogradOutput(
+                            T.output(
                                 SIMD8<Float>.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
-                                rowStride: rowStride,
-                                pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
                             c += 8
                         }
                         while c < cout {
-                            winogradOutput(
+                            T.output(
                                 Float.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
-                                rowStride: rowStride,
-                                pixel: cout, pools: pools, rows: validRows, columns: validColumns)
+                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
                             c += 1
                         }
                     }
@@ -287,91 +283,7 @@ extension ConvStage {
         }
     }
 
-    func runWinograd4x4(
-        inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
-        into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
-    ) {
-        let cin = inChannels
-        let cout = outChannels
-        let rowsNeeded = pools ? (height / 2) * 2 : height
-        let columnsNeeded = pools ? (width / 2) * 2 : width
-        var firstTileRow = 0
-        while firstTileRow < tilesHigh {
-            let rows = min(bandRows, tilesHigh - firstTileRow)
-            let tiles = rows * tilesWide  // per image
-            // Rows of the products: image after image, each image's block padded to a multiple of
-            // `groupRowAlignment` when several share a product, so that every image's rows meet the same
-            // register blocking (OpenBLAS treats a last, partial block of rows differently).
-            let slotRows = inputs.count > 1 ? Self.alignedGroupRows(tiles) : tiles
-            let allTiles = inputs.count * slotRows
-            let transformed = scratch  // 36 × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
-            let products = scratch + 36 * allTiles * cin  // 36 × allTiles × Cout: M_ξ = V_ξ U_ξ
-            for (slot, input) in inputs.enumerated() {
-                for bandRow in 0..<rows {
-                    let tileRow = firstTileRow + bandRow
-                    for tileColumn in 0..<tilesWide {
-                        let origin = input + (4 * tileRow * paddedWidth + 4 * tileColumn) * cin
-                        let out = transformed + (slot * slotRows + bandRow * tilesWide + tileColumn) * cin
-                        var c = 0
-                        while c + 8 <= cin {
-                            winograd4x4Input(
-                                SIMD8<Float>.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c,
-                                stride: allTiles * cin)
-                            c += 8
-                        }
-                        while c < cin {
-                            winograd4x4Input(
-                                Float.self, origin + c, rowFloats: paddedRowFloats, pixel: cin, out + c, stride: allTiles * cin
-                            )
-                            c += 1
-                        }
-                    }
-                }
-            }
-            if slotRows > tiles {
-                for xi in 0..<36 {
-                    for slot in inputs.indices {
-                        (transformed + (xi * allTiles + slot * slotRows + tiles) * cin).update(
-                            repeating: 0, count: (slotRows - tiles) * cin)
-                    }
-                }
-            }
-            for xi in 0..<36 {
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(allTiles), blasint(cout), blasint(cin), 1,
-                    transformed + xi * allTiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
-                    products + xi * allTiles * cout, blasint(cout))
-            }
-            for (slot, destination) in destinations.enumerated() {
-                for bandRow in 0..<rows {
-                    let tileRow = firstTileRow + bandRow
-                    let validRows = min(4, rowsNeeded - 4 * tileRow)
-                    for tileColumn in 0..<tilesWide {
-                        let source = products + (slot * slotRows + bandRow * tilesWide + tileColumn) * cout
-                        let validColumns = min(4, columnsNeeded - 4 * tileColumn)
-                        let target =
-                            pools
-                            ? destination + 2 * tileRow * rowStride + 2 * tileColumn * cout
-                            : destination + 4 * tileRow * rowStride + 4 * tileColumn * cout
-                        var c = 0
-                        while c + 8 <= cout {
-                            winograd4x4Output(
-                                SIMD8<Float>.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
-                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                            c += 8
-                        }
-                        while c < cout {
-                            winograd4x4Output(
-                                Float.self, source + c, stride: allTiles * cout, bias: bias + c, target + c,
-                                rowStride: rowStride, pixel: cout, pools: pools, rows: validRows, columns: validColumns)
-                            c += 1
-                        }
-                    }
-                }
-            }
-            firstTileRow += rows
-        }
-    }
+
 }
 
 /// Bᵀ x for one column or row x of a 6×6 tile, Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
@@ -488,4 +400,102 @@ func winograd4x4Output<L: WinogradLane>(
     if rows > 1 { writeRow(y1, target + rowStride) }
     if rows > 2 { writeRow(y2, target + 2 * rowStride) }
     if rows > 3 { writeRow(y3, target + 3 * rowStride) }
+}
+
+
+// MARK: - The two Winograd algorithms as parameters of `runWinograd`
+
+/// One Winograd algorithm F(m×m, 3×3): its output tile size, its transforms, and where a tile's outputs go.
+protocol WinogradTransform {
+    /// m: output pixels per tile side (input tiles are m + 2 wide).
+    static var outputSize: Int { get }
+    /// (m + 2)²: Winograd points, one matrix product each.
+    static var points: Int { get }
+    static func input<L: WinogradLane>(
+        _: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+        stride: Int)
+    static func output<L: WinogradLane>(
+        _: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+        _ target: UnsafeMutablePointer<Float>, rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int)
+    /// Where the tile at (`tileRow`, `tileColumn`) writes, and how many of its output rows and columns are valid.
+    static func placement(
+        in stage: ConvStage, destination: UnsafeMutablePointer<Float>, rowStride: Int, tileRow: Int, tileColumn: Int
+    ) -> (target: UnsafeMutablePointer<Float>, rows: Int, columns: Int)
+}
+
+/// F(2×2, 3×3): 4×4 input tiles, 16 points.
+enum WinogradF2: WinogradTransform {
+    static var outputSize: Int { 2 }
+    static var points: Int { 16 }
+
+    @inline(__always)
+    static func input<L: WinogradLane>(
+        _ lane: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+        stride: Int
+    ) {
+        winogradInput(lane, origin, rowFloats: rowFloats, pixel: pixel, out, stride: stride)
+    }
+
+    @inline(__always)
+    static func output<L: WinogradLane>(
+        _ lane: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+        _ target: UnsafeMutablePointer<Float>, rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+    ) {
+        winogradOutput(
+            lane, source, stride: stride, bias: bias, target, rowStride: rowStride, pixel: pixel, pools: pools,
+            rows: rows, columns: columns)
+    }
+
+    /// Pooling: one pooled pixel per tile (the tile grid covers only whole 2×2 windows). Otherwise up to 2×2
+    /// pixels, fewer at the bottom and right edges of an odd-sized map.
+    @inline(__always)
+    static func placement(
+        in stage: ConvStage, destination: UnsafeMutablePointer<Float>, rowStride: Int, tileRow: Int, tileColumn: Int
+    ) -> (target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        let cout = stage.outChannels
+        if stage.pools { return (destination + tileRow * rowStride + tileColumn * cout, 2, 2) }
+        return (
+            destination + 2 * tileRow * rowStride + 2 * tileColumn * cout, min(2, stage.height - 2 * tileRow),
+            min(2, stage.width - 2 * tileColumn)
+        )
+    }
+}
+
+/// F(4×4, 3×3): 6×6 input tiles, 36 points.
+enum WinogradF4: WinogradTransform {
+    static var outputSize: Int { 4 }
+    static var points: Int { 36 }
+
+    @inline(__always)
+    static func input<L: WinogradLane>(
+        _ lane: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+        stride: Int
+    ) {
+        winograd4x4Input(lane, origin, rowFloats: rowFloats, pixel: pixel, out, stride: stride)
+    }
+
+    @inline(__always)
+    static func output<L: WinogradLane>(
+        _ lane: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+        _ target: UnsafeMutablePointer<Float>, rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+    ) {
+        winograd4x4Output(
+            lane, source, stride: stride, bias: bias, target, rowStride: rowStride, pixel: pixel, pools: pools,
+            rows: rows, columns: columns)
+    }
+
+    /// Up to 4×4 outputs (2×2 pooled) per tile, fewer where the map (cut to whole pooling windows) ends.
+    @inline(__always)
+    static func placement(
+        in stage: ConvStage, destination: UnsafeMutablePointer<Float>, rowStride: Int, tileRow: Int, tileColumn: Int
+    ) -> (target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        let cout = stage.outChannels
+        let rowsNeeded = stage.pools ? (stage.height / 2) * 2 : stage.height
+        let columnsNeeded = stage.pools ? (stage.width / 2) * 2 : stage.width
+        let scale = stage.pools ? 2 : 4
+        return (
+            destination + scale * tileRow * rowStride + scale * tileColumn * cout, min(4, rowsNeeded - 4 * tileRow),
+            min(4, columnsNeeded - 4 * tileColumn)
+        )
+    }
 }
