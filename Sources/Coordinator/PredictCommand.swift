@@ -141,13 +141,10 @@ struct PredictCommand: ParsableCommand {
             }
             guard let walker = FileManager.default.enumerator(atPath: path) else { continue }
             var found: [String] = []
-            for case let relative as String in walker {
-                let lower = relative.lowercased()
-                if DirectoryScan.allowedSuffixes.contains(where: { lower.hasSuffix($0) }) {
-                    found.append((path as NSString).appendingPathComponent(relative))
-                }
+            for case let relative as String in walker where DirectoryScan.hasAllowedSuffix(relative) {
+                found.append((path as NSString).appendingPathComponent(relative))
             }
-            files += found.sorted { Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.unicodeScalars.map(\.value)) }
+            files += found.sorted(by: CodePointOrder.less)
         }
         return files
     }

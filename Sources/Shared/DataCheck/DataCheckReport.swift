@@ -1,3 +1,5 @@
+import ImageInput
+
 /// What `inspect` found in one or more splits of a labelled image tree. `Codable` for `--json`.
 public struct DataCheckReport: Codable, Sendable {
     public struct ClassCount: Codable, Sendable {
@@ -66,9 +68,7 @@ public struct DataCheckReport: Codable, Sendable {
     /// A table of counts per split and class, then the findings, for people.
     public func text(maxFilesPerFinding: Int = 10) -> String {
         var lines: [String] = []
-        let classNames = Array(Set(splits.flatMap { $0.classes.map(\.name) })).sorted {
-            Array($0.unicodeScalars.map(\.value)).lexicographicallyPrecedes(Array($1.unicodeScalars.map(\.value)))
-        }
+        let classNames = Array(Set(splits.flatMap { $0.classes.map(\.name) })).sorted(by: CodePointOrder.less)
         let nameWidth = max(5, classNames.map(\.count).max() ?? 5)
         let header = "class".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             + splits.map { "  " + String(repeating: " ", count: max(0, 10 - $0.name.count)) + $0.name }.joined()

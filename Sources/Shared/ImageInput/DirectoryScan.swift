@@ -121,7 +121,7 @@ public struct DirectoryScan: Sendable {
 
     /// `fname.lower().endswith(white_list_formats)`. ASCII lower-casing is enough: no non-ASCII character
     /// lower-cases to one of the ASCII letters of the suffixes.
-    static func hasAllowedSuffix(_ name: String) -> Bool {
+    public static func hasAllowedSuffix(_ name: String) -> Bool {
         let lower = String(decoding: name.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
         return allowedSuffixes.contains { lower.hasSuffix($0) }
     }
