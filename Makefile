@@ -1,8 +1,9 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
-# Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
-TEST_PACKAGES := shellcheck tcpdump iproute2
+# Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces),
+# chromium (renders the HTML report headless), python3-numpy (reads the exported .npy files).
+TEST_PACKAGES := shellcheck tcpdump iproute2 chromium python3-numpy
 SWIFT ?= swift
 
 .PHONY: deps build release test demo bench fixtures clean

@@ -10,7 +10,8 @@ import PackageDescription
 //   CZeroMQ ─► Wire (sockets, messages)
 //   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
 //   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
-//   Coordinator (CLI) = Extraction + DataCheck + TopModel;  Worker (CLI) = WorkerRuntime
+//   Storage ─► Export (.npy / CSV for Python);  TopModel + Storage + ImageInput ─► Report (HTML page)
+//   Coordinator (CLI) = Extraction + DataCheck + TopModel + Export + Report;  Worker (CLI) = WorkerRuntime
 
 let shared = "Sources/Shared"
 
@@ -56,6 +57,10 @@ let package = Package(
         .target(
             name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
             exclude: ["README.md"]),
+        .target(name: "Export", dependencies: ["Storage"], path: "\(shared)/Export", exclude: ["README.md"]),
+        .target(
+            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput"], path: "\(shared)/Report",
+            exclude: ["README.md"]),
         .target(
             name: "DataCheck",
             dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
@@ -79,7 +84,8 @@ let package = Package(
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
+                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime", "Export",
+                "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,6 +109,9 @@ let package = Package(
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(
+            name: "ExportReportTests",
+            dependencies: ["Export", "Report", "Storage", "TopModel", "ImageInput", "VGG16", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -13,6 +13,7 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+            ExportCommand.self, ReportCommand.self,
             GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self, BenchEngineCommand.self,
         ])
 
