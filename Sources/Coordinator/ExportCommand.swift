@@ -29,7 +29,9 @@ struct ExportCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard ["npy", "csv"].contains(format) else { throw ValidationError("--format takes npy or csv, got '\(format)'") }
+        guard ["npy", "csv"].contains(format) else {
+            throw ValidationError("--format takes npy or csv, got '\(format)'")
+        }
         if oneHot, format != "npy" { throw ValidationError("--one-hot applies to --format npy") }
     }
 

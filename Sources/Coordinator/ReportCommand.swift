@@ -69,8 +69,9 @@ struct ReportCommand: ParsableCommand {
             progressLine.finish()
             let html = ReportHTML.render(content)
             try ReportFile.write(html, to: output)
-            print("\(content.evaluation.count) rows, accuracy \(String(format: "%.4f", content.evaluation.accuracy)), "
-                + "\(content.misclassifiedCount) misclassified")
+            print(
+                "\(content.evaluation.count) rows, accuracy \(String(format: "%.4f", content.evaluation.accuracy)), "
+                    + "\(content.misclassifiedCount) misclassified")
             print("wrote \(output)")
         } catch let error as TopModelError {
             throw ReportedFailure(error.description)

@@ -10,7 +10,9 @@ struct ExportCommandTests {
     func npyFiles() throws {
         let fixture = try PipelineFixture.shared.get()
         let out = fixture.directory + "/export-npy/nested"
-        let result = try PipelineFixture.run(["export", "--features", fixture.features, "--format", "npy", "--output", out])
+        let result = try PipelineFixture.run([
+            "export", "--features", fixture.features, "--format", "npy", "--output", out,
+        ])
         #expect(result.stdout.contains("wrote \(out)/bottleneck_features_train.npy"))
         let file = try FeatureFile.open(fixture.features)
         #expect(try String(contentsOfFile: out + "/class_names.txt", encoding: .utf8) == "circle\nsquare\ntriangle\n")
@@ -91,7 +93,8 @@ struct ExportCommandTests {
         #expect(lines.count == 1 + 9 + 1)  // header, 9 rows, the empty string after the last CRLF
         #expect(FileManager.default.fileExists(atPath: out + "/train.csv"))
 
-        try PipelineFixture.run(["export", "--features", fixture.features, "--format", "xls", "--output", out], expecting: 2)
+        try PipelineFixture.run(
+            ["export", "--features", fixture.features, "--format", "xls", "--output", out], expecting: 2)
         let missing = try PipelineFixture.run(
             ["export", "--features", fixture.directory + "/none.h5", "--output", out], expecting: 1)
         #expect(missing.stderr.contains("none.h5"))

@@ -32,6 +32,8 @@ final class PipelineFixture: Sendable {
 
     private init() throws {
         directory = try ImageFiles.temporaryDirectory("export-report")
+        fixtureDirectory = directory
+        atexit { if let path = fixtureDirectory { ImageFiles.removeTree(path) } }
         train = directory + "/data/train"
         validation = directory + "/data/validation"
         features = directory + "/features.h5"
@@ -84,22 +86,30 @@ final class PipelineFixture: Sendable {
         }
         guard code == status else {
             throw FixtureError(
-                description: "bottleneck-coordinator \(arguments.joined(separator: " ")) exited \(code.map(String.init) ?? "late"), "
+                description:
+                    "bottleneck-coordinator \(arguments.joined(separator: " ")) exited "
+                    + "\(code.map(String.init) ?? "late"), "
                     + "expected \(status)\nstdout: \(child.stdout)\nstderr: \(child.stderr)")
         }
         return (child.stdout, child.stderr)
     }
 }
 
+/// The shared fixture's directory, removed when the test process exits.
+nonisolated(unsafe) private var fixtureDirectory: String?
+
 struct FixtureError: Error, CustomStringConvertible {
     let description: String
 }
 
 /// Runs a tool found on PATH with a time limit; nil when it cannot be started.
-func runTool(_ name: String, _ arguments: [String], timeout: Double = 120) -> (status: Int32, stdout: String, stderr: String)? {
+func runTool(_ name: String, _ arguments: [String], timeout: Double = 120) -> (
+    status: Int32, stdout: String, stderr: String
+)? {
     guard let path = findOnPath(name) else { return nil }
     let log = NSTemporaryDirectory()
-    guard let child = try? ChildProcess(path, arguments, logDirectory: log, label: name) else { return nil }
+    let label = (name as NSString).lastPathComponent
+    guard let child = try? ChildProcess(path, arguments, logDirectory: log, label: label) else { return nil }
     let status = child.wait(timeout: timeout)
     defer {
         try? FileManager.default.removeItem(atPath: child.stdoutPath)
@@ -109,6 +119,7 @@ func runTool(_ name: String, _ arguments: [String], timeout: Double = 120) -> (s
 }
 
 func findOnPath(_ name: String) -> String? {
+    if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }

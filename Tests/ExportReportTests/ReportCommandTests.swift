@@ -71,9 +71,11 @@ struct ReportCommandTests {
         let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000", "--hide-scrollbars"]
         let url = URL(fileURLWithPath: output).absoluteString
         let dom = try #require(
-            runTool(browser, flags + ["--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", url]))
+            runTool(
+                browser, flags + ["--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0", "--dump-dom", url]))
         #expect(dom.status == 0, "\(dom.stderr)")
-        #expect(dom.stdout.contains("data-rendered=\"ok\""), "data-problems: \(dom.stdout.components(separatedBy: "data-problems=\"").dropFirst().first?.prefix(300) ?? "none")")
+        let problems = dom.stdout.components(separatedBy: "data-problems=\"").dropFirst().first?.prefix(300) ?? ""
+        #expect(dom.stdout.contains("data-rendered=\"ok\""), "data-problems: \(problems)")
         #expect(dom.stdout.contains("id=\"confusion-matrix\""))
         #expect(!dom.stdout.contains("data-thumbnails=\"0\""))
         let consoleErrors = dom.stderr.split(separator: "\n").filter {
@@ -82,7 +84,11 @@ struct ReportCommandTests {
         #expect(consoleErrors.isEmpty, "\(consoleErrors)")
 
         let screenshotDirectory = try ImageFiles.temporaryDirectory("report-screenshot")
-        defer { if ProcessInfo.processInfo.environment["KEEP_REPORT_SCREENSHOT"] == nil { ImageFiles.removeTree(screenshotDirectory) } }
+        defer {
+            if ProcessInfo.processInfo.environment["KEEP_REPORT_SCREENSHOT"] == nil {
+                ImageFiles.removeTree(screenshotDirectory)
+            }
+        }
         let png = screenshotDirectory + "/report.png"
         let shot = try #require(runTool(browser, flags + ["--screenshot=\(png)", url]))
         #expect(shot.status == 0, "\(shot.stderr)")

@@ -18,7 +18,8 @@ final class AtomicOutput {
         self.path = path
         temporaryPath = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporaryPath, contents: nil) else {
-            throw ExportError(path: path, message: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
+            throw ExportError(
+                path: path, message: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
         }
         do { handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporaryPath)) } catch {
             throw ExportError(path: path, message: "cannot open \(temporaryPath) for writing: \(error)")

@@ -154,7 +154,8 @@ public enum FeatureExport {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else {
-                throw ExportError(path: directory, message: "exists and is not a directory; expected an output directory")
+                throw ExportError(
+                    path: directory, message: "exists and is not a directory; expected an output directory")
             }
             return
         }

@@ -16,7 +16,9 @@ public enum HistoryCSV {
             $0.trimmingCharacters(in: .whitespacesAndNewlines)
         }.filter { !$0.isEmpty }
         guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        else { throw ReportError(path: source, message: "empty history; expected a CSV header epoch,accuracy,loss,…") }
+        else {
+            throw ReportError(path: source, message: "empty history; expected a CSV header epoch,accuracy,loss,…")
+        }
         func column(_ names: String...) -> Int? { names.lazy.compactMap { header.firstIndex(of: $0) }.first }
         guard let epochColumn = column("epoch"), let lossColumn = column("loss"),
             let accuracyColumn = column("accuracy", "acc")

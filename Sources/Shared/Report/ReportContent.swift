@@ -104,7 +104,8 @@ public struct ReportContent: Sendable {
         }
         guard filenames.count == split.count, labels.count == split.count else {
             throw ReportError(
-                path: path, message: "split '\(options.split)' has \(labels.count) labels and \(filenames.count) "
+                path: path,
+                message: "split '\(options.split)' has \(labels.count) labels and \(filenames.count) "
                     + "file names for \(split.count) feature rows")
         }
         if let row = labels.firstIndex(where: { $0 < 0 || Int($0) >= c }) {
@@ -171,7 +172,8 @@ public struct ReportContent: Sendable {
                 + "records file names relative to that directory, not the directory itself."
         }
         if mistakes.count > options.maxMisclassified {
-            let note = "Showing the \(options.maxMisclassified) most confident of \(mistakes.count) misclassified images."
+            let note =
+                "Showing the \(options.maxMisclassified) most confident of \(mistakes.count) misclassified images."
             thumbnailNote = thumbnailNote.map { $0 + " " + note } ?? note
         }
         let shown = mistakes.prefix(options.maxMisclassified).map { mistake in

@@ -63,7 +63,9 @@ public enum ReportHTML {
             "<p>Rows: true class; columns: predicted class. Each cell is shaded by its share of the row.</p>",
             "<table id=\"confusion-matrix\" class=\"matrix\"><thead><tr><th class=\"corner\">true \\ predicted</th>",
         ]
-        out.append(names.map { "<th scope=\"col\">\(escape($0))</th>" }.joined() + "<th scope=\"col\">total</th></tr></thead><tbody>")
+        out.append(
+            names.map { "<th scope=\"col\">\(escape($0))</th>" }.joined()
+                + "<th scope=\"col\">total</th></tr></thead><tbody>")
         for (t, name) in names.enumerated() {
             let total = matrix[t].reduce(0, +)
             var row = "<tr><th scope=\"row\">\(escape(name))</th>"
@@ -74,9 +76,11 @@ public enum ReportHTML {
                 let g = Int(255 - share * (255 - 119))
                 let b = Int(255 - share * (255 - 180))
                 let classes = "cell" + (p == t ? " diagonal" : "")
-                row += "<td class=\"\(classes)\" data-count=\"\(count)\" data-share=\"\(String(format: "%.4f", share))\" "
+                row +=
+                    "<td class=\"\(classes)\" data-count=\"\(count)\" data-share=\"\(String(format: "%.4f", share))\" "
                     + "style=\"background:rgb(\(r),\(g),\(b));color:\(share > 0.5 ? "#fff" : "#000")\" "
-                    + "title=\"\(escape(name)) → \(escape(names[p])): \(count) (\(String(format: "%.1f", 100 * share))%)\">"
+                    + "title=\"\(escape(name)) → \(escape(names[p])): \(count) "
+                    + "(\(String(format: "%.1f", 100 * share))%)\">"
                     + "\(count)</td>"
             }
             row += "<td class=\"total\">\(total)</td></tr>"
@@ -97,7 +101,9 @@ public enum ReportHTML {
             guard let m = e.perClass[name] else { continue }
             out.append(
                 "<tr class=\"class-row\" data-class=\"\(escape(name))\"><th scope=\"row\">\(escape(name))</th>"
-                    + "<td>\(f4(m.precision))</td><td>\(f4(m.recall))</td><td>\(f4(m.f1))</td><td>\(m.support)</td></tr>")
+                    + "<td>\(f4(m.precision))</td><td>\(f4(m.recall))</td><td>\(f4(m.f1))</td>"
+                    + "<td>\(m.support)</td></tr>"
+            )
         }
         out.append(
             "<tr class=\"average\"><th scope=\"row\">macro avg</th><td></td><td></td><td>\(f4(e.macroF1))</td>"
@@ -116,7 +122,8 @@ public enum ReportHTML {
         for item in content.misclassified {
             var figure =
                 "<figure class=\"misclassified\" data-row=\"\(item.row)\" data-true=\"\(escape(item.trueClass))\" "
-                + "data-predicted=\"\(escape(item.predictedClass))\" data-probability=\"\(f4(Double(item.probability)))\">"
+                + "data-predicted=\"\(escape(item.predictedClass))\" "
+                + "data-probability=\"\(f4(Double(item.probability)))\">"
             if let jpeg = item.thumbnailJPEG {
                 figure +=
                     "<img class=\"thumbnail\" alt=\"\(escape(item.filename))\" "
@@ -206,7 +213,8 @@ public enum ReportHTML {
         """
 
     static let errorCollector = """
-        window.reportErrors=[];window.addEventListener('error',function(e){window.reportErrors.push(String(e.message));});
+        window.reportErrors=[];
+        window.addEventListener('error',function(e){window.reportErrors.push(String(e.message));});
         """
 
     static let renderCheck = """
@@ -214,7 +222,10 @@ public enum ReportHTML {
           var problems=window.reportErrors.slice();
           var matrix=document.getElementById('confusion-matrix');
           if(!matrix){problems.push('no confusion matrix');}
-          else{var box=matrix.getBoundingClientRect();if(box.width<=0||box.height<=0){problems.push('confusion matrix has no size');}}
+          else{
+            var box=matrix.getBoundingClientRect();
+            if(box.width<=0||box.height<=0){problems.push('confusion matrix has no size');}
+          }
           var images=document.querySelectorAll('img.thumbnail');
           for(var i=0;i<images.length;i++){
             if(!images[i].complete||images[i].naturalWidth===0){problems.push('thumbnail '+i+' did not decode');}
