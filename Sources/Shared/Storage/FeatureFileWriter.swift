@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import HDF5
 
@@ -106,13 +107,8 @@ public final class FeatureFileWriter {
         try endSplit()
         try file.flush()
         file.close()
-        let descriptor = open(temporaryPath, O_RDONLY)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            throw StorageError(path: path, message: "cannot rename \(temporaryPath) into place: \(String(cString: strerror(errno)))")
+        do { try AtomicFile.publish(temporaryPath, as: path) } catch let error as FileIOError {
+            throw StorageError(path: path, message: error.description)
         }
         finished = true
     }

@@ -256,7 +256,6 @@ public final class ConvBase: @unchecked Sendable {
         public let threadCPUSeconds: Double
         /// 2 · multiply-adds of the convolution (H · W · 9 · Cin · Cout · 2).
         public let flops: Double
-        public var gflopsPerSecond: Double { flops / seconds / 1e9 }
     }
 
     /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.
