@@ -1,6 +1,6 @@
 import HDF5
 
-/// A feature file opened for reading (layout in DESIGN.md, "Feature file").
+/// A feature file opened for reading (layout in the README, "Files").
 ///
 /// `open` checks the format and reads the class names and root attributes; the splits' data are read
 /// on demand, features by row ranges so that files larger than memory can be streamed.

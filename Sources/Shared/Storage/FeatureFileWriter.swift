@@ -2,7 +2,7 @@ import FileIntegrity
 import Foundation
 import HDF5
 
-/// Writes a feature file (layout in DESIGN.md, "Feature file") under a temporary name and renames it to
+/// Writes a feature file (layout in the README, "Files") under a temporary name and renames it to
 /// its final path in `finish()`, so that a file at the output path is always whole.
 ///
 /// Splits are written one after another: `beginSplit`, any number of `append` and `recordSkipped`,
