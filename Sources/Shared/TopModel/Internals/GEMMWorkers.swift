@@ -10,6 +10,9 @@ import Foundation
 /// because they spin while waiting, which collapses when other processes keep the cores busy; these workers
 /// block on semaphores. Call `run` from one thread
 /// at a time, with OpenBLAS pinned to one thread (`BLASThreads.withFixedCount(1)`).
+///
+/// `@unchecked Sendable`: `job` and `stopping` are written only by the caller of `run`/`stop` before it signals
+/// the start semaphores and read by the worker threads after they wait on them; the semaphores order the accesses.
 final class GEMMWorkers: @unchecked Sendable {
     let count: Int
     private var threads: [Thread] = []
