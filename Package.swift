@@ -60,9 +60,11 @@ let package = Package(
         .target(
             name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
             exclude: ["README.md"]),
-        .target(name: "Export", dependencies: ["Storage"], path: "\(shared)/Export", exclude: ["README.md"]),
         .target(
-            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput"], path: "\(shared)/Report",
+            name: "Export", dependencies: ["Storage", "FileIntegrity"], path: "\(shared)/Export", exclude: ["README.md"]),
+        .target(
+            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput", "FileIntegrity"],
+            path: "\(shared)/Report",
             exclude: ["README.md"]),
         .target(
             name: "DataCheck",

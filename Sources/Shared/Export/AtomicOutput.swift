@@ -1,12 +1,13 @@
+import FileIntegrity
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// One output file written under a temporary name next to its final path and renamed into place by
-/// `publish()`, so that a file at the final path is always whole. Dropped without `publish()`, the
-/// temporary file is removed. Not thread-safe.
+/// One output file streamed to `AtomicFile`'s temporary name next to its final path and published by
+/// `publish()` (fsync, rename, directory fsync), so that a file at the final path is always whole.
+/// Dropped without `publish()`, the temporary file is removed. Not thread-safe.
 final class AtomicOutput {
     let path: String
     let temporaryPath: String
@@ -16,7 +17,7 @@ final class AtomicOutput {
 
     init(_ path: String) throws(ExportError) {
         self.path = path
-        temporaryPath = path + ".tmp-\(getpid())"
+        temporaryPath = AtomicFile.temporaryPath(for: path)
         guard FileManager.default.createFile(atPath: temporaryPath, contents: nil) else {
             throw ExportError(
                 path: path, message: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
@@ -68,15 +69,11 @@ final class AtomicOutput {
     /// Flushes, syncs and renames the file into place.
     func publish() throws(ExportError) {
         try flush()
-        do {
-            try handle.synchronize()
-            try handle.close()
-        } catch {
+        do { try handle.close() } catch {
             throw ExportError(path: path, message: "cannot finish \(temporaryPath): \(error)")
         }
-        guard rename(temporaryPath, path) == 0 else {
-            throw ExportError(
-                path: path, message: "cannot rename \(temporaryPath) into place: \(String(cString: strerror(errno)))")
+        do { try AtomicFile.publish(temporaryPath, as: path) } catch {
+            throw ExportError(path: path, message: "cannot publish the file: \(error)")
         }
         published = true
     }

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import TopModel
 
@@ -244,8 +245,8 @@ public enum ReportFile {
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
             throw ReportError(path: path, message: "directory \(directory) does not exist")
         }
-        do { try Data(html.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw ReportError(path: path, message: "cannot write the report: \(error.localizedDescription)")
+        do { try AtomicFile.write(Array(html.utf8), to: path) } catch {
+            throw ReportError(path: path, message: "cannot write the report: \(error)")
         }
     }
 }
