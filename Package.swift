@@ -11,6 +11,8 @@ import PackageDescription
 //   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
 //   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
 //   Coordinator (CLI) = Extraction + DataCheck + TopModel;  Worker (CLI) = WorkerRuntime
+//   Reporting (error shape, progress values) sits under every library; CLI (error mapping, progress
+//   renderer, logging options) = Reporting + ArgumentParser + Logging, under both executables
 
 let shared = "Sources/Shared"
 
@@ -38,39 +40,49 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
         // MARK: - Libraries, one job each
-        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5", exclude: ["README.md"]),
+        .target(name: "Reporting", path: "\(shared)/Reporting", exclude: ["README.md"]),
         .target(
-            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput",
+            name: "CLI",
+            dependencies: [
+                "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/CLI", exclude: ["README.md"]),
+        .target(
+            name: "HDF5", dependencies: ["CHDF5", "CShims", "Reporting"], path: "\(shared)/HDF5",
+            exclude: ["README.md"]),
+        .target(
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
             name: "VGG16",
-            dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["HDF5", "COpenBLAS", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
             // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
-            name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Storage", dependencies: ["HDF5", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage", exclude: ["README.md"]),
-        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire", exclude: ["README.md"]),
+        .target(name: "Wire", dependencies: ["CZeroMQ", "Reporting"], path: "\(shared)/Wire", exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
+            name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS", "Reporting"], path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
             name: "DataCheck",
-            dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ImageInput", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/DataCheck", exclude: ["README.md"]),
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Storage", "Wire", "Reporting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Wire", "Reporting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
@@ -80,6 +92,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
+                "CLI", "Reporting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -87,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "WorkerRuntime", "VGG16", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WorkerRuntime", "VGG16", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Worker", exclude: ["README.md"]),

@@ -1,3 +1,4 @@
+import Reporting
 import Crypto
 import Foundation
 
@@ -158,7 +159,7 @@ public final class ShardJournal: @unchecked Sendable {
         let manifestPath = directory + "/manifest.json"
         if restart && fileManager.fileExists(atPath: directory) {
             do { try fileManager.removeItem(atPath: directory) } catch {
-                throw JournalError(.io, "cannot remove \(directory) for --restart: \(error.localizedDescription)")
+                throw JournalError(.io, "cannot remove \(directory) for a restart: \(error.localizedDescription)")
             }
         }
         if fileManager.fileExists(atPath: manifestPath) {
@@ -168,14 +169,14 @@ public final class ShardJournal: @unchecked Sendable {
             } catch {
                 throw JournalError(
                     .settingsChanged(changes: ["manifest unreadable"]),
-                    "\(manifestPath) is unreadable; rerun with --restart to start over")
+                    "\(manifestPath) is unreadable; restart the job to start over")
             }
             let changes = old.changes(comparedTo: manifest)
             if !changes.isEmpty {
                 throw JournalError(
                     .settingsChanged(changes: changes),
                     "cannot resume \(directory): changed since the interrupted run: \(changes.joined(separator: "; "))"
-                        + ". Rerun with --restart to start over.")
+                        + ". Restart the job to start over.")
             }
             return ShardJournal(directory: directory, manifest: old)
         }
@@ -287,5 +288,13 @@ public final class ShardJournal: @unchecked Sendable {
             fsync(directoryFD)
             Glibc.close(directoryFD)
         }
+    }
+}
+
+extension JournalError: ReportedError {
+    public var category: FailureCategory { reason == .io ? .failedRun : .badInput }
+    public var remedy: Remedy? {
+        if case .settingsChanged = reason { return .restartJob }
+        return nil
     }
 }

@@ -1,3 +1,5 @@
+import Reporting
+
 /// Errors of the top model: bad features, bad model files, mismatched models, bad options.
 ///
 /// Every message names the file (or split) concerned and what was expected.
@@ -18,5 +20,24 @@ public enum TopModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case .mismatch(let message): return message
         case .invalidArgument(let message): return message
         }
+    }
+}
+
+extension TopModelError: ReportedError {
+    public var subject: String? {
+        if case .badModelFile(let path, _) = self { return path }
+        return nil
+    }
+
+    public var message: String {
+        switch self {
+        case .badFeatures(let message), .mismatch(let message), .invalidArgument(let message): message
+        case .badModelFile(_, let reason): "not a top model file: \(reason)"
+        }
+    }
+
+    public var category: FailureCategory {
+        if case .invalidArgument = self { return .usage }
+        return .badInput
     }
 }

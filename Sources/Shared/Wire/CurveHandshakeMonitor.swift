@@ -1,3 +1,4 @@
+import Reporting
 import CZeroMQ
 import Foundation
 
@@ -209,4 +210,8 @@ public final class HandshakeMonitor: @unchecked Sendable {
             if zmq_msg_more(message) == 0 { return frames }
         }
     }
+}
+
+extension HandshakeRefusal: ReportedError {
+    public var category: FailureCategory { .failedRun }
 }

@@ -1,3 +1,4 @@
+import Reporting
 import Crypto
 import Foundation
 
@@ -47,4 +48,8 @@ public struct WorkerError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { "worker: \(message)" }
+}
+
+extension WorkerError: ReportedError {
+    public var category: FailureCategory { .failedRun }
 }
