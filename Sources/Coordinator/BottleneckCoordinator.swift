@@ -44,5 +44,6 @@ struct BLASSelfCheckCommand: ParsableCommand {
 /// Defaults shared by the commands that read VGG16 weights.
 enum KerasCache {
     /// Keras' cache path of the official notop weights.
-    static let vgg16NotopWeights = NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    static let vgg16NotopWeights =
+        NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 }

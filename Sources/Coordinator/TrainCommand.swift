@@ -7,7 +7,8 @@ import TopModel
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the softmax top model (Flatten → Dense 256 ReLU → Dropout 0.5 → Dense softmax) on a feature file.",
+        abstract:
+            "Train the softmax top model (Flatten → Dense 256 ReLU → Dropout 0.5 → Dense softmax) on a feature file.",
         discussion: """
             Validates after each epoch on the file's validation split when it has one. Writes MODEL.h5 in
             Keras' HDF5 weights layout (model.load_weights() works on the same Sequential) with the class

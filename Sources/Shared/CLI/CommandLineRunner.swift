@@ -38,8 +38,8 @@ public enum CommandLineRunner {
     public static func message(for error: any ReportedError) -> String {
         guard let remedy = error.remedy else { return error.description }
         switch remedy {
-        case .restartJob: return error.description + " (rerun with --restart to start over)"
-        case .overwrite: return error.description + " (pass --force to overwrite)"
+        case .restartJob: return error.description + " (rerun with --restart)"
+        case .overwrite: return error.description + " (--force)"
         }
     }
 

@@ -19,13 +19,14 @@ public enum ProgressStyle: Sendable, Equatable {
 /// Draws the progress of every command: a line redrawn in place on standard error when it is a terminal, a
 /// plain line every few seconds when it is not, or JSON lines on standard output.
 ///
-/// Thread-safe: reports may come from any thread. Call `finish()` before printing anything else on standard
+/// Rates and ETAs count from the renderer's creation: make one per task, just before it starts. Thread-safe:
+/// reports may come from any thread. Call `finish()` before printing anything else on standard
 /// error, or use `line(_:)`, which ends the live line first.
 public final class ProgressRenderer: Sendable {
     private enum Output { case live, plain, json, quiet }
 
     private struct State {
-        var started: Date?
+        var started = Date()
         var lastDraw = Date.distantPast
         var lastDone = -1
         var liveLineShown = false
@@ -66,12 +67,11 @@ public final class ProgressRenderer: Sendable {
         guard output != .quiet else { return }
         state.withLock { state in
             let now = Date()
-            if state.started == nil { state.started = now }
             let due = now.timeIntervalSince(state.lastDraw) >= interval
             guard report.done != state.lastDone, due || report.isComplete else { return }
             state.lastDraw = now
             state.lastDone = report.done
-            let elapsed = max(now.timeIntervalSince(state.started!), 1e-3)
+            let elapsed = max(now.timeIntervalSince(state.started), 1e-3)
             let rate = Double(report.done - report.alreadyDone) / elapsed
             let eta: Double? = rate > 0 ? Double(report.total - report.done) / rate : nil
             switch output {

@@ -56,7 +56,9 @@ public struct ProgressSink: Sendable {
     public let report: @Sendable (ProgressReport) -> Void
     public let note: @Sendable (String) -> Void
 
-    public init(report: @escaping @Sendable (ProgressReport) -> Void, note: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        report: @escaping @Sendable (ProgressReport) -> Void, note: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.report = report
         self.note = note
     }
