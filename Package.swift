@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "Reporting"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

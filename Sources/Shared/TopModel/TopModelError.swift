@@ -35,9 +35,4 @@ extension TopModelError: ReportedError {
         case .badModelFile(_, let reason): "not a top model file: \(reason)"
         }
     }
-
-    public var category: FailureCategory {
-        if case .invalidArgument = self { return .usage }
-        return .badInput
-    }
 }
