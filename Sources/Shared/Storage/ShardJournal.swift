@@ -1,6 +1,6 @@
-import Reporting
 import Crypto
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,6 @@
-import Reporting
 import CZeroMQ
 import Foundation
+import Reporting
 
 /// Where a socket reports its handshakes: an `inproc://` endpoint for `zmq_socket_monitor`.
 ///

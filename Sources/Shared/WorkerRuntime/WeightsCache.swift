@@ -1,6 +1,6 @@
-import Reporting
 import Crypto
 import Foundation
+import Reporting
 
 /// Weights files received from coordinators, content-addressed by SHA-256 under `<cache>/weights/`.
 ///
