@@ -57,8 +57,7 @@ struct BottleneckWorker: ParsableCommand {
     @Flag(help: ArgumentHelp("Check this process' OpenBLAS sgemm and print its kernel set.", visibility: .hidden))
     var blasSelfcheck = false
 
-    @Option(help: "Log level.")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
     var curveKey: String?
@@ -82,7 +81,7 @@ struct BottleneckWorker: ParsableCommand {
 
     func run() throws {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-        bootstrapLogging(level: logLevel)
+        common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.worker")
         BLASKernelChoice.apply(mode: blasCoretype, selfCheckArguments: ["--blas-selfcheck"], logger: logger)
         var security = SocketSecurity.plaintext
