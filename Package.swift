@@ -12,6 +12,8 @@ import PackageDescription
 //   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
 //   Storage ─► Export (.npy / CSV for Python);  TopModel + Storage + ImageInput ─► Report (HTML page)
 //   Coordinator (CLI) = Extraction + DataCheck + TopModel + Export + Report;  Worker (CLI) = WorkerRuntime
+//   Reporting (error shape, progress values) sits under every library; CLI (error mapping, progress
+//   renderer, logging options) = Reporting + ArgumentParser + Logging, under both executables
 
 let shared = "Sources/Shared"
 
@@ -39,47 +41,59 @@ let package = Package(
         .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
         // MARK: - Libraries, one job each
-        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5", exclude: ["README.md"]),
+        .target(name: "Reporting", path: "\(shared)/Reporting", exclude: ["README.md"]),
         .target(
-            name: "FileIntegrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            name: "FileIntegrity", dependencies: ["Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/FileIntegrity", exclude: ["README.md"]),
         .target(
-            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput",
+            name: "CLI",
+            dependencies: [
+                "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/CLI", exclude: ["README.md"]),
+        .target(
+            name: "HDF5", dependencies: ["CHDF5", "CShims", "Reporting"], path: "\(shared)/HDF5",
+            exclude: ["README.md"]),
+        .target(
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
             name: "VGG16",
-            dependencies: ["HDF5", "FileIntegrity", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["HDF5", "FileIntegrity", "COpenBLAS", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
             // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
-            name: "Storage", dependencies: ["HDF5", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Storage", dependencies: ["HDF5", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage", exclude: ["README.md"]),
-        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire", exclude: ["README.md"]),
+        .target(name: "Wire", dependencies: ["CZeroMQ", "Reporting"], path: "\(shared)/Wire", exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
+            name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS", "Reporting"], path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
-            name: "Export", dependencies: ["Storage", "FileIntegrity"], path: "\(shared)/Export", exclude: ["README.md"]),
-        .target(
-            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput", "FileIntegrity"],
-            path: "\(shared)/Report",
+            name: "Export", dependencies: ["Storage", "FileIntegrity", "Reporting"], path: "\(shared)/Export",
             exclude: ["README.md"]),
+        .target(
+            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput", "FileIntegrity", "Reporting"],
+            path: "\(shared)/Report", exclude: ["README.md"]),
         .target(
             name: "DataCheck",
-            dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ImageInput", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/DataCheck", exclude: ["README.md"]),
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Storage", "Wire", "Reporting", "FileIntegrity",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Wire", "Reporting", "FileIntegrity",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
 
@@ -87,8 +101,8 @@ let package = Package(
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime", "Export",
-                "Report",
+                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
+                "CLI", "Reporting", "Export", "Report",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -96,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "WorkerRuntime", "VGG16", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WorkerRuntime", "VGG16", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Worker", exclude: ["README.md"]),
@@ -112,6 +126,7 @@ let package = Package(
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["CLI", "Reporting"]),
         .testTarget(
             name: "ExportReportTests",
             dependencies: ["Export", "Report", "Storage", "TopModel", "ImageInput", "VGG16", "TestSupport"]),

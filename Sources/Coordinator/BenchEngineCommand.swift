@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import ImageInput
 import VGG16

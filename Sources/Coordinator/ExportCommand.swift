@@ -1,7 +1,16 @@
 import ArgumentParser
+import CLI
 import Export
 import Foundation
 import Storage
+
+/// `export --format`: what `export` writes.
+enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
+    /// NumPy arrays, class and file-name lists.
+    case npy
+    /// A features-free table per split.
+    case csv
+}
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,8 +26,8 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .long, help: "Feature file written by `extract`.")
     var features: String
 
-    @Option(name: .long, help: "npy or csv.")
-    var format = "npy"
+    @Option(name: .long, help: "What to write.")
+    var format = ExportFormat.npy
 
     @Option(name: .long, help: "Output directory.")
     var output: String
@@ -29,37 +38,21 @@ struct ExportCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard ["npy", "csv"].contains(format) else {
-            throw ValidationError("--format takes npy or csv, got '\(format)'")
-        }
-        if oneHot, format != "npy" { throw ValidationError("--one-hot applies to --format npy") }
+        if oneHot, format != .npy { throw ValidationError("--one-hot applies to --format npy") }
     }
 
     func run() throws {
         common.bootstrapLogging()
-        do {
-            let file = try FeatureFile.open(features)
-            let written: [String]
-            if format == "csv" {
-                written = try FeatureExport.csv(featureFile: file, to: output)
-            } else {
-                var line: ProgressLine?
-                var currentFile = ""
-                written = try FeatureExport.npy(featureFile: file, to: output, oneHot: oneHot) { progress in
-                    if progress.file != currentFile {
-                        line?.finish()
-                        currentFile = progress.file
-                        line = ProgressLine(label: (progress.file as NSString).lastPathComponent, unit: "rows")
-                    }
-                    line?.update(done: progress.rowsDone, total: progress.rows)
-                }
-                line?.finish()
-            }
-            for path in written { print("wrote \(path)") }
-        } catch let error as StorageError {
-            throw ReportedFailure(error.description)
-        } catch let error as ExportError {
-            throw ReportedFailure(error.description)
+        let file = try FeatureFile.open(features)
+        let written: [String]
+        switch format {
+        case .csv:
+            written = try FeatureExport.csv(featureFile: file, to: output)
+        case .npy:
+            let progress = ProgressRenderer()
+            written = try FeatureExport.npy(featureFile: file, to: output, oneHot: oneHot, progress: progress.sink)
+            progress.finish()
         }
+        for path in written { print("wrote \(path)") }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import ImageInput
 import TopModel
@@ -50,16 +51,8 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
-        let topModel: TopModel
-        let vgg: VGG16Weights
-        do {
-            topModel = try TopModel.load(model)
-            vgg = try VGG16Weights.load(path: weights)
-        } catch let error as TopModelError {
-            throw ReportedFailure(error.description)
-        } catch let error as WeightsError {
-            throw ReportedFailure(error.description)
-        }
+        let topModel = try TopModel.load(model)
+        let vgg = try VGG16Weights.load(path: weights)
         let provenance = topModel.provenance
         guard vgg.sha256 == provenance.weightsSHA256 else {
             throw ReportedFailure(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import Report
 import Storage
@@ -49,36 +50,28 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
-        do {
-            if let images {
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: images, isDirectory: &isDirectory), isDirectory.boolValue
-                else { throw ReportedFailure("\(images): no such directory; expected the root of the image tree") }
-            }
-            let topModel = try TopModel.load(model)
-            let file = try FeatureFile.open(features)
-            var options = ReportContent.Options()
-            options.split = split
-            options.imagesDirectory = images
-            options.thumbnailSide = thumbnailSize
-            options.maxMisclassified = maxMisclassified
-            let progressLine = ProgressLine(label: "predicting", unit: "rows")
-            let content = try ReportContent.make(
-                featureFile: file, modelPath: model, classifier: .topModel(topModel), options: options,
-                progress: { progressLine.update(done: $0, total: $1) })
-            progressLine.finish()
-            let html = ReportHTML.render(content)
-            try ReportFile.write(html, to: output)
-            print(
-                "\(content.evaluation.count) rows, accuracy \(String(format: "%.4f", content.evaluation.accuracy)), "
-                    + "\(content.misclassifiedCount) misclassified")
-            print("wrote \(output)")
-        } catch let error as TopModelError {
-            throw ReportedFailure(error.description)
-        } catch let error as StorageError {
-            throw ReportedFailure(error.description)
-        } catch let error as ReportError {
-            throw ReportedFailure(error.description)
+        if let images {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: images, isDirectory: &isDirectory), isDirectory.boolValue
+            else { throw ReportedFailure("\(images): no such directory; expected the root of the image tree") }
         }
+        let topModel = try TopModel.load(model)
+        let file = try FeatureFile.open(features)
+        var options = ReportContent.Options()
+        options.split = split
+        options.imagesDirectory = images
+        options.thumbnailSide = thumbnailSize
+        options.maxMisclassified = maxMisclassified
+        let progress = ProgressRenderer()
+        let content = try ReportContent.make(
+            featureFile: file, modelPath: model, classifier: .topModel(topModel), options: options,
+            progress: progress.sink)
+        progress.finish()
+        try ReportFile.write(ReportHTML.render(content), to: output)
+        let evaluation = content.evaluation
+        print(
+            "\(evaluation.count) rows, accuracy \(String(format: "%.4f", evaluation.accuracy)), "
+                + "\(content.misclassifiedCount) misclassified")
+        print("wrote \(output)")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import Logging
 import Wire
@@ -56,8 +57,7 @@ struct BottleneckWorker: ParsableCommand {
     @Flag(help: ArgumentHelp("Check this process' OpenBLAS sgemm and print its kernel set.", visibility: .hidden))
     var blasSelfcheck = false
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @OptionGroup var common: CommonOptions
 
     @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
     var curveKey: String?
@@ -65,19 +65,8 @@ struct BottleneckWorker: ParsableCommand {
     @Option(help: "The coordinator's public key (its .pub file), with --curve-key.")
     var serverKey: String?
 
-    /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), like `bottleneck-coordinator`.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is CleanExit || error is ExitCode { exit(withError: error) }
-            let message = fullMessage(for: error)
-            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
-            Foundation.exit(code == .validationFailure ? 2 : 1)
-        }
-    }
+    /// Runs the command line; see `CommandLineRunner` for the exit statuses.
+    static func main() { CommandLineRunner.main(Self.self) }
 
     func validate() throws {
         if !blasSelfcheck {
@@ -87,26 +76,17 @@ struct BottleneckWorker: ParsableCommand {
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
         if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
     }
 
     func run() throws {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.worker")
         BLASKernelChoice.apply(mode: blasCoretype, selfCheckArguments: ["--blas-selfcheck"], logger: logger)
         var security = SocketSecurity.plaintext
         if let curveKey, let serverKey {
-            do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {
-                logger.error("\(error)")
-                throw ExitCode(1)
-            }
+            security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey)
         }
         var configuration = WorkerConfiguration(
             endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,

@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import ImageInput
+import Reporting
 import Synchronization
 
 /// The data check of `inspect`: reads every image of each split once, in parallel, and reports what
@@ -29,8 +30,9 @@ public struct DataCheck: Sendable {
 
     /// Checks the split directories (their last path component names the split).
     ///
-    /// - Parameter progress: called now and then with (files done, files in all splits).
-    public func run(directories: [String], progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> DataCheckReport {
+    /// - Parameter progress: receives reports now and then, from any thread: task `inspect`, files done of the
+    ///   files in all splits.
+    public func run(directories: [String], progress: ProgressSink = .none) throws -> DataCheckReport {
         let scans = try directories.map { try DirectoryScan.scan(directory: $0) }
         let names = Self.splitNames(directories)
         let total = scans.reduce(0) { $0 + $1.entries.count }
@@ -40,7 +42,7 @@ public struct DataCheck: Sendable {
             records.append(check(scan.entries, done: done, total: total, progress: progress))
             done += scan.entries.count
         }
-        progress?(total, total)
+        progress.report(Self.report(done: total, total: total))
 
         var findings: [DataCheckReport.Finding] = []
         func add(_ kind: DataCheckReport.Finding.Kind, _ attention: Bool, _ message: String, _ files: [String]) {
@@ -123,7 +125,11 @@ public struct DataCheck: Sendable {
         }
     }
 
-    private func check(_ entries: [ImageEntry], done: Int, total: Int, progress: (@Sendable (Int, Int) -> Void)?) -> [FileRecord] {
+    static func report(done: Int, total: Int) -> ProgressReport {
+        ProgressReport(task: "inspect", done: done, total: total, unit: "files")
+    }
+
+    private func check(_ entries: [ImageEntry], done: Int, total: Int, progress: ProgressSink) -> [FileRecord] {
         let results = RecordBuffer(count: entries.count)
         let chunk = 64
         let chunks = (entries.count + chunk - 1) / chunk
@@ -136,7 +142,7 @@ public struct DataCheck: Sendable {
                     results.set(index, Self.inspect(entries[index]))
                 }
                 let finished = counter.add(min(chunk, entries.count - c * chunk))
-                progress?(done + finished, total)
+                progress.report(Self.report(done: done + finished, total: total))
                 c += workers
             }
         }

@@ -1,5 +1,6 @@
 import FileIntegrity
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc
@@ -20,10 +21,12 @@ final class AtomicOutput {
         temporaryPath = AtomicFile.temporaryPath(for: path)
         guard FileManager.default.createFile(atPath: temporaryPath, contents: nil) else {
             throw ExportError(
-                path: path, message: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
+                path: path, message: "cannot create \(temporaryPath): \(String(cString: strerror(errno)))",
+                category: .failedRun)
         }
         do { handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporaryPath)) } catch {
-            throw ExportError(path: path, message: "cannot open \(temporaryPath) for writing: \(error)")
+            throw ExportError(
+                path: path, message: "cannot open \(temporaryPath) for writing: \(error)", category: .failedRun)
         }
     }
 
@@ -62,7 +65,7 @@ final class AtomicOutput {
 
     private func writeRaw(_ data: Data) throws(ExportError) {
         do { try handle.write(contentsOf: data) } catch {
-            throw ExportError(path: path, message: "cannot write \(temporaryPath): \(error)")
+            throw ExportError(path: path, message: "cannot write \(temporaryPath): \(error)", category: .failedRun)
         }
     }
 
@@ -70,24 +73,28 @@ final class AtomicOutput {
     func publish() throws(ExportError) {
         try flush()
         do { try handle.close() } catch {
-            throw ExportError(path: path, message: "cannot finish \(temporaryPath): \(error)")
+            throw ExportError(path: path, message: "cannot finish \(temporaryPath): \(error)", category: .failedRun)
         }
         do { try AtomicFile.publish(temporaryPath, as: path) } catch {
-            throw ExportError(path: path, message: "cannot publish the file: \(error)")
+            throw ExportError(path: path, message: "cannot publish the file: \(error)", category: .failedRun)
         }
         published = true
     }
 }
 
 /// An export that could not be written or read; names the file and what was expected.
-public struct ExportError: Error, CustomStringConvertible, Sendable {
+public struct ExportError: ReportedError {
     public let path: String
     public let message: String
+    /// `.badInput` for a feature file that does not fit, `.failedRun` for an output that cannot be written.
+    public let category: FailureCategory
 
-    public init(path: String, message: String) {
+    public init(path: String, message: String, category: FailureCategory = .badInput) {
         self.path = path
         self.message = message
+        self.category = category
     }
 
+    public var subject: String? { path }
     public var description: String { "\(path): \(message)" }
 }

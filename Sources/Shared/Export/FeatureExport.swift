@@ -1,13 +1,6 @@
 import Foundation
+import Reporting
 import Storage
-
-/// How far the export of one file has come: `rowsDone` of `rows` rows written to `file`.
-public struct ExportProgress: Sendable, Equatable {
-    /// The file being written (its final path).
-    public var file: String
-    public var rowsDone: Int
-    public var rows: Int
-}
 
 /// Writes a feature file's splits for Python: `.npy` arrays as the original Keras scripts load them, or
 /// a features-free CSV table. Output names are fixed (see `npy` and `csv`); the directory is created when
@@ -19,13 +12,14 @@ public enum FeatureExport {
     /// `filenames_<split>.txt` (one per line, row order); plus `class_names.txt` (one per line, label order).
     ///
     /// Features are copied in row ranges of about `chunkBytes`, so files larger than memory can be exported;
-    /// `progress` is called after each range. Returns the paths written, in writing order.
+    /// `progress` gets a report (task: the file's name, unit: rows) after each range. Returns the paths
+    /// written, in writing order.
     /// - Throws: `ExportError` naming the file: unreadable feature file, a label outside `0..<C`, a file
     ///   name containing a line break (use `csv`), or a file that cannot be written.
     @discardableResult
     public static func npy(
         featureFile: FeatureFile, to directory: String, oneHot: Bool = false, chunkBytes: Int = 64 << 20,
-        progress: (ExportProgress) -> Void = { _ in }
+        progress: ProgressSink = .none
     ) throws(ExportError) -> [String] {
         try makeDirectory(directory)
         var written: [String] = []
@@ -45,7 +39,8 @@ public enum FeatureExport {
             try out.write(NpyFormat.header(type: .float32, shape: [split.count] + split.featureShape))
             let rowsPerChunk = max(1, chunkBytes / max(1, split.featureSize * 4))
             var start = 0
-            progress(ExportProgress(file: featuresPath, rowsDone: 0, rows: split.count))
+            let task = (featuresPath as NSString).lastPathComponent
+            progress.report(ProgressReport(task: task, done: 0, total: split.count, unit: "rows"))
             while start < split.count {
                 let end = min(split.count, start + rowsPerChunk)
                 let values: [Float]
@@ -54,7 +49,7 @@ public enum FeatureExport {
                 }
                 try out.write(littleEndian: values)
                 start = end
-                progress(ExportProgress(file: featuresPath, rowsDone: end, rows: split.count))
+                progress.report(ProgressReport(task: task, done: end, total: split.count, unit: "rows"))
             }
             try out.publish()
             written.append(featuresPath)
@@ -160,7 +155,8 @@ public enum FeatureExport {
             return
         }
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw ExportError(path: directory, message: "cannot create the output directory: \(error)")
+            throw ExportError(
+                path: directory, message: "cannot create the output directory: \(error)", category: .failedRun)
         }
     }
 

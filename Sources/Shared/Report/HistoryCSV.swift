@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 import TopModel
 
 /// Reads the Keras CSVLogger file `train` writes next to a model (`MODEL.history.csv`).
@@ -50,14 +51,18 @@ public enum HistoryCSV {
 }
 
 /// A report that cannot be made; names the file and what was expected.
-public struct ReportError: Error, CustomStringConvertible, Sendable {
+public struct ReportError: ReportedError {
     public let path: String
     public let message: String
+    /// `.badInput` for inputs that do not fit, `.failedRun` for a page that cannot be written.
+    public let category: FailureCategory
 
-    public init(path: String, message: String) {
+    public init(path: String, message: String, category: FailureCategory = .badInput) {
         self.path = path
         self.message = message
+        self.category = category
     }
 
+    public var subject: String? { path }
     public var description: String { "\(path): \(message)" }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ImageInput
+import Reporting
 import Storage
 import TopModel
 
@@ -54,8 +55,9 @@ public struct ReportContent: Sendable {
         public init() {}
     }
 
-    /// Predicts every row of `options.split` with `classifier`, builds the confusion matrix and metrics,
-    /// reads the history next to `modelPath`, and makes thumbnails of the misclassified images.
+    /// Predicts every row of `options.split` with `classifier` (reporting rows done to `progress`), builds the
+    /// confusion matrix and metrics, reads the history next to `modelPath`, and makes thumbnails of the
+    /// misclassified images.
     ///
     /// - Throws: `ReportError` naming the file: the classifier's features were made differently from the
     ///   file's (layer, size, preprocessing, interpolation, weights), class names or feature shape differ,
@@ -63,7 +65,7 @@ public struct ReportContent: Sendable {
     ///   malformed history are noted in the report, not thrown.
     public static func make(
         featureFile: FeatureFile, modelPath: String, classifier: ReportClassifier, options: Options = Options(),
-        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        progress: ProgressSink = .none
     ) throws(ReportError) -> ReportContent {
         let path = featureFile.path
         let differences = classifier.provenance.differences(from: featureFile.attributes)
@@ -118,7 +120,7 @@ public struct ReportContent: Sendable {
         var mistakes: [(row: Int, predicted: Int, probability: Float, trueProbability: Float)] = []
         let rowsPerChunk = max(1, options.chunkBytes / max(1, split.featureSize * 4))
         var start = 0
-        progress(0, split.count)
+        progress.report(ProgressReport(task: "predict", done: 0, total: split.count, unit: "rows"))
         while start < split.count {
             let end = min(split.count, start + rowsPerChunk)
             let p: [Float]
@@ -139,7 +141,7 @@ public struct ReportContent: Sendable {
                 if best != truth { mistakes.append((start + r, best, row[best], row[truth])) }
             }
             start = end
-            progress(end, split.count)
+            progress.report(ProgressReport(task: "predict", done: end, total: split.count, unit: "rows"))
         }
         let evaluation = Evaluation(
             source: "\(path): split '\(options.split)'", classNames: classifier.classNames,

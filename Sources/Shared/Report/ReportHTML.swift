@@ -246,7 +246,7 @@ public enum ReportFile {
             throw ReportError(path: path, message: "directory \(directory) does not exist")
         }
         do { try AtomicFile.write(Array(html.utf8), to: path) } catch {
-            throw ReportError(path: path, message: "cannot write the report: \(error)")
+            throw ReportError(path: path, message: "cannot write the report: \(error)", category: .failedRun)
         }
     }
 }

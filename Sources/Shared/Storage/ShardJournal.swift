@@ -1,6 +1,7 @@
 import Crypto
 import FileIntegrity
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc
@@ -159,7 +160,7 @@ public final class ShardJournal {
         let manifestPath = directory + "/manifest.json"
         if restart && fileManager.fileExists(atPath: directory) {
             do { try fileManager.removeItem(atPath: directory) } catch {
-                throw JournalError(.io, "cannot remove \(directory) for --restart: \(error.localizedDescription)")
+                throw JournalError(.io, "cannot remove \(directory) for a restart: \(error.localizedDescription)")
             }
         }
         if fileManager.fileExists(atPath: manifestPath) {
@@ -169,14 +170,14 @@ public final class ShardJournal {
             } catch {
                 throw JournalError(
                     .settingsChanged(changes: ["manifest unreadable"]),
-                    "\(manifestPath) is unreadable; rerun with --restart to start over")
+                    "\(manifestPath) is unreadable; restart the job to start over")
             }
             let changes = old.changes(comparedTo: manifest)
             if !changes.isEmpty {
                 throw JournalError(
                     .settingsChanged(changes: changes),
                     "cannot resume \(directory): changed since the interrupted run: \(changes.joined(separator: "; "))"
-                        + ". Rerun with --restart to start over.")
+                        + ". Restart the job to start over.")
             }
             return ShardJournal(directory: directory, manifest: old)
         }
@@ -258,5 +259,13 @@ public final class ShardJournal {
         do { try AtomicFile.write(bytes, to: path) } catch let error as FileIOError {
             throw JournalError(.io, error.description)
         }
+    }
+}
+
+extension JournalError: ReportedError {
+    public var category: FailureCategory { reason == .io ? .failedRun : .badInput }
+    public var remedy: Remedy? {
+        if case .settingsChanged = reason { return .restartJob }
+        return nil
     }
 }

@@ -86,7 +86,7 @@ public final class WorkerSession {
             if !configuration.persistent && silent >= configuration.giveUpAfter {
                 return .gaveUp(
                     "the coordinator at \(configuration.endpoint) has not answered for \(Int(silent)) s; giving up "
-                        + "(--give-up-after \(Int(configuration.giveUpAfter)))")
+                        + "(the give-up time is \(Int(configuration.giveUpAfter)) s)")
             }
             logger.info("reconnecting to \(configuration.endpoint) in \(backoff) s")
             if let outcome = sleepWatchingParent(backoff) { return outcome }
