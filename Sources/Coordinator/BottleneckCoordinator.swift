@@ -1,7 +1,7 @@
 import ArgumentParser
+import BLAS
 import Foundation
 import Logging
-import WorkerRuntime
 
 @main
 struct BottleneckCoordinator: ParsableCommand {
@@ -13,7 +13,7 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self, BenchEngineCommand.self,
+            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.

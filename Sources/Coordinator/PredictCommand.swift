@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import ImageFeatures
 import ImageInput
 import TopModel
 import VGG16
-import WorkerRuntime
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

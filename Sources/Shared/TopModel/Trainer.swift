@@ -1,3 +1,4 @@
+import BLAS
 import Foundation
 
 /// How per-class weights scale each training row's loss (Keras' `class_weight`).

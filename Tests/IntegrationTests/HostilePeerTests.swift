@@ -87,11 +87,12 @@ struct HostilePeerTests {
         #expect(reference.wait(timeout: 120) == 0, "\(reference.stderr)")
 
         let port = freeTCPPort()
+        let slowWorker = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 150, in: fixture.directory)
         let coordinator = try ChildProcess(
             BuiltExecutables.coordinator,
             fixture.arguments(
                 "out.h5", ["--workers", "1", "--bind", "tcp://127.0.0.1:\(port)", "--worker-timeout", "2"]),
-            logDirectory: fixture.directory, label: "coordinator", environment: ["BOTTLENECK_SHARD_DELAY_MS": "150"])
+            logDirectory: fixture.directory, label: "coordinator", environment: ["BOTTLENECK_WORKER": slowWorker])
         #expect(coordinator.waitForStderr("listening for workers", timeout: 30))
         let endpoint = "tcp://127.0.0.1:\(port)"
 

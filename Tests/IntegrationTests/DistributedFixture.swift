@@ -86,11 +86,17 @@ struct DistributedFixture {
         return (status, child.stderr)
     }
 
-    func startWorker(_ endpoint: String, _ extra: [String] = [], label: String = "worker") throws -> ChildProcess {
-        try ChildProcess(
-            BuiltExecutables.worker,
-            ["--connect", endpoint, "--cache-dir", directory.file("cache-\(label)"), "--give-up-after", "20"] + extra,
-            logDirectory: directory.path, label: label)
+    /// Starts `bottleneck-worker`, or with `shardDelayMs` a slow worker (`bottleneck-dev worker --shard-delay-ms`).
+    func startWorker(_ endpoint: String, _ extra: [String] = [], label: String = "worker", shardDelayMs: Int? = nil)
+        throws -> ChildProcess
+    {
+        let common = ["--connect", endpoint, "--cache-dir", directory.file("cache-\(label)"), "--give-up-after", "20"]
+        if let shardDelayMs {
+            return try ChildProcess(
+                BuiltExecutables.dev, ["worker"] + common + extra + ["--shard-delay-ms", String(shardDelayMs)],
+                logDirectory: directory.path, label: label)
+        }
+        return try ChildProcess(BuiltExecutables.worker, common + extra, logDirectory: directory.path, label: label)
     }
 
     func partsCount(_ output: String) -> Int {

@@ -1,3 +1,4 @@
+import BLAS
 import Dispatch
 import Foundation
 import ImageInput
@@ -23,7 +24,7 @@ public final class FeatureExtractor: @unchecked Sendable {
     private let lookahead: Int
 
     public init(weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, threads: Int = 1) throws {
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         self.settings = settings
         self.layer = layer
         let first = try ConvBase(

@@ -3,7 +3,7 @@ import ImageInput
 import TestSupport
 import Testing
 import VGG16
-import WorkerRuntime
+import ImageFeatures
 
 @Suite("Feature extractor (decode overlapped with the conv base)")
 struct FeatureExtractorTests {

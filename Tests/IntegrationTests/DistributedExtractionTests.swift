@@ -1,6 +1,7 @@
+import BLAS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import VGG16
 
 #if canImport(Glibc)
@@ -42,9 +43,9 @@ struct DistributedExtractionTests {
         let port = freeTCPPort()
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments("remote.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "3"]))
-        let first = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "30"], label: "remote-a")
+        let first = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "remote-a", shardDelayMs: 30)
         let second = try fixture.startWorker(
-            "tcp://127.0.0.1:\(port)", ["--threads", "1", "--shard-delay-ms", "30"], label: "remote-b")
+            "tcp://127.0.0.1:\(port)", ["--threads", "1"], label: "remote-b", shardDelayMs: 30)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
         #expect(first.wait(timeout: 30) == 0, "a worker exits 0 when the job ends:\n\(first.stderr)")
         #expect(second.wait(timeout: 30) == 0, "\(second.stderr)")
@@ -63,8 +64,8 @@ struct DistributedExtractionTests {
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments(
                 "out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "2"]))
-        let victim = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "300"], label: "victim")
-        let survivor = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "50"], label: "survivor")
+        let victim = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "victim", shardDelayMs: 300)
+        let survivor = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "survivor", shardDelayMs: 50)
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 2 }, "the job got going")
         victim.signal(SIGKILL)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
@@ -82,8 +83,8 @@ struct DistributedExtractionTests {
             fixture.extractArguments(
                 "out.h5",
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"]))
-        let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "400"], label: "sleeper")
-        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "100"], label: "steady")
+        let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "sleeper", shardDelayMs: 400)
+        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "steady", shardDelayMs: 100)
         // Stop the sleeper only once it has taken on the job (under load it may join after the first parts).
         #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
@@ -102,7 +103,8 @@ struct DistributedExtractionTests {
         defer { fixture.directory.remove() }
         let expected = try reference(fixture)
         let arguments = fixture.extractArguments("out.h5", ["--workers", "2", "--shard-size", "2", "--worker-timeout", "2"])
-        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_SHARD_DELAY_MS": "250"])
+        let slowWorker = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 250, in: fixture.directory.path)
+        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_WORKER": slowWorker])
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 3 }, "the job got going")
         let pids = coordinator.stderr.split(separator: "\n").compactMap { line -> Int32? in
             guard let range = line.range(of: ": pid ") else { return nil }
@@ -199,7 +201,7 @@ struct DistributedExtractionTests {
                 "out.h5",
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "3"]))
         let workers = try (0..<2).map {
-            try fixture.startWorker("tcp://127.0.0.1:\(proxy.port)", ["--shard-delay-ms", "20"], label: "proxied-\($0)")
+            try fixture.startWorker("tcp://127.0.0.1:\(proxy.port)", label: "proxied-\($0)", shardDelayMs: 20)
         }
         let status = coordinator.wait(timeout: 120)
         #expect(
@@ -242,7 +244,7 @@ struct DistributedWorkerLifecycleTests {
         defer { fixture.directory.remove() }
         let port = freeTCPPort()
         let endpoint = "tcp://127.0.0.1:\(port)"
-        let worker = try fixture.startWorker(endpoint, ["--persistent", "--shard-delay-ms", "100"], label: "persistent")
+        let worker = try fixture.startWorker(endpoint, ["--persistent"], label: "persistent", shardDelayMs: 100)
         let bind = ["--workers", "0", "--bind", endpoint, "--shard-size", "2", "--worker-timeout", "3"]
 
         // First job: interrupted by killing the coordinator; the worker stays and waits for it to come back.
@@ -296,7 +298,7 @@ struct DistributedComputeProfileTests {
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments("out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)"]))
         let first = try fixture.startWorker(
-            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "Haswell", "--shard-delay-ms", "300"], label: "haswell")
+            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "Haswell"], label: "haswell", shardDelayMs: 300)
         #expect(coordinator.waitForStderr("joined", timeout: 60), "coordinator: \(coordinator.stderr)")
         let second = try fixture.startWorker(
             "tcp://127.0.0.1:\(port)", ["--blas-coretype", "SkylakeX"], label: "skylakex")
