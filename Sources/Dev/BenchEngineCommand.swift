@@ -113,7 +113,8 @@ struct BenchEngineCommand: ParsableCommand {
                 "ms_per_image": ((totalCPU.dropFirst().min() ?? totalCPU[0]) * 1e4).rounded() / 10,
                 "batch": convBase.batch,
                 "ms_per_image_each_group": totalCPU.map { ($0 * 1e4).rounded() / 10 },
-                "init_ms": Double(initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
+                "init_ms": Double(
+                    initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
             ]
         }
         var maxError = 0.0

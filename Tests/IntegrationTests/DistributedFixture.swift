@@ -55,7 +55,8 @@ struct DistributedFixture {
         for y in 0..<40 {
             for x in 0..<40 {
                 for c in 0..<3 {
-                    rgb[(y * 40 + x) * 3 + c] = UInt8(truncatingIfNeeded: x * (k % 7 + 3) + y * (2 * k + 1) + c * 50 + k * 17)
+                    rgb[(y * 40 + x) * 3 + c] = UInt8(
+                        truncatingIfNeeded: x * (k % 7 + 3) + y * (2 * k + 1) + c * 50 + k * 17)
                 }
             }
         }

@@ -59,7 +59,8 @@ public enum BLASKernelChoice {
                 return
             }
             if let failure = selfCheckFails(coreType: candidate, arguments: selfCheckArguments) {
-                logger.warning("OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
+                logger.warning(
+                    "OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
                 return
             }
             target = candidate
@@ -77,7 +78,8 @@ public enum BLASKernelChoice {
         reexec(logger: logger)
         // Only reached when exec failed: the process still runs the old kernels.
         unsetenv(chosenMarker)
-        logger.warning("OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
+        logger.warning(
+            "OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
     }
 
     /// nil when this executable's self-check (`arguments`) passes under `OPENBLAS_CORETYPE=coreType` and reports
