@@ -20,9 +20,15 @@ layers=(
     "Coordinator Worker Dev"
 )
 # The toolchain's modules: importable anywhere without a declaration.
-toolchain=" Foundation FoundationEssentials FoundationNetworking FoundationXML Dispatch Glibc Darwin Synchronization Testing XCTest "
+toolchain=" Foundation FoundationEssentials FoundationNetworking FoundationXML Dispatch Glibc Darwin "
+toolchain+="Synchronization Testing XCTest "
 # Products of package dependencies: outside the layers, but they must be declared.
 packages=" ArgumentParser Logging Crypto "
+
+# `import X`, `@testable import X`, `public import X`, `import struct X.Y`: X is the fifth group.
+access='(public|package|internal|private|fileprivate)'
+declaration='(class |struct |enum |func |protocol |var |let |typealias )'
+import_line="^[[:space:]]*(@testable[[:space:]]+)?(${access}[[:space:]]+)?import[[:space:]]+${declaration}?([A-Za-z0-9_]+).*"
 
 declare -A layer_of
 for index in "${!layers[@]}"; do
@@ -62,9 +68,10 @@ while IFS=$'\t' read -r target kind path; do
             elif [[ -z ${layer_of[$target]+set} ]]; then
                 fail "$file: import $module: $target is in no layer of scripts/check-layers.sh"
             elif ((layer_of[$module] >= layer_of[$target])); then
-                fail "$file: import $module: $target (layer ${layer_of[$target]}) may import only lower layers, $module is at layer ${layer_of[$module]}"
+                rule="$target (layer ${layer_of[$target]}) may import only lower layers"
+                fail "$file: import $module: $rule, $module is at layer ${layer_of[$module]}"
             fi
-        done < <(sed -nE 's/^[[:space:]]*(@testable[[:space:]]+)?((public|package|internal|private|fileprivate)[[:space:]]+)?import[[:space:]]+(class |struct |enum |func |protocol |var |let |typealias )?([A-Za-z0-9_]+).*/\5/p' "$file")
+        done < <(sed -nE "s/$import_line/\\5/p" "$file")
     done < <(find "$path" -name '*.swift' | sort)
     if [[ $kind == executable || $kind == test ]]; then
         for module in $declared; do
