@@ -6,9 +6,8 @@ import TestSupport
 import Testing
 import VGG16
 
-/// Throughput of the full-width conv base; runs only with VGG16_BENCH=1 (best in a release build:
-/// `VGG16_BENCH=1 swift test -c release --filter ConvBaseBenchmark`). Prints figures, asserts nothing
-/// about time.
+/// Throughput of the full-width conv base; runs only with VGG16_BENCH=1, best in a release build
+/// (`make bench-convbase`). Prints figures, asserts nothing about time.
 @Suite("VGG16 conv base throughput", .enabled(if: ProcessInfo.processInfo.environment["VGG16_BENCH"] != nil))
 struct ConvBaseBenchmark {
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
