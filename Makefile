@@ -1,12 +1,12 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
-# Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces),
+# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces),
 # chromium (renders the HTML report headless), python3-numpy (reads the exported .npy files).
-TEST_PACKAGES := shellcheck tcpdump iproute2 chromium python3-numpy
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq chromium python3-numpy
 SWIFT ?= swift
 
-.PHONY: deps build release test demo bench fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -20,6 +20,7 @@ release: deps
 
 test: deps
 	@scripts/install-deps.sh $(TEST_PACKAGES) || echo "(tests that need them will say they are skipped)"
+	scripts/check-layers.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-deploy.sh
@@ -29,6 +30,25 @@ demo: release
 
 bench: release
 	scripts/bench.sh
+
+# The module map: every import points to a lower layer and is declared in Package.swift.
+check-layers:
+	scripts/check-layers.sh
+
+# Developer benchmarks (release build; print figures, assert nothing). bench-engine: per-layer speed of the
+# conv base, one JSON line (bottleneck-dev bench-engine --help for its options).
+bench-engine: release
+	$$($(SWIFT) build -c release --show-bin-path)/bottleneck-dev bench-engine --image-size 150
+
+# Throughput of the conv base, and the top model's epoch time: the Benchmarks test target, release build
+# (the unit-test targets use @testable imports, hence -enable-testing).
+bench-convbase:
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	VGG16_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.ConvBase'
+
+bench-topmodel:
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	TOPMODEL_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.TopModel'
 
 # Regenerates the committed Keras golden fixtures (needs tf-keras; see Tests/Fixtures/README.md).
 fixtures:

@@ -1,19 +1,24 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Module map: arrows point one way.
+// Module map: every arrow points to a lower layer. The layers, bottom first, are listed once, in
+// scripts/check-layers.sh (`make test` runs it); it fails on an import that points up or sideways, or that
+// is not declared below.
 //
-//   C libraries ─► CShims ─► HDF5 ─┬─► VGG16 (weights readers, conv base)
-//                                  ├─► Storage (feature file, shard journal)
-//                                  └─► TopModel (layers, training, model file) ◄─ Storage
-//   CJPEG/CPNG ─► ImageInput (scan, decode, resize, preprocess) ─► DataCheck (inspect)
-//   CZeroMQ ─► Wire (sockets, messages)
-//   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
-//   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
-//   Storage ─► Export (.npy / CSV for Python);  TopModel + Storage + ImageInput ─► Report (HTML page)
-//   Coordinator (CLI) = Extraction + DataCheck + TopModel + Export + Report;  Worker (CLI) = WorkerRuntime
-//   Reporting (error shape, progress values) sits under every library; CLI (error mapping, progress
-//   renderer, logging options) = Reporting + ArgumentParser + Logging, under both executables
+//   Reporting (the one error shape, progress values) ◄─ every library below that reports
+//   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
+//   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
+//   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
+//   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
+//   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
+//   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
+//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
+//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
+//                             CLI, Export, Report
+//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
 
@@ -23,6 +28,7 @@ let package = Package(
     products: [
         .executable(name: "bottleneck-coordinator", targets: ["Coordinator"]),
         .executable(name: "bottleneck-worker", targets: ["Worker"]),
+        .executable(name: "bottleneck-dev", targets: ["Dev"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,18 +65,25 @@ let package = Package(
             name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
+            name: "BLAS", dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
+            path: "\(shared)/BLAS", exclude: ["README.md"]),
+        .target(
             name: "VGG16",
-            dependencies: ["HDF5", "FileIntegrity", "COpenBLAS", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
             // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
-            name: "Storage", dependencies: ["HDF5", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Storage",
+            dependencies: ["HDF5", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage", exclude: ["README.md"]),
         .target(name: "Wire", dependencies: ["CZeroMQ", "Reporting"], path: "\(shared)/Wire", exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS", "Reporting"], path: "\(shared)/TopModel",
+            name: "TopModel", dependencies: ["HDF5", "Storage", "BLAS", "FileIntegrity", "Reporting"],
+            path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
             name: "Export", dependencies: ["Storage", "FileIntegrity", "Reporting"], path: "\(shared)/Export",
@@ -85,55 +98,79 @@ let package = Package(
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", "Reporting", "FileIntegrity",
+                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
+            name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
+            exclude: ["README.md"]),
+        .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", "Reporting", "FileIntegrity",
+                "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
+        .target(
+            name: "WorkerCommandLine",
+            dependencies: [
+                "WorkerRuntime", "Wire", "BLAS", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/WorkerCommandLine", exclude: ["README.md"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
-                "CLI", "Reporting", "Export", "Report",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
+                "BLAS", "CLI", "Export", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Coordinator"),
         .executableTarget(
             name: "Worker",
+            dependencies: ["WorkerCommandLine", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Worker", exclude: ["README.md"]),
+        // Developer tools (benchmarks, a worker with test hooks); not part of the product.
+        .executableTarget(
+            name: "Dev",
             dependencies: [
-                "WorkerRuntime", "VGG16", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/Worker", exclude: ["README.md"]),
+            path: "Sources/Dev", exclude: ["README.md"]),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport"),
+        // Unit tests: one module each, no child processes.
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),
+        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(
-            name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
+            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
+            exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["CLI", "Reporting"]),
+        .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),
+        .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
+        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "TopModel"]),
         .testTarget(
-            name: "ExportReportTests",
-            dependencies: ["Export", "Report", "Storage", "TopModel", "ImageInput", "VGG16", "TestSupport"]),
+            name: "CLITests",
+            dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Integration tests: start the built executables (`swift build --build-tests` builds them).
         .testTarget(
-            name: "EndToEndTests",
+            name: "IntegrationTests",
             dependencies: [
-                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "Export", "TopModel", "ImageInput", "TestSupport",
             ]),
+        // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
+        .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),
     ]
 )

@@ -1,8 +1,8 @@
 import ArgumentParser
+import BLAS
 import CLI
 import Foundation
 import Logging
-import WorkerRuntime
 
 @main
 struct BottleneckCoordinator: ParsableCommand {
@@ -14,8 +14,8 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            ExportCommand.self, ReportCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self, BenchEngineCommand.self,
+            ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self, KeygenCommand.self,
+            BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.

@@ -1,10 +1,10 @@
 import ArgumentParser
 import CLI
 import Foundation
+import ImageFeatures
 import ImageInput
 import TopModel
 import VGG16
-import WorkerRuntime
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,3 +1,5 @@
+import BLAS
+import TestSupport
 import Testing
 import VGG16
 
@@ -29,7 +31,7 @@ struct GroupedLayersTests {
         arguments: [150, 224, 97])
     func groupPositionIndependence(side: Int) throws {
         // As in the worker: one BLAS thread (the thread count changes the bits), the batch for this kernel set.
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = VGG16Weights.generated(seed: 2027)
         let base = try ConvBase(
             weights: weights, imageHeight: side, imageWidth: side, batch: ConvBase.recommendedBatch)

@@ -1,5 +1,4 @@
 import Foundation
-import Report
 import TestSupport
 import Testing
 import TopModel

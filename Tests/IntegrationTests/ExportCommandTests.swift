@@ -51,8 +51,10 @@ struct ExportCommandTests {
             let split = try file.split(name)
             let raw = fixture.directory + "/\(name).raw"
             let script = """
-                import io, sys, numpy as np
-                out, onehot, name, raw = sys.argv[1:5]
+                from io import BytesIO
+                from sys import argv
+                np = __import__("numpy")
+                out, onehot, name, raw = argv[1:5]
                 path = f"{out}/bottleneck_features_{name}.npy"
                 with open(path, "rb") as f:
                     assert np.lib.format.read_magic(f) == (1, 0)
@@ -62,9 +64,9 @@ struct ExportCommandTests {
                 assert x.dtype == np.dtype("<f4") and y.dtype == np.dtype("<i4") and z.dtype == np.dtype("<f4")
                 assert (z.argmax(axis=1) == y).all() and (z.sum(axis=1) == 1).all()
                 if hasattr(np.lib.format, "GROWTH_AXIS_MAX_DIGITS"):  # NumPy versions that pad for growth
-                    buffer = io.BytesIO(); np.save(buffer, x)
+                    buffer = BytesIO(); np.save(buffer, x)
                     assert open(path, "rb").read() == buffer.getvalue(), "not numpy.save's bytes"
-                    buffer = io.BytesIO(); np.save(buffer, y)
+                    buffer = BytesIO(); np.save(buffer, y)
                     assert open(f"{out}/labels_{name}.npy", "rb").read() == buffer.getvalue()
                 open(raw, "wb").write(x.tobytes() + y.tobytes())
                 print(x.shape, y.shape, z.shape)
