@@ -21,6 +21,7 @@ release: deps
 test: deps
 	@scripts/install-deps.sh $(TEST_PACKAGES) || echo "(tests that need them will say they are skipped)"
 	scripts/check-layers.sh
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-deploy.sh

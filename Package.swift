@@ -42,7 +42,8 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", path: "\(shared)/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "\(shared)/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
@@ -115,7 +116,8 @@ let package = Package(
         .target(
             name: "WorkerCommandLine",
             dependencies: [
-                "WorkerRuntime", "Wire", "BLAS", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WorkerRuntime", "Wire", "BLAS", "CLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerCommandLine", exclude: ["README.md"]),
@@ -131,7 +133,9 @@ let package = Package(
             path: "Sources/Coordinator"),
         .executableTarget(
             name: "Worker",
-            dependencies: ["WorkerCommandLine", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "WorkerCommandLine", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/Worker", exclude: ["README.md"]),
         // Developer tools (benchmarks, a worker with test hooks); not part of the product.
         .executableTarget(
@@ -144,7 +148,8 @@ let package = Package(
             path: "Sources/Dev", exclude: ["README.md"]),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport"),
         // Unit tests: one module each, no child processes.
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(

@@ -71,7 +71,8 @@ struct PredictCommand: ParsableCommand {
         let extractor = try FeatureExtractor(
             weights: vgg, settings: settings, layer: layer, threads: ProcessInfo.processInfo.activeProcessorCount)
         guard extractor.featureShape == topModel.featureShape else {
-            throw ReportedFailure("\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")
+            throw ReportedFailure(
+                "\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")
         }
 
         var answers: [Answer] = []
@@ -92,12 +93,16 @@ struct PredictCommand: ParsableCommand {
                 switch results[path] {
                 case .success(let features)?:
                     let best = try topModel.predict(features: features, topK: topK)[0]
-                    answers.append(Answer(
-                        path: path, predictions: best.map { .init(class: $0.className, probability: $0.probability) }, error: nil))
+                    answers.append(
+                        Answer(
+                            path: path,
+                            predictions: best.map { .init(class: $0.className, probability: $0.probability) },
+                            error: nil))
                 case .failure(let error)?:
                     answers.append(Answer(path: path, predictions: nil, error: error.description))
                 case nil:
-                    answers.append(Answer(path: path, predictions: nil, error: readErrors[path] ?? "\(path): cannot be read"))
+                    answers.append(
+                        Answer(path: path, predictions: nil, error: readErrors[path] ?? "\(path): cannot be read"))
                 }
             }
         }

@@ -25,7 +25,8 @@ struct ConvBaseBenchmark {
             var features = [Float](repeating: 0, count: base.featureCount)
             var totals: [String: (seconds: Double, flops: Double)] = [:]
             var names: [String] = []
-            image.withUnsafeBufferPointer { _ = base.forwardProfiled(image: $0.baseAddress!, into: &features) }  // warm-up
+            // Warm-up.
+            image.withUnsafeBufferPointer { _ = base.forwardProfiled(image: $0.baseAddress!, into: &features) }
             let reps = size == 224 ? 8 : 16
             let start = ContinuousClock.now
             for _ in 0..<reps {

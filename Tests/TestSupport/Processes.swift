@@ -8,7 +8,8 @@ import Foundation
 public enum BuiltExecutables {
     /// The directory holding the test runner, which SwiftPM also fills with the package's executables.
     public static var directory: String {
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let runner =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: runner).deletingLastPathComponent()
         // `swift test` runs `<bin>/BottleneckPackageTests.xctest`; some runners sit one level deeper.
         for _ in 0..<3 {

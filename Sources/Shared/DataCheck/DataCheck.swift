@@ -46,7 +46,9 @@ public struct DataCheck: Sendable {
 
         var findings: [DataCheckReport.Finding] = []
         func add(_ kind: DataCheckReport.Finding.Kind, _ attention: Bool, _ message: String, _ files: [String]) {
-            if !files.isEmpty { findings.append(.init(kind: kind, needsAttention: attention, message: message, files: files)) }
+            if !files.isEmpty {
+                findings.append(.init(kind: kind, needsAttention: attention, message: message, files: files))
+            }
         }
         var splits: [DataCheckReport.Split] = []
         var hashes: [Data: [(split: Int, file: String)]] = [:]
@@ -75,20 +77,26 @@ public struct DataCheck: Sendable {
             }
             add(.tooSmall, true, "\(split): \(small.count) image(s) smaller than \(minimumSide)×\(minimumSide)", small)
             for mode in modes.keys.sorted() {
-                add(.unusualMode, false, "\(split): \(modes[mode]!.count) image(s) in mode \(mode) (converted to RGB as Keras does)", modes[mode]!)
+                add(
+                    .unusualMode, false,
+                    "\(split): \(modes[mode]!.count) image(s) in mode \(mode) (converted to RGB as Keras does)",
+                    modes[mode]!)
             }
             let empty = zip(scan.classNames, counts).filter { $0.1 == 0 }.map { "\(split)/\($0.0)" }
             add(.emptyClass, true, "\(split): \(empty.count) class(es) without a readable image", empty)
-            splits.append(.init(
-                name: split, directory: scan.directory, images: counts.reduce(0, +),
-                classes: zip(scan.classNames, counts).map { .init(name: $0.0, images: $0.1) }))
+            splits.append(
+                .init(
+                    name: split, directory: scan.directory, images: counts.reduce(0, +),
+                    classes: zip(scan.classNames, counts).map { .init(name: $0.0, images: $0.1) }))
         }
         var duplicates: [String] = []
         var leaks: [String] = []
         for group in hashes.values where group.count > 1 {
             let line = group.map(\.file).joined(separator: " = ")
             if Set(group.map(\.split)).count > 1 { leaks.append(line) }
-            if Dictionary(grouping: group, by: \.split).values.contains(where: { $0.count > 1 }) { duplicates.append(line) }
+            if Dictionary(grouping: group, by: \.split).values.contains(where: { $0.count > 1 }) {
+                duplicates.append(line)
+            }
         }
         add(.duplicate, true, "\(duplicates.count) set(s) of identical files within a split", duplicates.sorted())
         add(.leakage, true, "\(leaks.count) file(s) appear in more than one split (leakage)", leaks.sorted())
@@ -96,7 +104,9 @@ public struct DataCheck: Sendable {
             let all = Set(scans.flatMap(\.classNames))
             var missing: [String] = []
             for (s, scan) in scans.enumerated() {
-                for name in all.subtracting(scan.classNames).sorted() { missing.append("class '\(name)' is missing from \(names[s])") }
+                for name in all.subtracting(scan.classNames).sorted() {
+                    missing.append("class '\(name)' is missing from \(names[s])")
+                }
             }
             add(.classInOneSplitOnly, true, "\(missing.count) class(es) not present in every split", missing)
         }

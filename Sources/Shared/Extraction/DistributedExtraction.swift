@@ -18,7 +18,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     let workerCount = request.workers ?? defaultLocalWorkers(cores: cores)
     guard workerCount >= 0 else { throw ExtractionError(.badInput, "the number of local workers must be 0 or more") }
     guard workerCount > 0 || !request.bindEndpoints.isEmpty else {
-        throw ExtractionError(.badInput, "no local workers needs an endpoint to bind, so that remote workers can connect")
+        throw ExtractionError(
+            .badInput, "no local workers needs an endpoint to bind, so that remote workers can connect")
     }
     guard request.workerTimeout > 0 && request.heartbeatInterval > 0 else {
         throw ExtractionError(.badInput, "the worker timeout and heartbeat interval must be positive")
@@ -36,7 +37,9 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     let inputs = try ExtractionInputs.load(request)
     let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
-    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "the shard size must be 1...4096") }
+    guard shardSize >= 1 && shardSize <= 4096 else {
+        throw ExtractionError(.badInput, "the shard size must be 1...4096")
+    }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
     let journal: ShardJournal
@@ -143,4 +146,3 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.
 public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }
-

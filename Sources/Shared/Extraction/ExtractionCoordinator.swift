@@ -210,12 +210,15 @@ final class ExtractionCoordinator {
         } else {
             if let profile = hello.computeProfile {
                 if let expected = computeProfile, profile != expected {
-                    logger.warning("refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
+                    logger.warning(
+                        "refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
                     send(
-                        .reject(Rejection(
-                            reason: "this job's features are computed with \(expected), this worker's with \(profile); "
-                                + "the output would depend on which worker computed an image (set "
-                                + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
+                        .reject(
+                            Rejection(
+                                reason:
+                                    "this job's features are computed with \(expected), this worker's with \(profile); "
+                                    + "the output would depend on which worker computed an image (set "
+                                    + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
                         to: identity)
                     return
                 }
@@ -241,7 +244,8 @@ final class ExtractionCoordinator {
             weightsBytes = Array(data)
         }
         logger.info("sending weights (\(job.weightsSize) bytes) to \(workers[identity]?.name ?? "?")")
-        send(.weights(WeightsTransfer(sha256: job.weightsSHA256, size: weightsBytes!.count), bytes: weightsBytes!),
+        send(
+            .weights(WeightsTransfer(sha256: job.weightsSHA256, size: weightsBytes!.count), bytes: weightsBytes!),
             to: identity)
     }
 
@@ -266,7 +270,8 @@ final class ExtractionCoordinator {
         }
         guard scheduler.holds(identity, shard: result.shardID, attempt: result.attempt) else {
             duplicates += 1
-            return drop("a result for shard \(result.shardID) that \(name) was not assigned (attempt \(result.attempt))")
+            return drop(
+                "a result for shard \(result.shardID) that \(name) was not assigned (attempt \(result.attempt))")
         }
         var values = [Float](repeating: 0, count: features.count / 4)
         values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
@@ -333,7 +338,8 @@ final class ExtractionCoordinator {
             worker.assignments[shard] = nil
             if !scheduler.isDone(shard) {
                 logger.warning(
-                    "shard \(shard) \(delivered ? "result" : "assignment") to \(worker.name) was lost in transit; reassigning")
+                    "shard \(shard) \(delivered ? "result" : "assignment") to \(worker.name) was lost in transit; reassigning"
+                )
                 retried += 1
             }
             scheduler.release(identity, shard: shard)
@@ -373,7 +379,9 @@ final class ExtractionCoordinator {
         let requeued = scheduler.withdraw(identity)
         retried += requeued.count
         if !requeued.isEmpty {
-            logger.warning("worker \(worker.name) \(why); shards \(requeued.map(String.init).joined(separator: ", ")) go to others")
+            logger.warning(
+                "worker \(worker.name) \(why); shards \(requeued.map(String.init).joined(separator: ", ")) go to others"
+            )
         }
     }
 

@@ -1,9 +1,9 @@
 import Reporting
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One image of a scanned tree, in Keras `flow_from_directory(shuffle=False)` order.

@@ -117,7 +117,8 @@ public struct JournalManifest: Codable, Sendable, Equatable {
                 "weights (was sha256 \(weightsSHA256.prefix(12))…, now \(new.weightsSHA256.prefix(12))…)")
         }
         if classNames != new.classNames {
-            changes.append("class names (was \(classNames.joined(separator: ",")), now \(new.classNames.joined(separator: ",")))")
+            changes.append(
+                "class names (was \(classNames.joined(separator: ",")), now \(new.classNames.joined(separator: ",")))")
         }
         let oldSplits = Dictionary(uniqueKeysWithValues: splits.map { ($0.name, $0) })
         let newSplits = Dictionary(uniqueKeysWithValues: new.splits.map { ($0.name, $0) })
@@ -166,7 +167,8 @@ public final class ShardJournal {
         if fileManager.fileExists(atPath: manifestPath) {
             let old: JournalManifest
             do {
-                old = try JSONDecoder().decode(JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                old = try JSONDecoder().decode(
+                    JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
             } catch {
                 throw JournalError(
                     .settingsChanged(changes: ["manifest unreadable"]),

@@ -241,7 +241,8 @@ public final class WorkerSession {
             computer.configure(jobID: "", extractor: nil)
             return configuration.persistent ? .jobEnded : .finished(.jobEnded)
         case .reject(let rejection):
-            return .finished(.refused("the coordinator at \(configuration.endpoint) refused this worker: \(rejection.reason)"))
+            return .finished(
+                .refused("the coordinator at \(configuration.endpoint) refused this worker: \(rejection.reason)"))
         case .reset(let reset):
             logger.info("the coordinator asks this worker to register again: \(reset.reason)")
             computer.abandon()
@@ -301,7 +302,8 @@ public final class WorkerSession {
     }
 
     private var status: WorkerStatus {
-        WorkerStatus(lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
+        WorkerStatus(
+            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
     }
 
     private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {

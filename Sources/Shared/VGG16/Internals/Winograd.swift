@@ -282,7 +282,6 @@ extension ConvStage {
         }
     }
 
-
 }
 
 /// Bᵀ x for one column or row x of a 6×6 tile, Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
@@ -400,7 +399,6 @@ func winograd4x4Output<L: WinogradLane>(
     if rows > 2 { writeRow(y2, target + 2 * rowStride) }
     if rows > 3 { writeRow(y3, target + 3 * rowStride) }
 }
-
 
 // MARK: - The two Winograd algorithms as parameters of `runWinograd`
 
