@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "TopModel"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "TopModel", "Storage"]),
         .testTarget(
             name: "CLITests",
             dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
