@@ -148,7 +148,7 @@ let package = Package(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
             exclude: ["keras_load_check.py"]),

@@ -105,7 +105,7 @@ struct ExtractCommand: ParsableCommand {
         if curveKey == nil {
             for endpoint in bind {
                 if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(refusal)
+                    throw ValidationError(CommandLineRunner.message(for: refusal))
                 }
             }
         }
