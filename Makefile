@@ -1,6 +1,6 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
-DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
+DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
 # Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
 TEST_PACKAGES := shellcheck tcpdump iproute2
 SWIFT ?= swift

@@ -10,7 +10,8 @@ import PackageDescription
 //   CZeroMQ ─► Wire (sockets, messages)
 //   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
 //   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
-//   Coordinator (CLI) = Extraction + DataCheck + TopModel;  Worker (CLI) = WorkerRuntime
+//   WeightsDownload (Keras cache, HTTP fetch) = FoundationNetworking + Crypto
+//   Coordinator (CLI) = Extraction + DataCheck + TopModel + WeightsDownload;  Worker (CLI) = WorkerRuntime
 
 let shared = "Sources/Shared"
 
@@ -74,12 +75,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
+        .target(
+            name: "WeightsDownload", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/WeightsDownload", exclude: ["README.md"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
+                "WeightsDownload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,7 +98,9 @@ let package = Package(
             path: "Sources/Worker", exclude: ["README.md"]),
 
         // MARK: - Tests
-        .target(name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport",
+            exclude: ["local_file_server.py"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
@@ -103,6 +110,9 @@ let package = Package(
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(
+            name: "WeightsDownloadTests",
+            dependencies: ["WeightsDownload", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

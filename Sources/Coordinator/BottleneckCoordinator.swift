@@ -13,7 +13,8 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self, BenchEngineCommand.self,
+            GenerateWeightsCommand.self, FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
+            BenchEngineCommand.self,
         ])
 
     /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), reported failures 1.
@@ -85,10 +86,4 @@ struct ReportedFailure: Error, CustomStringConvertible {
 /// Writes a line to standard output at once (not buffered), so that logs of long runs can be followed.
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-/// Defaults shared by the commands that read VGG16 weights.
-enum KerasCache {
-    /// Keras' cache path of the official notop weights.
-    static let vgg16NotopWeights = NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 }

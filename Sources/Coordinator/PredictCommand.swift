@@ -16,8 +16,10 @@ struct PredictCommand: ParsableCommand {
             An image that cannot be read gets an error entry; the others are still answered.
             """)
 
-    @Option(name: .long, help: "VGG16 weights, the same file the training features came from.")
-    var weights = KerasCache.vgg16NotopWeights
+    @Option(
+        name: .long,
+        help: "VGG16 weights, the same file the training features came from (default: Keras' cache file, fetched).")
+    var weights: String?
 
     @Option(name: .long, help: "Model written by `train`.")
     var model: String
@@ -52,6 +54,7 @@ struct PredictCommand: ParsableCommand {
         common.chooseBLASKernels()
         let topModel: TopModel
         let vgg: VGG16Weights
+        let weights = try weights ?? DefaultWeights.path()
         do {
             topModel = try TopModel.load(model)
             vgg = try VGG16Weights.load(path: weights)
