@@ -68,7 +68,8 @@ final class DownloadProgressLine: @unchecked Sendable {
         defer { lock.unlock() }
         let now = Date()
         let whole = progress.bytesTotal == progress.bytesDone
-        guard now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.1 : 5) || whole else { return }
+        let started = progress.bytesDone > progress.resumedFrom
+        guard started, now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.1 : 5) || whole else { return }
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(progress.bytesDone - progress.resumedFrom) / elapsed : 0

@@ -120,22 +120,15 @@ public struct FileDownload: Sendable {
         let urlString = url.absoluteString
         let nsError = error as NSError
         let reason = nsError.userInfo[NSLocalizedDescriptionKey] as? String ?? error.localizedDescription
-        switch nsError.code {
-        case NSURLErrorTimedOut:
+        if nsError.code == NSURLErrorTimedOut {
             return .timedOut(url: urlString, seconds: timeout, partPath: partPath, partBytes: partBytes)
-        case NSURLErrorCannotFindHost, NSURLErrorCannotConnectToHost, NSURLErrorDNSLookupFailed,
-            NSURLErrorNotConnectedToInternet, NSURLErrorInternationalRoamingOff, NSURLErrorSecureConnectionFailed,
-            NSURLErrorServerCertificateUntrusted, NSURLErrorServerCertificateHasBadDate:
-            if partBytes > 0 {
-                return .interrupted(url: urlString, reason: reason, partPath: partPath, partBytes: partBytes)
-            }
-            return .unreachable(url: urlString, reason: reason)
-        default:
-            if partBytes > 0 {
-                return .interrupted(url: urlString, reason: reason, partPath: partPath, partBytes: partBytes)
-            }
-            return .unreachable(url: urlString, reason: reason)
         }
+        // Bytes arrived: the connection broke midway and the part is worth resuming. None: the host was never
+        // reached (no network, name not resolved, connection refused, TLS failure).
+        if partBytes > 0 {
+            return .interrupted(url: urlString, reason: reason, partPath: partPath, partBytes: partBytes)
+        }
+        return .unreachable(url: urlString, reason: reason)
     }
 
     private func verifyAndPublish() throws {
