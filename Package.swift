@@ -41,21 +41,24 @@ let package = Package(
         // MARK: - Libraries, one job each
         .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5", exclude: ["README.md"]),
         .target(
+            name: "FileIntegrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/FileIntegrity", exclude: ["README.md"]),
+        .target(
             name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
             name: "VGG16",
-            dependencies: ["HDF5", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["HDF5", "FileIntegrity", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
             // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
-            name: "Storage", dependencies: ["HDF5", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Storage", dependencies: ["HDF5", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage", exclude: ["README.md"]),
         .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire", exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
+            name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
             name: "DataCheck",
@@ -64,15 +67,13 @@ let package = Package(
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ImageInput", "VGG16", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
         .target(

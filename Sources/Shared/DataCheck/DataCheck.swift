@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import ImageInput
+import Synchronization
 
 /// The data check of `inspect`: reads every image of each split once, in parallel, and reports what
 /// would spoil supervised training.
@@ -180,24 +181,22 @@ public struct DataCheck: Sendable {
 }
 
 /// Records written by concurrent workers at distinct indices; read after they finish.
-private final class RecordBuffer: @unchecked Sendable {
-    private(set) var records: [DataCheck.FileRecord]
-    private let lock = NSLock()
-    init(count: Int) { records = Array(repeating: .init(), count: count) }
+private final class RecordBuffer: Sendable {
+    private let storage: Mutex<[DataCheck.FileRecord]>
+    init(count: Int) { storage = Mutex(Array(repeating: .init(), count: count)) }
+    var records: [DataCheck.FileRecord] { storage.withLock { $0 } }
     func set(_ index: Int, _ record: DataCheck.FileRecord) {
-        lock.lock()
-        records[index] = record
-        lock.unlock()
+        storage.withLock { $0[index] = record }
     }
 }
 
-private final class ProgressCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
+/// Files finished so far, counted by concurrent workers.
+private final class ProgressCounter: Sendable {
+    private let value = Mutex(0)
     func add(_ n: Int) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += n
-        return value
+        value.withLock {
+            $0 += n
+            return $0
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Crypto
+import FileIntegrity
 import Foundation
 import Logging
 import Storage
@@ -48,7 +48,6 @@ final class ExtractionCoordinator {
     private(set) var perWorker: [String: Int] = [:]
     private var doneImages: Int
     private var droppedMessages = 0
-    private var resetsSent = 0
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -164,7 +163,6 @@ final class ExtractionCoordinator {
                 logger.info("ignoring a late result for shard \(result.shardID) from an unregistered worker")
                 duplicates += 1
             }
-            resetsSent += 1
             send(.reset(Reset(reason: "unknown worker; send hello")), to: identity)
             return
         }
@@ -220,7 +218,7 @@ final class ExtractionCoordinator {
     private func sendWeights(to identity: [UInt8]) {
         if weightsBytes == nil {
             guard let data = FileManager.default.contents(atPath: request.weightsPath),
-                WireCodecSHA.matches(data, job.weightsSHA256)
+                Checksum.sha256Hex(data) == job.weightsSHA256
             else {
                 logger.error("the weights file \(request.weightsPath) changed during the job; cannot send it")
                 return
@@ -386,14 +384,5 @@ final class ExtractionCoordinator {
         if droppedMessages <= 20 || droppedMessages % 1000 == 0 {
             logger.warning("dropping \(what) (\(droppedMessages) dropped so far)")
         }
-    }
-
-    var connectedWorkers: [String] { workers.values.map(\.name) }
-}
-
-/// SHA-256 check of in-memory bytes against a hex digest.
-enum WireCodecSHA {
-    static func matches(_ data: Data, _ sha256: String) -> Bool {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined() == sha256
     }
 }

@@ -27,7 +27,6 @@ public struct HDF5Dataset: Sendable {
     }
 
     public var elementCount: Int { shape.reduce(1, *) }
-    public var isString: Bool { typeClass == H5T_STRING }
     public var isFloat: Bool { typeClass == H5T_FLOAT }
     public var isInteger: Bool { typeClass == H5T_INTEGER }
 

@@ -1,10 +1,10 @@
 import HDF5
 
-/// A feature file opened for reading (layout in DESIGN.md, "Feature file").
+/// A feature file opened for reading (layout in the README, "Files").
 ///
 /// `open` checks the format and reads the class names and root attributes; the splits' data are read
 /// on demand, features by row ranges so that files larger than memory can be streamed.
-public final class FeatureFile: @unchecked Sendable {
+public final class FeatureFile {
     public let path: String
     public let classNames: [String]
     public let attributes: FeatureFileAttributes
@@ -69,7 +69,7 @@ public final class FeatureFile: @unchecked Sendable {
 }
 
 /// One split of a feature file: N rows of features (h, w, c) with their labels and file names.
-public final class FeatureSplit: @unchecked Sendable {
+public final class FeatureSplit {
     public let name: String
     public let count: Int
     /// (h, w, c), channels last.

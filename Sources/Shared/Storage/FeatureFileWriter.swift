@@ -1,7 +1,8 @@
+import FileIntegrity
 import Foundation
 import HDF5
 
-/// Writes a feature file (layout in DESIGN.md, "Feature file") under a temporary name and renames it to
+/// Writes a feature file (layout in the README, "Files") under a temporary name and renames it to
 /// its final path in `finish()`, so that a file at the output path is always whole.
 ///
 /// Splits are written one after another: `beginSplit`, any number of `append` and `recordSkipped`,
@@ -106,13 +107,8 @@ public final class FeatureFileWriter {
         try endSplit()
         try file.flush()
         file.close()
-        let descriptor = open(temporaryPath, O_RDONLY)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
-        guard rename(temporaryPath, path) == 0 else {
-            throw StorageError(path: path, message: "cannot rename \(temporaryPath) into place: \(String(cString: strerror(errno)))")
+        do { try AtomicFile.publish(temporaryPath, as: path) } catch let error as FileIOError {
+            throw StorageError(path: path, message: error.description)
         }
         finished = true
     }

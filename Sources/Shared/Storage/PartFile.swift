@@ -47,7 +47,10 @@ public struct ShardPart: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let json = Array(try! encoder.encode(header))
+        let json: [UInt8]
+        do { json = Array(try encoder.encode(header)) } catch {
+            preconditionFailure("a part header of strings and integers failed to encode: \(error)")
+        }
         var bytes = Self.magic
         bytes.reserveCapacity(8 + 4 + json.count + features.count * 4 + 32)
         withUnsafeBytes(of: UInt32(json.count).littleEndian) { bytes.append(contentsOf: $0) }

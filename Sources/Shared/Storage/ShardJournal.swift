@@ -1,4 +1,5 @@
 import Crypto
+import FileIntegrity
 import Foundation
 
 #if canImport(Glibc)
@@ -140,7 +141,7 @@ public struct JournalManifest: Codable, Sendable, Equatable {
 ///
 /// Every file is written to a temporary name, fsynced, renamed, and the directory fsynced, so a part that exists
 /// under its final name is whole unless the disk lies; the checksum catches the rest. Used from one thread.
-public final class ShardJournal: @unchecked Sendable {
+public final class ShardJournal {
     public let directory: String
     public let manifest: JournalManifest
 
@@ -250,42 +251,12 @@ public final class ShardJournal: @unchecked Sendable {
         for (filename, label) in zip(filenames, labels) {
             hasher.update(data: Array(filename.utf8) + [0] + Array(String(label).utf8) + [10])
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Checksum.hex(hasher.finalize())
     }
 
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw JournalError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var offset = 0
-        let ok = bytes.withUnsafeBytes { buffer -> Bool in
-            while offset < buffer.count {
-                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
-        let synced = ok && fsync(fd) == 0
-        let error = errno
-        Glibc.close(fd)
-        guard synced else {
-            unlink(temporary)
-            throw JournalError(.io, "cannot write \(temporary): \(String(cString: strerror(error)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let error = errno
-            unlink(temporary)
-            throw JournalError(.io, "cannot rename \(temporary) to \(path): \(String(cString: strerror(error)))")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let directoryFD = Glibc.open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            Glibc.close(directoryFD)
+        do { try AtomicFile.write(bytes, to: path) } catch let error as FileIOError {
+            throw JournalError(.io, error.description)
         }
     }
 }

@@ -42,11 +42,6 @@ public enum TrainingText {
         return s
     }
 
-    /// One line per prediction: `0.9731  cats` (probability, class), best first, indented by `indent`.
-    public static func predictionLines(_ predictions: [ClassProbability], indent: String = "  ") -> [String] {
-        predictions.map { indent + String(format: "%.4f", $0.probability) + "  " + $0.className }
-    }
-
     static func f4(_ x: Double) -> String { String(format: "%.4f", x) }
 }
 

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import HDF5
 
@@ -65,10 +66,8 @@ extension TopModel {
             try? FileManager.default.removeItem(atPath: temporary)
             throw TopModelError.badModelFile(path: path, reason: "cannot write: \(error)")
         }
-        if rename(temporary, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw TopModelError.badModelFile(path: path, reason: "cannot rename \(temporary) into place: \(reason)")
+        do { try AtomicFile.publish(temporary, as: path) } catch let error as FileIOError {
+            throw TopModelError.badModelFile(path: path, reason: error.description)
         }
     }
 

@@ -27,6 +27,16 @@ public struct TopModelWeights: Sendable, Equatable {
         for (name, got, want) in expected where got != want {
             throw TopModelError.invalidArgument("weights: \(name) has \(got) values, expected \(want)")
         }
+        self.init(
+            unchecked: inputs, hidden: hidden, classes: classes, hiddenKernel: hiddenKernel, hiddenBias: hiddenBias,
+            outputKernel: outputKernel, outputBias: outputBias)
+    }
+
+    /// Weights whose sizes the caller guarantees (buffers allocated from the same sizes).
+    init(
+        unchecked inputs: Int, hidden: Int, classes: Int, hiddenKernel: [Float], hiddenBias: [Float],
+        outputKernel: [Float], outputBias: [Float]
+    ) {
         self.inputs = inputs
         self.hidden = hidden
         self.classes = classes

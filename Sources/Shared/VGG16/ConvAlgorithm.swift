@@ -12,8 +12,7 @@ public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
     /// scale by up to 8, so rounding errors are a few times those of `.winograd`.
     case winograd4x4
     /// `.winograd4x4` on maps at least `ConvAlgorithm.largeMapSide` on both sides, `.winograd` on smaller
-    /// ones, where 4×4 tiles leave too few rows for efficient matrix products (measured on 2-core Zen 5 with
-    /// OpenBLAS: 224×224 is ~2.8× and 150×150 ~2.2× faster than `.direct`).
+    /// ones, where 4×4 tiles leave too few rows for efficient matrix products.
     case adaptive
 
     /// Smallest height and width at which `.adaptive` uses 4×4 tiles.

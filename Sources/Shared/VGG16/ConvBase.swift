@@ -158,8 +158,7 @@ public final class ConvBase: @unchecked Sendable {
     /// later), whose products give each row the same bits wherever it sits in the matrix (checked by
     /// GroupedLayersTests), so that an image's features do not depend on its group; 1 otherwise — the AVX2
     /// ("Haswell") kernels round a row differently depending on its place, which would make features depend on
-    /// the batch composition. Measured on 2-core Zen 5, SkylakeX kernels: 150×150 36.5 → 30.7 ms per image,
-    /// 224×224 71.4 → 68.6.
+    /// the batch composition.
     public static var recommendedBatch: Int { BLASKernels.avx512CoreNames.contains(BLASKernels.coreName) ? 4 : 1 }
 
     /// Computes the features of one image.
@@ -256,7 +255,6 @@ public final class ConvBase: @unchecked Sendable {
         public let threadCPUSeconds: Double
         /// 2 · multiply-adds of the convolution (H · W · 9 · Cin · Cout · 2).
         public let flops: Double
-        public var gflopsPerSecond: Double { flops / seconds / 1e9 }
     }
 
     /// `forward(image:into:)` with the time of each conv layer, for benchmarks. Same results, same bits.

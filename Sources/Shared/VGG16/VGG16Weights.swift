@@ -1,4 +1,5 @@
 import Crypto
+import FileIntegrity
 import Foundation
 
 /// The 13 conv layers of VGG16 (block1_conv1 … block5_conv3), whatever file layout they came from.
@@ -97,7 +98,7 @@ public struct VGG16Weights: Sendable {
                 bits.withUnsafeBytes { hasher.update(bufferPointer: $0) }
             }
         }
-        return VGG16Weights(unchecked: layers, format: .generated, sha256: hexString(hasher.finalize()))
+        return VGG16Weights(unchecked: layers, format: .generated, sha256: Checksum.hex(hasher.finalize()))
     }
 
     /// Writes these weights in the official Keras notop layout (root `layer_names` with the pooling layers,
@@ -142,11 +143,4 @@ public struct VGG16Weights: Sendable {
 /// "(3,3,128,256)"
 func shapeText(_ shape: [Int]) -> String {
     shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ",") + ")"
-}
-
-func hexString<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    digest.map { byte in
-        let hex = String(byte, radix: 16)
-        return byte < 16 ? "0" + hex : hex
-    }.joined()
 }

@@ -35,8 +35,9 @@ public enum WireCodec {
             frame.append(UInt8(version & 0xFF))
             frame.append(message.kind.rawValue)
             frame.append(0)
-            // Encoding plain Codable structs of strings and integers cannot fail.
-            frame.append(contentsOf: try! encoder.encode(body))
+            do { frame.append(contentsOf: try encoder.encode(body)) } catch {
+                preconditionFailure("message bodies are plain structs of strings and integers; encoding failed: \(error)")
+            }
             return frame
         }
         switch message {

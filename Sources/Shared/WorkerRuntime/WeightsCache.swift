@@ -1,4 +1,4 @@
-import Crypto
+import FileIntegrity
 import Foundation
 
 /// Weights files received from coordinators, content-addressed by SHA-256 under `<cache>/weights/`.
@@ -29,16 +29,14 @@ struct WeightsCache {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = path(for: sha256)
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else {
-            throw WorkerError("cannot write \(temporary)")
+        do { try AtomicFile.write(bytes, to: path) } catch let error as FileIOError {
+            throw WorkerError(error.description)
         }
-        guard rename(temporary, path) == 0 else { throw WorkerError("cannot rename \(temporary) to \(path)") }
         return path
     }
 
     static func sha256<D: DataProtocol>(_ data: D) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Checksum.sha256Hex(data)
     }
 }
 

@@ -4,5 +4,7 @@
 // libraries that report errors with longjmp. No other module calls C except through the C<Lib>
 // system-library modules.
 #include "HDF5Shims.h"
+#include "DecodeShims.h"
 #include "JPEGShims.h"
+#include "PNGShims.h"
 #endif

@@ -5,6 +5,7 @@ import Foundation
 ///
 /// Only the reader thread calls `read` while it runs; `finish()` (also on errors) stops it and waits for it
 /// to end, so the source is free for the caller again afterwards. At most two chunks are in memory.
+/// Every mutable field is read and written under `condition`, which is what makes `@unchecked Sendable` safe.
 final class ChunkReader: @unchecked Sendable {
     private let condition = NSCondition()
     private var ready: [Int: Result<[Float], Error>] = [:]

@@ -7,9 +7,12 @@ import Foundation
 /// The block boundaries do not depend on the thread count, and OpenBLAS computes each block the same way
 /// whichever thread runs it, so results are bit-identical for any thread count. (Splitting differently does
 /// change the last bits: OpenBLAS' blocking depends on the matrix sizes.) OpenBLAS' own threads are not used
-/// because they spin while waiting, which collapses on a loaded machine (measured 2–5× slower than one thread
-/// while other processes kept the cores busy); these workers block on semaphores. Call `run` from one thread
+/// because they spin while waiting, which collapses when other processes keep the cores busy; these workers
+/// block on semaphores. Call `run` from one thread
 /// at a time, with OpenBLAS pinned to one thread (`BLASThreads.withFixedCount(1)`).
+///
+/// `@unchecked Sendable`: `job` and `stopping` are written only by the caller of `run`/`stop` before it signals
+/// the start semaphores and read by the worker threads after they wait on them; the semaphores order the accesses.
 final class GEMMWorkers: @unchecked Sendable {
     let count: Int
     private var threads: [Thread] = []

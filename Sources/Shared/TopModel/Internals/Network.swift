@@ -64,9 +64,8 @@ final class Network {
     /// The parameters (copied in and out).
     var weights: TopModelWeights {
         get {
-            // Sizes are consistent by construction.
-            try! TopModelWeights(
-                inputs: inputs, hidden: hidden, classes: classes, hiddenKernel: Array(hiddenKernel),
+            TopModelWeights(
+                unchecked: inputs, hidden: hidden, classes: classes, hiddenKernel: Array(hiddenKernel),
                 hiddenBias: Array(hiddenBias), outputKernel: Array(outputKernel), outputBias: Array(outputBias))
         }
         set {

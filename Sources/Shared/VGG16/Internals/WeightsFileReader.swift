@@ -1,4 +1,4 @@
-import Crypto
+import FileIntegrity
 import Foundation
 import HDF5
 
@@ -346,54 +346,10 @@ struct WeightsFileReader {
         names.count <= 5 ? names.joined(separator: ", ") : names.prefix(5).joined(separator: ", ") + ", …"
     }
 
-    /// SHA-256 of the file's bytes, read in 4 MiB chunks.
+    /// SHA-256 of the file's bytes.
     func fileSHA256() throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw fail("cannot be read") }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while true {
-            let chunk: Data
-            do {
-                chunk = try handle.read(upToCount: 4 << 20) ?? Data()
-            } catch {
-                throw fail("read failed (\(error))")
-            }
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
-        }
-        return hexString(hasher.finalize())
-    }
-}
-
-/// Writes `VGG16Weights` in the official Keras notop layout.
-enum OfficialLayoutWriter {
-    static func write(_ weights: VGG16Weights, to path: String) throws {
-        do {
-            let file = try HDF5File.create(path)
-            defer { file.close() }
-            let root = file.root
-            try root.attributes.set("layer_names", strings: VGG16Weights.layerNamesWithPooling)
-            var convs = weights.layers.makeIterator()
-            for name in VGG16Weights.layerNamesWithPooling {
-                let group = try root.createGroup(name)
-                guard name.contains("_conv"), let layer = convs.next() else {
-                    // Keras reads `weight_names` of every listed layer; pooling layers have none.
-                    do { try group.attributes.set("weight_names", strings: []) } catch {
-                        try group.attributes.set("weight_names", ints: [])
-                    }
-                    continue
-                }
-                let kernelName = "\(name)_W_1:0"
-                let biasName = "\(name)_b_1:0"
-                try group.attributes.set("weight_names", strings: [kernelName, biasName])
-                _ = try group.write(kernelName, layer.kernel, shape: [3, 3, layer.inChannels, layer.outChannels])
-                _ = try group.write(biasName, layer.bias, shape: [layer.outChannels])
-            }
-            try file.flush()
-        } catch let error as WeightsError {
-            throw error
-        } catch {
-            throw WeightsError(path: path, message: "cannot write weights (\(error))")
+        do { return try Checksum.sha256Hex(ofFile: path) } catch let error as FileIOError {
+            throw fail("cannot be read (\(error.reason))")
         }
     }
 }

@@ -1,0 +1,43 @@
+import Foundation
+import ImageInput
+import Storage
+import VGG16
+
+/// Writes the feature file from a complete journal, split by split and shard by shard in index order.
+///
+/// Reads one part at a time, so memory stays at one shard. The writer writes a temporary name and renames it when
+/// complete.
+func assembleFeatureFile(inputs: ExtractionInputs, journal: ShardJournal, outputPath: String) throws -> (
+    images: Int, skipped: Int
+) {
+    let writer = try FeatureFileWriter(path: outputPath, attributes: inputs.attributes, classNames: inputs.classNames)
+    var images = 0
+    var skippedCount = 0
+    for split in inputs.splits {
+        try writer.beginSplit(split.name, featureShape: inputs.featureShape)
+        for shard in journal.manifest.shards where shard.split == split.name {
+            let part = try journal.readPart(shard.id)
+            let skipped = Dictionary(uniqueKeysWithValues: part.header.skipped.map { ($0.offset, $0.reason) })
+            var labels: [Int32] = []
+            var filenames: [String] = []
+            for offset in 0..<shard.count {
+                let entry = split.entries[shard.start + offset]
+                if let reason = skipped[offset] {
+                    try writer.recordSkipped(filename: entry.filename, reason: reason)
+                } else {
+                    labels.append(entry.label)
+                    filenames.append(entry.filename)
+                }
+            }
+            if !labels.isEmpty {
+                try part.features.withUnsafeBufferPointer {
+                    try writer.append(features: $0, labels: labels, filenames: filenames)
+                }
+            }
+            images += labels.count
+            skippedCount += skipped.count
+        }
+    }
+    try writer.finish()
+    return (images, skippedCount)
+}
