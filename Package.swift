@@ -10,7 +10,7 @@ import PackageDescription
 //   CZeroMQ ─► Wire (sockets, messages)
 //   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
 //   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
-//   WeightsDownload (Keras cache, HTTP fetch) = FoundationNetworking + Crypto
+//   WeightsDownload (Keras cache, HTTP fetch) = FileIntegrity + FoundationNetworking + Crypto
 //   Coordinator (CLI) = Extraction + DataCheck + TopModel + WeightsDownload;  Worker (CLI) = WorkerRuntime
 
 let shared = "Sources/Shared"
@@ -77,7 +77,8 @@ let package = Package(
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
         .target(
-            name: "WeightsDownload", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            name: "WeightsDownload",
+            dependencies: ["FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/WeightsDownload", exclude: ["README.md"]),
 
         // MARK: - Executables

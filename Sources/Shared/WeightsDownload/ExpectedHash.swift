@@ -1,4 +1,5 @@
 import Crypto
+import FileIntegrity
 import Foundation
 
 /// The hash a downloaded file must have: MD5 or SHA-256, told apart by length as Keras' `get_file` does
@@ -45,11 +46,11 @@ public enum ExpectedHash: Sendable, Equatable, CustomStringConvertible {
             // wrong download, not a security boundary (use an SHA-256 override for that).
             var hasher = Insecure.MD5()
             try Self.readChunks(handle, path: path) { hasher.update(data: $0) }
-            return Self.hex(hasher.finalize())
+            return Checksum.hex(hasher.finalize())
         case .sha256:
             var hasher = SHA256()
             try Self.readChunks(handle, path: path) { hasher.update(data: $0) }
-            return Self.hex(hasher.finalize())
+            return Checksum.hex(hasher.finalize())
         }
     }
 
@@ -64,9 +65,5 @@ public enum ExpectedHash: Sendable, Equatable, CustomStringConvertible {
             if chunk.isEmpty { return }
             body(chunk)
         }
-    }
-
-    private static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
     }
 }

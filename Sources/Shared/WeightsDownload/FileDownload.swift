@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 
 #if canImport(FoundationNetworking)
@@ -141,16 +142,12 @@ public struct FileDownload: Sendable {
         try publish()
     }
 
-    /// Renames the verified part into place and makes the rename durable.
+    /// Renames the verified part into place (fsync, rename, directory fsync).
     private func publish() throws {
-        if rename(partPath, destination) != 0 {
-            throw DownloadError.io(path: destination, reason: "cannot rename \(partPath) to it: \(Self.errnoText())")
-        }
-        let directory = (destination as NSString).deletingLastPathComponent
-        let fd = open(directory, O_RDONLY)
-        if fd >= 0 {
-            _ = fsync(fd)
-            close(fd)
+        do {
+            try AtomicFile.publish(partPath, as: destination)
+        } catch let error as FileIOError {
+            throw DownloadError.io(path: error.path, reason: "cannot \(error.operation): \(error.reason)")
         }
     }
 
@@ -160,8 +157,6 @@ public struct FileDownload: Sendable {
         else { return nil }
         return size.int64Value
     }
-
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 /// The URLSession delegate that streams the body into the part file.
