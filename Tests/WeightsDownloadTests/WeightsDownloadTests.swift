@@ -121,6 +121,21 @@ struct FileDownloadTests {
         #expect(server.requests.last == "GET /file Range=-")
     }
 
+    @Test func resumeKeepsItsRangeThroughARedirect() throws {
+        let tmp = try TemporaryDirectory("download-redirect-resume")
+        defer { tmp.remove() }
+        let (bytes, sha) = payload(400_000)
+        try bytes.write(to: URL(fileURLWithPath: tmp.file("served.bin")))
+        let server = try LocalFileServer(file: tmp.file("served.bin"), mode: "redirect", directory: tmp.path)
+        let destination = tmp.file("w.h5")
+        try bytes.prefix(150_000).write(to: URL(fileURLWithPath: destination + ".part"))
+        try FileDownload(
+            url: URL(string: server.url("/redirect"))!, destination: destination, expectedHash: .sha256(sha)
+        ).run()
+        #expect(FileManager.default.contents(atPath: destination) == bytes)
+        #expect(server.requests == ["GET /redirect Range=bytes=150000-", "GET /file Range=bytes=150000-"])
+    }
+
     @Test func wholePartAnsweredWith416IsVerifiedAndKept() throws {
         let tmp = try TemporaryDirectory("download-416")
         defer { tmp.remove() }
