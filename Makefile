@@ -1,11 +1,12 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
-# Test-only tools: shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
-TEST_PACKAGES := shellcheck tcpdump iproute2
+# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host
+# test), iproute2 (namespaces), python3 (the local HTTP server of the download tests).
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3
 SWIFT ?= swift
 
-.PHONY: deps build release test demo bench fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -19,6 +20,8 @@ release: deps
 
 test: deps
 	@scripts/install-deps.sh $(TEST_PACKAGES) || echo "(tests that need them will say they are skipped)"
+	scripts/check-layers.sh
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	scripts/check-deploy.sh
@@ -28,6 +31,25 @@ demo: release
 
 bench: release
 	scripts/bench.sh
+
+# The module map: every import points to a lower layer and is declared in Package.swift.
+check-layers:
+	scripts/check-layers.sh
+
+# Developer benchmarks (release build; print figures, assert nothing). bench-engine: per-layer speed of the
+# conv base, one JSON line (bottleneck-dev bench-engine --help for its options).
+bench-engine: release
+	$$($(SWIFT) build -c release --show-bin-path)/bottleneck-dev bench-engine --image-size 150
+
+# Throughput of the conv base, and the top model's epoch time: the Benchmarks test target, release build
+# (the unit-test targets use @testable imports, hence -enable-testing).
+bench-convbase:
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	VGG16_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.ConvBase'
+
+bench-topmodel:
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	TOPMODEL_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.TopModel'
 
 # Regenerates the committed Keras golden fixtures (needs tf-keras; see Tests/Fixtures/README.md).
 fixtures:

@@ -1,17 +1,23 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Module map: arrows point one way.
+// Module map: every arrow points to a lower layer. The layers, bottom first, are listed once, in
+// scripts/check-layers.sh (`make test` runs it); it fails on an import that points up or sideways, or that
+// is not declared below.
 //
-//   C libraries ─► CShims ─► HDF5 ─┬─► VGG16 (weights readers, conv base)
-//                                  ├─► Storage (feature file, shard journal)
-//                                  └─► TopModel (layers, training, model file) ◄─ Storage
-//   CJPEG/CPNG ─► ImageInput (scan, decode, resize, preprocess) ─► DataCheck (inspect)
-//   CZeroMQ ─► Wire (sockets, messages)
-//   Extraction (coordinator job)  = ImageInput + VGG16 + Storage + Wire
-//   WorkerRuntime (worker loop)   = ImageInput + VGG16 + Wire
-//   WeightsDownload (Keras cache, HTTP fetch) = FileIntegrity + FoundationNetworking + Crypto
-//   Coordinator (CLI) = Extraction + DataCheck + TopModel + WeightsDownload;  Worker (CLI) = WorkerRuntime
+//   Reporting (the one error shape, progress values) ◄─ every library below that reports
+//   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
+//   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
+//   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
+//   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
+//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
+//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
+//   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
+//                             CLI, Reporting, WeightsDownload
+//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
 
@@ -21,6 +27,7 @@ let package = Package(
     products: [
         .executable(name: "bottleneck-coordinator", targets: ["Coordinator"]),
         .executable(name: "bottleneck-worker", targets: ["Worker"]),
+        .executable(name: "bottleneck-dev", targets: ["Dev"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,59 +41,90 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", path: "\(shared)/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .systemLibrary(name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "\(shared)/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
 
         // MARK: - Libraries, one job each
-        .target(name: "HDF5", dependencies: ["CHDF5", "CShims"], path: "\(shared)/HDF5", exclude: ["README.md"]),
+        .target(name: "Reporting", path: "\(shared)/Reporting", exclude: ["README.md"]),
         .target(
-            name: "FileIntegrity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            name: "FileIntegrity", dependencies: ["Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/FileIntegrity", exclude: ["README.md"]),
         .target(
-            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG"], path: "\(shared)/ImageInput",
+            name: "CLI",
+            dependencies: [
+                "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/CLI", exclude: ["README.md"]),
+        .target(
+            name: "HDF5", dependencies: ["CHDF5", "CShims", "Reporting"], path: "\(shared)/HDF5",
             exclude: ["README.md"]),
         .target(
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
+            exclude: ["README.md"]),
+        .target(
+            name: "BLAS", dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
+            path: "\(shared)/BLAS", exclude: ["README.md"]),
+        .target(
             name: "VGG16",
-            dependencies: ["HDF5", "FileIntegrity", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
             // them in debug builds too, so tests and debug runs of the engine take seconds, not minutes.
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
-            name: "Storage", dependencies: ["HDF5", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
+            name: "Storage",
+            dependencies: ["HDF5", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/Storage", exclude: ["README.md"]),
-        .target(name: "Wire", dependencies: ["CZeroMQ"], path: "\(shared)/Wire", exclude: ["README.md"]),
+        .target(name: "Wire", dependencies: ["CZeroMQ", "Reporting"], path: "\(shared)/Wire", exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "FileIntegrity", "Storage", "COpenBLAS"], path: "\(shared)/TopModel",
+            name: "TopModel", dependencies: ["HDF5", "Storage", "BLAS", "FileIntegrity", "Reporting"],
+            path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
             name: "DataCheck",
-            dependencies: ["ImageInput", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ImageInput", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/DataCheck", exclude: ["README.md"]),
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", "Reporting",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
+            name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
+            exclude: ["README.md"]),
+        .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "VGG16", "Wire", "FileIntegrity", .product(name: "Logging", package: "swift-log"),
+                "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Reporting",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
         .target(
             name: "WeightsDownload",
-            dependencies: ["FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Reporting", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/WeightsDownload", exclude: ["README.md"]),
+        .target(
+            name: "WorkerCommandLine",
+            dependencies: [
+                "WorkerRuntime", "Wire", "BLAS", "CLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/WorkerCommandLine", exclude: ["README.md"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "Coordinator",
             dependencies: [
-                "Extraction", "DataCheck", "TopModel", "ImageInput", "VGG16", "Storage", "WorkerRuntime",
-                "WeightsDownload",
+                "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
+                "BLAS", "CLI", "Reporting", "WeightsDownload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -94,31 +132,49 @@ let package = Package(
         .executableTarget(
             name: "Worker",
             dependencies: [
-                "WorkerRuntime", "VGG16", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                "WorkerCommandLine", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/Worker", exclude: ["README.md"]),
+        // Developer tools (benchmarks, a worker with test hooks); not part of the product.
+        .executableTarget(
+            name: "Dev",
+            dependencies: [
+                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Dev", exclude: ["README.md"]),
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["HDF5", "ImageInput"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport",
             exclude: ["local_file_server.py"]),
+        // Unit tests: one module each, no child processes.
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "ImageInput", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Storage", "VGG16", "TestSupport"]),
+        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(
-            name: "TopModelTests", dependencies: ["TopModel", "Storage", "TestSupport"], exclude: ["keras_load_check.py"]),
+            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
+            exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
+        .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),
+        .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
+        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "WeightsDownloadTests", dependencies: ["WeightsDownload", "TestSupport"]),
         .testTarget(
-            name: "WeightsDownloadTests",
-            dependencies: ["WeightsDownload", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+            name: "CLITests",
+            dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // Integration tests: start the built executables (`swift build --build-tests` builds them).
         .testTarget(
-            name: "EndToEndTests",
+            name: "IntegrationTests",
             dependencies: [
-                "Storage", "HDF5", "ImageInput", "VGG16", "TopModel", "WorkerRuntime", "TestSupport",
+                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
+                "TestSupport",
             ]),
+        // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
+        .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),
     ]
 )

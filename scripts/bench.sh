@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh python3-venv
 bin=$(swift build -c release --show-bin-path)
 coordinator="$bin/bottleneck-coordinator"
+dev="$bin/bottleneck-dev"
 out=bench-output
 images=${BENCH_IMAGES:-384}
 sizes=${BENCH_SIZES:-"224 150"}
@@ -56,7 +57,7 @@ for size in $sizes; do
     done
     core=$(grep -ho "OpenBLAS kernels: [A-Za-z0-9]*" "$out/extract-$size-1.json.stderr" | head -1 | awk '{print $3}')
     echo "== $size×$size: conv base alone, fast path vs reference path (OpenBLAS ${core:-default})"
-    OPENBLAS_CORETYPE=${core:-${OPENBLAS_CORETYPE:-}} "$coordinator" bench-engine --weights "$weights" \
+    OPENBLAS_CORETYPE=${core:-${OPENBLAS_CORETYPE:-}} "$dev" bench-engine --weights "$weights" \
         --image-size "$size" --images 3 > "$out/engine-$size.json"
 done
 

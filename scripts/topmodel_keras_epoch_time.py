@@ -1,6 +1,6 @@
 """tf_keras time per epoch for the top model, to compare with the TopModel benchmark.
 
-Same work as Tests/TopModelTests/TopModelBenchmark.swift: 10,000 feature vectors of 4x4x512, 3 classes,
+Same work as Tests/Benchmarks/TopModelBenchmark.swift: 10,000 feature vectors of 4x4x512, 3 classes,
 Flatten -> Dense(256, relu) -> Dropout(0.5) -> Dense(3, softmax), categorical cross-entropy, SGD (lr 0.01),
 batch 100, shuffle, no validation; TensorFlow limited to THREADS threads (default 2).
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import Storage
 import TopModel
@@ -28,28 +29,23 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
-        do {
-            let topModel = try TopModel.load(model)
-            let file = try FeatureFile.open(features)
-            let differences = topModel.provenance.differences(from: file.attributes)
-            if !differences.isEmpty {
-                throw ReportedFailure(
-                    "\(model) was trained on features made differently from \(features): " + differences.joined(separator: "; "))
-            }
-            let evaluation = try topModel.evaluate(featureFile: file, split: split)
-            if let plot {
-                try evaluation.confusionMatrixSVG.write(toFile: plot, atomically: true, encoding: .utf8)
-            }
-            if json {
-                print(String(decoding: try evaluation.jsonData(), as: UTF8.self))
-            } else {
-                print(evaluation.report)
-                if let plot { print("confusion matrix drawn in \(plot)") }
-            }
-        } catch let error as TopModelError {
-            throw ReportedFailure(error.description)
-        } catch let error as StorageError {
-            throw ReportedFailure(error.description)
+        let topModel = try TopModel.load(model)
+        let file = try FeatureFile.open(features)
+        let differences = topModel.provenance.differences(from: file.attributes)
+        if !differences.isEmpty {
+            throw ReportedFailure(
+                "\(model) was trained on features made differently from \(features): "
+                    + differences.joined(separator: "; "))
+        }
+        let evaluation = try topModel.evaluate(featureFile: file, split: split)
+        if let plot {
+            try evaluation.confusionMatrixSVG.write(toFile: plot, atomically: true, encoding: .utf8)
+        }
+        if json {
+            print(String(decoding: try evaluation.jsonData(), as: UTF8.self))
+        } else {
+            print(evaluation.report)
+            if let plot { print("confusion matrix drawn in \(plot)") }
         }
     }
 }

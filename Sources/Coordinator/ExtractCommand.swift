@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Extraction
 import Foundation
 import ImageInput
@@ -37,13 +38,13 @@ struct ExtractCommand: ParsableCommand {
     var imageSize: String = "150"
 
     @Option(help: "caffe (RGB→BGR, ImageNet means) or rescale (×1/255).")
-    var preprocess: String = Preprocessing.caffe.rawValue
+    var preprocess: Preprocessing = .caffe
 
     @Option(help: "nearest (Keras' default) or bilinear.")
-    var interpolation: String = Interpolation.nearest.rawValue
+    var interpolation: Interpolation = .nearest
 
-    @Option(help: "Pooling layer whose output is stored (block1_pool ... block5_pool).")
-    var layer: String = PoolingLayer.block5_pool.rawValue
+    @Option(help: "Pooling layer whose output is stored.")
+    var layer: PoolingLayer = .block5_pool
 
     @Option(help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
     var workers: Int?
@@ -95,11 +96,6 @@ struct ExtractCommand: ParsableCommand {
 
     func validate() throws {
         if imageSettings == nil { throw ValidationError("--image-size must be N or HxW with positive integers") }
-        if Preprocessing(rawValue: preprocess) == nil { throw ValidationError("--preprocess must be caffe or rescale") }
-        if Interpolation(rawValue: interpolation) == nil {
-            throw ValidationError("--interpolation must be nearest or bilinear")
-        }
-        if PoolingLayer(rawValue: layer) == nil { throw ValidationError("--layer must be block1_pool ... block5_pool") }
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -124,39 +120,57 @@ struct ExtractCommand: ParsableCommand {
         guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
         let height = parts[0]!
         let width = parts.count == 2 ? parts[1]! : height
-        guard let preprocessing = Preprocessing(rawValue: preprocess),
-            let interpolation = Interpolation(rawValue: interpolation)
-        else { return nil }
-        return ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocessing)
+        return ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocess)
     }
 
     func run() throws {
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
-        let weights = try weights ?? DefaultWeights.path()
+        let weights = try weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
+        let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
-            settings: imageSettings!, layer: PoolingLayer(rawValue: layer)!, workers: workers, threadsPerWorker: threads,
+            settings: imageSettings!, layer: layer, workers: workers, threadsPerWorker: threads,
             bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
             sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
-            progress: jsonProgress ? .json : .automatic, cacheDirectory: cacheDir)
+            progress: progress.sink, cacheDirectory: cacheDir)
         if let curveKey, let authorizedWorkers {
-            do {
-                request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
-            } catch {
-                logger.error("\(error)")
-                throw ExitCode(1)
-            }
+            request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
         }
         request.insecure = insecure
-        do {
-            _ = try extractDistributed(request, logger: logger)
-        } catch let error as ExtractionError {
-            logger.error("\(error.message)")
-            throw ExitCode(1)
-        } catch {
-            logger.error("\(error)")
-            throw ExitCode(1)
+        let summary: ExtractionSummary
+        do { summary = try extractDistributed(request, logger: logger) } catch {
+            progress.finish()
+            throw error
         }
+        if progress.isJSON {
+            progress.json(Self.jsonObject(summary))
+        } else {
+            progress.message(Self.text(summary))
+        }
+    }
+
+    /// The closing summary for people, e.g. `extracted 100 images (0 skipped) in 4.2 s, 23.8 images/s; …`.
+    static func text(_ summary: ExtractionSummary) -> String {
+        var text =
+            "extracted \(summary.images) images (\(summary.skipped) skipped) in "
+            + "\(String(format: "%.1f", summary.seconds)) s, \(String(format: "%.1f", summary.imagesPerSecond)) "
+            + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
+            + "\(summary.shardsRetried) retried)\n"
+        for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
+            text += "  \(name): \(count) images\n"
+        }
+        return text
+    }
+
+    /// The closing summary as the `--json-progress` line: `event: summary` and the summary's figures.
+    static func jsonObject(_ summary: ExtractionSummary) -> [String: Any] {
+        [
+            "event": "summary", "images": summary.images, "skipped": summary.skipped,
+            "shards_total": summary.shardsTotal, "shards_resumed": summary.shardsResumed,
+            "shards_retried": summary.shardsRetried, "duplicates_dropped": summary.duplicatesDropped,
+            "seconds": (summary.seconds * 100).rounded() / 100,
+            "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
+        ]
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import CLI
 import Foundation
+import Reporting
 import WeightsDownload
 
 /// `bottleneck-coordinator fetch-weights`: the official VGG16 notop weights into Keras' cache.
@@ -17,80 +19,51 @@ struct FetchWeightsCommand: ParsableCommand {
             Exit status: 0 the file is in the cache, 1 the download failed or was refused, 2 usage.
             """)
 
+    @Flag(help: "Progress as JSON lines on stdout (the path is then printed as the last line).")
+    var jsonProgress = false
+
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         common.bootstrapLogging()
-        print(try DefaultWeights.path())
+        print(try DefaultWeights.path(progress: jsonProgress ? .json : .automatic))
     }
 }
 
 /// The weights used when a command is given no `--weights`: Keras' cache file, fetched when missing.
 enum DefaultWeights {
-    /// The cached file's path, after downloading it when missing, with progress on standard error.
-    /// A failure throws `ReportedFailure` (exit status 1) with the download's message.
-    static func path() throws -> String {
-        let progress = DownloadProgressLine()
-        do {
-            return try WeightsFetch.ensure { event in
-                switch event {
-                case .present:
-                    break
-                case .downloading(let url, let path, let resumingAt):
-                    let resuming = resumingAt > 0 ? ", resuming at \(resumingAt) bytes" : ""
-                    FileHandle.standardError.write(
-                        Data("downloading \(url.absoluteString) into \(path)\(resuming)\n".utf8))
-                case .progress(let value):
-                    progress.update(value)
-                case .downloaded(let path, let hash):
-                    progress.finish()
-                    FileHandle.standardError.write(Data("\(path): \(hash.algorithm) verified\n".utf8))
-                }
+    /// The cached file's path, after downloading it when missing, with progress drawn in `style`.
+    /// A failed or refused download throws its `DownloadError` (exit status 1).
+    static func path(progress style: ProgressStyle = .automatic) throws -> String {
+        let renderer = ProgressRenderer(style)
+        defer { renderer.finish() }
+        return try WeightsFetch.ensure(progress: sink(renderer)) { event in
+            switch event {
+            case .present:
+                break
+            case .downloading(let url, let path, let resumingAt):
+                let resuming = resumingAt > 0 ? ", resuming at \(resumingAt) bytes" : ""
+                renderer.message("downloading \(url.absoluteString) into \(path)\(resuming)")
+            case .downloaded(let path, let hash):
+                renderer.message("\(path): \(hash.algorithm) verified")
             }
-        } catch let error as DownloadError {
-            progress.finish()
-            throw ReportedFailure(error.description)
         }
     }
-}
 
-/// Download progress on standard error: bytes, rate and ETA, redrawn on a terminal, a line every few
-/// seconds otherwise. Thread-safe.
-final class DownloadProgressLine: @unchecked Sendable {
-    private let isTerminal = isatty(STDERR_FILENO) != 0
-    private let lock = NSLock()
-    private let start = Date()
-    private var lastPrint = Date.distantPast
-    private var printed = false
-
-    func update(_ progress: DownloadProgress) {
-        lock.lock()
-        defer { lock.unlock() }
-        let now = Date()
-        let whole = progress.bytesTotal == progress.bytesDone
-        let started = progress.bytesDone > progress.resumedFrom
-        guard started, now.timeIntervalSince(lastPrint) >= (isTerminal ? 0.1 : 5) || whole else { return }
-        lastPrint = now
-        let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(progress.bytesDone - progress.resumedFrom) / elapsed : 0
-        var text = "download: " + Self.megabytes(progress.bytesDone)
-        if let total = progress.bytesTotal, total > 0 {
-            text += " / " + Self.megabytes(total) + " (\(100 * progress.bytesDone / total)%)"
-        }
-        text += ", " + Self.megabytes(Int64(rate)) + "/s"
-        if let total = progress.bytesTotal, rate > 0, progress.bytesDone < total {
-            text += ", ETA " + ProgressLine.duration(Double(total - progress.bytesDone) / rate)
-        }
-        printed = true
-        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + text : text + "\n").utf8))
+    /// The download's byte counts as they are (JSON lines), or in megabytes for people.
+    private static func sink(_ renderer: ProgressRenderer) -> ProgressSink {
+        guard !renderer.isJSON else { return renderer.sink }
+        return ProgressSink(report: { bytes in
+            renderer.update(megabytes(bytes))
+        })
     }
 
-    func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        if isTerminal, printed { FileHandle.standardError.write(Data("\n".utf8)) }
-        printed = false
+    /// `report` counted in whole megabytes (10⁶ bytes); the last report stays complete.
+    static func megabytes(_ report: ProgressReport) -> ProgressReport {
+        let total = (report.total + 999_999) / 1_000_000
+        let done = report.isComplete ? total : report.done / 1_000_000
+        return ProgressReport(
+            task: report.task, done: done, total: total, unit: "MB", alreadyDone: report.alreadyDone / 1_000_000,
+            fields: report.fields)
     }
-
-    private static func megabytes(_ bytes: Int64) -> String { String(format: "%.1f MB", Double(bytes) / 1_000_000) }
 }

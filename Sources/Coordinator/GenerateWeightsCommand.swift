@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import VGG16
 
 struct GenerateWeightsCommand: ParsableCommand {

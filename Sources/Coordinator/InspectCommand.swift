@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import DataCheck
 import Foundation
 
@@ -21,8 +22,8 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         common.bootstrapLogging()
-        let progress = ProgressLine(label: "inspect", unit: "files")
-        let report = try DataCheck().run(directories: directories) { done, total in progress.update(done: done, total: total) }
+        let progress = ProgressRenderer()
+        let report = try DataCheck().run(directories: directories, progress: progress.sink)
         progress.finish()
         if json {
             let encoder = JSONEncoder()

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import CLI
 import Wire
 
 /// `bottleneck-coordinator keygen PATH`: a CURVE key pair for a coordinator or a worker.
@@ -23,27 +23,10 @@ struct KeygenCommand: ParsableCommand {
     func run() throws {
         var base = path
         for suffix in [".key", ".pub"] where base.hasSuffix(suffix) { base.removeLast(suffix.count) }
-        do {
-            let keys = try CurveKeyPair.generate()
-            try keys.write(toBasePath: base, overwrite: force)
-            print(
-                "wrote \(base).key (key pair: keep it secret, mode 0600) and \(base).pub (public key \(keys.publicKey.fingerprint)…)"
-            )
-        } catch let error as CurveKeyError {
-            printError("bottleneck-coordinator keygen: \(error)")
-            throw ExitCode(1)
-        }
-    }
-}
-
-/// Writes one line to standard error.
-private func printError(_ line: String) {
-    var standardError = StandardErrorStream()
-    print(line, to: &standardError)
-}
-
-private struct StandardErrorStream: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
+        let keys = try CurveKeyPair.generate()
+        try keys.write(toBasePath: base, overwrite: force)
+        print(
+            "wrote \(base).key (key pair: keep it secret, mode 0600) and \(base).pub (public key "
+                + "\(keys.publicKey.fingerprint)…)")
     }
 }

@@ -1,9 +1,10 @@
 import ArgumentParser
+import CLI
 import Foundation
+import ImageFeatures
 import ImageInput
 import TopModel
 import VGG16
-import WorkerRuntime
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,17 +53,9 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
-        let topModel: TopModel
-        let vgg: VGG16Weights
         let weights = try weights ?? DefaultWeights.path()
-        do {
-            topModel = try TopModel.load(model)
-            vgg = try VGG16Weights.load(path: weights)
-        } catch let error as TopModelError {
-            throw ReportedFailure(error.description)
-        } catch let error as WeightsError {
-            throw ReportedFailure(error.description)
-        }
+        let topModel = try TopModel.load(model)
+        let vgg = try VGG16Weights.load(path: weights)
         let provenance = topModel.provenance
         guard vgg.sha256 == provenance.weightsSHA256 else {
             throw ReportedFailure(
@@ -81,7 +74,8 @@ struct PredictCommand: ParsableCommand {
         let extractor = try FeatureExtractor(
             weights: vgg, settings: settings, layer: layer, threads: ProcessInfo.processInfo.activeProcessorCount)
         guard extractor.featureShape == topModel.featureShape else {
-            throw ReportedFailure("\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")
+            throw ReportedFailure(
+                "\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")
         }
 
         var answers: [Answer] = []
@@ -102,12 +96,16 @@ struct PredictCommand: ParsableCommand {
                 switch results[path] {
                 case .success(let features)?:
                     let best = try topModel.predict(features: features, topK: topK)[0]
-                    answers.append(Answer(
-                        path: path, predictions: best.map { .init(class: $0.className, probability: $0.probability) }, error: nil))
+                    answers.append(
+                        Answer(
+                            path: path,
+                            predictions: best.map { .init(class: $0.className, probability: $0.probability) },
+                            error: nil))
                 case .failure(let error)?:
                     answers.append(Answer(path: path, predictions: nil, error: error.description))
                 case nil:
-                    answers.append(Answer(path: path, predictions: nil, error: readErrors[path] ?? "\(path): cannot be read"))
+                    answers.append(
+                        Answer(path: path, predictions: nil, error: readErrors[path] ?? "\(path): cannot be read"))
                 }
             }
         }

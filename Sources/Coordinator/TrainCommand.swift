@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLI
 import Foundation
 import Storage
 import TopModel
@@ -6,7 +7,8 @@ import TopModel
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the softmax top model (Flatten → Dense 256 ReLU → Dropout 0.5 → Dense softmax) on a feature file.",
+        abstract:
+            "Train the softmax top model (Flatten → Dense 256 ReLU → Dropout 0.5 → Dense softmax) on a feature file.",
         discussion: """
             Validates after each epoch on the file's validation split when it has one. Writes MODEL.h5 in
             Keras' HDF5 weights layout (model.load_weights() works on the same Sequential) with the class
@@ -25,8 +27,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Rows per batch.")
     var batchSize = 100
 
-    @Option(name: .long, help: "sgd, rmsprop or adam (Keras' defaults).")
-    var optimizer = "sgd"
+    @Option(name: .long, help: "Optimizer, with Keras' defaults.")
+    var optimizer = OptimizerName.sgd
 
     @Option(name: .long, help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
     var learningRate: Double?
@@ -41,7 +43,7 @@ struct TrainCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(name: .long, help: "'balanced' weighs each class by n_samples / (n_classes · count).")
-    var classWeight: String?
+    var classWeight: ClassWeightName?
 
     @Option(name: .long, help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
     var earlyStopping: Int?
@@ -55,8 +57,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if let classWeight, classWeight != "balanced" { throw ValidationError("--class-weight takes 'balanced'") }
-        if momentum != 0 || nesterov, optimizer.lowercased() != "sgd" {
+        if momentum != 0 || nesterov, optimizer != .sgd {
             throw ValidationError("--momentum and --nesterov apply to --optimizer sgd")
         }
     }
@@ -69,31 +70,25 @@ struct TrainCommand: ParsableCommand {
         options.batchSize = batchSize
         options.seed = seed
         options.earlyStoppingPatience = earlyStopping
-        if classWeight == "balanced" { options.classWeighting = .balanced }
-        do {
-            options.optimizer = try OptimizerConfiguration.named(optimizer, learningRate: learningRate)
-            if case .sgd(let lr, _, _) = options.optimizer { options.optimizer = .sgd(learningRate: lr, momentum: momentum, nesterov: nesterov) }
-            let file = try FeatureFile.open(features)
-            let train = try file.split(split)
-            emit("training on \(features): \(train.count) rows of \(train.featureShape), \(file.classNames.count) classes, \(options.optimizer.summary)")
-            let terminal = isatty(STDERR_FILENO) != 0
-            let result = try TopModelTrainer.train(
-                featureFile: file, trainSplit: split, validationSplit: noValidation ? .none : .automatic, options: options,
-                onEpoch: { record in
-                    if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                    emit(TrainingText.epochLine(record, epochs: epochs))
-                },
-                onBatch: { progress in
-                    if terminal { FileHandle.standardError.write(Data(("\r\u{1B}[K" + TrainingText.progressLine(progress)).utf8)) }
-                })
-            try result.model.save(to: output)
-            let history = try result.history.write(nextToModel: output)
-            print(TrainingText.summary(result))
-            print("wrote \(output), \(history.csv), \(history.svg)")
-        } catch let error as TopModelError {
-            throw ReportedFailure(error.description)
-        } catch let error as StorageError {
-            throw ReportedFailure(error.description)
+        if classWeight == .balanced { options.classWeighting = .balanced }
+        options.optimizer = try OptimizerConfiguration.named(optimizer.rawValue, learningRate: learningRate)
+        if case .sgd(let lr, _, _) = options.optimizer {
+            options.optimizer = .sgd(learningRate: lr, momentum: momentum, nesterov: nesterov)
         }
+        let file = try FeatureFile.open(features)
+        let train = try file.split(split)
+        emit(
+            "training on \(features): \(train.count) rows of \(train.featureShape), \(file.classNames.count) classes, "
+                + options.optimizer.summary)
+        let progress = ProgressRenderer()
+        let result = try TopModelTrainer.train(
+            featureFile: file, trainSplit: split, validationSplit: noValidation ? .none : .automatic, options: options,
+            onEpoch: { record in progress.line(TrainingText.epochLine(record, epochs: epochs)) },
+            onBatch: { batch in progress.update(batch.report, text: TrainingText.progressLine(batch)) })
+        progress.finish()
+        try result.model.save(to: output)
+        let history = try result.history.write(nextToModel: output)
+        print(TrainingText.summary(result))
+        print("wrote \(output), \(history.csv), \(history.svg)")
     }
 }

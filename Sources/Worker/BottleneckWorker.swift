@@ -1,12 +1,6 @@
 import ArgumentParser
-import Foundation
-import Logging
-import Wire
-import WorkerRuntime
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import CLI
+import WorkerCommandLine
 
 @main
 struct BottleneckWorker: ParsableCommand {
@@ -18,110 +12,12 @@ struct BottleneckWorker: ParsableCommand {
             coordinator. Exits 0 when the coordinator ends the job, 1 when it gives up or is refused.
             """)
 
-    @Option(help: "The coordinator's endpoint, e.g. tcp://10.0.0.1:5555 or ipc:///tmp/bottleneck.sock.")
-    var connect: String = ""
+    @OptionGroup var options: WorkerOptions
 
-    @Option(help: "Threads for the convolutions (default: OpenBLAS' choice, one per core).")
-    var threads: Int?
-
-    @Flag(help: "After a job ends, wait for the next one instead of exiting.")
-    var persistent = false
-
-    @Option(help: "Where received weights are cached (default: $XDG_CACHE_HOME/bottleneck or ~/.cache/bottleneck).")
-    var cacheDir: String?
-
-    @Option(help: "Seconds without an answer from the coordinator before giving up.")
-    var giveUpAfter: Double = 60
-
-    @Option(help: "Name shown in the coordinator's logs (default: host:pid).")
-    var name: String?
-
-    @Option(help: ArgumentHelp("Exit when this process is no longer the parent (local workers).", visibility: .hidden))
-    var parentPid: Int32?
-
-    @Option(help: ArgumentHelp("Milliseconds to wait before each shard (simulates a slow worker).", visibility: .hidden))
-    var shardDelayMs: Int = Int(ProcessInfo.processInfo.environment["BOTTLENECK_SHARD_DELAY_MS"] ?? "") ?? 0
-
-    @Option(
-        help: ArgumentHelp(
-            "OpenBLAS kernel set: auto, keep, or a name such as Haswell or SkylakeX.",
-            discussion: """
-                auto (default, or $BOTTLENECK_OPENBLAS_CORETYPE): on an AVX-512 CPU, checks OpenBLAS' SkylakeX kernels \
-                in a child process and re-executes this worker with OPENBLAS_CORETYPE=SkylakeX if they compute \
-                correctly. keep: OpenBLAS' own choice. All workers of a job must run the same set for bit-identical \
-                features.
-                """))
-    var blasCoretype: String = BLASKernelChoice.defaultMode
-
-    @Flag(help: ArgumentHelp("Check this process' OpenBLAS sgemm and print its kernel set.", visibility: .hidden))
-    var blasSelfcheck = false
-
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
-
-    @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
-    var curveKey: String?
-
-    @Option(help: "The coordinator's public key (its .pub file), with --curve-key.")
-    var serverKey: String?
-
-    /// Runs the command line; usage errors exit 2 (not ArgumentParser's 64), like `bottleneck-coordinator`.
-    static func main() {
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success || error is CleanExit || error is ExitCode { exit(withError: error) }
-            let message = fullMessage(for: error)
-            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
-            Foundation.exit(code == .validationFailure ? 2 : 1)
-        }
-    }
-
-    func validate() throws {
-        if !blasSelfcheck {
-            guard connect.hasPrefix("tcp://") || connect.hasPrefix("ipc://") else {
-                throw ValidationError("--connect must be tcp://HOST:PORT or ipc://PATH, not \(connect)")
-            }
-        }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if giveUpAfter <= 0 { throw ValidationError("--give-up-after must be positive") }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
-        if (curveKey == nil) != (serverKey == nil) { throw ValidationError("--curve-key and --server-key go together") }
-    }
+    /// Runs the command line; see `CommandLineRunner` for the exit statuses.
+    static func main() { CommandLineRunner.main(Self.self) }
 
     func run() throws {
-        if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "bottleneck.worker")
-        BLASKernelChoice.apply(mode: blasCoretype, selfCheckArguments: ["--blas-selfcheck"], logger: logger)
-        var security = SocketSecurity.plaintext
-        if let curveKey, let serverKey {
-            do { security = try .curveClient(keyFile: curveKey, serverKeyFile: serverKey) } catch {
-                logger.error("\(error)")
-                throw ExitCode(1)
-            }
-        }
-        var configuration = WorkerConfiguration(
-            endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMs)
-        configuration.security = security
-        let session = WorkerSession(configuration: configuration, logger: logger)
-        let outcome = session.run()
-        switch outcome {
-        case .jobEnded: logger.info("job finished; exiting")
-        case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
-        case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
-        }
-        // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute
-        // thread of an abandoned shard may still be inside sgemm (seen as a segfault after the last log line).
-        fflush(nil)
-        _exit(outcome.exitCode)
+        try options.run(selfCheckArguments: ["--blas-selfcheck"])
     }
 }

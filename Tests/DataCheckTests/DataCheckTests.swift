@@ -23,9 +23,10 @@ struct DataCheckTests {
         #expect(notImages.contains("train/cat/._b.jpg"))
         #expect(files(.leakage) == ["train/cat/a.jpg = train/dog/alias.jpg = validation/cat/a.jpg"])
         #expect(files(.duplicate).count == 1)
-        #expect(files(.classInOneSplitOnly) == [
-            "class '.hidden' is missing from validation", "class 'linked' is missing from validation",
-        ])
+        #expect(
+            files(.classInOneSplitOnly) == [
+                "class '.hidden' is missing from validation", "class 'linked' is missing from validation",
+            ])
         #expect(files(.tooSmall).contains("validation/cat/vc.png (26×36)"))
         let modes = report.findings.filter { $0.kind == .unusualMode }
         #expect(modes.allSatisfy { !$0.needsAttention })
@@ -42,8 +43,11 @@ struct DataCheckTests {
     func cleanTree() throws {
         let directory = try TemporaryDirectory("datacheck-clean")
         defer { directory.remove() }
-        for (split, name, seed) in [("train", "a", 1), ("train", "b", 2), ("validation", "a", 3), ("validation", "b", 4)] {
-            try FileManager.default.createDirectory(atPath: directory.file("\(split)/\(name)"), withIntermediateDirectories: true)
+        for (split, name, seed) in [
+            ("train", "a", 1), ("train", "b", 2), ("validation", "a", 3), ("validation", "b", 4),
+        ] {
+            try FileManager.default.createDirectory(
+                atPath: directory.file("\(split)/\(name)"), withIntermediateDirectories: true)
             try writeTestPPM(directory.file("\(split)/\(name)/\(seed).ppm"), width: 40, height: 36, seed: seed)
         }
         let report = try DataCheck().run(directories: [directory.file("train"), directory.file("validation")])

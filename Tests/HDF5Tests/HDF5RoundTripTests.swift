@@ -68,7 +68,9 @@ struct HDF5RoundTripTests {
         #expect(wrongKind?.description.contains("is not a group") == true)
         let attribute = #expect(throws: HDF5Error.self) { try file.root.attributes.int("nope") }
         #expect(attribute?.description.contains("attribute 'nope'") == true)
-        let strings = #expect(throws: HDF5Error.self) { try file.root.dataset("labels").readRows(1..<5, as: Int32.self) }
+        let strings = #expect(throws: HDF5Error.self) {
+            try file.root.dataset("labels").readRows(1..<5, as: Int32.self)
+        }
         #expect(strings?.description.contains("outside shape") == true)
         file.close()
 

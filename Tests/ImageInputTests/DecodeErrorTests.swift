@@ -1,7 +1,7 @@
 import Foundation
 import ImageInput
-import Testing
 import TestSupport
+import Testing
 
 private func decodeFailure(_ bytes: [UInt8], _ name: String) -> ImageDecodeError? {
     do {
@@ -23,8 +23,9 @@ struct DecodeErrorTests {
         #expect(throws: ImageDecodeError.self) { try ImageDecoder.header([], filename: "cats/empty.jpg") }
     }
 
-    @Test("JPEGs cut short are truncated (Pillow: 'image file is truncated')",
-          arguments: ["rgb420.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg"])
+    @Test(
+        "JPEGs cut short are truncated (Pillow: 'image file is truncated')",
+        arguments: ["rgb420.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg"])
     func truncatedJPEG(file: String) throws {
         let bytes = try PillowExpectations.bytes(file)
         // (Only the EOI marker missing is also truncated for some files and not others: it depends on
@@ -69,8 +70,12 @@ struct DecodeErrorTests {
     func unsupportedContent() throws {
         let tiff: [UInt8] = [0x49, 0x49, 0x2A, 0x00, 8, 0, 0, 0] + [UInt8](repeating: 0, count: 32)
         #expect(decodeFailure(tiff, "a.tif")?.reason.hasPrefix("unsupported format TIFF") == true)
-        #expect(decodeFailure([0x4D, 0x4D, 0x00, 0x2A, 0, 0, 0, 8], "a.tiff")?.reason.hasPrefix("unsupported format TIFF") == true)
-        #expect(decodeFailure(Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0], "a.jpg")?.reason.hasPrefix("unsupported format GIF") == true)
+        #expect(
+            decodeFailure([0x4D, 0x4D, 0x00, 0x2A, 0, 0, 0, 8], "a.tiff")?.reason.hasPrefix("unsupported format TIFF")
+                == true)
+        #expect(
+            decodeFailure(Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0], "a.jpg")?.reason.hasPrefix(
+                "unsupported format GIF") == true)
         let webp = Array("RIFF".utf8) + [0, 0, 0, 0] + Array("WEBPVP8 ".utf8)
         #expect(decodeFailure(webp, "a.png")?.reason.hasPrefix("unsupported format WEBP") == true)
         let garbage = Array("this is a text file, not an image".utf8)

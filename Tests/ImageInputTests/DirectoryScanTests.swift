@@ -1,7 +1,8 @@
 import Foundation
-@testable import ImageInput
-import Testing
 import TestSupport
+import Testing
+
+@testable import ImageInput
 
 /// The tree that `tf_keras` 2.21 `ImageDataGenerator().flow_from_directory(shuffle=False)` was run on to
 /// produce `kerasFilenames` below (file contents do not matter to the listing).
@@ -89,7 +90,9 @@ struct DirectoryScanTests {
         }
     }
 
-    @Test("an unreadable subdirectory is an error, not silently skipped", .enabled(if: getuid() != 0, "root reads every directory"))
+    @Test(
+        "an unreadable subdirectory is an error, not silently skipped",
+        .enabled(if: getuid() != 0, "root reads every directory"))
     func unreadableSubdirectory() throws {
         let root = try ImageFiles.temporaryDirectory("scan")
         defer {

@@ -1,8 +1,8 @@
 import Foundation
 import HDF5
 import ImageInput
-import Testing
 import TestSupport
+import Testing
 
 /// Checks against `Tests/Fixtures/keras/golden.h5`, written by the real Keras + Pillow pipeline
 /// (see `Tests/Fixtures/README.md`): listing, labels, formats, modes, full-size decodes and 48×48 resizes.
@@ -14,18 +14,24 @@ struct KerasGoldenTests {
 
     static func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
 
-    @Test("filenames, labels and class names of both splits equal generator.filenames/classes", arguments: ["train", "validation"])
+    @Test(
+        "filenames, labels and class names of both splits equal generator.filenames/classes",
+        arguments: ["train", "validation"])
     func listing(split: String) throws {
         let golden = try HDF5File.open(Self.keras + "/golden.h5")
         defer { golden.close() }
         let group = try golden.root.group(split)
         let scan = try DirectoryScan.scan(directory: Self.keras + "/tree/" + split)
         #expect(scan.classNames.map(Self.scalars) == (try group.dataset("class_names").readStrings()).map(Self.scalars))
-        #expect(scan.entries.map { Self.scalars($0.filename) } == (try group.dataset("filenames").readStrings()).map(Self.scalars))
+        #expect(
+            scan.entries.map { Self.scalars($0.filename) }
+                == (try group.dataset("filenames").readStrings()).map(Self.scalars))
         #expect(scan.entries.map(\.label) == (try group.dataset("labels").read(Int32.self)))
     }
 
-    @Test("every file loads or fails as in Keras, with Pillow's format, mode, size and 48×48 pixels", arguments: ["train", "validation"])
+    @Test(
+        "every file loads or fails as in Keras, with Pillow's format, mode, size and 48×48 pixels",
+        arguments: ["train", "validation"])
     func pixels(split: String) throws {
         let golden = try HDF5File.open(Self.keras + "/golden.h5")
         defer { golden.close() }
@@ -47,7 +53,9 @@ struct KerasGoldenTests {
                 continue
             }
             guard loadable[i] == 1 else {
-                if let decoded { mismatches.append("\(entry.filename): Keras fails, decoded \(decoded.width)x\(decoded.height)") }
+                if let decoded {
+                    mismatches.append("\(entry.filename): Keras fails, decoded \(decoded.width)x\(decoded.height)")
+                }
                 continue
             }
             guard let decoded else {
@@ -55,7 +63,8 @@ struct KerasGoldenTests {
                 continue
             }
             if decoded.format != formats[i] || decoded.sourceMode != modes[i] {
-                mismatches.append("\(entry.filename): \(decoded.format)/\(decoded.sourceMode), Keras \(formats[i])/\(modes[i])")
+                mismatches.append(
+                    "\(entry.filename): \(decoded.format)/\(decoded.sourceMode), Keras \(formats[i])/\(modes[i])")
             }
             if decoded.height != Int(sizes[2 * i]) || decoded.width != Int(sizes[2 * i + 1]) {
                 mismatches.append("\(entry.filename): size \(decoded.height)x\(decoded.width)")
@@ -66,7 +75,8 @@ struct KerasGoldenTests {
                 if resized.rgb != expected {
                     let diff = zip(resized.rgb, expected).map { abs(Int($0) - Int($1)) }
                     mismatches.append(
-                        "\(entry.filename) \(interpolation): \(diff.filter { $0 != 0 }.count) bytes differ, max \(diff.max() ?? 0)")
+                        "\(entry.filename) \(interpolation): \(diff.filter { $0 != 0 }.count) bytes differ, max \(diff.max() ?? 0)"
+                    )
                 }
             }
         }
@@ -99,7 +109,8 @@ struct KerasGoldenTests {
         let scan = try DirectoryScan.scan(directory: Self.keras + "/tree/train")
         for (row, index) in indices.enumerated() {
             let entry = scan.entries[Int(index)]
-            let image = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: entry.path))), filename: entry.filename)
+            let image = try ImageDecoder.decode(
+                [UInt8](try Data(contentsOf: URL(fileURLWithPath: entry.path))), filename: entry.filename)
             let resized = Resize.apply(image, width: 80, height: 64, interpolation: .nearest)
             #expect(resized.rgb == (try pixels.readRows(row..<(row + 1), as: UInt8.self)), "\(entry.filename)")
         }

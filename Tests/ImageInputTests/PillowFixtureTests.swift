@@ -1,7 +1,7 @@
 import Foundation
 import ImageInput
-import Testing
 import TestSupport
+import Testing
 
 /// Expected values written by `Fixtures/make_fixtures.py` from Pillow.
 struct PillowExpectations: Decodable {

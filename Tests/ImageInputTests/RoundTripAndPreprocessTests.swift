@@ -1,7 +1,8 @@
 import Foundation
-@testable import ImageInput
-import Testing
 import TestSupport
+import Testing
+
+@testable import ImageInput
 
 @Suite("Images written by the test helpers decode back exactly")
 struct RoundTripTests {
@@ -12,20 +13,26 @@ struct RoundTripTests {
     @Test("lossless formats: PNG (RGB, RGBA, gray, gray+alpha), BMP bottom-up and top-down, PPM")
     func lossless() throws {
         let rgb = self.rgb
-        #expect(try ImageDecoder.decode(try ImageFiles.png(rgb, width: width, height: height, channels: 3), filename: "a").rgb == rgb)
+        #expect(
+            try ImageDecoder.decode(try ImageFiles.png(rgb, width: width, height: height, channels: 3), filename: "a")
+                .rgb == rgb)
         var rgba = [UInt8]()
         for i in 0..<(width * height) { rgba += rgb[(3 * i)..<(3 * i + 3)] + [UInt8(i % 256)] }
-        let fromRGBA = try ImageDecoder.decode(try ImageFiles.png(rgba, width: width, height: height, channels: 4), filename: "a")
+        let fromRGBA = try ImageDecoder.decode(
+            try ImageFiles.png(rgba, width: width, height: height, channels: 4), filename: "a")
         #expect(fromRGBA.rgb == rgb && fromRGBA.sourceMode == "RGBA")
         let gray = (0..<(width * height)).map { UInt8(($0 * 7) % 256) }
         let expectedGray = gray.flatMap { [$0, $0, $0] }
-        let l = try ImageDecoder.decode(try ImageFiles.png(gray, width: width, height: height, channels: 1), filename: "a")
+        let l = try ImageDecoder.decode(
+            try ImageFiles.png(gray, width: width, height: height, channels: 1), filename: "a")
         #expect(l.rgb == expectedGray && l.sourceMode == "L")
         let la = try ImageDecoder.decode(
-            try ImageFiles.png(gray.flatMap { [$0, 255 - $0] }, width: width, height: height, channels: 2), filename: "a")
+            try ImageFiles.png(gray.flatMap { [$0, 255 - $0] }, width: width, height: height, channels: 2),
+            filename: "a")
         #expect(la.rgb == expectedGray && la.sourceMode == "LA")
         for topDown in [false, true] {
-            let bmp = try ImageDecoder.decode(ImageFiles.bmp24(rgb, width: width, height: height, topDown: topDown), filename: "a")
+            let bmp = try ImageDecoder.decode(
+                ImageFiles.bmp24(rgb, width: width, height: height, topDown: topDown), filename: "a")
             #expect(bmp.rgb == rgb && bmp.format == "BMP")
         }
         let ppm = try ImageDecoder.decode(ImageFiles.ppm(rgb, width: width, height: height), filename: "a")
@@ -37,16 +44,20 @@ struct RoundTripTests {
         // A smooth image, so that lossy coding stays close.
         var rgb = [UInt8]()
         for y in 0..<height { for x in 0..<width { rgb += [UInt8(x * 8), UInt8(y * 10), 128] } }
-        let plain = try ImageDecoder.decode(try ImageFiles.jpeg(rgb, width: width, height: height, channels: 3, quality: 100), filename: "a")
+        let plain = try ImageDecoder.decode(
+            try ImageFiles.jpeg(rgb, width: width, height: height, channels: 3, quality: 100), filename: "a")
         let progressive = try ImageDecoder.decode(
-            try ImageFiles.jpeg(rgb, width: width, height: height, channels: 3, quality: 100, progressive: true), filename: "a")
+            try ImageFiles.jpeg(rgb, width: width, height: height, channels: 3, quality: 100, progressive: true),
+            filename: "a")
         for image in [plain, progressive] {
             #expect(image.sourceMode == "RGB" && image.width == width && image.height == height)
             let maxDiff = zip(image.rgb, rgb).map { abs(Int($0) - Int($1)) }.max() ?? 0
             #expect(maxDiff <= 8, "max diff \(maxDiff)")
         }
         let gray = try ImageDecoder.decode(
-            try ImageFiles.jpeg([UInt8](repeating: 128, count: width * height), width: width, height: height, channels: 1), filename: "a")
+            try ImageFiles.jpeg(
+                [UInt8](repeating: 128, count: width * height), width: width, height: height, channels: 1),
+            filename: "a")
         #expect(gray.sourceMode == "L" && gray.rgb.allSatisfy { $0 == 128 })
         // Pillow reads every CMYK JPEG as Adobe-inverted ("CMYK;I"): stored 255s are no ink (white), stored 0s are
         // full ink (black).
@@ -54,7 +65,8 @@ struct RoundTripTests {
             for (stored, white) in [(UInt8(255), true), (UInt8(0), false)] {
                 let image = try ImageDecoder.decode(
                     try ImageFiles.jpeg(
-                        [UInt8](repeating: stored, count: width * height * 4), width: width, height: height, channels: 4,
+                        [UInt8](repeating: stored, count: width * height * 4), width: width, height: height,
+                        channels: 4,
                         ycck: ycck),
                     filename: "a")
                 #expect(image.sourceMode == "CMYK")
@@ -86,7 +98,9 @@ struct ReadFileTests {
         try ImageFiles.write([], to: dir + "/empty.jpg")
         #expect(try ImageDecoder.readFile(dir + "/empty.jpg", filename: "c/empty.jpg").isEmpty)
         try FileManager.default.createSymbolicLink(atPath: dir + "/gone.jpg", withDestinationPath: dir + "/missing.jpg")
-        for (path, name) in [(dir + "/missing.jpg", "c/missing.jpg"), (dir + "/gone.jpg", "c/gone.jpg"), (dir, "c/dir.jpg")] {
+        for (path, name) in [
+            (dir + "/missing.jpg", "c/missing.jpg"), (dir + "/gone.jpg", "c/gone.jpg"), (dir, "c/dir.jpg"),
+        ] {
             do {
                 _ = try ImageDecoder.readFile(path, filename: name)
                 Issue.record("\(name) should not be readable")
@@ -103,7 +117,8 @@ struct PreprocessTests {
     func knownAnswers() throws {
         let expectations = try PillowExpectations.load()
         let values = (0..<256).map { UInt8($0) }
-        let image = DecodedImage(width: 256, height: 1, rgb: values.flatMap { [$0, $0, $0] }, format: "PNG", sourceMode: "L")
+        let image = DecodedImage(
+            width: 256, height: 1, rgb: values.flatMap { [$0, $0, $0] }, format: "PNG", sourceMode: "L")
         var out = [Float](repeating: .nan, count: 256 * 3)
         out.withUnsafeMutableBufferPointer { Preprocess.apply(image, mode: .rescale, into: $0.baseAddress!) }
         for v in 0..<256 {
@@ -124,26 +139,32 @@ struct PreprocessTests {
         out.withUnsafeMutableBufferPointer { Preprocess.apply(image, mode: .caffe, into: $0.baseAddress!) }
         #expect(out == [Float(30) - Float(103.939), Float(20) - Float(116.779), Float(10) - Float(123.68)])
         out.withUnsafeMutableBufferPointer { Preprocess.apply(image, mode: .rescale, into: $0.baseAddress!) }
-        #expect(out == [Float(10) * Float(1.0 / 255.0), Float(20) * Float(1.0 / 255.0), Float(30) * Float(1.0 / 255.0)])
+        #expect(
+            out == [Float(10) * Float(1.0 / 255.0), Float(20) * Float(1.0 / 255.0), Float(30) * Float(1.0 / 255.0)])
     }
 
-    @Test("the pipeline equals decode, then Resize, then Preprocess, for every mode and interpolation",
-          arguments: Interpolation.allCases, Preprocessing.allCases)
+    @Test(
+        "the pipeline equals decode, then Resize, then Preprocess, for every mode and interpolation",
+        arguments: Interpolation.allCases, Preprocessing.allCases)
     func pipeline(interpolation: Interpolation, preprocessing: Preprocessing) throws {
         let bytes = try PillowExpectations.bytes("rgb.png")
         let decoded = try ImageDecoder.decode(bytes, filename: "rgb.png")
         for (height, width) in [(150, 150), (53, 37), (20, 61)] {
-            let settings = ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocessing)
+            let settings = ImageSettings(
+                height: height, width: width, interpolation: interpolation, preprocessing: preprocessing)
             var out = [Float](repeating: .nan, count: settings.floatsPerImage)
             try out.withUnsafeMutableBufferPointer {
                 try ImagePipeline.prepare(bytes, filename: "rgb.png", settings: settings, into: $0.baseAddress!)
             }
             let resized = Resize.apply(decoded, width: width, height: height, interpolation: interpolation)
             var expected = [Float](repeating: 0, count: settings.floatsPerImage)
-            expected.withUnsafeMutableBufferPointer { Preprocess.apply(resized, mode: preprocessing, into: $0.baseAddress!) }
+            expected.withUnsafeMutableBufferPointer {
+                Preprocess.apply(resized, mode: preprocessing, into: $0.baseAddress!)
+            }
             #expect(out.map(\.bitPattern) == expected.map(\.bitPattern), "\(height)x\(width)")
         }
-        let settings = ImageSettings(height: 150, width: 150, interpolation: interpolation, preprocessing: preprocessing)
+        let settings = ImageSettings(
+            height: 150, width: 150, interpolation: interpolation, preprocessing: preprocessing)
         var out = [Float](repeating: .nan, count: settings.floatsPerImage)
         #expect(throws: ImageDecodeError.self) {
             try out.withUnsafeMutableBufferPointer {

@@ -20,7 +20,8 @@ struct FeatureFileTests {
         let rows = (0..<(5 * 6)).map { Float($0) }
         try rows.withUnsafeBufferPointer { buffer in
             try writer.append(
-                features: UnsafeBufferPointer(rebasing: buffer[0..<12]), labels: [0, 0], filenames: ["cat/a.jpg", "cat/b.jpg"])
+                features: UnsafeBufferPointer(rebasing: buffer[0..<12]), labels: [0, 0],
+                filenames: ["cat/a.jpg", "cat/b.jpg"])
             try writer.append(
                 features: UnsafeBufferPointer(rebasing: buffer[12..<30]), labels: [1, 1, 1],
                 filenames: ["dog/a.jpg", "dog/b.jpg", "dog/c.jpg"])
@@ -91,8 +92,10 @@ struct FeatureFileTests {
         let bare = try HDF5File.create(unlabelled)
         try bare.root.attributes.set("format", string: "bottleneck-features")
         try bare.root.attributes.set("format_version", int: 1)
-        for (key, value) in [("model", "vgg16"), ("layer", "block5_pool"), ("preprocess", "caffe"),
-                             ("interpolation", "nearest"), ("data_format", "channels_last"), ("weights_sha256", "00")] {
+        for (key, value) in [
+            ("model", "vgg16"), ("layer", "block5_pool"), ("preprocess", "caffe"),
+            ("interpolation", "nearest"), ("data_format", "channels_last"), ("weights_sha256", "00"),
+        ] {
             try bare.root.attributes.set(key, string: value)
         }
         try bare.root.attributes.set("image_height", int: 32)

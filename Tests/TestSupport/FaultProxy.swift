@@ -172,7 +172,9 @@ public final class FaultProxy: @unchecked Sendable {
             }
             var sent = 0
             while sent < limit {
-                let written = buffer.withUnsafeBytes { send(target, $0.baseAddress! + sent, limit - sent, Int32(MSG_NOSIGNAL)) }
+                let written = buffer.withUnsafeBytes {
+                    send(target, $0.baseAddress! + sent, limit - sent, Int32(MSG_NOSIGNAL))
+                }
                 if written <= 0 { break }
                 sent += written
             }

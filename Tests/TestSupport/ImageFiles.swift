@@ -4,7 +4,7 @@ import Foundation
 import ImageInput
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Helpers that make test images (bytes in every format the project reads) and temporary trees.
@@ -24,7 +24,9 @@ public enum ImageFiles {
     }
 
     public static func syntheticImage(width: Int, height: Int) -> DecodedImage {
-        DecodedImage(width: width, height: height, rgb: syntheticRGB(width: width, height: height), format: "PNG", sourceMode: "RGB")
+        DecodedImage(
+            width: width, height: height, rgb: syntheticRGB(width: width, height: height), format: "PNG",
+            sourceMode: "RGB")
     }
 
     /// FNV-1a 64-bit hash as 16 lower-case hex digits.
@@ -91,7 +93,9 @@ public enum ImageFiles {
     public static func bmp24(_ rgb: [UInt8], width: Int, height: Int, topDown: Bool = false) -> [UInt8] {
         let stride = (width * 3 + 3) & ~3
         var data = [UInt8]()
-        func le32(_ v: Int) { data += [UInt8(v & 255), UInt8((v >> 8) & 255), UInt8((v >> 16) & 255), UInt8((v >> 24) & 255)] }
+        func le32(_ v: Int) {
+            data += [UInt8(v & 255), UInt8((v >> 8) & 255), UInt8((v >> 16) & 255), UInt8((v >> 24) & 255)]
+        }
         func le16(_ v: Int) { data += [UInt8(v & 255), UInt8((v >> 8) & 255)] }
         data += Array("BM".utf8)
         le32(54 + stride * height); le16(0); le16(0); le32(54)

@@ -8,7 +8,8 @@ import Foundation
 public enum BuiltExecutables {
     /// The directory holding the test runner, which SwiftPM also fills with the package's executables.
     public static var directory: String {
-        let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let runner =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: runner).deletingLastPathComponent()
         // `swift test` runs `<bin>/BottleneckPackageTests.xctest`; some runners sit one level deeper.
         for _ in 0..<3 {
@@ -24,10 +25,23 @@ public enum BuiltExecutables {
 
     public static var coordinator: String { path("bottleneck-coordinator") }
     public static var worker: String { path("bottleneck-worker") }
+    /// The developer tool; `bottleneck-dev worker --shard-delay-ms N` is a slow worker.
+    public static var dev: String { path("bottleneck-dev") }
 
-    /// True when both executables were built (`swift build --build-tests` builds them).
+    /// True when the executables were built (`swift build --build-tests` builds them).
     public static var available: Bool {
-        FileManager.default.isExecutableFile(atPath: coordinator) && FileManager.default.isExecutableFile(atPath: worker)
+        [coordinator, worker, dev].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Writes `directory/slow-worker-N.sh`, which runs `bottleneck-dev worker` with the arguments it is given
+    /// plus `--shard-delay-ms delayMilliseconds` (same pid: the script execs). Set it as the coordinator's
+    /// `BOTTLENECK_WORKER` to make its local workers slow.
+    public static func slowWorkerScript(delayMilliseconds: Int, in directory: String) throws -> String {
+        let script = directory + "/slow-worker-\(delayMilliseconds).sh"
+        let text = "#!/bin/sh\nexec '\(dev)' worker \"$@\" --shard-delay-ms \(delayMilliseconds)\n"
+        try text.write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        return script
     }
 }
 

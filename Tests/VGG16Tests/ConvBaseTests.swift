@@ -1,5 +1,7 @@
+import BLAS
 import Dispatch
 import Synchronization
+import TestSupport
 import Testing
 import VGG16
 
@@ -86,7 +88,7 @@ struct ConvBaseTests {
     @Test("full-width VGG16 at 224×224 gives 7×7×512 finite features, bit-identical whatever the batch")
     func fullWidthBatchIndependence() throws {
         // The BLAS thread count changes result bits; the project pins it to one (tests in this process too).
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = VGG16Weights.generated(seed: 2026)
         let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
         #expect(base.algorithm == .adaptive)

@@ -1,3 +1,5 @@
+import BLAS
+import TestSupport
 import Testing
 import VGG16
 
@@ -11,7 +13,9 @@ struct GroupedLayersTests {
         let weights = VGG16Weights.generated(widths: widths, seed: UInt64(height * 1000 + width))
         let base = try ConvBase(weights: weights, imageHeight: height, imageWidth: width, batch: 4)
         #expect(base.batch == 4)
-        let images = (0..<3).map { randomFloats(count: height * width * 3, seed: UInt64(20 + $0), low: -120, high: 150) }
+        let images = (0..<3).map {
+            randomFloats(count: height * width * 3, seed: UInt64(20 + $0), low: -120, high: 150)
+        }
         let features = base.forward(images: images.flatMap { $0 }, count: 3)
         for (index, image) in images.enumerated() {
             let expected = try #require(
@@ -29,7 +33,7 @@ struct GroupedLayersTests {
         arguments: [150, 224, 97])
     func groupPositionIndependence(side: Int) throws {
         // As in the worker: one BLAS thread (the thread count changes the bits), the batch for this kernel set.
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = VGG16Weights.generated(seed: 2027)
         let base = try ConvBase(
             weights: weights, imageHeight: side, imageWidth: side, batch: ConvBase.recommendedBatch)
@@ -47,7 +51,8 @@ struct GroupedLayersTests {
         #expect(Array(second[n...]).map(\.bitPattern) == alone.map(\.bitPattern))
         #expect(Array(first[..<n]).map(\.bitPattern) == alone.map(\.bitPattern))
         // And within rounding of the one-image-at-a-time engine.
-        let single = try ConvBase(weights: weights, imageHeight: side, imageWidth: side).forward(images: image, count: 1)
+        let single = try ConvBase(weights: weights, imageHeight: side, imageWidth: side).forward(
+            images: image, count: 1)
         let scale = single.map(abs).max() ?? 0
         let worst = zip(alone, single).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst / scale < 1e-5)

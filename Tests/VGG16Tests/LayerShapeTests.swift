@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import VGG16
@@ -53,7 +54,8 @@ struct LayerShapeTests {
                 let error = relativeError(actual, expected)
                 #expect(
                     error < 1e-5,
-                    "\(algorithm) \(inChannels)→\(outChannels) at \(height)×\(width)\(pools ? " pooled" : ""): \(error)")
+                    "\(algorithm) \(inChannels)→\(outChannels) at \(height)×\(width)\(pools ? " pooled" : ""): \(error)"
+                )
                 #expect(expected.contains { $0 > 0 })
             }
         }

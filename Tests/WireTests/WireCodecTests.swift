@@ -24,11 +24,13 @@ struct WireCodecTests {
         .goodbye(Goodbye(reason: "bye")),
         .welcome(Welcome(job: job)),
         .shard(
-            ShardAssignment(jobID: "job-1", shardID: 2, attempt: 1, sequence: 1, start: 8, filenames: ["a/x.jpg", "b/ÿ.png"]),
+            ShardAssignment(
+                jobID: "job-1", shardID: 2, attempt: 1, sequence: 1, start: 8, filenames: ["a/x.jpg", "b/ÿ.png"]),
             images: [[1, 2, 3], []]),
         .shard(
             ShardAssignment(
-                jobID: "job-1", shardID: 2, attempt: 1, sequence: 2, start: 8, filenames: ["a/x.jpg"], paths: ["/d/a/x.jpg"]),
+                jobID: "job-1", shardID: 2, attempt: 1, sequence: 2, start: 8, filenames: ["a/x.jpg"],
+                paths: ["/d/a/x.jpg"]),
             images: []),
         .weights(WeightsTransfer(sha256: sha, size: 5), bytes: [1, 2, 3, 4, 5]),
         .end(JobEnd(jobID: "job-1", reason: "done")),
@@ -77,7 +79,10 @@ struct WireCodecTests {
             ("not JSON", [header(kind: MessageKind.hello.rawValue, json: "{not json")]),
             ("missing field", [header(kind: MessageKind.hello.rawValue, json: #"{"workerName":"x","pid":1}"#)]),
             ("wrong type", [header(kind: MessageKind.hello.rawValue, json: #"{"workerName":3,"pid":1,"threads":1}"#)]),
-            ("zero threads", [header(kind: MessageKind.hello.rawValue, json: #"{"workerName":"x","pid":1,"threads":0}"#)]),
+            (
+                "zero threads",
+                [header(kind: MessageKind.hello.rawValue, json: #"{"workerName":"x","pid":1,"threads":0}"#)]
+            ),
             ("hello with a payload frame", [hello, [1, 2, 3]]),
             ("result without its feature frame", [WireCodec.encode(Self.samples[2])[0]]),
             ("result with a short feature block", [WireCodec.encode(Self.samples[2])[0], [0, 0, 0, 0]]),
@@ -155,7 +160,9 @@ struct WireCodecTests {
         for round in 0..<3000 {
             var frames: [[UInt8]]
             if round % 2 == 0 {
-                frames = (0..<Int(next() % 4)).map { _ in (0..<Int(next() % 64)).map { _ in UInt8(truncatingIfNeeded: next()) } }
+                frames = (0..<Int(next() % 4)).map { _ in
+                    (0..<Int(next() % 64)).map { _ in UInt8(truncatingIfNeeded: next()) }
+                }
             } else {
                 frames = WireCodec.encode(Self.samples[Int(next() % UInt64(Self.samples.count))])
                 let frame = Int(next() % UInt64(frames.count))

@@ -40,7 +40,8 @@ struct WireSocketTests {
             #expect(try WireCodec.decode(Array(received.dropFirst())) == hello)
 
             let big = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-            let weights = WireMessage.weights(WeightsTransfer(sha256: String(repeating: "0", count: 64), size: big.count), bytes: big)
+            let weights = WireMessage.weights(
+                WeightsTransfer(sha256: String(repeating: "0", count: 64), size: big.count), bytes: big)
             try router.send([received[0]] + WireCodec.encode(weights))
             let reply = try #require(try receive(dealer))
             #expect(try WireCodec.decode(reply) == weights)

@@ -2,6 +2,7 @@ import Crypto
 import Dispatch
 import Foundation
 import ImageInput
+import Reporting
 import Synchronization
 
 /// The data check of `inspect`: reads every image of each split once, in parallel, and reports what
@@ -29,8 +30,9 @@ public struct DataCheck: Sendable {
 
     /// Checks the split directories (their last path component names the split).
     ///
-    /// - Parameter progress: called now and then with (files done, files in all splits).
-    public func run(directories: [String], progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> DataCheckReport {
+    /// - Parameter progress: receives reports now and then, from any thread: task `inspect`, files done of the
+    ///   files in all splits.
+    public func run(directories: [String], progress: ProgressSink = .none) throws -> DataCheckReport {
         let scans = try directories.map { try DirectoryScan.scan(directory: $0) }
         let names = Self.splitNames(directories)
         let total = scans.reduce(0) { $0 + $1.entries.count }
@@ -40,11 +42,13 @@ public struct DataCheck: Sendable {
             records.append(check(scan.entries, done: done, total: total, progress: progress))
             done += scan.entries.count
         }
-        progress?(total, total)
+        progress.report(Self.report(done: total, total: total))
 
         var findings: [DataCheckReport.Finding] = []
         func add(_ kind: DataCheckReport.Finding.Kind, _ attention: Bool, _ message: String, _ files: [String]) {
-            if !files.isEmpty { findings.append(.init(kind: kind, needsAttention: attention, message: message, files: files)) }
+            if !files.isEmpty {
+                findings.append(.init(kind: kind, needsAttention: attention, message: message, files: files))
+            }
         }
         var splits: [DataCheckReport.Split] = []
         var hashes: [Data: [(split: Int, file: String)]] = [:]
@@ -73,20 +77,26 @@ public struct DataCheck: Sendable {
             }
             add(.tooSmall, true, "\(split): \(small.count) image(s) smaller than \(minimumSide)×\(minimumSide)", small)
             for mode in modes.keys.sorted() {
-                add(.unusualMode, false, "\(split): \(modes[mode]!.count) image(s) in mode \(mode) (converted to RGB as Keras does)", modes[mode]!)
+                add(
+                    .unusualMode, false,
+                    "\(split): \(modes[mode]!.count) image(s) in mode \(mode) (converted to RGB as Keras does)",
+                    modes[mode]!)
             }
             let empty = zip(scan.classNames, counts).filter { $0.1 == 0 }.map { "\(split)/\($0.0)" }
             add(.emptyClass, true, "\(split): \(empty.count) class(es) without a readable image", empty)
-            splits.append(.init(
-                name: split, directory: scan.directory, images: counts.reduce(0, +),
-                classes: zip(scan.classNames, counts).map { .init(name: $0.0, images: $0.1) }))
+            splits.append(
+                .init(
+                    name: split, directory: scan.directory, images: counts.reduce(0, +),
+                    classes: zip(scan.classNames, counts).map { .init(name: $0.0, images: $0.1) }))
         }
         var duplicates: [String] = []
         var leaks: [String] = []
         for group in hashes.values where group.count > 1 {
             let line = group.map(\.file).joined(separator: " = ")
             if Set(group.map(\.split)).count > 1 { leaks.append(line) }
-            if Dictionary(grouping: group, by: \.split).values.contains(where: { $0.count > 1 }) { duplicates.append(line) }
+            if Dictionary(grouping: group, by: \.split).values.contains(where: { $0.count > 1 }) {
+                duplicates.append(line)
+            }
         }
         add(.duplicate, true, "\(duplicates.count) set(s) of identical files within a split", duplicates.sorted())
         add(.leakage, true, "\(leaks.count) file(s) appear in more than one split (leakage)", leaks.sorted())
@@ -94,7 +104,9 @@ public struct DataCheck: Sendable {
             let all = Set(scans.flatMap(\.classNames))
             var missing: [String] = []
             for (s, scan) in scans.enumerated() {
-                for name in all.subtracting(scan.classNames).sorted() { missing.append("class '\(name)' is missing from \(names[s])") }
+                for name in all.subtracting(scan.classNames).sorted() {
+                    missing.append("class '\(name)' is missing from \(names[s])")
+                }
             }
             add(.classInOneSplitOnly, true, "\(missing.count) class(es) not present in every split", missing)
         }
@@ -123,7 +135,11 @@ public struct DataCheck: Sendable {
         }
     }
 
-    private func check(_ entries: [ImageEntry], done: Int, total: Int, progress: (@Sendable (Int, Int) -> Void)?) -> [FileRecord] {
+    static func report(done: Int, total: Int) -> ProgressReport {
+        ProgressReport(task: "inspect", done: done, total: total, unit: "files")
+    }
+
+    private func check(_ entries: [ImageEntry], done: Int, total: Int, progress: ProgressSink) -> [FileRecord] {
         let results = RecordBuffer(count: entries.count)
         let chunk = 64
         let chunks = (entries.count + chunk - 1) / chunk
@@ -136,7 +152,7 @@ public struct DataCheck: Sendable {
                     results.set(index, Self.inspect(entries[index]))
                 }
                 let finished = counter.add(min(chunk, entries.count - c * chunk))
-                progress?(done + finished, total)
+                progress.report(Self.report(done: done + finished, total: total))
                 c += workers
             }
         }

@@ -70,7 +70,8 @@ public struct DataCheckReport: Codable, Sendable {
         var lines: [String] = []
         let classNames = Array(Set(splits.flatMap { $0.classes.map(\.name) })).sorted(by: CodePointOrder.less)
         let nameWidth = max(5, classNames.map(\.count).max() ?? 5)
-        let header = "class".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+        let header =
+            "class".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             + splits.map { "  " + String(repeating: " ", count: max(0, 10 - $0.name.count)) + $0.name }.joined()
         lines.append(header)
         lines.append(String(repeating: "-", count: header.count))
@@ -83,7 +84,10 @@ public struct DataCheckReport: Codable, Sendable {
             lines.append(line)
         }
         var total = "total".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-        for split in splits { total += "  " + String(repeating: " ", count: max(0, 10 - String(split.images).count)) + String(split.images) }
+        for split in splits {
+            total +=
+                "  " + String(repeating: " ", count: max(0, 10 - String(split.images).count)) + String(split.images)
+        }
         lines.append(total)
         lines.append("")
         if findings.isEmpty {
@@ -92,7 +96,9 @@ public struct DataCheckReport: Codable, Sendable {
         for finding in findings {
             lines.append("\(finding.needsAttention ? "PROBLEM" : "note"): \(finding.message)")
             for file in finding.files.prefix(maxFilesPerFinding) { lines.append("    \(file)") }
-            if finding.files.count > maxFilesPerFinding { lines.append("    … and \(finding.files.count - maxFilesPerFinding) more") }
+            if finding.files.count > maxFilesPerFinding {
+                lines.append("    … and \(finding.files.count - maxFilesPerFinding) more")
+            }
         }
         let problems = findings.filter(\.needsAttention).count
         lines.append("")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Reporting
 import Storage
 import Wire
 
@@ -9,13 +10,16 @@ import Wire
 /// changes named, when they differ), computes the missing shards, assembles the feature file in index order under
 /// a temporary name, and removes the parts unless `keepParts`. Blocks the calling thread, which owns the ROUTER
 /// socket; call it from a thread of your own (the CLI's main thread), not from Swift's cooperative pool.
+///
+/// Progress goes to `request.progress`; the closing summary is the return value, for the caller to show.
 public func extractDistributed(_ request: ExtractionRequest, logger: Logger) throws -> ExtractionSummary {
     let started = Date()
     let cores = ProcessInfo.processInfo.activeProcessorCount
     let workerCount = request.workers ?? defaultLocalWorkers(cores: cores)
-    guard workerCount >= 0 else { throw ExtractionError(.badInput, "--workers must be 0 or more") }
+    guard workerCount >= 0 else { throw ExtractionError(.badInput, "the number of local workers must be 0 or more") }
     guard workerCount > 0 || !request.bindEndpoints.isEmpty else {
-        throw ExtractionError(.badInput, "--workers 0 needs --bind ENDPOINT so that remote workers can connect")
+        throw ExtractionError(
+            .badInput, "no local workers needs an endpoint to bind, so that remote workers can connect")
     }
     guard request.workerTimeout > 0 && request.heartbeatInterval > 0 else {
         throw ExtractionError(.badInput, "the worker timeout and heartbeat interval must be positive")
@@ -33,7 +37,9 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     let inputs = try ExtractionInputs.load(request)
     let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
-    guard shardSize >= 1 && shardSize <= 4096 else { throw ExtractionError(.badInput, "--shard-size must be 1...4096") }
+    guard shardSize >= 1 && shardSize <= 4096 else {
+        throw ExtractionError(.badInput, "the shard size must be 1...4096")
+    }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
     let journal: ShardJournal
@@ -51,10 +57,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     if !done.isEmpty || !corrupt.isEmpty {
         logger.notice("resuming: \(done.count) of \(shardsTotal) shards done")
     }
-    let progress = ProgressReporter(
-        mode: request.progress, totalImages: inputs.imageCount,
-        alreadyDone: done.reduce(0) { $0 + journal.manifest.shards[$1].count })
-    if !done.isEmpty { progress.note("resuming: \(done.count) of \(shardsTotal) shards done") }
+    if !done.isEmpty { request.progress.note("resuming: \(done.count) of \(shardsTotal) shards done") }
 
     var retried = 0
     var duplicates = 0
@@ -100,7 +103,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         }
         let coordinator = ExtractionCoordinator(
             request: request, inputs: inputs, journal: journal, alreadyDone: done, socket: socket,
-            progress: progress, logger: logger)
+            logger: logger)
         var pool: LocalWorkerPool?
         if let localEndpoint {
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
@@ -123,7 +126,6 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         computed = coordinator.computedImages
         perWorker = coordinator.perWorker
     }
-    progress.finish()
 
     let written: (images: Int, skipped: Int)
     do {
@@ -139,10 +141,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
         shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
         imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker)
-    progress.summary(summary)
     return summary
 }
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.
 public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }
-

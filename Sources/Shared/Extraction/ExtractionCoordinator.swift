@@ -1,6 +1,7 @@
 import FileIntegrity
 import Foundation
 import Logging
+import Reporting
 import Storage
 import Wire
 
@@ -39,7 +40,8 @@ final class ExtractionCoordinator {
     /// The compute profile of the first worker that joined; later workers must match it (see `Hello`).
     private var computeProfile: String?
     private var weightsBytes: [UInt8]?
-    private let progress: ProgressReporter
+    private let progress: ProgressSink
+    private let resumedImages: Int
     private var localWorkers: LocalWorkerPool?
 
     private(set) var retried = 0
@@ -51,16 +53,17 @@ final class ExtractionCoordinator {
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
-        socket: WireSocket, progress: ProgressReporter, logger: Logger
+        socket: WireSocket, logger: Logger
     ) {
         self.request = request
         self.inputs = inputs
         self.journal = journal
         self.logger = logger
         self.socket = socket
-        self.progress = progress
+        progress = request.progress
         scheduler = ShardScheduler(shardCount: journal.manifest.shards.count, alreadyDone: alreadyDone)
         doneImages = alreadyDone.reduce(0) { $0 + journal.manifest.shards[$1].count }
+        resumedImages = doneImages
         var limits = WireLimits()
         limits.maxShardImages = max(journal.manifest.shardSize, 1)
         limits.maxFeatureBytes = journal.manifest.shardSize * inputs.featureCount * 4
@@ -93,12 +96,24 @@ final class ExtractionCoordinator {
                 lastHousekeeping = now
                 try housekeeping(now: now)
             }
-            progress.update(doneImages: doneImages, workers: workers.count, retried: retried)
+            reportProgress()
         }
-        progress.update(doneImages: doneImages, workers: workers.count, retried: retried, force: true)
+        reportProgress()
         let end = WireMessage.end(JobEnd(jobID: job.jobID, reason: "all shards are done"))
         for identity in workers.keys { send(end, to: identity) }
         try farewell(end)
+    }
+
+    /// Images done of all, the workers connected and the shards handed out again, to `request.progress`.
+    private func reportProgress() {
+        progress.report(
+            ProgressReport(
+                task: "extract", done: doneImages, total: inputs.imageCount, unit: "images",
+                alreadyDone: resumedImages,
+                fields: [
+                    ProgressField("workers", .int(workers.count)),
+                    ProgressField("shards_retried", label: "retried", .int(retried)),
+                ]))
     }
 
     /// After the job: answers every message with `end` for a short while, so that a worker whose `end` was lost
@@ -195,12 +210,15 @@ final class ExtractionCoordinator {
         } else {
             if let profile = hello.computeProfile {
                 if let expected = computeProfile, profile != expected {
-                    logger.warning("refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
+                    logger.warning(
+                        "refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
                     send(
-                        .reject(Rejection(
-                            reason: "this job's features are computed with \(expected), this worker's with \(profile); "
-                                + "the output would depend on which worker computed an image (set "
-                                + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
+                        .reject(
+                            Rejection(
+                                reason:
+                                    "this job's features are computed with \(expected), this worker's with \(profile); "
+                                    + "the output would depend on which worker computed an image (set "
+                                    + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
                         to: identity)
                     return
                 }
@@ -226,7 +244,8 @@ final class ExtractionCoordinator {
             weightsBytes = Array(data)
         }
         logger.info("sending weights (\(job.weightsSize) bytes) to \(workers[identity]?.name ?? "?")")
-        send(.weights(WeightsTransfer(sha256: job.weightsSHA256, size: weightsBytes!.count), bytes: weightsBytes!),
+        send(
+            .weights(WeightsTransfer(sha256: job.weightsSHA256, size: weightsBytes!.count), bytes: weightsBytes!),
             to: identity)
     }
 
@@ -251,7 +270,8 @@ final class ExtractionCoordinator {
         }
         guard scheduler.holds(identity, shard: result.shardID, attempt: result.attempt) else {
             duplicates += 1
-            return drop("a result for shard \(result.shardID) that \(name) was not assigned (attempt \(result.attempt))")
+            return drop(
+                "a result for shard \(result.shardID) that \(name) was not assigned (attempt \(result.attempt))")
         }
         var values = [Float](repeating: 0, count: features.count / 4)
         values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
@@ -318,7 +338,8 @@ final class ExtractionCoordinator {
             worker.assignments[shard] = nil
             if !scheduler.isDone(shard) {
                 logger.warning(
-                    "shard \(shard) \(delivered ? "result" : "assignment") to \(worker.name) was lost in transit; reassigning")
+                    "shard \(shard) \(delivered ? "result" : "assignment") to \(worker.name) was lost in transit; reassigning"
+                )
                 retried += 1
             }
             scheduler.release(identity, shard: shard)
@@ -358,7 +379,9 @@ final class ExtractionCoordinator {
         let requeued = scheduler.withdraw(identity)
         retried += requeued.count
         if !requeued.isEmpty {
-            logger.warning("worker \(worker.name) \(why); shards \(requeued.map(String.init).joined(separator: ", ")) go to others")
+            logger.warning(
+                "worker \(worker.name) \(why); shards \(requeued.map(String.init).joined(separator: ", ")) go to others"
+            )
         }
     }
 

@@ -1,3 +1,5 @@
+import Reporting
+
 /// An extraction that cannot run or finish, with a message naming the input or setting at fault.
 ///
 /// `badInput` (exit code 1) is the data or the settings; `journal` a refused or broken resume (exit 1);
@@ -18,4 +20,9 @@ public struct ExtractionError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "extract: \(message)" }
+}
+
+extension ExtractionError: ReportedError {
+    public var category: FailureCategory { reason == .failed ? .failedRun : .badInput }
+    public var remedy: Remedy? { reason == .resumeRefused ? .restartJob : nil }
 }

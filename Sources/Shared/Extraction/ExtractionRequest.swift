@@ -1,16 +1,7 @@
 import ImageInput
+import Reporting
 import VGG16
 import Wire
-
-/// How an extraction reports progress while it runs.
-public enum ProgressMode: String, Sendable, Codable {
-    /// A live line on a terminal, a plain line every few seconds otherwise (chosen by `isatty(2)`).
-    case automatic
-    /// One JSON object per line on stdout, for scripts.
-    case json
-    /// Nothing but the final summary.
-    case quiet
-}
 
 /// Everything an `extract` run needs: inputs, settings, and how to distribute the work.
 ///
@@ -43,7 +34,9 @@ public struct ExtractionRequest: Sendable {
     public var workerTimeout: Double
     /// Interval of application heartbeats in both directions, seconds.
     public var heartbeatInterval: Double
-    public var progress: ProgressMode
+    /// Where the extraction reports images done (task `extract`, unit `images`, fields `workers` and
+    /// `shards_retried`) and notes such as "resuming: 3 of 9 shards done".
+    public var progress: ProgressSink
     /// Where local workers cache weights; nil: their default cache directory.
     public var cacheDirectory: String?
 
@@ -65,7 +58,7 @@ public struct ExtractionRequest: Sendable {
         settings: ImageSettings, layer: PoolingLayer = .block5_pool, workers: Int? = nil,
         threadsPerWorker: Int? = nil, bindEndpoints: [String] = [], shardSize: Int? = nil, restart: Bool = false,
         keepParts: Bool = false, sharedFilesystem: Bool = false, workerTimeout: Double = 10,
-        heartbeatInterval: Double = 1, progress: ProgressMode = .automatic, cacheDirectory: String? = nil
+        heartbeatInterval: Double = 1, progress: ProgressSink = .none, cacheDirectory: String? = nil
     ) {
         self.trainDirectory = trainDirectory
         self.validationDirectory = validationDirectory

@@ -37,7 +37,8 @@ final class LocalWorkerPool {
     /// `bottleneck-worker` next to the running executable, or `$BOTTLENECK_WORKER`.
     static func workerExecutable() throws -> String {
         if let path = ProcessInfo.processInfo.environment["BOTTLENECK_WORKER"], !path.isEmpty { return path }
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("bottleneck-worker").path
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw ExtractionError(.failed, "cannot find bottleneck-worker next to \(me) (set BOTTLENECK_WORKER)")
@@ -65,7 +66,8 @@ final class LocalWorkerPool {
                 respawnBudget -= 1
                 let status = process.terminationStatus
                 logger.warning(
-                    "local worker \(index + 1) (pid \(process.processIdentifier)) exited with status \(status); starting another")
+                    "local worker \(index + 1) (pid \(process.processIdentifier)) exited with status \(status); starting another"
+                )
                 do { try spawn(index) } catch {
                     logger.error("\(error)")
                     healthy = false

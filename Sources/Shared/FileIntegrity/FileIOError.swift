@@ -1,3 +1,5 @@
+import Reporting
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -28,4 +30,10 @@ public struct FileIOError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     public var description: String { "cannot \(operation) \(path): \(reason)" }
+}
+
+extension FileIOError: ReportedError {
+    public var subject: String? { path }
+    public var message: String { description }
+    public var category: FailureCategory { .failedRun }
 }

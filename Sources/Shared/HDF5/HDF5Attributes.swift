@@ -13,16 +13,19 @@ public struct HDF5Attributes: Sendable {
     /// The attribute names, in creation order where tracked, else name order.
     public func names() throws -> [String] {
         H5.silenceAutomaticErrors()
-        let object = try H5.check(H5Oopen(file.id, objectPath, H5.defaultPropertyList), file.path, objectPath, "cannot open")
+        let object = try H5.check(
+            H5Oopen(file.id, objectPath, H5.defaultPropertyList), file.path, objectPath, "cannot open")
         defer { H5Oclose(object) }
         var names: [String] = []
         var index: hsize_t = 0
         _ = withUnsafeMutablePointer(to: &names) { pointer in
-            H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
-                guard let name, let clientData else { return 0 }
-                clientData.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
-                return 0
-            }, pointer)
+            H5Aiterate2(
+                object, H5_INDEX_NAME, H5_ITER_INC, &index,
+                { _, name, _, clientData in
+                    guard let name, let clientData else { return 0 }
+                    clientData.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+                    return 0
+                }, pointer)
         }
         return names
     }
@@ -55,9 +58,11 @@ public struct HDF5Attributes: Sendable {
                 throw error(name, "is not a string attribute")
             }
             guard
-                let strings = StringType.read(count: count, storedType: type, space: space, { memoryType, buffer in
-                    H5Aread(attribute, memoryType, buffer)
-                })
+                let strings = StringType.read(
+                    count: count, storedType: type, space: space,
+                    { memoryType, buffer in
+                        H5Aread(attribute, memoryType, buffer)
+                    })
             else { throw error(name, "cannot read: \(H5.currentErrorMessage())") }
             return strings
         }
@@ -105,7 +110,9 @@ public struct HDF5Attributes: Sendable {
             H5.defaultPropertyList)
         try H5.check(attribute, file.path, objectPath, "cannot create attribute '\(name)'")
         defer { H5Aclose(attribute) }
-        if let buffer { try H5.check(H5Awrite(attribute, type, buffer), file.path, objectPath, "cannot write '\(name)'") }
+        if let buffer {
+            try H5.check(H5Awrite(attribute, type, buffer), file.path, objectPath, "cannot write '\(name)'")
+        }
     }
 
     /// A scalar variable-length UTF-8 string, as h5py writes a Python `str`.
@@ -129,7 +136,9 @@ public struct HDF5Attributes: Sendable {
         for (index, string) in strings.enumerated() {
             for (offset, byte) in string.utf8.enumerated() { bytes[index * size + offset] = byte }
         }
-        try bytes.withUnsafeBytes { try replace(name, type: type, space: space, strings.isEmpty ? nil : $0.baseAddress) }
+        try bytes.withUnsafeBytes {
+            try replace(name, type: type, space: space, strings.isEmpty ? nil : $0.baseAddress)
+        }
     }
 
     private func setNumbers<T: HDF5Scalar>(_ name: String, _ values: [T], scalar: Bool) throws {

@@ -39,7 +39,8 @@ public struct HDF5Dataset: Sendable {
 
     private func requireNumeric() throws {
         guard isFloat || isInteger else {
-            throw HDF5Error(path: file.path, object: path, message: "holds strings or another non-numeric type, expected numbers")
+            throw HDF5Error(
+                path: file.path, object: path, message: "holds strings or another non-numeric type, expected numbers")
         }
     }
 
@@ -82,11 +83,14 @@ public struct HDF5Dataset: Sendable {
             let space = H5Dget_space(id)
             defer { H5Sclose(space) }
             guard
-                let strings = StringType.read(count: elementCount, storedType: type, space: space, { memoryType, buffer in
-                    H5Dread(id, memoryType, hid_t(H5S_ALL), hid_t(H5S_ALL), H5.defaultPropertyList, buffer)
-                })
+                let strings = StringType.read(
+                    count: elementCount, storedType: type, space: space,
+                    { memoryType, buffer in
+                        H5Dread(id, memoryType, hid_t(H5S_ALL), hid_t(H5S_ALL), H5.defaultPropertyList, buffer)
+                    })
             else {
-                throw HDF5Error(path: file.path, object: path, message: "cannot read strings: \(H5.currentErrorMessage())")
+                throw HDF5Error(
+                    path: file.path, object: path, message: "cannot read strings: \(H5.currentErrorMessage())")
             }
             return strings
         }
@@ -96,7 +100,8 @@ public struct HDF5Dataset: Sendable {
     public func writeRows<T: HDF5Scalar>(_ values: UnsafeBufferPointer<T>, at row: Int) throws {
         let rowSize = shape.dropFirst().reduce(1, *)
         guard rowSize > 0, values.count % rowSize == 0 else {
-            throw HDF5Error(path: file.path, object: path, message: "\(values.count) values are not whole rows of \(shape)")
+            throw HDF5Error(
+                path: file.path, object: path, message: "\(values.count) values are not whole rows of \(shape)")
         }
         let count = values.count / rowSize
         if count == 0 { return }

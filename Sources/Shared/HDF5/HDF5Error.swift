@@ -1,3 +1,5 @@
+import Reporting
+
 /// A failure of an HDF5 operation, naming the file, the object inside it and the cause.
 public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     /// The file's path.
@@ -16,4 +18,9 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     public var description: String {
         object.isEmpty ? "\(path): \(message)" : "\(path): \(object): \(message)"
     }
+}
+
+extension HDF5Error: ReportedError {
+    public var subject: String? { object.isEmpty ? path : "\(path): \(object)" }
+    public var category: FailureCategory { .failedRun }
 }

@@ -21,11 +21,13 @@ public struct HDF5Group: Sendable {
         var names: [String] = []
         var index: hsize_t = 0
         let status = withUnsafeMutablePointer(to: &names) { pointer in
-            H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, clientData in
-                guard let name, let clientData else { return 0 }
-                clientData.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
-                return 0
-            }, pointer)
+            H5Literate(
+                group, H5_INDEX_NAME, H5_ITER_INC, &index,
+                { _, name, _, clientData in
+                    guard let name, let clientData else { return 0 }
+                    clientData.assumingMemoryBound(to: [String].self).pointee.append(String(cString: name))
+                    return 0
+                }, pointer)
         }
         try H5.check(status, file.path, path, "cannot list members")
         return names
@@ -58,7 +60,8 @@ public struct HDF5Group: Sendable {
     public func dataset(_ name: String) throws -> HDF5Dataset {
         let full = H5.join(path, name)
         guard isDataset(name) else {
-            throw HDF5Error(path: file.path, object: full, message: exists(name) ? "is not a dataset" : "no such dataset")
+            throw HDF5Error(
+                path: file.path, object: full, message: exists(name) ? "is not a dataset" : "no such dataset")
         }
         return try HDF5Dataset(file: file, path: full)
     }

@@ -1,3 +1,5 @@
+import Reporting
+
 /// A decoded image already converted to 8-bit RGB exactly as Pillow's `Image.convert('RGB')` does.
 public struct DecodedImage: Sendable {
     public let width: Int
@@ -31,4 +33,9 @@ public struct ImageDecodeError: Error, CustomStringConvertible, Sendable, Equata
     }
 
     public var description: String { "\(filename): \(reason)" }
+}
+
+extension ImageDecodeError: ReportedError {
+    public var subject: String? { filename }
+    public var message: String { reason }
 }

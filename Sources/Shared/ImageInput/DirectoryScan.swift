@@ -1,7 +1,9 @@
+import Reporting
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One image of a scanned tree, in Keras `flow_from_directory(shuffle=False)` order.
@@ -125,4 +127,9 @@ public struct DirectoryScan: Sendable {
         let lower = String(decoding: name.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
         return allowedSuffixes.contains { lower.hasSuffix($0) }
     }
+}
+
+extension ImageInputError: ReportedError {
+    public var subject: String? { path }
+    public var message: String { reason }
 }

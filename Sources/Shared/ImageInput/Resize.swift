@@ -1,7 +1,9 @@
 /// Pillow's `Image.resize((width, height), filter)` on an RGB image, bit-exact.
 public enum Resize {
     /// Returns `image` unchanged when it already has the target size (Keras skips the resize then).
-    public static func apply(_ image: DecodedImage, width: Int, height: Int, interpolation: Interpolation) -> DecodedImage {
+    public static func apply(_ image: DecodedImage, width: Int, height: Int, interpolation: Interpolation)
+        -> DecodedImage
+    {
         precondition(width > 0 && height > 0, "target size must be positive")
         if image.width == width && image.height == height { return image }
         let rgb: [UInt8]

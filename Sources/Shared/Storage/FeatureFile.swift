@@ -12,7 +12,9 @@ public final class FeatureFile {
     public let splitNames: [String]
     let file: HDF5File
 
-    private init(path: String, file: HDF5File, classNames: [String], attributes: FeatureFileAttributes, splits: [String]) {
+    private init(
+        path: String, file: HDF5File, classNames: [String], attributes: FeatureFileAttributes, splits: [String]
+    ) {
         self.path = path
         self.file = file
         self.classNames = classNames
@@ -27,9 +29,11 @@ public final class FeatureFile {
         }
         let root = file.root
         do {
-            guard root.attributes.contains("format"), try root.attributes.string("format") == "bottleneck-features" else {
+            guard root.attributes.contains("format"), try root.attributes.string("format") == "bottleneck-features"
+            else {
                 throw StorageError(
-                    path: path, message: "not a bottleneck feature file (root attribute format=\"bottleneck-features\" missing)")
+                    path: path,
+                    message: "not a bottleneck feature file (root attribute format=\"bottleneck-features\" missing)")
             }
             let version = try root.attributes.int("format_version")
             guard version == 1 else {
@@ -100,7 +104,8 @@ public final class FeatureSplit {
     public func labels() throws -> [Int32] {
         let labels = try read("labels") { try $0.dataset("labels").read(Int32.self) }
         guard labels.count == count else {
-            throw StorageError(path: file.path, message: "split '\(name)' has \(labels.count) labels for \(count) feature rows")
+            throw StorageError(
+                path: file.path, message: "split '\(name)' has \(labels.count) labels for \(count) feature rows")
         }
         return labels
     }

@@ -31,9 +31,10 @@ public struct ShardPart: Sendable, Equatable {
     /// float32 features, `rowCount × featureCount` values.
     public var features: [Float]
 
-    public init(shardID: Int, split: String, start: Int, count: Int, featureCount: Int, skipped: [Skipped],
-        features: [Float])
-    {
+    public init(
+        shardID: Int, split: String, start: Int, count: Int, featureCount: Int, skipped: [Skipped],
+        features: [Float]
+    ) {
         header = Header(
             shardID: shardID, split: split, start: start, count: count, featureCount: featureCount, skipped: skipped)
         self.features = features
@@ -69,7 +70,8 @@ public struct ShardPart: Sendable, Equatable {
         guard Array(SHA256.hash(data: body)) == Array(bytes[(bytes.count - 32)...]) else {
             throw corrupt("checksum mismatch")
         }
-        let jsonLength = Int(UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
+        let jsonLength = Int(
+            UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
         guard 12 + jsonLength <= body.count else { throw corrupt("header length \(jsonLength) beyond the file") }
         let header: Header
         do {

@@ -1,6 +1,7 @@
 import Crypto
 import FileIntegrity
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc
@@ -116,7 +117,8 @@ public struct JournalManifest: Codable, Sendable, Equatable {
                 "weights (was sha256 \(weightsSHA256.prefix(12))…, now \(new.weightsSHA256.prefix(12))…)")
         }
         if classNames != new.classNames {
-            changes.append("class names (was \(classNames.joined(separator: ",")), now \(new.classNames.joined(separator: ",")))")
+            changes.append(
+                "class names (was \(classNames.joined(separator: ",")), now \(new.classNames.joined(separator: ",")))")
         }
         let oldSplits = Dictionary(uniqueKeysWithValues: splits.map { ($0.name, $0) })
         let newSplits = Dictionary(uniqueKeysWithValues: new.splits.map { ($0.name, $0) })
@@ -159,24 +161,25 @@ public final class ShardJournal {
         let manifestPath = directory + "/manifest.json"
         if restart && fileManager.fileExists(atPath: directory) {
             do { try fileManager.removeItem(atPath: directory) } catch {
-                throw JournalError(.io, "cannot remove \(directory) for --restart: \(error.localizedDescription)")
+                throw JournalError(.io, "cannot remove \(directory) for a restart: \(error.localizedDescription)")
             }
         }
         if fileManager.fileExists(atPath: manifestPath) {
             let old: JournalManifest
             do {
-                old = try JSONDecoder().decode(JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                old = try JSONDecoder().decode(
+                    JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
             } catch {
                 throw JournalError(
                     .settingsChanged(changes: ["manifest unreadable"]),
-                    "\(manifestPath) is unreadable; rerun with --restart to start over")
+                    "\(manifestPath) is unreadable; restart the job to start over")
             }
             let changes = old.changes(comparedTo: manifest)
             if !changes.isEmpty {
                 throw JournalError(
                     .settingsChanged(changes: changes),
                     "cannot resume \(directory): changed since the interrupted run: \(changes.joined(separator: "; "))"
-                        + ". Rerun with --restart to start over.")
+                        + ". Restart the job to start over.")
             }
             return ShardJournal(directory: directory, manifest: old)
         }
@@ -258,5 +261,13 @@ public final class ShardJournal {
         do { try AtomicFile.write(bytes, to: path) } catch let error as FileIOError {
             throw JournalError(.io, error.description)
         }
+    }
+}
+
+extension JournalError: ReportedError {
+    public var category: FailureCategory { reason == .io ? .failedRun : .badInput }
+    public var remedy: Remedy? {
+        if case .settingsChanged = reason { return .restartJob }
+        return nil
     }
 }

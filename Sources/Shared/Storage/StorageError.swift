@@ -1,3 +1,5 @@
+import Reporting
+
 /// A feature file, part file or journal that cannot be read or written as expected.
 public struct StorageError: Error, CustomStringConvertible, Sendable {
     public let path: String
@@ -9,4 +11,8 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { "\(path): \(message)" }
+}
+
+extension StorageError: ReportedError {
+    public var subject: String? { path }
 }

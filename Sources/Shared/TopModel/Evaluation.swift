@@ -1,3 +1,4 @@
+import BLAS
 import Foundation
 
 /// Precision, recall, F1 and support of one class.

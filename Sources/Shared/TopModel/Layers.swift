@@ -1,3 +1,4 @@
+import BLAS
 import Foundation
 
 // The layers of the top model as plain functions over row-major buffers. A batch of `batch` rows is a

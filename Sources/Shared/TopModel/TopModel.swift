@@ -1,3 +1,4 @@
+import BLAS
 import Foundation
 
 /// Where a top model's features came from: everything `predict` needs to turn an image into the

@@ -1,3 +1,5 @@
+import Reporting
+
 /// Errors of the top model: bad features, bad model files, mismatched models, bad options.
 ///
 /// Every message names the file (or split) concerned and what was expected.
@@ -17,6 +19,20 @@ public enum TopModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case .badModelFile(let path, let reason): return "\(path): not a top model file: \(reason)"
         case .mismatch(let message): return message
         case .invalidArgument(let message): return message
+        }
+    }
+}
+
+extension TopModelError: ReportedError {
+    public var subject: String? {
+        if case .badModelFile(let path, _) = self { return path }
+        return nil
+    }
+
+    public var message: String {
+        switch self {
+        case .badFeatures(let message), .mismatch(let message), .invalidArgument(let message): message
+        case .badModelFile(_, let reason): "not a top model file: \(reason)"
         }
     }
 }

@@ -1,4 +1,6 @@
+import BLAS
 import Foundation
+import Reporting
 
 /// How per-class weights scale each training row's loss (Keras' `class_weight`).
 public enum ClassWeighting: Sendable, Equatable {
@@ -86,6 +88,17 @@ public struct BatchProgress: Sendable, Equatable {
     public var accuracy: Double
     /// Seconds since the epoch started.
     public var seconds: Double
+
+    /// The progress of the whole run as a report: task `train`, batches done of all epochs' batches, with the
+    /// epoch and the running loss and accuracy as fields.
+    public var report: ProgressReport {
+        ProgressReport(
+            task: "train", done: (epoch - 1) * batches + batch, total: epochs * batches, unit: "batches",
+            fields: [
+                ProgressField("epoch", .int(epoch)), ProgressField("loss", .double(loss)),
+                ProgressField("accuracy", .double(accuracy)),
+            ])
+    }
 }
 
 /// The outcome of `TopModelTrainer.train`.

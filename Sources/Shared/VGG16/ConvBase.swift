@@ -1,4 +1,4 @@
-import COpenBLAS
+import BLAS
 import Foundation
 
 /// The VGG16 convolutional base: 13 conv 3×3 'same' + bias + ReLU layers and a 2×2/2 'valid' max-pool after
@@ -12,7 +12,7 @@ import Foundation
 /// is allocated per image), and `forward` writes them; `init(sharingWeightsWith:)` makes the instance of
 /// another thread without copying the kernels. Matrix products run in OpenBLAS (blocking; call `forward`
 /// on threads you own, not on Swift's cooperative pool), whose thread count is process-wide
-/// (`ConvBase.setBLASThreads(_:)`). Recommended: N instances on N threads with 1 BLAS thread each — on
+/// (`BLASThreads.set(_:)`). Recommended: N instances on N threads with 1 BLAS thread each — on
 /// 2 cores about 1.8× the throughput of one instance with 2 BLAS threads, whose small products spend
 /// their time waking threads.
 ///
@@ -37,14 +37,6 @@ public final class ConvBase: @unchecked Sendable {
     public var featureCount: Int { outputHeight * outputWidth * outputChannels }
     /// imageHeight · imageWidth · 3 floats per image.
     public var inputCount: Int { imageHeight * imageWidth * 3 }
-
-    /// Sets OpenBLAS' process-wide thread count (`openblas_set_num_threads`).
-    public static func setBLASThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
-    }
-
-    /// OpenBLAS' current process-wide thread count.
-    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
 
     /// How the convolutions after the first are computed.
     public let algorithm: ConvAlgorithm

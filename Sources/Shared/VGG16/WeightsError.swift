@@ -1,3 +1,5 @@
+import Reporting
+
 /// A weights file that cannot be used, with a message naming the file, the layer and what was expected.
 public struct WeightsError: Error, CustomStringConvertible, Sendable {
     /// The file as given to `VGG16Weights.load(path:)`.
@@ -10,4 +12,8 @@ public struct WeightsError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { path.isEmpty ? "weights: \(message)" : "\(path): \(message)" }
+}
+
+extension WeightsError: ReportedError {
+    public var subject: String? { path.isEmpty ? nil : path }
 }

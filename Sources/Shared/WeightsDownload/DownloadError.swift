@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 /// Why a download did not leave a verified file in place. Every message names the URL or the file.
 public enum DownloadError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -41,5 +42,26 @@ public enum DownloadError: Error, Sendable, Equatable, CustomStringConvertible {
 
     private static func seconds(_ value: Double) -> String {
         value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
+
+extension DownloadError: ReportedError {
+    public var subject: String? {
+        switch self {
+        case .unreachable(let url, _), .timedOut(let url, _, _, _), .interrupted(let url, _, _, _),
+            .httpStatus(let url, _), .hashMismatch(let url, _, _, _):
+            url
+        case .io(let path, _): path
+        case .badSetting(let name, _, _): name
+        }
+    }
+
+    public var message: String { description }
+
+    public var category: FailureCategory {
+        switch self {
+        case .badSetting: .badInput
+        default: .failedRun
+        }
     }
 }

@@ -1,24 +1,10 @@
 import FileIntegrity
 import Foundation
+import Reporting
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-
-/// How far a download is: bytes of the file present (including a resumed part) and the file's size when
-/// the server said it.
-public struct DownloadProgress: Sendable, Equatable {
-    public let bytesDone: Int64
-    public let bytesTotal: Int64?
-    /// Bytes that were already in `FILE.part` when this run started (0 for a fresh download).
-    public let resumedFrom: Int64
-
-    public init(bytesDone: Int64, bytesTotal: Int64?, resumedFrom: Int64) {
-        self.bytesDone = bytesDone
-        self.bytesTotal = bytesTotal
-        self.resumedFrom = resumedFrom
-    }
-}
 
 /// One file downloaded over HTTP(S) to `destination`, through `destination.part`, verified before it is
 /// renamed into place.
@@ -45,8 +31,10 @@ public struct FileDownload: Sendable {
 
     /// Downloads (or resumes) the file, checks its hash and renames it to `destination`.
     ///
-    /// `progress` is called on a background thread after each received chunk. Throws `DownloadError`.
-    public func run(progress: @escaping @Sendable (DownloadProgress) -> Void = { _ in }) throws {
+    /// Progress goes to `progress` from a background thread after each received chunk, as a report of task
+    /// `download` counting `bytes` (`alreadyDone`: the bytes resumed from the part; `total`: the file's size,
+    /// or the bytes so far while the server has not said). Throws `DownloadError`.
+    public func run(progress: ProgressSink = .none) throws {
         let directory = (destination as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -74,7 +62,7 @@ public struct FileDownload: Sendable {
 
     private enum Outcome { case complete, rangeNotSatisfiable }
 
-    private func transfer(from offset: Int64, progress: @escaping @Sendable (DownloadProgress) -> Void) throws
+    private func transfer(from offset: Int64, progress: ProgressSink) throws
         -> Outcome
     {
         if !FileManager.default.fileExists(atPath: partPath) {
@@ -171,15 +159,14 @@ private final class Receiver: NSObject, URLSessionDataDelegate, @unchecked Senda
     private let handle: FileHandle
     private let offset: Int64
     private let partPath: String
-    private let progress: @Sendable (DownloadProgress) -> Void
+    private let progress: ProgressSink
     private let lock = NSLock()
     private var current = State()
     private var done: Int64 = 0
     private var total: Int64?
     private var resumedFrom: Int64 = 0
 
-    init(handle: FileHandle, offset: Int64, partPath: String, progress: @escaping @Sendable (DownloadProgress) -> Void)
-    {
+    init(handle: FileHandle, offset: Int64, partPath: String, progress: ProgressSink) {
         self.handle = handle
         self.offset = offset
         self.partPath = partPath
@@ -232,7 +219,7 @@ private final class Receiver: NSObject, URLSessionDataDelegate, @unchecked Senda
             completionHandler(.cancel)
             return
         }
-        progress(DownloadProgress(bytesDone: done, bytesTotal: total, resumedFrom: resumedFrom))
+        report()
         completionHandler(.allow)
     }
 
@@ -247,7 +234,14 @@ private final class Receiver: NSObject, URLSessionDataDelegate, @unchecked Senda
             return
         }
         done += Int64(data.count)
-        progress(DownloadProgress(bytesDone: done, bytesTotal: total, resumedFrom: resumedFrom))
+        report()
+    }
+
+    private func report() {
+        progress.report(
+            ProgressReport(
+                task: "download", done: Int(done), total: Int(total ?? done), unit: "bytes",
+                alreadyDone: Int(resumedFrom)))
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {

@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 
 /// Where a weights file comes from, its name in Keras' cache, and the hash it must have.
 public struct WeightsSource: Sendable, Equatable {
@@ -74,7 +75,6 @@ public enum WeightsFetch {
         case present(path: String)
         /// A download starts (`resumingAt` > 0: continuing an earlier `.part`).
         case downloading(url: URL, path: String, resumingAt: Int64)
-        case progress(DownloadProgress)
         /// The file arrived, its hash matched, and it is in place.
         case downloaded(path: String, hash: ExpectedHash)
     }
@@ -83,13 +83,13 @@ public enum WeightsFetch {
     /// `environment` now), downloading it there first when missing. A file already present is used as it is.
     ///
     /// The overrides in `environment` apply (`BOTTLENECK_WEIGHTS_URL`, `BOTTLENECK_WEIGHTS_SHA256`,
-    /// `BOTTLENECK_DOWNLOAD_TIMEOUT`). `events` is called on the calling thread except `.progress`, which
-    /// arrives on a background thread. Throws `DownloadError`.
+    /// `BOTTLENECK_DOWNLOAD_TIMEOUT`). `events` is called on the calling thread; `progress` receives the
+    /// download's reports (task `download`, in bytes) from a background thread. Throws `DownloadError`.
     @discardableResult
     public static func ensure(
         _ source: WeightsSource = .vgg16Notop,
-        environment: [String: String] = ProcessInfo.processInfo.environment,
-        events: @escaping @Sendable (Event) -> Void = { _ in }
+        environment: [String: String] = ProcessInfo.processInfo.environment, progress: ProgressSink = .none,
+        events: (Event) -> Void = { _ in }
     ) throws -> String {
         let cache = KerasCacheDirectory.resolve(environment: environment)
         let path = cache.file(source.fileName)
@@ -102,7 +102,7 @@ public enum WeightsFetch {
             url: source.url, destination: path, expectedHash: source.expectedHash,
             timeout: try timeout(environment: environment))
         events(.downloading(url: source.url, path: path, resumingAt: FileDownload.size(of: download.partPath) ?? 0))
-        try download.run { events(.progress($0)) }
+        try download.run(progress: progress)
         events(.downloaded(path: path, hash: source.expectedHash))
         return path
     }

@@ -1,5 +1,6 @@
 import CZeroMQ
 import Foundation
+import Reporting
 
 /// Where a socket reports its handshakes: an `inproc://` endpoint for `zmq_socket_monitor`.
 ///
@@ -209,4 +210,8 @@ public final class HandshakeMonitor: @unchecked Sendable {
             if zmq_msg_more(message) == 0 { return frames }
         }
     }
+}
+
+extension HandshakeRefusal: ReportedError {
+    public var category: FailureCategory { .failedRun }
 }

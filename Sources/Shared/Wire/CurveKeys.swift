@@ -1,5 +1,6 @@
 import CZeroMQ
 import Foundation
+import Reporting
 
 #if canImport(Glibc)
     import Glibc
@@ -98,7 +99,7 @@ public struct CurveKeyPair: Sendable, Equatable, CustomStringConvertible {
         let pubPath = basePath + ".pub"
         if !overwrite {
             for path in [keyPath, pubPath] where FileManager.default.fileExists(atPath: path) {
-                throw CurveKeyError(.exists, path, "it already exists; remove it first or pass --force")
+                throw CurveKeyError(.exists, path, "it already exists; remove it first or overwrite it")
             }
         }
         let stamp = ISO8601DateFormatter().string(from: Date())
@@ -282,4 +283,10 @@ enum CurveKeyText {
             throw CurveKeyError(.unwritable, path, "fsync failed: \(String(cString: strerror(errno)))")
         }
     }
+}
+
+extension CurveKeyError: ReportedError {
+    public var subject: String? { path }
+    public var category: FailureCategory { reason == .unsupported || reason == .unwritable ? .failedRun : .badInput }
+    public var remedy: Remedy? { reason == .exists ? .overwrite : nil }
 }

@@ -36,7 +36,8 @@ public enum WireCodec {
             frame.append(message.kind.rawValue)
             frame.append(0)
             do { frame.append(contentsOf: try encoder.encode(body)) } catch {
-                preconditionFailure("message bodies are plain structs of strings and integers; encoding failed: \(error)")
+                preconditionFailure(
+                    "message bodies are plain structs of strings and integers; encoding failed: \(error)")
             }
             return frame
         }

@@ -1,3 +1,5 @@
+import Reporting
+
 /// A failure of the wire: a ZeroMQ call, or a message that a peer sent and that this side refuses.
 ///
 /// Errors of a peer's message (`malformed`, `protocolMismatch`, `oversized`) are values the receiving loop logs
@@ -27,4 +29,13 @@ public struct WireError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     public var description: String { "wire: \(message)" }
+}
+
+extension WireError: ReportedError {
+    public var category: FailureCategory {
+        switch reason {
+        case .zmq, .peerUnreachable, .wouldBlock: .failedRun
+        case .malformed, .protocolMismatch, .oversized: .badInput
+        }
+    }
 }

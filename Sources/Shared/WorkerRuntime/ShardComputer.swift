@@ -1,4 +1,5 @@
 import Foundation
+import ImageFeatures
 import ImageInput
 import Wire
 

@@ -1,5 +1,6 @@
 import FileIntegrity
 import Foundation
+import Reporting
 
 /// Weights files received from coordinators, content-addressed by SHA-256 under `<cache>/weights/`.
 ///
@@ -45,4 +46,8 @@ public struct WorkerError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { "worker: \(message)" }
+}
+
+extension WorkerError: ReportedError {
+    public var category: FailureCategory { .failedRun }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ImageFeatures
 import ImageInput
 import Logging
 import VGG16
@@ -86,7 +87,7 @@ public final class WorkerSession {
             if !configuration.persistent && silent >= configuration.giveUpAfter {
                 return .gaveUp(
                     "the coordinator at \(configuration.endpoint) has not answered for \(Int(silent)) s; giving up "
-                        + "(--give-up-after \(Int(configuration.giveUpAfter)))")
+                        + "(the give-up time is \(Int(configuration.giveUpAfter)) s)")
             }
             logger.info("reconnecting to \(configuration.endpoint) in \(backoff) s")
             if let outcome = sleepWatchingParent(backoff) { return outcome }
@@ -240,7 +241,8 @@ public final class WorkerSession {
             computer.configure(jobID: "", extractor: nil)
             return configuration.persistent ? .jobEnded : .finished(.jobEnded)
         case .reject(let rejection):
-            return .finished(.refused("the coordinator at \(configuration.endpoint) refused this worker: \(rejection.reason)"))
+            return .finished(
+                .refused("the coordinator at \(configuration.endpoint) refused this worker: \(rejection.reason)"))
         case .reset(let reset):
             logger.info("the coordinator asks this worker to register again: \(reset.reason)")
             computer.abandon()
@@ -300,7 +302,8 @@ public final class WorkerSession {
     }
 
     private var status: WorkerStatus {
-        WorkerStatus(lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
+        WorkerStatus(
+            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
     }
 
     private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {

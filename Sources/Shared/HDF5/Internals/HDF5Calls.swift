@@ -18,15 +18,17 @@ enum H5 {
         defer { H5Eclose_stack(stack) }
         var messages: [String] = []
         withUnsafeMutablePointer(to: &messages) { pointer in
-            _ = H5Ewalk2(stack, H5E_WALK_UPWARD, { _, error, clientData in
-                guard let error, let clientData else { return 0 }
-                let list = clientData.assumingMemoryBound(to: [String].self)
-                if let description = error.pointee.desc {
-                    let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
-                    list.pointee.append("\(function): \(String(cString: description))")
-                }
-                return 0
-            }, pointer)
+            _ = H5Ewalk2(
+                stack, H5E_WALK_UPWARD,
+                { _, error, clientData in
+                    guard let error, let clientData else { return 0 }
+                    let list = clientData.assumingMemoryBound(to: [String].self)
+                    if let description = error.pointee.desc {
+                        let function = error.pointee.func_name.map { String(cString: $0) } ?? "?"
+                        list.pointee.append("\(function): \(String(cString: description))")
+                    }
+                    return 0
+                }, pointer)
         }
         return messages.first ?? "unknown HDF5 error"
     }

@@ -42,7 +42,9 @@ enum StringType {
             H5Tset_cset(memoryType, H5Tget_cset(storedType))
             defer { H5Tclose(memoryType) }
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            let status = pointers.withUnsafeMutableBufferPointer { read(memoryType, UnsafeMutableRawPointer($0.baseAddress!)) }
+            let status = pointers.withUnsafeMutableBufferPointer {
+                read(memoryType, UnsafeMutableRawPointer($0.baseAddress!))
+            }
             guard status >= 0 else { return nil }
             let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
             pointers.withUnsafeMutableBufferPointer {

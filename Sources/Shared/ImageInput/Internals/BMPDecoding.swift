@@ -16,7 +16,9 @@ enum BMPDecoding {
         case bytes(bytesPerPixel: Int, r: Int, g: Int, b: Int)
     }
 
-    static func decode(_ data: [UInt8], headerOnly: Bool) throws(DecodeFailure) -> (header: Header, image: DecodedImage?) {
+    static func decode(_ data: [UInt8], headerOnly: Bool) throws(DecodeFailure) -> (
+        header: Header, image: DecodedImage?
+    ) {
         try data.withUnsafeBufferPointer { (buf) throws(DecodeFailure) in try decode(buf, headerOnly: headerOnly) }
     }
 
@@ -190,7 +192,8 @@ enum BMPDecoding {
         }
         let needed = stride * (height - 1) + rowBytes
         guard offset >= 0, offset <= d.count, needed <= d.count - offset else {
-            throw DecodeFailure("truncated BMP: pixel data needs \(needed) bytes at offset \(offset), file has \(d.count)")
+            throw DecodeFailure(
+                "truncated BMP: pixel data needs \(needed) bytes at offset \(offset), file has \(d.count)")
         }
         let base = d.baseAddress! + offset
         let rgb = try makeRGB(width: width, height: height) { out throws(DecodeFailure) in
@@ -207,7 +210,8 @@ enum BMPDecoding {
                             case 4: index = Int((row[x >> 1] >> (x & 1 == 0 ? 4 : 0)) & 0x0F)
                             default: index = Int((row[x >> 3] >> UInt8(7 - (x & 7))) & 1)
                             }
-                            dst[3 * x] = lut[3 * index]; dst[3 * x + 1] = lut[3 * index + 1]; dst[3 * x + 2] = lut[3 * index + 2]
+                            dst[3 * x] = lut[3 * index]; dst[3 * x + 1] = lut[3 * index + 1];
+                            dst[3 * x + 2] = lut[3 * index + 2]
                         }
                     }
                 case .bilevel:

@@ -77,7 +77,8 @@ enum BilinearResampler {
             let vertical = precompute(inSize: inH, outSize: height)
             let temp = verticalPass(image.rgb, width: inW, coefficients: vertical, outHeight: height)
             let horizontal = precompute(inSize: inW, outSize: width)
-            return horizontalPass(temp, inWidth: inW, firstRow: 0, rows: height, coefficients: horizontal, outWidth: width)
+            return horizontalPass(
+                temp, inWidth: inW, firstRow: 0, rows: height, coefficients: horizontal, outWidth: width)
         }
         var current = image.rgb
         var currentW = inW

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One directory entry as Python's `os.scandir` sees it.
@@ -27,7 +27,8 @@ enum FileSystemListing {
             guard let entry = readdir(dir) else {
                 if errno != 0 {
                     let code = errno
-                    throw ImageInputError(path: path, reason: "cannot list directory: \(String(cString: strerror(code)))")
+                    throw ImageInputError(
+                        path: path, reason: "cannot list directory: \(String(cString: strerror(code)))")
                 }
                 break
             }

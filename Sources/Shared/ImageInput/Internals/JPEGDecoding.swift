@@ -1,9 +1,9 @@
 import CShims
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// JPEG through libjpeg (Debian's libjpeg62-turbo) via the C shim, then Pillow's unpacking and
@@ -20,7 +20,9 @@ enum JPEGDecoding {
         }
     }
 
-    static func header(_ bytes: [UInt8]) throws(DecodeFailure) -> (width: Int, height: Int, format: String, sourceMode: String) {
+    static func header(_ bytes: [UInt8]) throws(DecodeFailure) -> (
+        width: Int, height: Int, format: String, sourceMode: String
+    ) {
         try JPEGMarkerScan.check(bytes)
         var image = bn_jpeg_image()
         try run(bytes, headerOnly: true, &image)
@@ -62,7 +64,8 @@ enum JPEGDecoding {
                 throw DecodeFailure("cannot handle \(components)-layer JPEG images")
             }
         }
-        return DecodedImage(width: width, height: height, rgb: rgb, format: "JPEG", sourceMode: mode(components: image.components))
+        return DecodedImage(
+            width: width, height: height, rgb: rgb, format: "JPEG", sourceMode: mode(components: image.components))
     }
 
     private static func run(_ bytes: [UInt8], headerOnly: Bool, _ image: inout bn_jpeg_image) throws(DecodeFailure) {

@@ -29,11 +29,15 @@ enum JPEGMarkerScan {
             return d[pos - 1]
         }
         func readSegment() throws(DecodeFailure) -> UnsafeBufferPointer<UInt8> {
-            guard pos + 2 <= d.count else { throw DecodeFailure("not a supported image (JPEG marker segment cut short)") }
+            guard pos + 2 <= d.count else {
+                throw DecodeFailure("not a supported image (JPEG marker segment cut short)")
+            }
             let n = (Int(d[pos]) << 8 | Int(d[pos + 1])) - 2
             pos += 2
             guard n > 0 else { return UnsafeBufferPointer(rebasing: d[pos..<pos]) }
-            guard n <= d.count - pos else { throw DecodeFailure("truncated JPEG: marker segment runs past the end of the file") }
+            guard n <= d.count - pos else {
+                throw DecodeFailure("truncated JPEG: marker segment runs past the end of the file")
+            }
             pos += n
             return UnsafeBufferPointer(rebasing: d[(pos - n)..<pos])
         }
@@ -42,7 +46,9 @@ enum JPEGMarkerScan {
             let p = Array(prefix.utf8)
             return s.count >= p.count && zip(s, p).allSatisfy { $0 == $1 }
         }
-        func malformed(_ what: String) -> DecodeFailure { DecodeFailure("not a supported image (malformed JPEG \(what))") }
+        func malformed(_ what: String) -> DecodeFailure {
+            DecodeFailure("not a supported image (malformed JPEG \(what))")
+        }
         while let byte = first {
             guard byte == 0xFF else {
                 first = readByte()  // skip junk that is not 0xFF
@@ -63,9 +69,13 @@ enum JPEGMarkerScan {
                     if marker == 0xFFED && starts(s, "Photoshop 3.0\0") { try checkPhotoshop(s) }
                 case .frame:
                     let s = try readSegment()
-                    guard s.count >= 6 else { throw DecodeFailure("not a supported image (JPEG frame header too short)") }
+                    guard s.count >= 6 else {
+                        throw DecodeFailure("not a supported image (JPEG frame header too short)")
+                    }
                     guard s[0] == 8 else { throw DecodeFailure("cannot handle \(s[0])-bit JPEG layers") }
-                    guard [1, 3, 4].contains(s[5]) else { throw DecodeFailure("cannot handle \(s[5])-layer JPEG images") }
+                    guard [1, 3, 4].contains(s[5]) else {
+                        throw DecodeFailure("cannot handle \(s[5])-layer JPEG images")
+                    }
                     if !iccChunks.isEmpty {
                         // Pillow sorts the ICC chunks and reads byte 13 of the first.
                         let firstChunk = iccChunks.min { $0.lexicographicallyPrecedes($1) }!
@@ -76,7 +86,9 @@ enum JPEGMarkerScan {
                     var s = try readSegment()
                     while !s.isEmpty {
                         let length = 1 + (s[0] / 16 == 0 ? 1 : 2) * 64
-                        guard s.count >= length else { throw DecodeFailure("not a supported image (bad quantization table marker)") }
+                        guard s.count >= length else {
+                            throw DecodeFailure("not a supported image (bad quantization table marker)")
+                        }
                         s = UnsafeBufferPointer(rebasing: s[length...])
                     }
                 }

@@ -62,7 +62,8 @@ enum PixelLimit {
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         if overflow || pixels > maxPixels {
             throw DecodeFailure(
-                "image size (\(width)x\(height)) exceeds limit of \(maxPixels) pixels, could be decompression bomb DOS attack")
+                "image size (\(width)x\(height)) exceeds limit of \(maxPixels) pixels, could be decompression bomb DOS attack"
+            )
         }
     }
 }

@@ -1,9 +1,9 @@
 import CShims
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// PNG through libpng's classic API (raw rows, no transforms), then Pillow's modes and unpackers:
@@ -34,7 +34,9 @@ enum PNGDecoding {
         }
     }
 
-    static func header(_ bytes: [UInt8]) throws(DecodeFailure) -> (width: Int, height: Int, format: String, sourceMode: String) {
+    static func header(_ bytes: [UInt8]) throws(DecodeFailure) -> (
+        width: Int, height: Int, format: String, sourceMode: String
+    ) {
         var image = bn_png_image()
         try run(bytes, headerOnly: true, &image)
         guard let mode = mode(bitDepth: image.bit_depth, colorType: image.color_type) else {
@@ -102,7 +104,8 @@ enum PNGDecoding {
                                 let shift = 8 - depth * (x % perByte + 1)
                                 index = Int((row[x / perByte] >> UInt8(shift)) & mask)
                             }
-                            dst[3 * x] = lut[3 * index]; dst[3 * x + 1] = lut[3 * index + 1]; dst[3 * x + 2] = lut[3 * index + 2]
+                            dst[3 * x] = lut[3 * index]; dst[3 * x + 1] = lut[3 * index + 1];
+                            dst[3 * x + 2] = lut[3 * index + 2]
                         }
                     }
                 case (4, 8):
@@ -110,9 +113,13 @@ enum PNGDecoding {
                 case (4, 16):
                     for x in 0..<width { let v = row[4 * x]; dst[3 * x] = v; dst[3 * x + 1] = v; dst[3 * x + 2] = v }
                 case (6, 8):
-                    for x in 0..<width { dst[3 * x] = row[4 * x]; dst[3 * x + 1] = row[4 * x + 1]; dst[3 * x + 2] = row[4 * x + 2] }
+                    for x in 0..<width {
+                        dst[3 * x] = row[4 * x]; dst[3 * x + 1] = row[4 * x + 1]; dst[3 * x + 2] = row[4 * x + 2]
+                    }
                 case (6, 16):
-                    for x in 0..<width { dst[3 * x] = row[8 * x]; dst[3 * x + 1] = row[8 * x + 2]; dst[3 * x + 2] = row[8 * x + 4] }
+                    for x in 0..<width {
+                        dst[3 * x] = row[8 * x]; dst[3 * x + 1] = row[8 * x + 2]; dst[3 * x + 2] = row[8 * x + 4]
+                    }
                 default:
                     throw DecodeFailure("unsupported PNG bit depth \(depth) for colour type \(colorType)")
                 }

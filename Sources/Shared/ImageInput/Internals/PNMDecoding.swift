@@ -8,7 +8,9 @@
 enum PNMDecoding {
     typealias Header = (width: Int, height: Int, format: String, sourceMode: String)
 
-    static func decode(_ data: [UInt8], headerOnly: Bool) throws(DecodeFailure) -> (header: Header, image: DecodedImage?) {
+    static func decode(_ data: [UInt8], headerOnly: Bool) throws(DecodeFailure) -> (
+        header: Header, image: DecodedImage?
+    ) {
         try data.withUnsafeBufferPointer { (buf) throws(DecodeFailure) in try decode(buf, headerOnly: headerOnly) }
     }
 
@@ -50,7 +52,8 @@ enum PNMDecoding {
             }
             if text.isEmpty { throw DecodeFailure("truncated PPM: reached end of file while reading header") }
             guard text.count <= 10, let value = pythonInt(text), value >= 0 else {
-                throw DecodeFailure("PPM header token \(String(decoding: text, as: UTF8.self).debugDescription) is not a size")
+                throw DecodeFailure(
+                    "PPM header token \(String(decoding: text, as: UTF8.self).debugDescription) is not a size")
             }
             return value
         }

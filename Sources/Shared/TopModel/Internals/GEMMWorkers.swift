@@ -1,4 +1,4 @@
-import COpenBLAS
+import BLAS
 import Foundation
 
 /// Runs the top model's large GEMMs as a fixed number of blocks of the output (`parts`, 4), spread over
@@ -89,9 +89,9 @@ final class GEMMWorkers: @unchecked Sendable {
         run { part in
             let columns = range(part, of: n)
             guard !columns.isEmpty else { return }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(columns.count), blasint(k), 1, x,
-                blasint(k), w + columns.lowerBound, blasint(n), beta, y + columns.lowerBound, blasint(n))
+            sgemm(
+                m: m, n: columns.count, k: k, x, w + columns.lowerBound, ldb: n, beta: beta,
+                y + columns.lowerBound, ldc: n)
         }
     }
 
@@ -103,9 +103,9 @@ final class GEMMWorkers: @unchecked Sendable {
         run { part in
             let rows = range(part, of: k)
             guard !rows.isEmpty else { return }
-            cblas_sgemm(
-                CblasRowMajor, CblasTrans, CblasNoTrans, blasint(rows.count), blasint(n), blasint(m), alpha,
-                x + rows.lowerBound, blasint(k), d, blasint(n), beta, c + rows.lowerBound * n, blasint(n))
+            sgemm(
+                transposeA: true, m: rows.count, n: n, k: m, alpha: alpha, x + rows.lowerBound, lda: k, d,
+                beta: beta, c + rows.lowerBound * n)
         }
     }
 }

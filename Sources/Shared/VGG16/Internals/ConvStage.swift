@@ -1,4 +1,4 @@
-import COpenBLAS
+import BLAS
 
 /// One scratch buffer shared by the stages of a `ConvBase` (they run one after another).
 final class ConvScratch {
@@ -247,9 +247,7 @@ final class ConvStage {
                     }
                 }
             }
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(rows * width), blasint(channels), blasint(depth), 1,
-                columns, blasint(depth), kernel, blasint(channels), 0, products, blasint(channels))
+            sgemm(m: rows * width, n: channels, k: depth, columns, kernel, products)
             if pools {
                 // max-pool, then bias, then ReLU equals bias, ReLU, then max-pool exactly: adding the same
                 // bias and clamping at 0 are monotone, and rounding preserves order.

@@ -1,4 +1,4 @@
-import COpenBLAS
+import BLAS
 
 // The Winograd stages, their lanes and transforms live in one file on purpose: debug builds compile file by
 // file, and only same-file generic code is specialised and inlined there.
@@ -100,10 +100,9 @@ extension ConvStage {
                 }
             }
             for xi in 0..<points {
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(allTiles), blasint(cout), blasint(cin), 1,
-                    transformed + xi * allTiles * cin, blasint(cin), kernel + xi * cin * cout, blasint(cout), 0,
-                    products + xi * allTiles * cout, blasint(cout))
+                sgemm(
+                    m: allTiles, n: cout, k: cin, transformed + xi * allTiles * cin, kernel + xi * cin * cout,
+                    products + xi * allTiles * cout)
             }
             for (slot, destination) in destinations.enumerated() {
                 for bandRow in 0..<rows {
@@ -283,7 +282,6 @@ extension ConvStage {
         }
     }
 
-
 }
 
 /// Bᵀ x for one column or row x of a 6×6 tile, Bᵀ = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0],
@@ -401,7 +399,6 @@ func winograd4x4Output<L: WinogradLane>(
     if rows > 2 { writeRow(y2, target + 2 * rowStride) }
     if rows > 3 { writeRow(y3, target + 3 * rowStride) }
 }
-
 
 // MARK: - The two Winograd algorithms as parameters of `runWinograd`
 

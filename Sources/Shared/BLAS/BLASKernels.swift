@@ -4,8 +4,8 @@ import Foundation
 /// The OpenBLAS kernel set this process runs, and a correctness check of its `sgemm`.
 ///
 /// OpenBLAS (Debian's DYNAMIC_ARCH build) picks its kernels once, when the library loads, from the CPU or from
-/// `OPENBLAS_CORETYPE`; a process cannot switch afterwards. `bottleneck-worker` uses this to choose the set
-/// before its real run (it checks a candidate in a child process, then re-executes itself with
+/// `OPENBLAS_CORETYPE`; a process cannot switch afterwards. `BLASKernelChoice` uses this to choose the set
+/// before a process's real run (it checks a candidate in a child process, then re-executes the process with
 /// `OPENBLAS_CORETYPE` set). Different kernel sets round differently, so features are bit-identical only
 /// between processes that run the same set.
 public enum BLASKernels {
@@ -15,8 +15,8 @@ public enum BLASKernels {
         return String(cString: name)
     }
 
-    /// Kernel sets that need AVX-512 (F, BW, VL, DQ) and run VGG16's products about 1.8× faster than the AVX2
-    /// ("Haswell") set on Zen 4/5 and Skylake-X-class CPUs.
+    /// Kernel sets that need AVX-512 (F, BW, VL, DQ); on CPUs that have it they run VGG16's products faster
+    /// than the AVX2 ("Haswell") set.
     public static let avx512CoreNames: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
 
     /// True when /proc/cpuinfo lists the AVX-512 subsets the SkylakeX kernels use.
@@ -35,15 +35,15 @@ public enum BLASKernels {
     /// (a wrong kernel is off by the size of the values), else a message
     /// naming the first shape that failed. Restores the BLAS thread count.
     public static func selfCheck() -> String? {
-        let saved = ConvBase.blasThreads
-        ConvBase.setBLASThreads(1)
-        defer { ConvBase.setBLASThreads(saved) }
+        let saved = BLASThreads.current
+        BLASThreads.set(1)
+        defer { BLASThreads.set(saved) }
         // (m, k, n): rows (tiles or pixels), depth (input channels, or 27 for the first layer), output channels.
         let shapes = [
             (3136, 64, 64), (784, 128, 128), (196, 256, 256), (49, 512, 512), (16, 512, 512), (1, 512, 512),
             (224 * 8, 27, 64), (37, 33, 51), (130, 257, 65), (7, 3, 5),
         ]
-        var generator = SplitMix64(seed: 0x0B1A5)
+        var generator = SelfCheckRandom(seed: 0x0B1A5)
         for (m, k, n) in shapes {
             let a = (0..<(m * k)).map { _ in Float(generator.uniform(in: -1, 1)) }
             let b = (0..<(k * n)).map { _ in Float(generator.uniform(in: -1, 1)) }
@@ -51,9 +51,7 @@ public enum BLASKernels {
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
                     c.withUnsafeMutableBufferPointer { c in
-                        cblas_sgemm(
-                            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(k), 1,
-                            a.baseAddress, blasint(k), b.baseAddress, blasint(n), 0, c.baseAddress, blasint(n))
+                        sgemm(m: m, n: n, k: k, a.baseAddress!, b.baseAddress!, c.baseAddress!)
                     }
                 }
             }
@@ -75,5 +73,22 @@ public enum BLASKernels {
             }
         }
         return nil
+    }
+}
+
+/// SplitMix64: the self-check's deterministic random matrices.
+private struct SelfCheckRandom {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    /// Uniform in [low, high), 53 bits of resolution.
+    mutating func uniform(in low: Double, _ high: Double) -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return low + (high - low) * Double(z >> 11) * (1.0 / 9_007_199_254_740_992.0)
     }
 }

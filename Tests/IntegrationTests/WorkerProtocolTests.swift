@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import VGG16
 import Wire
 
@@ -54,7 +54,9 @@ struct WorkerProtocolTests {
         func next(timeout: Double = 10) throws -> WireMessage? {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
-                guard try router.waitReadable(timeoutMilliseconds: 50), let frames = try router.receive() else { continue }
+                guard try router.waitReadable(timeoutMilliseconds: 50), let frames = try router.receive() else {
+                    continue
+                }
                 worker = frames[0]
                 let message = try WireCodec.decode(Array(frames.dropFirst()))
                 if case .heartbeat = message { continue }
@@ -92,7 +94,8 @@ struct WorkerProtocolTests {
         var forged = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fake.weightsPath)))
         forged[forged.count / 2] ^= 1
         try fake.send(.weights(WeightsTransfer(sha256: job.weightsSHA256, size: forged.count), bytes: forged))
-        let shard = ShardAssignment(jobID: job.jobID, shardID: 0, attempt: 1, sequence: 1, start: 0, filenames: ["a/x.ppm"])
+        let shard = ShardAssignment(
+            jobID: job.jobID, shardID: 0, attempt: 1, sequence: 1, start: 0, filenames: ["a/x.ppm"])
         try fake.send(.shard(shard, images: [fake.image()]))
         guard case .needWeights? = try fake.next() else {
             Issue.record("forged weights were not refused")

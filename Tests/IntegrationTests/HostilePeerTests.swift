@@ -1,7 +1,7 @@
 import Foundation
 import Storage
-import Testing
 import TestSupport
+import Testing
 import VGG16
 import Wire
 
@@ -87,11 +87,12 @@ struct HostilePeerTests {
         #expect(reference.wait(timeout: 120) == 0, "\(reference.stderr)")
 
         let port = freeTCPPort()
+        let slowWorker = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 150, in: fixture.directory)
         let coordinator = try ChildProcess(
             BuiltExecutables.coordinator,
             fixture.arguments(
                 "out.h5", ["--workers", "1", "--bind", "tcp://127.0.0.1:\(port)", "--worker-timeout", "2"]),
-            logDirectory: fixture.directory, label: "coordinator", environment: ["BOTTLENECK_SHARD_DELAY_MS": "150"])
+            logDirectory: fixture.directory, label: "coordinator", environment: ["BOTTLENECK_WORKER": slowWorker])
         #expect(coordinator.waitForStderr("listening for workers", timeout: 30))
         let endpoint = "tcp://127.0.0.1:\(port)"
 
@@ -104,7 +105,9 @@ struct HostilePeerTests {
             }
             sendRaw(garbage, port: port)
         }
-        sendRaw([0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8) + [UInt8](repeating: 0, count: 60), port: port)
+        sendRaw(
+            [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0] + Array("NULL".utf8)
+                + [UInt8](repeating: 0, count: 60), port: port)
 
         let context = try WireContext()
         defer { context.terminate() }
@@ -118,7 +121,10 @@ struct HostilePeerTests {
             [[]], [[1, 2, 3]], [Array("BNWK".utf8)], [Array("BNWK".utf8) + [0, 1, 99, 0]] + [[1]],
             Array(repeating: [0], count: 5000), [Array("BNWK\u{0}\u{1}\u{3}\u{0}{}".utf8), [1, 2, 3, 4]],
             WireCodec.encode(.end(JobEnd(jobID: "x", reason: "forged"))),
-            WireCodec.encode(.shard(ShardAssignment(jobID: "x", shardID: 0, attempt: 0, sequence: 1, start: 0, filenames: ["a"]), images: [[1]])),
+            WireCodec.encode(
+                .shard(
+                    ShardAssignment(jobID: "x", shardID: 0, attempt: 0, sequence: 1, start: 0, filenames: ["a"]),
+                    images: [[1]])),
             WireCodec.encode(.weights(WeightsTransfer(sha256: sha, size: 1), bytes: [1])),
             [[UInt8](repeating: 0x41, count: 8 << 20)],
         ] {
@@ -134,7 +140,10 @@ struct HostilePeerTests {
                 .result(
                     ShardResult(jobID: "x", shardID: 0, attempt: 1, start: 0, count: 2, featureCount: 1, skipped: []),
                     features: [UInt8](repeating: 0, count: 8))))
-        if case .reset? = try receive(stranger, timeout: 10) {} else { Issue.record("no reset for an unregistered peer") }
+        if case .reset? = try receive(stranger, timeout: 10) {
+        } else {
+            Issue.record("no reset for an unregistered peer")
+        }
 
         // Another protocol version is refused with a message that names both versions.
         let old = try WireSocket(context: context, kind: .dealer)
@@ -158,16 +167,29 @@ struct HostilePeerTests {
         }
         let job = welcome.job
         for result in [
-            ShardResult(jobID: job.jobID, shardID: 999, attempt: 1, start: 0, count: 2, featureCount: job.featureCount, skipped: []),
-            ShardResult(jobID: job.jobID, shardID: 0, attempt: 1, start: 5, count: 2, featureCount: job.featureCount, skipped: []),
-            ShardResult(jobID: job.jobID, shardID: 1, attempt: 77, start: 2, count: 2, featureCount: job.featureCount, skipped: []),
-            ShardResult(jobID: "other", shardID: 1, attempt: 1, start: 2, count: 2, featureCount: job.featureCount, skipped: []),
+            ShardResult(
+                jobID: job.jobID, shardID: 999, attempt: 1, start: 0, count: 2, featureCount: job.featureCount,
+                skipped: []),
+            ShardResult(
+                jobID: job.jobID, shardID: 0, attempt: 1, start: 5, count: 2, featureCount: job.featureCount,
+                skipped: []),
+            ShardResult(
+                jobID: job.jobID, shardID: 1, attempt: 77, start: 2, count: 2, featureCount: job.featureCount,
+                skipped: []),
+            ShardResult(
+                jobID: "other", shardID: 1, attempt: 1, start: 2, count: 2, featureCount: job.featureCount, skipped: []),
         ] {
             try rogue.send(
                 WireCodec.encode(.result(result, features: [UInt8](repeating: 0xFF, count: 2 * job.featureCount * 4))))
         }
-        try rogue.send(WireCodec.encode(.request(ShardRequest(jobID: job.jobID, status: WorkerStatus(lastShardSequence: 50, held: [], free: 2)))))
-        try rogue.send(WireCodec.encode(.request(ShardRequest(jobID: job.jobID, status: WorkerStatus(lastShardSequence: 0, held: [], free: 1)))))
+        try rogue.send(
+            WireCodec.encode(
+                .request(ShardRequest(jobID: job.jobID, status: WorkerStatus(lastShardSequence: 50, held: [], free: 2)))
+            ))
+        try rogue.send(
+            WireCodec.encode(
+                .request(ShardRequest(jobID: job.jobID, status: WorkerStatus(lastShardSequence: 0, held: [], free: 1))))
+        )
         if case .shard? = try receive(rogue, timeout: 10) {} else { Issue.record("the rogue peer got no shard") }
         rogue.close()
 

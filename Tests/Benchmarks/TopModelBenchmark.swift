@@ -6,10 +6,7 @@ import TopModel
 
 /// Time per epoch on 10,000 feature vectors of 4×4×512 (3 classes, batch 100, SGD), the shape of VGG16
 /// block5_pool features at 150×150. A benchmark, not a test of speed: runs only when TOPMODEL_BENCH is set,
-/// in a release build:
-///
-///     swift build -c release --product BottleneckPackageTests
-///     TOPMODEL_BENCH=1 swift test -c release --skip-build --filter TopModelBenchmark
+/// in a release build (`make bench-topmodel`).
 ///
 /// Compare with `scripts/topmodel_keras_epoch_time.py` (tf_keras, same shapes, same thread count).
 @Suite("top model benchmark", .serialized)

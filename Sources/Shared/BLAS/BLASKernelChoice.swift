@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import VGG16
 
 #if canImport(Glibc)
     import Glibc
@@ -15,8 +14,9 @@ import VGG16
 ///
 /// Modes (`--blas-coretype`, default `$BOTTLENECK_OPENBLAS_CORETYPE`, else `auto`):
 /// - `auto`: on a CPU with AVX-512 F/BW/VL/DQ whose current set is not an AVX-512 one, runs
-///   itself with `selfCheckArguments` (`bottleneck-worker --blas-selfcheck`) and `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a
-///   float64 reference); only if that child passes and reports the SkylakeX kernels does the worker switch.
+///   itself with `selfCheckArguments` (e.g. `bottleneck-worker --blas-selfcheck`) and
+///   `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a float64 reference); only if that child
+///   passes and reports the SkylakeX kernels does the process switch.
 ///   Otherwise it keeps the set it has.
 /// - `keep`: leaves OpenBLAS' own choice (and any `OPENBLAS_CORETYPE` in the environment) alone.
 /// - any other value, e.g. `Haswell` or `SkylakeX`: that set, without a check.
@@ -59,7 +59,8 @@ public enum BLASKernelChoice {
                 return
             }
             if let failure = selfCheckFails(coreType: candidate, arguments: selfCheckArguments) {
-                logger.warning("OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
+                logger.warning(
+                    "OpenBLAS kernels: keeping \(current); the \(candidate) kernels failed a self-check: \(failure)")
                 return
             }
             target = candidate
@@ -77,7 +78,8 @@ public enum BLASKernelChoice {
         reexec(logger: logger)
         // Only reached when exec failed: the process still runs the old kernels.
         unsetenv(chosenMarker)
-        logger.warning("OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
+        logger.warning(
+            "OpenBLAS kernels: \(current) (could not re-execute with \(target): \(String(cString: strerror(errno))))")
     }
 
     /// nil when this executable's self-check (`arguments`) passes under `OPENBLAS_CORETYPE=coreType` and reports

@@ -1,3 +1,4 @@
+import BLAS
 import Dispatch
 import Foundation
 import ImageInput
@@ -23,7 +24,7 @@ public final class FeatureExtractor: @unchecked Sendable {
     private let lookahead: Int
 
     public init(weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, threads: Int = 1) throws {
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         self.settings = settings
         self.layer = layer
         let first = try ConvBase(
@@ -43,7 +44,9 @@ public final class FeatureExtractor: @unchecked Sendable {
     }
 
     /// (h, w, c) of one image's features.
-    public var featureShape: [Int] { [convBases[0].outputHeight, convBases[0].outputWidth, convBases[0].outputChannels] }
+    public var featureShape: [Int] {
+        [convBases[0].outputHeight, convBases[0].outputWidth, convBases[0].outputChannels]
+    }
     public var featureCount: Int { convBases[0].featureCount }
 
     /// Features (HWC, `featureCount` floats) of each image, or why it could not be read; same order as `images`.
@@ -57,7 +60,8 @@ public final class FeatureExtractor: @unchecked Sendable {
                 let outcome: Result<[Float], ImageDecodeError>
                 do {
                     try input.withUnsafeMutableBufferPointer {
-                        try ImagePipeline.prepare(image.bytes, filename: image.filename, settings: settings, into: $0.baseAddress!)
+                        try ImagePipeline.prepare(
+                            image.bytes, filename: image.filename, settings: settings, into: $0.baseAddress!)
                     }
                     outcome = .success(input)
                 } catch let error as ImageDecodeError {
@@ -96,7 +100,8 @@ public final class FeatureExtractor: @unchecked Sendable {
                     into: group.indices.map { outputs + $0 * convBase.featureCount })
                 for (slot, index) in group.enumerated() {
                     let features = Array(
-                        UnsafeBufferPointer(start: outputs + slot * convBase.featureCount, count: convBase.featureCount))
+                        UnsafeBufferPointer(start: outputs + slot * convBase.featureCount, count: convBase.featureCount)
+                    )
                     results.set(index, .success(features))
                 }
             }

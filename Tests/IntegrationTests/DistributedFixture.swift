@@ -55,7 +55,8 @@ struct DistributedFixture {
         for y in 0..<40 {
             for x in 0..<40 {
                 for c in 0..<3 {
-                    rgb[(y * 40 + x) * 3 + c] = UInt8(truncatingIfNeeded: x * (k % 7 + 3) + y * (2 * k + 1) + c * 50 + k * 17)
+                    rgb[(y * 40 + x) * 3 + c] = UInt8(
+                        truncatingIfNeeded: x * (k % 7 + 3) + y * (2 * k + 1) + c * 50 + k * 17)
                 }
             }
         }
@@ -86,11 +87,17 @@ struct DistributedFixture {
         return (status, child.stderr)
     }
 
-    func startWorker(_ endpoint: String, _ extra: [String] = [], label: String = "worker") throws -> ChildProcess {
-        try ChildProcess(
-            BuiltExecutables.worker,
-            ["--connect", endpoint, "--cache-dir", directory.file("cache-\(label)"), "--give-up-after", "20"] + extra,
-            logDirectory: directory.path, label: label)
+    /// Starts `bottleneck-worker`, or with `shardDelayMs` a slow worker (`bottleneck-dev worker --shard-delay-ms`).
+    func startWorker(_ endpoint: String, _ extra: [String] = [], label: String = "worker", shardDelayMs: Int? = nil)
+        throws -> ChildProcess
+    {
+        let common = ["--connect", endpoint, "--cache-dir", directory.file("cache-\(label)"), "--give-up-after", "20"]
+        if let shardDelayMs {
+            return try ChildProcess(
+                BuiltExecutables.dev, ["worker"] + common + extra + ["--shard-delay-ms", String(shardDelayMs)],
+                logDirectory: directory.path, label: label)
+        }
+        return try ChildProcess(BuiltExecutables.worker, common + extra, logDirectory: directory.path, label: label)
     }
 
     func partsCount(_ output: String) -> Int {

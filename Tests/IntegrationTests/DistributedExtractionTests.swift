@@ -1,6 +1,7 @@
+import BLAS
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import VGG16
 
 #if canImport(Glibc)
@@ -41,16 +42,19 @@ struct DistributedExtractionTests {
 
         let port = freeTCPPort()
         let coordinator = try fixture.startCoordinator(
-            fixture.extractArguments("remote.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "3"]))
-        let first = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "30"], label: "remote-a")
+            fixture.extractArguments(
+                "remote.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "3"]))
+        let first = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "remote-a", shardDelayMs: 30)
         let second = try fixture.startWorker(
-            "tcp://127.0.0.1:\(port)", ["--threads", "1", "--shard-delay-ms", "30"], label: "remote-b")
+            "tcp://127.0.0.1:\(port)", ["--threads", "1"], label: "remote-b", shardDelayMs: 30)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
         #expect(first.wait(timeout: 30) == 0, "a worker exits 0 when the job ends:\n\(first.stderr)")
         #expect(second.wait(timeout: 30) == 0, "\(second.stderr)")
         #expect(try FeatureSnapshot(fixture.directory.file("remote.h5")) == expected)
         // Workers received the weights over the wire and cached them by hash.
-        let cached = (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory.file("cache-remote-a/weights"))) ?? []
+        let cached =
+            (try? FileManager.default.contentsOfDirectory(atPath: fixture.directory.file("cache-remote-a/weights")))
+            ?? []
         #expect(cached.contains { $0.hasSuffix(".h5") && $0.count == 64 + 3 })
     }
 
@@ -62,9 +66,10 @@ struct DistributedExtractionTests {
         let port = freeTCPPort()
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments(
-                "out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "2"]))
-        let victim = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "300"], label: "victim")
-        let survivor = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "50"], label: "survivor")
+                "out.h5",
+                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "2"]))
+        let victim = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "victim", shardDelayMs: 300)
+        let survivor = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "survivor", shardDelayMs: 50)
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 2 }, "the job got going")
         victim.signal(SIGKILL)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")
@@ -81,9 +86,10 @@ struct DistributedExtractionTests {
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments(
                 "out.h5",
-                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"]))
-        let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "400"], label: "sleeper")
-        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", ["--shard-delay-ms", "100"], label: "steady")
+                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"])
+        )
+        let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "sleeper", shardDelayMs: 400)
+        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "steady", shardDelayMs: 100)
         // Stop the sleeper only once it has taken on the job (under load it may join after the first parts).
         #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
@@ -101,8 +107,10 @@ struct DistributedExtractionTests {
         let fixture = try DistributedFixture("sigkill-coordinator")
         defer { fixture.directory.remove() }
         let expected = try reference(fixture)
-        let arguments = fixture.extractArguments("out.h5", ["--workers", "2", "--shard-size", "2", "--worker-timeout", "2"])
-        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_SHARD_DELAY_MS": "250"])
+        let arguments = fixture.extractArguments(
+            "out.h5", ["--workers", "2", "--shard-size", "2", "--worker-timeout", "2"])
+        let slowWorker = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 250, in: fixture.directory.path)
+        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_WORKER": slowWorker])
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 3 }, "the job got going")
         let pids = coordinator.stderr.split(separator: "\n").compactMap { line -> Int32? in
             guard let range = line.range(of: ": pid ") else { return nil }
@@ -111,7 +119,8 @@ struct DistributedExtractionTests {
         #expect(pids.count == 2, "local worker pids are logged:\n\(coordinator.stderr)")
         coordinator.signal(SIGKILL)
         coordinator.wait(timeout: 10)
-        #expect(waitUntil(timeout: 10) { pids.allSatisfy { !processExists($0) } }, "local workers outlived the coordinator")
+        #expect(
+            waitUntil(timeout: 10) { pids.allSatisfy { !processExists($0) } }, "local workers outlived the coordinator")
         let partsBefore = fixture.partsCount("out.h5")
 
         let rerun = try fixture.runCoordinator(arguments)
@@ -153,11 +162,14 @@ struct DistributedExtractionTests {
         #expect(try fixture.runCoordinator(fixture.extractArguments("out.h5", base)).status == 0)
 
         let size = try fixture.runCoordinator(
-            fixture.extractArguments("out.h5", base).map { (argument: String) -> String in argument == "32" ? "48" : argument })
+            fixture.extractArguments("out.h5", base).map { (argument: String) -> String in
+                argument == "32" ? "48" : argument
+            })
         #expect(size.status == 1)
         #expect(size.stderr.contains("image size (was 32x32, now 48x48)"), "\(size.stderr)")
 
-        let preprocessing = try fixture.runCoordinator(fixture.extractArguments("out.h5", base + ["--preprocess", "rescale"]))
+        let preprocessing = try fixture.runCoordinator(
+            fixture.extractArguments("out.h5", base + ["--preprocess", "rescale"]))
         #expect(preprocessing.status == 1)
         #expect(preprocessing.stderr.contains("preprocessing (was caffe, now rescale)"), "\(preprocessing.stderr)")
 
@@ -199,7 +211,7 @@ struct DistributedExtractionTests {
                 "out.h5",
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "3"]))
         let workers = try (0..<2).map {
-            try fixture.startWorker("tcp://127.0.0.1:\(proxy.port)", ["--shard-delay-ms", "20"], label: "proxied-\($0)")
+            try fixture.startWorker("tcp://127.0.0.1:\(proxy.port)", label: "proxied-\($0)", shardDelayMs: 20)
         }
         let status = coordinator.wait(timeout: 120)
         #expect(
@@ -222,7 +234,9 @@ enum VGG16WeightsFile {
     }
 }
 
-@Suite("Distributed extraction: worker life cycle", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+@Suite(
+    "Distributed extraction: worker life cycle", .enabled(if: BuiltExecutables.available, "needs the built executables")
+)
 struct DistributedWorkerLifecycleTests {
     @Test("a worker whose coordinator never answers gives up with a clear message")
     func workerGivesUp() throws {
@@ -242,7 +256,7 @@ struct DistributedWorkerLifecycleTests {
         defer { fixture.directory.remove() }
         let port = freeTCPPort()
         let endpoint = "tcp://127.0.0.1:\(port)"
-        let worker = try fixture.startWorker(endpoint, ["--persistent", "--shard-delay-ms", "100"], label: "persistent")
+        let worker = try fixture.startWorker(endpoint, ["--persistent"], label: "persistent", shardDelayMs: 100)
         let bind = ["--workers", "0", "--bind", endpoint, "--shard-size", "2", "--worker-timeout", "3"]
 
         // First job: interrupted by killing the coordinator; the worker stays and waits for it to come back.
@@ -261,7 +275,8 @@ struct DistributedWorkerLifecycleTests {
         #expect(second.status == 0, "\(second.stderr)")
         #expect(worker.isRunning, "a persistent worker waits for the next job")
         #expect(
-            try FeatureSnapshot(fixture.directory.file("out.h5")) == FeatureSnapshot(fixture.directory.file("again.h5")))
+            try FeatureSnapshot(fixture.directory.file("out.h5")) == FeatureSnapshot(fixture.directory.file("again.h5"))
+        )
         worker.signal(SIGTERM)
         worker.wait(timeout: 10)
     }
@@ -270,7 +285,8 @@ struct DistributedWorkerLifecycleTests {
     func jsonProgress() throws {
         let fixture = try DistributedFixture("json-progress")
         defer { fixture.directory.remove() }
-        let child = try fixture.startCoordinator(fixture.extractArguments("out.h5", ["--workers", "2", "--json-progress"]))
+        let child = try fixture.startCoordinator(
+            fixture.extractArguments("out.h5", ["--workers", "2", "--json-progress"]))
         #expect(child.wait(timeout: 120) == 0, "\(child.stderr)")
         let objects = child.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -280,13 +296,17 @@ struct DistributedWorkerLifecycleTests {
         #expect(summary["images"] as? Int == fixture.imageCount)
         #expect(summary["skipped"] as? Int == 1)
         #expect((summary["per_worker"] as? [String: Int])?.values.reduce(0, +) == fixture.imageCount + 1)
-        #expect(objects.contains { $0["event"] as? String == "progress" && $0["images_total"] as? Int == fixture.imageCount + 1 })
+        #expect(
+            objects.contains {
+                $0["event"] as? String == "progress" && $0["images_total"] as? Int == fixture.imageCount + 1
+            })
     }
 }
 
 @Suite(
     "Distributed extraction: workers that would compute other bits",
-    .enabled(if: BuiltExecutables.available && BLASKernels.cpuHasAVX512ForSkylakeX, "needs AVX-512 for two kernel sets"))
+    .enabled(if: BuiltExecutables.available && BLASKernels.cpuHasAVX512ForSkylakeX, "needs AVX-512 for two kernel sets")
+)
 struct DistributedComputeProfileTests {
     @Test("a worker whose OpenBLAS kernel set differs from the job's is refused, and says why")
     func mismatchedKernelSetRefused() throws {
@@ -296,7 +316,7 @@ struct DistributedComputeProfileTests {
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments("out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)"]))
         let first = try fixture.startWorker(
-            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "Haswell", "--shard-delay-ms", "300"], label: "haswell")
+            "tcp://127.0.0.1:\(port)", ["--blas-coretype", "Haswell"], label: "haswell", shardDelayMs: 300)
         #expect(coordinator.waitForStderr("joined", timeout: 60), "coordinator: \(coordinator.stderr)")
         let second = try fixture.startWorker(
             "tcp://127.0.0.1:\(port)", ["--blas-coretype", "SkylakeX"], label: "skylakex")

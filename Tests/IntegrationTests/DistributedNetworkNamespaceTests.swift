@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -79,7 +79,7 @@ struct DistributedNetworkNamespaceTests {
             try ChildProcess(
                 NetworkNamespaces.ip,
                 [
-                    "netns", "exec", workerNS, BuiltExecutables.worker, "--connect", endpoint, "--cache-dir",
+                    "netns", "exec", workerNS, BuiltExecutables.dev, "worker", "--connect", endpoint, "--cache-dir",
                     fixture.directory.file("cache-ns-\(index)"), "--give-up-after", "20", "--shard-delay-ms", "20",
                 ],
                 logDirectory: fixture.directory.path, label: "worker-\(index)")

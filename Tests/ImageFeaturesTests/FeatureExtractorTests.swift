@@ -1,9 +1,9 @@
 import Foundation
+import ImageFeatures
 import ImageInput
 import TestSupport
 import Testing
 import VGG16
-import WorkerRuntime
 
 @Suite("Feature extractor (decode overlapped with the conv base)")
 struct FeatureExtractorTests {
@@ -15,7 +15,8 @@ struct FeatureExtractorTests {
             let width = 50 + 7 * index
             let height = 41 + 3 * index
             let rgb = ImageFiles.syntheticRGB(width: width, height: height).map { $0 &+ UInt8(index * 31) }
-            let bytes = index % 2 == 0
+            let bytes =
+                index % 2 == 0
                 ? try ImageFiles.png(rgb, width: width, height: height, channels: 3)
                 : ImageFiles.ppm(rgb, width: width, height: height)
             return (filename: "c/\(index).img", bytes: bytes)
@@ -36,7 +37,8 @@ struct FeatureExtractorTests {
         let direct = try ConvBase(weights: Self.weights, imageHeight: 40, imageWidth: 44, output: .block5_pool)
         var input = [Float](repeating: 0, count: 40 * 44 * 3)
         try input.withUnsafeMutableBufferPointer {
-            try ImagePipeline.prepare(images[2].bytes, filename: images[2].filename, settings: Self.settings, into: $0.baseAddress!)
+            try ImagePipeline.prepare(
+                images[2].bytes, filename: images[2].filename, settings: Self.settings, into: $0.baseAddress!)
         }
         var expected = [Float](repeating: 0, count: direct.featureCount)
         direct.forward(image: input, into: &expected)
@@ -49,7 +51,8 @@ struct FeatureExtractorTests {
         let images = try Self.images()
         let one = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block5_pool, threads: 1)
         let two = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block5_pool, threads: 2)
-        let three = try FeatureExtractor(weights: Self.weights, settings: Self.settings, layer: .block3_pool, threads: 3)
+        let three = try FeatureExtractor(
+            weights: Self.weights, settings: Self.settings, layer: .block3_pool, threads: 3)
         let reference = try one.extract(images).map { try $0.get() }
         #expect(try two.extract(images).map { try $0.get() } == reference)
         #expect(try two.extract(images + images).map { try $0.get() } == reference + reference)

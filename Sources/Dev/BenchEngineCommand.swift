@@ -1,16 +1,17 @@
 import ArgumentParser
+import BLAS
 import Foundation
 import ImageInput
+import Logging
 import VGG16
 
-/// `bottleneck-coordinator bench-engine` (hidden): the conv base alone, for `make bench` — the OpenBLAS kernel
+/// `bottleneck-dev bench-engine`: the conv base alone, for `make bench` — the OpenBLAS kernel
 /// set, per-layer GFLOP/s of each algorithm on one thread, and the largest difference between the fast path and
 /// the im2col reference path, as one JSON line.
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-engine",
-        abstract: "Per-layer speed and accuracy of the VGG16 conv base (JSON on stdout).",
-        shouldDisplay: false)
+        abstract: "Per-layer speed and accuracy of the VGG16 conv base (JSON on stdout).")
 
     @Option(help: "VGG16 weights (default: generated full-width weights, seed 1).")
     var weights: String?
@@ -24,7 +25,8 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Images per group of the fast path's last layers (ConvBase batch).")
     var batch: Int = ConvBase.recommendedBatch
 
-    @OptionGroup var common: CommonOptions
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
 
     @Option(help: "JPEG/PNG images to use (caffe preprocessing) instead of random pixels, cycled.")
     var image: [String] = []
@@ -33,7 +35,12 @@ struct BenchEngineCommand: ParsableCommand {
     var onThread = false
 
     func run() throws {
-        common.bootstrapLogging()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         if onThread {
             let done = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var failure: (any Error)?
@@ -51,7 +58,7 @@ struct BenchEngineCommand: ParsableCommand {
     }
 
     private func measure() throws {
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = try weights.map(VGG16Weights.load(path:)) ?? VGG16Weights.generated(seed: 1)
         let size = imageSize
         var generator = SystemRandomNumberGenerator()
@@ -106,7 +113,8 @@ struct BenchEngineCommand: ParsableCommand {
                 "ms_per_image": ((totalCPU.dropFirst().min() ?? totalCPU[0]) * 1e4).rounded() / 10,
                 "batch": convBase.batch,
                 "ms_per_image_each_group": totalCPU.map { ($0 * 1e4).rounded() / 10 },
-                "init_ms": Double(initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
+                "init_ms": Double(
+                    initTime.components.attoseconds / 1_000_000_000_000_000 + initTime.components.seconds * 1000),
             ]
         }
         var maxError = 0.0
@@ -117,7 +125,7 @@ struct BenchEngineCommand: ParsableCommand {
         }
         result["max_relative_error_fast_vs_reference"] = maxError
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
-        emit(String(decoding: data, as: UTF8.self))
+        print(String(decoding: data, as: UTF8.self))
     }
 
     /// Runs `body` with pointers to each of `inputs` and `outputs`, which stay valid for its duration.

@@ -1,12 +1,13 @@
+import BLAS
 import Foundation
 import HDF5
 import Synchronization
+import TestSupport
 import Testing
 import VGG16
 
-/// Throughput of the full-width conv base; runs only with VGG16_BENCH=1 (best in a release build:
-/// `VGG16_BENCH=1 swift test -c release --filter ConvBaseBenchmark`). Prints figures, asserts nothing
-/// about time.
+/// Throughput of the full-width conv base; runs only with VGG16_BENCH=1, best in a release build
+/// (`make bench-convbase`). Prints figures, asserts nothing about time.
 @Suite("VGG16 conv base throughput", .enabled(if: ProcessInfo.processInfo.environment["VGG16_BENCH"] != nil))
 struct ConvBaseBenchmark {
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
@@ -16,7 +17,7 @@ struct ConvBaseBenchmark {
         let threads = Int(Self.environment["VGG16_BENCH_THREADS"] ?? "2") ?? 2
         let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
         let algorithm = ConvAlgorithm(rawValue: Self.environment["VGG16_BENCH_ALGORITHM"] ?? "") ?? .adaptive
-        ConvBase.setBLASThreads(threads)
+        BLASThreads.set(threads)
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
             let base = try ConvBase(weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm)
@@ -24,7 +25,8 @@ struct ConvBaseBenchmark {
             var features = [Float](repeating: 0, count: base.featureCount)
             var totals: [String: (seconds: Double, flops: Double)] = [:]
             var names: [String] = []
-            image.withUnsafeBufferPointer { _ = base.forwardProfiled(image: $0.baseAddress!, into: &features) }  // warm-up
+            // Warm-up.
+            image.withUnsafeBufferPointer { _ = base.forwardProfiled(image: $0.baseAddress!, into: &features) }
             let reps = size == 224 ? 8 : 16
             let start = ContinuousClock.now
             for _ in 0..<reps {
@@ -58,7 +60,7 @@ struct ConvBaseBenchmark {
     func compareAlgorithms() throws {
         let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
         let rounds = Int(Self.environment["VGG16_BENCH_ROUNDS"] ?? "5") ?? 5
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
             let image = randomFloats(count: size * size * 3, seed: 5, low: -124, high: 152)
@@ -102,7 +104,7 @@ struct ConvBaseBenchmark {
     func parallelInstances() throws {
         let instances = Int(Self.environment["VGG16_BENCH_INSTANCES"] ?? "2") ?? 2
         let sizes = (Self.environment["VGG16_BENCH_SIZES"] ?? "224,150").split(separator: ",").compactMap { Int($0) }
-        ConvBase.setBLASThreads(1)
+        BLASThreads.set(1)
         let weights = VGG16Weights.generated(seed: 1)
         for size in sizes {
             let reps = size == 224 ? 8 : 16
@@ -143,7 +145,7 @@ struct ConvBaseBenchmark {
                     size, size, instances, Double(reps * instances) / seconds,
                     cpu.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", ")))
         }
-        ConvBase.setBLASThreads(2)
+        BLASThreads.set(2)
     }
 
     @Test("features do not depend on the OpenBLAS thread count (printed, for each algorithm)")
@@ -154,14 +156,14 @@ struct ConvBaseBenchmark {
             let base = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224, algorithm: algorithm)
             var results: [[UInt32]] = []
             for threads in [1, 2, 1, 2] {
-                ConvBase.setBLASThreads(threads)
+                BLASThreads.set(threads)
                 results.append(base.forward(images: image, count: 1).map(\.bitPattern))
             }
             print(
                 "\(algorithm): 1 vs 2 BLAS threads bit-identical: \(results[0] == results[1]), repeat: \(results[0] == results[2] && results[1] == results[3])"
             )
         }
-        ConvBase.setBLASThreads(2)
+        BLASThreads.set(2)
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -37,8 +37,11 @@ struct KerasGoldenExtractTests {
         let output = directory.file("features-\(UUID().uuidString.prefix(6)).h5")
         let run = try ChildProcess(
             BuiltExecutables.coordinator,
-            ["extract", "--train", keras + "/tree/train", "--weights", keras + "/weights/" + weights, "--output", output,
-             "--workers", "1", "--shard-size", "7", "--log-level", "warning"] + extra,
+            [
+                "extract", "--train", keras + "/tree/train", "--weights", keras + "/weights/" + weights, "--output",
+                output,
+                "--workers", "1", "--shard-size", "7", "--log-level", "warning",
+            ] + extra,
             logDirectory: directory.path, label: "extract")
         let status = run.wait(timeout: 300)
         #expect(status == 0, "extract failed: \(run.stderr)")
@@ -50,31 +53,40 @@ struct KerasGoldenExtractTests {
     static func check(_ file: FeatureFile, against golden: Golden, maxRelativeError: inout Float) throws {
         #expect(file.classNames == golden.classNames)
         let split = try file.split("train")
-        let kept = golden.filenames.indices.filter { golden.loadable[$0] == 1 && !golden.filenames[$0].hasSuffix(".TIF") }
+        let kept = golden.filenames.indices.filter {
+            golden.loadable[$0] == 1 && !golden.filenames[$0].hasSuffix(".TIF")
+        }
         #expect(try split.filenames() == kept.map { golden.filenames[$0] })
         #expect(try split.labels() == kept.map { golden.labels[$0] })
         let skipped = try split.skipped()
-        #expect(Set(skipped.map(\.filename)) == Set(golden.filenames.indices.filter { !kept.contains($0) }.map { golden.filenames[$0] }))
+        #expect(
+            Set(skipped.map(\.filename))
+                == Set(golden.filenames.indices.filter { !kept.contains($0) }.map { golden.filenames[$0] }))
         #expect(skipped.allSatisfy { !$0.reason.isEmpty })
         let ours = try split.readFeatures(rows: 0..<split.count)
         let scale = golden.features.map(abs).max() ?? 1
         var worst: Float = 0
         for (row, index) in kept.enumerated() {
             for k in 0..<golden.rowSize {
-                worst = max(worst, abs(ours[row * golden.rowSize + k] - golden.features[index * golden.rowSize + k]) / scale)
+                worst = max(
+                    worst, abs(ours[row * golden.rowSize + k] - golden.features[index * golden.rowSize + k]) / scale)
             }
         }
         maxRelativeError = worst
         #expect(worst <= 1e-4, "largest difference \(worst) of the largest magnitude \(scale)")
     }
 
-    @Test("caffe features within 1e-4 of Keras from each of the four weight layouts (and the full file)",
-          arguments: ["notop-official.h5", "full-official.h5", "keras2-save-weights.h5", "keras3.weights.h5", "theano-gist.h5"])
+    @Test(
+        "caffe features within 1e-4 of Keras from each of the four weight layouts (and the full file)",
+        arguments: [
+            "notop-official.h5", "full-official.h5", "keras2-save-weights.h5", "keras3.weights.h5", "theano-gist.h5",
+        ])
     func caffeAllLayouts(weights: String) throws {
         let directory = try TemporaryDirectory("golden-extract")
         defer { directory.remove() }
         var error: Float = 0
-        let file = try Self.extract(weights: weights, extra: ["--image-size", "48", "--preprocess", "caffe"], in: directory)
+        let file = try Self.extract(
+            weights: weights, extra: ["--image-size", "48", "--preprocess", "caffe"], in: directory)
         try Self.check(file, against: Golden(dataset: "features_caffe"), maxRelativeError: &error)
         print("golden extract \(weights) caffe 48x48: max relative error \(error)")
     }
@@ -115,8 +127,11 @@ struct KerasGoldenExtractTests {
         defer { directory.remove() }
         let run = try ChildProcess(
             BuiltExecutables.coordinator,
-            ["extract", "--train", Self.keras + "/tree/train", "--validation", Self.keras + "/tree/validation",
-             "--weights", Self.keras + "/weights/notop-official.h5", "--output", directory.file("f.h5"), "--workers", "1"],
+            [
+                "extract", "--train", Self.keras + "/tree/train", "--validation", Self.keras + "/tree/validation",
+                "--weights", Self.keras + "/weights/notop-official.h5", "--output", directory.file("f.h5"), "--workers",
+                "1",
+            ],
             logDirectory: directory.path, label: "extract")
         #expect(run.wait(timeout: 120) == 1)
         #expect(run.stderr.contains("has classes [Zebra, cat, dog]"), "stderr: \(run.stderr)")

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `bottleneck-dev`: developer tools kept apart from the product — engine benchmarks and a worker with test
+/// hooks. Not installed with the product and not part of its command-line contract.
+@main
+struct BottleneckDev: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bottleneck-dev",
+        abstract: "Developer tools for Bottleneck: benchmarks and a worker with test hooks.",
+        subcommands: [BenchEngineCommand.self, DevWorkerCommand.self])
+}

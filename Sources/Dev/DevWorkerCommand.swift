@@ -1,0 +1,25 @@
+import ArgumentParser
+import WorkerCommandLine
+
+/// `bottleneck-dev worker`: the real worker session with `bottleneck-worker`'s options plus test hooks.
+///
+/// `--shard-delay-ms N` waits N ms before each shard: a slow worker for tests of reassignment, duplicates
+/// and progress.
+struct DevWorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker (as bottleneck-worker) with test hooks such as --shard-delay-ms.")
+
+    @OptionGroup var options: WorkerOptions
+
+    @Option(help: "Milliseconds to wait before each shard (simulates a slow worker).")
+    var shardDelayMs: Int = 0
+
+    func validate() throws {
+        if shardDelayMs < 0 { throw ValidationError("--shard-delay-ms must not be negative") }
+    }
+
+    func run() throws {
+        try options.run(selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs)
+    }
+}
