@@ -83,6 +83,19 @@ struct FileDownloadTests {
         #expect(server.requests == ["GET /file Range=bytes=100000-"])
     }
 
+    @Test func missingFileIsAnHTTPErrorAndLeavesNothing() throws {
+        let tmp = try TemporaryDirectory("download-404")
+        defer { tmp.remove() }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: tmp.file("served.bin")))
+        let server = try LocalFileServer(file: tmp.file("served.bin"), mode: "missing", directory: tmp.path)
+        let destination = tmp.file("cache/w.h5")
+        let download = FileDownload(
+            url: URL(string: server.url())!, destination: destination,
+            expectedHash: .sha256(String(repeating: "0", count: 64)))
+        #expect(throws: DownloadError.httpStatus(url: server.url(), status: 404)) { try download.run() }
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: tmp.file("cache"))) == [])
+    }
+
     @Test func progressReachesTheTotal() throws {
         let tmp = try TemporaryDirectory("download-progress")
         defer { tmp.remove() }

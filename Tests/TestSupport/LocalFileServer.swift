@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Modes: `normal` (Range requests answered with 206), `cut:N` (the body stops after N bytes and the
 /// connection closes), `silent` (accepts, never answers), `full200` (ignores Range), `redirect`
-/// (`/redirect` answers 302 to `/file`). The server stops when this object goes away.
+/// (`/redirect` answers 302 to `/file`), `missing` (404). The server stops when this object goes away.
 public final class LocalFileServer: @unchecked Sendable {
     public let port: Int
     private let child: ChildProcess

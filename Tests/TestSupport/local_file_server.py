@@ -7,6 +7,7 @@ Serves FILE at every path, honouring `Range: bytes=N-` with 206. Modes:
   silent     accepts connections and never answers
   full200    ignores Range and always answers 200 with the whole file
   redirect   answers /redirect with 302 to /file
+  missing    answers 404 to everything
 Each request's path and Range header are appended, one line each, to the log file.
 The bound port is written to the port file once the server listens.
 """
@@ -48,6 +49,11 @@ def main():
         def do_GET(self):
             with log_lock, open(args.log, "a") as log:
                 log.write(f"GET {self.path} Range={self.headers.get('Range', '-')}\n")
+            if args.mode == "missing":
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if args.mode == "redirect" and self.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", "/file")

@@ -62,9 +62,7 @@ public struct FileDownload: Sendable {
 
     private enum Outcome { case complete, rangeNotSatisfiable }
 
-    private func transfer(from offset: Int64, progress: ProgressSink) throws
-        -> Outcome
-    {
+    private func transfer(from offset: Int64, progress: ProgressSink) throws -> Outcome {
         if !FileManager.default.fileExists(atPath: partPath) {
             guard FileManager.default.createFile(atPath: partPath, contents: nil) else {
                 throw DownloadError.io(path: partPath, reason: "cannot be created")
@@ -90,12 +88,13 @@ public struct FileDownload: Sendable {
         session.finishTasksAndInvalidate()
 
         let state = receiver.state()
-        if let failure = state.failure { throw failure }
         if state.status == 416 { return .rangeNotSatisfiable }
-        if let error = state.error {
+        if state.failure != nil || state.error != nil {
+            // An empty part is no progress worth keeping; a non-empty one is resumed by the next run.
             let written = Self.size(of: partPath) ?? 0
             if written == 0 { try? FileManager.default.removeItem(atPath: partPath) }
-            throw classify(error, partBytes: written)
+            if let failure = state.failure { throw failure }
+            if let error = state.error { throw classify(error, partBytes: written) }
         }
         do {
             try handle.synchronize()
