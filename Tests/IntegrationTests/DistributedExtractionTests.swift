@@ -88,12 +88,13 @@ struct DistributedExtractionTests {
                 "out.h5",
                 ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shard-size", "2", "--worker-timeout", "1.5"])
         )
+        // The sleeper works alone until its first part is written, so that it surely holds shards when it is
+        // stopped, whatever the load of the machine; the steady worker joins only then.
         let sleeper = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "sleeper", shardDelayMs: 400)
-        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "steady", shardDelayMs: 100)
-        // Stop the sleeper only once it has taken on the job (under load it may join after the first parts).
         #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
         sleeper.signal(SIGSTOP)
+        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "steady", shardDelayMs: 100)
         #expect(coordinator.waitForStderr("silent for", timeout: 30), "the stopped worker is declared dead")
         sleeper.signal(SIGCONT)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")

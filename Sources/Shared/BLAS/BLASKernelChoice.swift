@@ -134,7 +134,7 @@ public enum BLASKernelChoice {
     }
 }
 
-/// Standard error of the self-check child, read on another thread.
+/// Standard error of the self-check child, read on another thread; guarded by `condition`, hence thread-safe.
 private final class ErrorText: @unchecked Sendable {
     private let condition = NSCondition()
     private var value: String?
