@@ -14,8 +14,8 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self, KeygenCommand.self,
-            BLASSelfCheckCommand.self,
+            ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self, FetchWeightsCommand.self,
+            KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.
@@ -40,11 +40,4 @@ struct BLASSelfCheckCommand: ParsableCommand {
         shouldDisplay: false)
 
     func run() throws { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-}
-
-/// Defaults shared by the commands that read VGG16 weights.
-enum KerasCache {
-    /// Keras' cache path of the official notop weights.
-    static let vgg16NotopWeights =
-        NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 }
