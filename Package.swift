@@ -15,7 +15,7 @@ import PackageDescription
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI
+//                             CLI, FileIntegrity
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -119,7 +119,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BLAS", "CLI", "FileIntegrity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Coordinator"),

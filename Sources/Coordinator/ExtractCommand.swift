@@ -1,9 +1,11 @@
 import ArgumentParser
 import CLI
 import Extraction
+import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
+import Storage
 import VGG16
 import Wire
 
@@ -58,6 +60,9 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
     var shardSize: Int?
 
+    @Flag(help: "Overwrite --output even when it exists and is not a feature file.")
+    var force = false
+
     @Flag(help: "Discard an existing OUTPUT.parts/ journal and start over.")
     var restart = false
 
@@ -91,7 +96,14 @@ struct ExtractCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if imageSettings == nil { throw ValidationError("--image-size must be N or HxW with positive integers") }
+        guard let settings = imageSettings else {
+            throw ValidationError("--image-size must be N or HxW with positive integers")
+        }
+        let sides = ConvBase.minimumImageSize...WireLimits.maxImageSide
+        if !sides.contains(settings.height) || !sides.contains(settings.width) {
+            throw ValidationError(
+                "--image-size \(imageSize) is out of range: each side must be \(sides.lowerBound)...\(sides.upperBound)")
+        }
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -120,6 +132,11 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputCheck.check(
+            output, kind: "feature file",
+            inputs: [.init(weights, role: "weights file"), .init(train, role: "training directory")]
+                + (validation.map { [.init($0, role: "validation directory")] } ?? []),
+            overwrite: force, recognises: FeatureFile.isFeatureFile)
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)

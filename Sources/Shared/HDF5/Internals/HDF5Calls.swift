@@ -8,8 +8,15 @@ enum H5 {
     /// Turns off HDF5's automatic error printing for the calling thread (the setting is per thread in
     /// a thread-safe build); errors are read from the stack instead. Called at every entry point.
     static func silenceAutomaticErrors() {
+        _ = libraryPrepared
         H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
     }
+
+    /// Keeps libhdf5 from installing its exit-time cleanup, which flushes files still open at exit: after a
+    /// failed write (disk full) it retries the write of a file whose close already failed, and crashes inside
+    /// the library. Every file this package publishes is closed (checked) before it is renamed into place, so
+    /// nothing is lost by not flushing at exit; a half-written temporary file is removed by its writer.
+    private static let libraryPrepared: Void = { H5dont_atexit() }()
 
     /// The innermost message of HDF5's current error stack (the root cause), or a generic text.
     static func currentErrorMessage() -> String {
