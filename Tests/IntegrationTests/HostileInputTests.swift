@@ -328,9 +328,9 @@ struct FullDiskTests {
             return
         }
         defer { tmpfs.unmount() }
-        // 120 images of 64×64 at block1_pool (32×32×4 floats, 16 KiB each): 1.9 MiB of parts, as much again
-        // for the assembled file: the journal or the assembly runs out of the 2 MiB.
-        let fixture = try DistributedFixture("full-disk", imagesPerClass: 40, validationPerClass: 0)
+        // 180 images of 64×64 at block1_pool (32×32×4 floats, 16 KiB each): 2.8 MiB of parts, as much again
+        // for the assembled file. With 2 MiB the journal runs out; with 4 MiB, the assembly.
+        let fixture = try DistributedFixture("full-disk", imagesPerClass: 60, validationPerClass: 0)
         defer { fixture.directory.remove() }
         func arguments(_ output: String) -> [String] {
             [
@@ -342,12 +342,34 @@ struct FullDiskTests {
         let reference = try HostileInputTests.run(fixture, arguments(fixture.directory.file("reference.h5")))
         #expect(reference.status == 0, "\(reference.stderr)")
 
+        // The model (4096 inputs × 256 floats, 4 MiB) does not fit in 2 MiB.
+        let model = tmpfs.path + "/model.h5"
+        let train = try HostileInputTests.run(
+            fixture,
+            ["train", "--features", fixture.directory.file("reference.h5"), "--output", model, "--epochs", "1",
+             "--no-validation"])
+        #expect(train.status == 1, "\(train.stderr)")
+        #expect(!train.signalled)
+        #expect(train.stderr.contains("No space left on device") && train.stderr.contains(model), "\(train.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: model))
+
         let output = tmpfs.path + "/features.h5"
         let full = try HostileInputTests.run(fixture, arguments(output), timeout: 120)
         #expect(full.status == 1, "\(full.stderr)")
         #expect(!full.signalled)
         #expect(full.stderr.contains("No space left on device"), "\(full.stderr)")
         #expect(full.stderr.contains(tmpfs.path), "\(full.stderr)")
+        #expect(full.stderr.contains(".parts/part-"), "the journal fills the disk: \(full.stderr)")
+
+        #expect(tmpfs.resize("4m"))
+        let assembly = try HostileInputTests.run(fixture, arguments(output), timeout: 120)
+        #expect(assembly.status == 1, "\(assembly.stderr)")
+        #expect(!assembly.signalled)
+        #expect(assembly.stderr.contains("No space left on device"), "\(assembly.stderr)")
+        #expect(assembly.stderr.contains("features.h5.tmp-"), "the assembly fills the disk: \(assembly.stderr)")
+        for run in [train, full, assembly] {
+            print("full disk: \(run.stderr.split(separator: "\n").last ?? "")")
+        }
 
         #expect(tmpfs.resize("16m"))
         let resumed = try HostileInputTests.run(fixture, arguments(output))
@@ -358,17 +380,5 @@ struct FullDiskTests {
         #expect(try actual.readFeatures(rows: 0..<actual.count) == expected.readFeatures(rows: 0..<expected.count))
         #expect(try actual.labels() == expected.labels())
 
-        // The model (4096 inputs × 256 floats, 4 MiB) does not fit in 2 MiB.
-        try FileManager.default.removeItem(atPath: output)
-        #expect(tmpfs.resize("2m"))
-        let model = tmpfs.path + "/model.h5"
-        let train = try HostileInputTests.run(
-            fixture,
-            ["train", "--features", fixture.directory.file("reference.h5"), "--output", model, "--epochs", "1",
-             "--no-validation"])
-        #expect(train.status == 1, "\(train.stderr)")
-        #expect(!train.signalled)
-        #expect(train.stderr.contains("No space left on device") && train.stderr.contains(model), "\(train.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: model))
     }
 }

@@ -1,5 +1,6 @@
 import CHDF5
 import CShims
+import Foundation
 
 /// Thin helpers over the HDF5 C API: error capture, checked ids, and the macro getters of CShims.
 enum H5 {
@@ -37,7 +38,20 @@ enum H5 {
                     return 0
                 }, pointer)
         }
-        return messages.first ?? "unknown HDF5 error"
+        guard let first = messages.first else { return "unknown HDF5 error" }
+        return plainSystemError(first)
+    }
+
+    /// A failed system call in HDF5's words ("…: file write failed: time = …, filename = '…', errno = 28, error
+    /// message = 'No space left on device', buf = 0x…") as "file write failed: No space left on device".
+    static func plainSystemError(_ message: String) -> String {
+        guard let start = message.range(of: "error message = '"),
+            let end = message[start.upperBound...].firstIndex(of: "'")
+        else { return message }
+        let reason = message[start.upperBound..<end]
+        let what = message.components(separatedBy: ": time = ").first ?? message
+        let action = what.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? what
+        return "\(action): \(reason)"
     }
 
     /// Checks an id returned by HDF5 (negative = failure) and throws with `path`, `object` and the cause.
