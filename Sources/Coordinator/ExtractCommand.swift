@@ -102,7 +102,8 @@ struct ExtractCommand: ParsableCommand {
         let sides = ConvBase.minimumImageSize...WireLimits.maxImageSide
         if !sides.contains(settings.height) || !sides.contains(settings.width) {
             throw ValidationError(
-                "--image-size \(imageSize) is out of range: each side must be \(sides.lowerBound)...\(sides.upperBound)")
+                "--image-size \(imageSize) is out of range: each side must be \(sides.lowerBound)...\(sides.upperBound)"
+            )
         }
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }

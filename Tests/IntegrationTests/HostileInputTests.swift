@@ -74,7 +74,8 @@ struct HostileInputTests {
         #expect(train.status == 2, "\(train.stderr)")
         #expect(train.stderr.contains("is the feature file"), "\(train.stderr)")
         for plot in [features, model, fixture.directory.path + "/./model.h5"] {
-            let evaluate = try Self.run(fixture, ["evaluate", "--features", features, "--model", model, "--plot", plot])
+            let evaluate = try Self.run(
+                fixture, ["evaluate", "--features", features, "--model", model, "--plot", plot])
             #expect(evaluate.status == 2, "\(plot): \(evaluate.stderr)")
         }
         #expect(Self.sha(features) == featuresBefore)
@@ -100,7 +101,8 @@ struct HostileInputTests {
             fixture, ["train", "--features", photo, "--output", fixture.weights, "--epochs", "1"])
         #expect(model.status == 2, "\(model.stderr)")
         #expect(model.stderr.contains("is not a top model file"), "\(model.stderr)")
-        let generated = try Self.run(fixture, ["generate-weights", "--output", photo, "--widths"] + Array(repeating: "4", count: 13))
+        let generated = try Self.run(
+            fixture, ["generate-weights", "--output", photo, "--widths"] + Array(repeating: "4", count: 13))
         #expect(generated.status == 2, "\(generated.stderr)")
 
         let directory = try Self.run(fixture, fixture.extractArguments("train", ["--workers", "1"]))
@@ -187,8 +189,10 @@ struct HostileInputTests {
         let before = Self.sha(model)
         let train = try Self.run(
             fixture,
-            ["train", "--features", features, "--output", model, "--learning-rate", "1e30", "--epochs", "3",
-             "--batch-size", "8"])
+            [
+                "train", "--features", features, "--output", model, "--learning-rate", "1e30", "--epochs", "3",
+                "--batch-size", "8",
+            ])
         #expect(train.status == 1, "\(train.stderr)")
         #expect(train.stderr.contains("epoch 1, batch"), "\(train.stderr)")
         #expect(Self.sha(model) == before)
@@ -346,8 +350,10 @@ struct FullDiskTests {
         let model = tmpfs.path + "/model.h5"
         let train = try HostileInputTests.run(
             fixture,
-            ["train", "--features", fixture.directory.file("reference.h5"), "--output", model, "--epochs", "1",
-             "--no-validation"])
+            [
+                "train", "--features", fixture.directory.file("reference.h5"), "--output", model, "--epochs", "1",
+                "--no-validation",
+            ])
         #expect(train.status == 1, "\(train.stderr)")
         #expect(!train.signalled)
         #expect(train.stderr.contains("No space left on device") && train.stderr.contains(model), "\(train.stderr)")

@@ -53,8 +53,11 @@ public struct FileIOError: Error, CustomStringConvertible, Sendable, Equatable {
         if let posix = error as? POSIXError { return posix.code.rawValue }
         let ns = error as NSError
         if ns.domain == NSPOSIXErrorDomain { return Int32(ns.code) }
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return Int32(underlying.code)
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? any Error, let code = posixCode(of: underlying) {
+            return code
+        }
+        if let cocoa = error as? CocoaError, let underlying = cocoa.underlying, let code = posixCode(of: underlying) {
+            return code
         }
         guard ns.domain == NSCocoaErrorDomain else { return nil }
         switch ns.code {

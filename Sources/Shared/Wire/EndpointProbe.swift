@@ -27,7 +27,9 @@ public enum EndpointProbe {
     }
 
     public static func probe(_ endpoint: String, timeoutMilliseconds: Int32 = 2000) -> Failure? {
-        if endpoint.hasPrefix("tcp://") { return probeTCP(endpoint, String(endpoint.dropFirst(6)), timeoutMilliseconds) }
+        if endpoint.hasPrefix("tcp://") {
+            return probeTCP(endpoint, String(endpoint.dropFirst(6)), timeoutMilliseconds)
+        }
         if endpoint.hasPrefix("ipc://"), !endpoint.hasPrefix("ipc://@") {
             return probeIPC(endpoint, String(endpoint.dropFirst(6)))
         }
@@ -92,7 +94,9 @@ public enum EndpointProbe {
             var size = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &size)
         }
-        guard code == 0 else { return .unreachable("cannot connect to \(endpoint): \(String(cString: strerror(code)))") }
+        guard code == 0 else {
+            return .unreachable("cannot connect to \(endpoint): \(String(cString: strerror(code)))")
+        }
         return nil
     }
 }

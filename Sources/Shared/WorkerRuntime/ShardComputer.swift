@@ -115,7 +115,8 @@ final class ShardComputer: @unchecked Sendable {
                 } else {
                     unreadable[offset] =
                         FileManager.default.fileExists(atPath: paths[offset])
-                        ? "cannot read \(paths[offset]) on this worker" : "missing: \(paths[offset]) is gone on this worker"
+                        ? "cannot read \(paths[offset]) on this worker"
+                        : "missing: \(paths[offset]) is gone on this worker"
                     inputs.append((filename, []))
                 }
             } else {
