@@ -44,10 +44,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Pooling layer whose output is stored.")
     var layer: PoolingLayer = .block5_pool
 
-    @Option(help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
+    @Option(
+        parsing: .unconditional,
+        help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
     var workers: Int?
 
-    @Option(help: "Convolution threads per local worker (default: cores divided among the workers).")
+    @Option(
+        parsing: .unconditional,
+        help: "Convolution threads per local worker (default: cores divided among the workers).")
     var threads: Int?
 
     @Option(
@@ -57,7 +61,9 @@ struct ExtractCommand: ParsableCommand {
             """)
     var bind: [String] = []
 
-    @Option(help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
+    @Option(
+        parsing: .unconditional,
+        help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
     var shardSize: Int?
 
     @Flag(help: "Overwrite --output even when it exists and is not a feature file.")
@@ -75,10 +81,10 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
-    @Option(help: "Seconds of silence after which a worker's shards are reassigned.")
+    @Option(parsing: .unconditional, help: "Seconds of silence after which a worker's shards are reassigned.")
     var workerTimeout: Double = 10
 
-    @Option(help: "Seconds between heartbeats in both directions.")
+    @Option(parsing: .unconditional, help: "Seconds between heartbeats in both directions.")
     var heartbeatInterval: Double = 1
 
     @Option(help: "Weights cache directory of the local workers.")

@@ -34,10 +34,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Optimizer, with Keras' defaults.")
     var optimizer = OptimizerName.sgd
 
-    @Option(name: .long, help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
     var learningRate: Double?
 
-    @Option(name: .long, help: "SGD momentum.")
+    @Option(name: .long, parsing: .unconditional, help: "SGD momentum.")
     var momentum: Double = 0
 
     @Flag(name: .long, help: "SGD with Nesterov momentum.")
@@ -49,7 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "'balanced' weighs each class by n_samples / (n_classes · count).")
     var classWeight: ClassWeightName?
 
-    @Option(name: .long, help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
     var earlyStopping: Int?
 
     @Option(name: .long, help: "Split to train on.")
@@ -65,6 +69,9 @@ struct TrainCommand: ParsableCommand {
         if batchSize < 1 { throw ValidationError("--batch-size \(batchSize) is out of range: at least 1") }
         if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
             throw ValidationError("--learning-rate \(learningRate) is out of range: a positive number")
+        }
+        if !(momentum >= 0 && momentum.isFinite) {
+            throw ValidationError("--momentum \(momentum) is out of range: 0 or more")
         }
         if let earlyStopping, earlyStopping < 0 {
             throw ValidationError("--early-stopping \(earlyStopping) is out of range: 0 or more")

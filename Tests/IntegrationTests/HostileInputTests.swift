@@ -229,10 +229,12 @@ struct HostileInputTests {
         #expect(notDirectory.status == 1, "\(notDirectory.stderr)")
         #expect(notDirectory.stderr.contains("is not a directory"), "\(notDirectory.stderr)")
 
-        let epochs = try Self.run(
-            fixture, ["train", "--features", fixture.weights, "--output", "m.h5", "--epochs", "-1"])
-        #expect(epochs.status == 2, "\(epochs.stderr)")
-        #expect(epochs.stderr.contains("out of range"), "\(epochs.stderr)")
+        for (option, value) in [("--epochs", "-1"), ("--learning-rate", "-0.5"), ("--batch-size", "0")] {
+            let train = try Self.run(
+                fixture, ["train", "--features", fixture.weights, "--output", "m.h5", option, value])
+            #expect(train.status == 2, "\(train.stderr)")
+            #expect(train.stderr.contains("\(option) \(value) is out of range"), "\(train.stderr)")
+        }
 
         // One slow local worker, one image per shard: the last image is removed while the first shards run.
         let slow = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 300, in: fixture.directory.path)
