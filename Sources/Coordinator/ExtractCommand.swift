@@ -26,8 +26,12 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Validation tree with the same classes.")
     var validation: String?
 
-    @Option(help: "VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file).")
-    var weights: String = KerasCache.vgg16NotopWeights
+    @Option(
+        help: """
+            VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file). Default: Keras' \
+            cache file, downloaded as Keras does when missing (see fetch-weights).
+            """)
+    var weights: String?
 
     @Option(help: "The feature file to write (HDF5).")
     var output: String
@@ -124,7 +128,7 @@ struct ExtractCommand: ParsableCommand {
         if curveKey == nil {
             for endpoint in bind {
                 if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(refusal)
+                    throw ValidationError(CommandLineRunner.message(for: refusal))
                 }
             }
         }
@@ -139,13 +143,19 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
-        try OutputCheck.check(
-            output, kind: "feature file",
-            inputs: [.init(weights, role: "weights file"), .init(train, role: "training directory")]
-                + (validation.map { [.init($0, role: "validation directory")] } ?? []),
-            overwrite: force, recognises: FeatureFile.isFeatureFile)
+        func checkOutput(weights: String?) throws {
+            try OutputCheck.check(
+                output, kind: "feature file",
+                inputs: [.init(train, role: "training directory")]
+                    + (validation.map { [.init($0, role: "validation directory")] } ?? [])
+                    + (weights.map { [.init($0, role: "weights file")] } ?? []),
+                overwrite: force, recognises: FeatureFile.isFeatureFile)
+        }
+        try checkOutput(weights: weights)
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
+        let weights = try weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
+        if self.weights == nil { try checkOutput(weights: weights) }  // the default weights are an input too
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
