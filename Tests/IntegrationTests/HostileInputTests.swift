@@ -308,6 +308,16 @@ struct SmallTmpfs {
         Self.command("/bin/mount", ["-o", "remount,size=\(size)", path]) == 0
     }
 
+    /// Fills what space is left with a file of zeros; returns its path.
+    func fill() -> String {
+        let filler = path + "/filler"
+        let fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let block = [UInt8](repeating: 0, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+        return filler
+    }
+
     func unmount() {
         _ = Self.command("/bin/umount", [path])
         try? FileManager.default.removeItem(atPath: path)
@@ -326,7 +336,7 @@ struct SmallTmpfs {
 
 @Suite("Full disk", .enabled(if: BuiltExecutables.available, "needs the built executables"))
 struct FullDiskTests {
-    @Test("a full disk stops extract and train with exit 1 naming the file; after space is freed, extract resumes")
+    @Test("a full disk stops extract, train and evaluate --plot with exit 1 naming the file; extract then resumes")
     func fullDiskIsAnError() throws {
         let (mounted, reason) = SmallTmpfs.mount(size: "2m")
         guard let tmpfs = mounted else {
@@ -369,13 +379,28 @@ struct FullDiskTests {
         #expect(full.stderr.contains(tmpfs.path), "\(full.stderr)")
         #expect(full.stderr.contains(".parts/part-"), "the journal fills the disk: \(full.stderr)")
 
+        // The plot of `evaluate` on the full disk (a model trained elsewhere).
+        let model2 = fixture.directory.file("model.h5")
+        let features = fixture.directory.file("reference.h5")
+        let trained = try HostileInputTests.run(
+            fixture, ["train", "--features", features, "--output", model2, "--epochs", "1", "--no-validation"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let plot = tmpfs.path + "/confusion.svg"
+        let filler = tmpfs.fill()
+        let evaluate = try HostileInputTests.run(
+            fixture, ["evaluate", "--features", features, "--model", model2, "--split", "train", "--plot", plot])
+        #expect(evaluate.status == 1, "\(evaluate.stderr)")
+        #expect(evaluate.stderr.contains("No space left on device") && evaluate.stderr.contains(plot))
+        #expect(!FileManager.default.fileExists(atPath: plot))
+        try FileManager.default.removeItem(atPath: filler)
+
         #expect(tmpfs.resize("4m"))
         let assembly = try HostileInputTests.run(fixture, arguments(output), timeout: 120)
         #expect(assembly.status == 1, "\(assembly.stderr)")
         #expect(!assembly.signalled)
         #expect(assembly.stderr.contains("No space left on device"), "\(assembly.stderr)")
         #expect(assembly.stderr.contains("features.h5.tmp-"), "the assembly fills the disk: \(assembly.stderr)")
-        for run in [train, full, assembly] {
+        for run in [train, full, evaluate, assembly] {
             print("full disk: \(run.stderr.split(separator: "\n").last ?? "")")
         }
 
