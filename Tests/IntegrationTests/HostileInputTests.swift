@@ -291,12 +291,14 @@ struct HostileInputTests {
 struct SmallTmpfs {
     let path: String
 
-    /// Mounts a tmpfs of `size` (e.g. "2m") on a fresh directory; nil and the reason when it cannot.
-    static func mount(size: String) -> (SmallTmpfs?, String) {
+    /// Mounts a tmpfs of `size` (e.g. "2m", read-only with `readOnly`) on a fresh directory; nil and the reason
+    /// when it cannot.
+    static func mount(size: String, readOnly: Bool = false) -> (SmallTmpfs?, String) {
         guard geteuid() == 0 else { return (nil, "mounting a tmpfs needs root") }
         let path = NSTemporaryDirectory() + "bottleneck-tmpfs-\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let status = Self.command("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+        let options = (readOnly ? "ro," : "") + "size=\(size)"
+        let status = Self.command("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", path])
         guard status == 0 else {
             try? FileManager.default.removeItem(atPath: path)
             return (nil, "mount -t tmpfs failed (status \(status)): no privilege to mount here")
@@ -334,7 +336,7 @@ struct SmallTmpfs {
     }
 }
 
-@Suite("Full disk", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+@Suite("Full and read-only disks", .enabled(if: BuiltExecutables.available, "needs the built executables"))
 struct FullDiskTests {
     @Test("a full disk stops extract, train and evaluate --plot with exit 1 naming the file; extract then resumes")
     func fullDiskIsAnError() throws {
@@ -413,5 +415,23 @@ struct FullDiskTests {
         #expect(try actual.readFeatures(rows: 0..<actual.count) == expected.readFeatures(rows: 0..<expected.count))
         #expect(try actual.labels() == expected.labels())
 
+    }
+
+    @Test("an output on a read-only filesystem is reported before training as 'cannot write OUTPUT: reason'")
+    func readOnlyOutputIsReportedFirst() throws {
+        let (mounted, reason) = SmallTmpfs.mount(size: "1m", readOnly: true)
+        guard let tmpfs = mounted else {
+            print("Read-only filesystem test skipped: \(reason)")
+            return
+        }
+        defer { tmpfs.unmount() }
+        let fixture = try DistributedFixture("read-only")
+        defer { fixture.directory.remove() }
+        let (features, _) = try HostileInputTests.trainedModel(fixture)
+        let model = tmpfs.path + "/model.h5"
+        let train = try HostileInputTests.run(fixture, ["train", "--features", features, "--output", model])
+        #expect(train.status == 1, "\(train.stderr)")
+        #expect(train.stderr.contains("cannot write \(model): Read-only file system"), "\(train.stderr)")
+        #expect(!train.stdout.contains("Epoch"), "no epoch ran: \(train.stdout)")
     }
 }
