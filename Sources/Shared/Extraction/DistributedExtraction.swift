@@ -129,7 +129,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
 
     let written: (images: Int, skipped: Int)
     do {
-        written = try assembleFeatureFile(inputs: inputs, journal: journal, outputPath: request.outputPath)
+        written = try assembleFeatureFile(
+            inputs: inputs, journal: journal, outputPath: request.outputPath, progress: request.progress)
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }
