@@ -182,7 +182,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
-                "Export", "TopModel", "ImageInput", "TestSupport",
+                "Export", "Report", "TopModel", "ImageInput", "TestSupport",
             ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
         .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLI
+import FileIntegrity
 import Foundation
 import Report
 import Storage
@@ -38,6 +39,9 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "List at most this many misclassified images (the most confident first).")
     var maxMisclassified = 200
 
+    @Flag(name: .long, help: "Overwrite --output even when it exists and is not an HTML page.")
+    var force = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -48,6 +52,13 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputCheck.check(
+            output, kind: "HTML page",
+            inputs: [.init(features, role: "feature file"), .init(model, role: "model")]
+                + (images.map {
+                    [.init($0, role: "image directory")]
+                } ?? []),
+            overwrite: force, recognises: ReportFile.isHTMLPage)
         common.bootstrapLogging()
         common.chooseBLASKernels()
         if let images {

@@ -1,4 +1,5 @@
 import Foundation
+import Report
 import TestSupport
 import Testing
 import TopModel
@@ -54,6 +55,20 @@ struct ReportCommandTests {
             expecting: 1)
         #expect(bad.stderr.contains("none.h5"))
         try PipelineFixture.run(["report", "--features", fixture.features, "--model", model], expecting: 2)
+        // The output is checked before any work: never an input, never a file of another kind without --force.
+        let refused = try PipelineFixture.run(
+            ["report", "--features", fixture.features, "--model", model, "--output", fixture.features],
+            expecting: 2)
+        #expect(refused.stderr.contains("feature file"))
+        let other = fixture.directory + "/notes.txt"
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: other))
+        try PipelineFixture.run(
+            ["report", "--features", fixture.features, "--model", model, "--output", other], expecting: 2)
+        try PipelineFixture.run([
+            "report", "--features", fixture.features, "--model", model, "--output", other, "--force",
+        ])
+        #expect(ReportFile.isHTMLPage(other))
+        try PipelineFixture.run(["report", "--features", fixture.features, "--model", model, "--output", output])
     }
 
     @Test(

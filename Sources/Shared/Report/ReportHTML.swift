@@ -240,6 +240,16 @@ public enum ReportHTML {
 
 /// Writes the page atomically: a temporary file next to `path`, renamed into place when whole.
 public enum ReportFile {
+    /// Whether the file at `path` starts as an HTML page does (`<!DOCTYPE html` or `<html`, any case), so that
+    /// a command may replace it; reads only its first bytes.
+    public static func isHTMLPage(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 64)) ?? Data()
+        let text = String(decoding: head, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        return text.hasPrefix("<!doctype html") || text.hasPrefix("<html")
+    }
+
     public static func write(_ html: String, to path: String) throws(ReportError) {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
