@@ -71,7 +71,7 @@ struct ExportCommandTests {
                 open(raw, "wb").write(x.tobytes() + y.tobytes())
                 print(x.shape, y.shape, z.shape)
                 """
-            let result = try #require(runTool("python3", ["-c", script, out, oneHot, name, raw]))
+            let result = try #require(runTool(pythonWithNumpy ?? "python3", ["-c", script, out, oneHot, name, raw]))
             #expect(result.status == 0, "\(result.stderr)")
             let shape = ([split.count] + split.featureShape).map(String.init).joined(separator: ", ")
             #expect(

@@ -124,11 +124,14 @@ func findOnPath(_ name: String) -> String? {
     return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
-/// Why NumPy checks cannot run here, or nil when `python3 -c "import numpy"` works.
-let numpyUnavailable: String? = {
-    guard let result = runTool("python3", ["-c", "import numpy"]) else { return "python3 is not installed" }
-    return result.status == 0 ? nil : "python3 cannot import numpy (pip install numpy)"
-}()
+/// The first Python that imports NumPy: `python3` on the PATH, else the system's (Debian's python3-numpy).
+let pythonWithNumpy: String? = ["python3", "/usr/bin/python3"].first {
+    runTool($0, ["-c", "import numpy"])?.status == 0
+}
+
+/// Why NumPy checks cannot run here, or nil when a Python with NumPy was found.
+let numpyUnavailable: String? =
+    pythonWithNumpy == nil ? "no python3 here imports numpy (apt-get install python3-numpy, or pip install numpy)" : nil
 
 /// Why the browser checks cannot run here, or nil when a headless Chromium starts.
 let chromiumUnavailable: String? = {
