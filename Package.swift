@@ -8,7 +8,7 @@ import PackageDescription
 //   Reporting (the one error shape, progress values) ◄─ every library below that reports
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
-//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
@@ -46,7 +46,11 @@ let package = Package(
         .systemLibrary(
             name: "CJPEG", path: "\(shared)/CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "\(shared)/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims"),
+        .target(
+            name: "CShims", dependencies: ["CHDF5", "CJPEG", "CPNG"], path: "\(shared)/CShims",
+            // The SIMD kernels (bf16 product, FMA peak) keep their accumulators in registers only when
+            // optimised; optimise debug builds too, as the release build does.
+            cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
 
         // MARK: - Libraries, one job each
         .target(name: "Reporting", path: "\(shared)/Reporting", exclude: ["README.md"]),
@@ -67,7 +71,8 @@ let package = Package(
             name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
-            name: "BLAS", dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
+            name: "BLAS",
+            dependencies: ["COpenBLAS", "CShims", "Reporting", .product(name: "Logging", package: "swift-log")],
             path: "\(shared)/BLAS", exclude: ["README.md"]),
         .target(
             name: "VGG16",
@@ -158,6 +163,7 @@ let package = Package(
             name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport",
             exclude: ["local_file_server.py"]),
         // Unit tests: one module each, no child processes.
+        .testTarget(name: "BLASTests", dependencies: ["BLAS", "Reporting"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),

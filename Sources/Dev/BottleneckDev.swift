@@ -7,5 +7,5 @@ struct BottleneckDev: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-dev",
         abstract: "Developer tools for Bottleneck: benchmarks and a worker with test hooks.",
-        subcommands: [BenchEngineCommand.self, DevWorkerCommand.self])
+        subcommands: [BenchEngineCommand.self, DevWorkerCommand.self, FMAPeakCommand.self, BenchBF16Command.self])
 }

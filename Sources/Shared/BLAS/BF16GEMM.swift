@@ -1,0 +1,25 @@
+import CShims
+
+/// Row-major matrix product in bf16 with fp32 accumulation (AVX512_BF16 `vdpbf16ps`):
+/// `C = A · B + beta · C`, with A and B rounded to bf16 (nearest even) on the way in.
+///
+/// Same shape as `sgemm` without transposes or alpha: A is `[m, k]`, B is `[k, n]`, C is `[m, n]`, all
+/// row-major; a leading dimension left nil is the stored matrix's column count. C is not read when beta is 0.
+/// Throws, naming the CPU flag, on a CPU without AVX512F/BW/VL and AVX512_BF16; never falls back to fp32.
+///
+/// Order of the sums (the result is reproducible bit for bit, on any thread, whatever the sizes): each output
+/// starts at 0, C (beta 1) or beta·C, then adds for each k-pair p in increasing order a[2p+1]·b[2p+1], then
+/// a[2p]·b[2p] (products of bf16 values are exact in fp32; each addition rounds to nearest even; for odd k the
+/// missing last term is +0). Subnormal bf16 inputs count as zero and subnormal sums flush to zero.
+/// Single-threaded; allocates its packing workspace (`bn_bf16_gemm_workspace_count()` halves, under 1 MiB).
+package func bf16gemm(
+    m: Int, n: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int? = nil, _ b: UnsafePointer<Float>, ldb: Int? = nil,
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+) throws(MissingCPUFeature) {
+    try CPUFeatures.requireBF16()
+    precondition(m >= 0 && n >= 0 && k >= 0 && max(m, n, k) <= Int(Int32.max), "bf16gemm: sizes out of range")
+    let workspace = UnsafeMutablePointer<UInt16>.allocate(capacity: bn_bf16_gemm_workspace_count())
+    defer { workspace.deallocate() }
+    bn_bf16_gemm(
+        Int32(m), Int32(n), Int32(k), a, Int32(lda ?? k), b, Int32(ldb ?? n), beta, c, Int32(ldc ?? n), workspace)
+}
