@@ -8,7 +8,8 @@ import PackageDescription
 //   Reporting (the one error shape, progress values) ◄─ every library below that reports
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
-//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ the bf16 product, CPU features)
+//   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity

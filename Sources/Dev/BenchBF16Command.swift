@@ -12,8 +12,8 @@ struct BenchBF16Command: ParsableCommand {
             Shapes (m × k · k × n): m Winograd tiles (or pixels), k input channels, n output channels, as \
             the conv base's per-point products use them at 224 (F(4×4): 56×56 → 3136 tiles for block 1, \
             784, 196, 49 for blocks 2 to 4) and the first layer's im2col (k 27). GFLOP/s count 2·m·n·k \
-            per product; the best of the rounds. Valid only on an otherwise idle machine (load average \
-            printed).
+            per product; the best of the rounds. Valid only on an otherwise idle machine (other processes' \
+            share of the CPUs meanwhile printed).
             """)
 
     @Option(help: "Rounds per shape and engine; the best is reported.")
@@ -27,9 +27,8 @@ struct BenchBF16Command: ParsableCommand {
     func run() throws {
         try CPUFeatures.requireBF16()
         BLASThreads.set(1)
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-            .split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
-        print("load average before: \(load); OpenBLAS kernels \(BLASKernels.coreName), 1 thread")
+        print("OpenBLAS kernels \(BLASKernels.coreName), 1 thread")
+        let start = MachineLoad()
         for (m, k, n) in Self.shapes {
             let a = (0..<(m * k)).map { _ in Float.random(in: 0..<1) }
             let b = (0..<(k * n)).map { _ in Float.random(in: -1..<1) }
@@ -65,5 +64,6 @@ struct BenchBF16Command: ParsableCommand {
                     format: "%5d×%4d·%4d×%4d  sgemm %6.1f GFLOP/s  bf16 %6.1f GFLOP/s  ×%.2f", m, k, k, n, fp32, bf16,
                     bf16 / fp32))
         }
+        print(MachineLoad.report(since: start))
     }
 }

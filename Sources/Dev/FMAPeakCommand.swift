@@ -12,8 +12,8 @@ struct FMAPeakCommand: ParsableCommand {
             \(FMAPeak.chains) independent 16-lane zmm accumulator chains (enough to hide the FMA latency on \
             every port), no memory traffic in the loop; 2 flops per lane per FMA. The N threads start \
             together; a round's time is from the start to the last thread's end (wall clock, monotonic). \
-            The figure is the best of the rounds. Valid only on an otherwise idle machine: the load average \
-            is printed with it.
+            The figure is the best of the rounds. Valid only on an otherwise idle machine: the share of the \
+            CPUs' time other processes used meanwhile (/proc/stat minus this process) is printed with it.
             """)
 
     @Option(help: "Iterations per thread and round (each: \(FMAPeak.chains) FMAs of 16 lanes).")
@@ -29,9 +29,7 @@ struct FMAPeakCommand: ParsableCommand {
         guard CPUFeatures.hasAVX512F else {
             throw ValidationError("this CPU lacks the CPU flag avx512f, which the FMA kernel needs")
         }
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?
-            .split(separator: " ").prefix(3).joined(separator: " ") ?? "unknown"
-        print("load average before: \(load)")
+        let start = MachineLoad()
         for count in Array(Set([1, max(1, threads)])).sorted() {
             let seconds = (0..<max(1, rounds)).map { _ in time(threads: count) }.min()!
             let gflops = Double(count) * Double(iterations) * FMAPeak.flopsPerIteration / seconds / 1e9
@@ -40,6 +38,7 @@ struct FMAPeakCommand: ParsableCommand {
                     format: "fma-peak: %d thread%@: %.1f GFLOP/s (%.1f per thread; best of %d rounds, %.3f s)",
                     count, count == 1 ? "" : "s", gflops, gflops / Double(count), max(1, rounds), seconds))
         }
+        print(MachineLoad.report(since: start))
     }
 
     /// Seconds from releasing `threads` threads to the end of the last one.

@@ -114,7 +114,9 @@ struct BF16GEMMTests {
         var bf16 = [Float](repeating: 0, count: m * n)
         try a.withUnsafeBufferPointer { a in
             try b.withUnsafeBufferPointer { b in
-                fp32.withUnsafeMutableBufferPointer { sgemm(m: m, n: n, k: k, a.baseAddress!, b.baseAddress!, $0.baseAddress!) }
+                fp32.withUnsafeMutableBufferPointer {
+                    sgemm(m: m, n: n, k: k, a.baseAddress!, b.baseAddress!, $0.baseAddress!)
+                }
                 try bf16.withUnsafeMutableBufferPointer {
                     try bf16gemm(m: m, n: n, k: k, a.baseAddress!, b.baseAddress!, $0.baseAddress!)
                 }
@@ -123,7 +125,9 @@ struct BF16GEMMTests {
         let scale = fp32.map(abs).max()!
         let largest = zip(fp32, bf16).map { abs($0 - $1) }.max()!
         let relative = largest / scale
-        print("bf16 vs fp32 \(m)×\(k)·\(k)×\(n): largest difference \(largest) of largest |C| \(scale): \(relative)")
+        print(
+            "bf16 vs fp32 \(m)×\(k)·\(k)×\(n): largest difference \(largest) of largest |C| \(scale): "
+                + "\(relative)")
         #expect(relative <= 1e-2)
     }
 }
