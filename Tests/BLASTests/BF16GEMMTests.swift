@@ -66,6 +66,7 @@ struct BF16GEMMTests {
         for i in 0..<m { for p in 0..<k { a[i * lda + p] = random.uniform(-2, 2) } }
         for p in 0..<k { for j in 0..<n { b[p * ldb + j] = random.uniform(-2, 2) } }
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = random.uniform(-8, 8) } }
+        let cBefore = c
         var expected = c
         referenceProduct(m: m, n: n, k: k, a, lda: lda, b, ldb: ldb, beta: beta, &expected, ldc: ldc)
         try a.withUnsafeBufferPointer { a in
@@ -77,6 +78,16 @@ struct BF16GEMMTests {
                 }
             }
         }
+        // B packed once beforehand gives the same bits.
+        var fromPacked = [Float](repeating: .nan, count: m * ldc)
+        for i in 0..<m { for j in 0..<n { fromPacked[i * ldc + j] = cBefore[i * ldc + j] } }
+        let packed = try b.withUnsafeBufferPointer { try BF16PackedMatrix(k: k, n: n, $0.baseAddress!, ldb: ldb) }
+        a.withUnsafeBufferPointer { a in
+            fromPacked.withUnsafeMutableBufferPointer { c in
+                bf16gemm(m: m, a.baseAddress!, lda: lda, packed, beta: beta, c.baseAddress!, ldc: ldc)
+            }
+        }
+        #expect(zip(fromPacked, c).allSatisfy { $0.bitPattern == $1.bitPattern })
         var mismatches = 0
         for i in 0..<m {
             for j in 0..<n where c[i * ldc + j].bitPattern != expected[i * ldc + j].bitPattern {

@@ -23,3 +23,46 @@ package func bf16gemm(
     bn_bf16_gemm(
         Int32(m), Int32(n), Int32(k), a, Int32(lda ?? k), b, Int32(ldb ?? n), beta, c, Int32(ldc ?? n), workspace)
 }
+
+/// B `[k, n]` rounded to bf16 and packed once for `bf16gemm(m:n:k:_:lda:_:beta:_:ldc:)`, e.g. a layer's
+/// weights: half the bytes of the fp32 matrix, and no packing of B per product.
+///
+/// Immutable after `init`; products on several threads may share one.
+package final class BF16PackedMatrix: Sendable {
+    /// Rows (the product's depth) and columns of B.
+    package let k: Int
+    package let n: Int
+    // Written only in `init`, read-only afterwards, freed in `deinit`: safe to share across threads.
+    nonisolated(unsafe) private let storage: UnsafeMutablePointer<UInt16>
+
+    /// Bytes of the packed matrix.
+    package var byteCount: Int { bn_bf16_packed_b_count(Int32(k), Int32(n)) * 2 }
+
+    /// Packs B (row-major, row stride `ldb`, default n); throws on a CPU without avx512_bf16.
+    package init(k: Int, n: Int, _ b: UnsafePointer<Float>, ldb: Int? = nil) throws(MissingCPUFeature) {
+        try CPUFeatures.requireBF16()
+        precondition(k >= 0 && n >= 0 && max(k, n) <= Int(Int32.max), "BF16PackedMatrix: sizes out of range")
+        self.k = k
+        self.n = n
+        let count = bn_bf16_packed_b_count(Int32(k), Int32(n))
+        storage = .allocate(capacity: max(1, count))
+        bn_bf16_pack_b(Int32(k), Int32(n), b, Int32(ldb ?? n), storage)
+    }
+
+    deinit { storage.deallocate() }
+
+    fileprivate var packed: UnsafePointer<UInt16> { UnsafePointer(storage) }
+}
+
+/// `bf16gemm` with B packed beforehand: `C = A · B + beta · C`, A `[m, b.k]`, C `[m, b.n]`; the same result,
+/// bit for bit, as `bf16gemm` on the unpacked B. Single-threaded; allocates its workspace for A.
+package func bf16gemm(
+    m: Int, _ a: UnsafePointer<Float>, lda: Int? = nil, _ b: BF16PackedMatrix, beta: Float = 0,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+) {
+    precondition(m >= 0 && m <= Int(Int32.max), "bf16gemm: sizes out of range")
+    let workspace = UnsafeMutablePointer<UInt16>.allocate(capacity: bn_bf16_gemm_workspace_count())
+    defer { workspace.deallocate() }
+    bn_bf16_gemm_packed(
+        Int32(m), Int32(b.n), Int32(b.k), a, Int32(lda ?? b.k), b.packed, beta, c, Int32(ldc ?? b.n), workspace)
+}

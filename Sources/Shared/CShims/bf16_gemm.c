@@ -106,15 +106,37 @@ BN_BF16_TARGET static void kernel(int kcp, const uint32_t *pa, const uint16_t *p
     }
 }
 
-BN_BF16_TARGET void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
-                                 float *c, int ldc, uint16_t *workspace) {
+// Elements of one packed block of B: whole NR-column panels of kc rows (pairs).
+static size_t packed_block_count(int kc, int nc) { return (size_t)((nc + NR - 1) / NR) * ((kc + 1) / 2) * 64; }
+
+size_t bn_bf16_packed_b_count(int k, int n) {
+    size_t count = 0;
+    for (int jc = 0; jc < n; jc += NC)
+        for (int pc = 0; pc < k; pc += KC) count += packed_block_count(min_int(KC, k - pc), min_int(NC, n - jc));
+    return count;
+}
+
+// Blocks of B, in the order the product visits them: column blocks of NC, in each the depth blocks of KC.
+BN_BF16_TARGET void bn_bf16_pack_b(int k, int n, const float *b, int ldb, uint16_t *packed) {
+    for (int jc = 0; jc < n; jc += NC) {
+        const int nc = min_int(NC, n - jc);
+        for (int pc = 0; pc < k; pc += KC) {
+            const int kc = min_int(KC, k - pc);
+            pack_b(kc, nc, b + (size_t)pc * ldb + jc, ldb, packed);
+            packed += packed_block_count(kc, nc);
+        }
+    }
+}
+
+// The product; B from `b` (packed block by block into the workspace) or, when `b` is NULL, from `packed_b`.
+BN_BF16_TARGET static void product(int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                                   const uint16_t *packed_b, float beta, float *c, int ldc, uint16_t *workspace) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = beta == 0 ? 0 : beta * c[(size_t)i * ldc + j];
         return;
     }
-    uint16_t *packed_b = workspace;
     uint32_t *packed_a = (uint32_t *)(void *)(workspace + (size_t)KCP * 2 * NC);
     const int first_start = beta == 0 ? 0 : (beta == 1 ? 1 : 2);
     for (int jc = 0; jc < n; jc += NC) {
@@ -122,13 +144,19 @@ BN_BF16_TARGET void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, c
         for (int pc = 0; pc < k; pc += KC) {
             const int kc = min_int(KC, k - pc);
             const int kcp = (kc + 1) / 2;
-            pack_b(kc, nc, b + (size_t)pc * ldb + jc, ldb, packed_b);
+            const uint16_t *block = packed_b;
+            if (b) {
+                pack_b(kc, nc, b + (size_t)pc * ldb + jc, ldb, workspace);
+                block = workspace;
+            } else {
+                packed_b += packed_block_count(kc, nc);
+            }
             const int start = pc == 0 ? first_start : 1;
             for (int ic = 0; ic < m; ic += MC) {
                 const int mc = min_int(MC, m - ic);
                 pack_a(mc, kc, a + (size_t)ic * lda + pc, lda, packed_a);
                 for (int jr = 0; jr < nc; jr += NR) {
-                    const uint16_t *pb = packed_b + (size_t)(jr / NR) * kcp * 64;
+                    const uint16_t *pb = block + (size_t)(jr / NR) * kcp * 64;
                     for (int ir = 0; ir < mc; ir += MR) {
                         kernel(kcp, packed_a + (size_t)(ir / MR) * kcp * MR, pb,
                                c + (size_t)(ic + ir) * ldc + jc + jr, ldc, min_int(MR, mc - ir),
@@ -139,10 +167,29 @@ BN_BF16_TARGET void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, c
         }
     }
 }
+
+BN_BF16_TARGET void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta,
+                                 float *c, int ldc, uint16_t *workspace) {
+    product(m, n, k, a, lda, b, ldb, NULL, beta, c, ldc, workspace);
+}
+
+BN_BF16_TARGET void bn_bf16_gemm_packed(int m, int n, int k, const float *a, int lda, const uint16_t *packed_b,
+                                        float beta, float *c, int ldc, uint16_t *workspace) {
+    product(m, n, k, a, lda, NULL, 0, packed_b, beta, c, ldc, workspace);
+}
 #else
+size_t bn_bf16_packed_b_count(int k, int n) { (void)k; (void)n; return 0; }
+void bn_bf16_pack_b(int k, int n, const float *b, int ldb, uint16_t *packed) {
+    (void)k; (void)n; (void)b; (void)ldb; (void)packed;
+}
 void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc, uint16_t *workspace) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    (void)workspace;
+}
+void bn_bf16_gemm_packed(int m, int n, int k, const float *a, int lda, const uint16_t *packed_b, float beta,
+                         float *c, int ldc, uint16_t *workspace) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed_b; (void)beta; (void)c; (void)ldc;
     (void)workspace;
 }
 #endif

@@ -23,4 +23,16 @@ size_t bn_bf16_gemm_workspace_count(void);
 void bn_bf16_gemm(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc, uint16_t *workspace);
 
+/// uint16_t elements of B `[k, n]` packed by `bn_bf16_pack_b` (about k · n, padded to whole pairs and
+/// 32-column panels: half of B's bytes).
+size_t bn_bf16_packed_b_count(int k, int n);
+
+/// Rounds B `[k, n]` (row stride `ldb`) to bf16 into `packed` (`bn_bf16_packed_b_count(k, n)` elements) once,
+/// for any number of `bn_bf16_gemm_packed` calls with the same k and n (e.g. a layer's weights).
+void bn_bf16_pack_b(int k, int n, const float *b, int ldb, uint16_t *packed);
+
+/// `bn_bf16_gemm` with B already packed by `bn_bf16_pack_b(k, n, ...)`: the same result, bit for bit.
+void bn_bf16_gemm_packed(int m, int n, int k, const float *a, int lda, const uint16_t *packed_b, float beta,
+                         float *c, int ldc, uint16_t *workspace);
+
 #endif
