@@ -12,7 +12,8 @@ struct BenchBF16Command: ParsableCommand {
             Shapes (m × k · k × n): m Winograd tiles (or pixels), k input channels, n output channels, as \
             the conv base's per-point products use them at 224 (F(4×4): 56×56 → 3136 tiles for block 1, \
             784, 196, 49 for blocks 2 to 4) and the first layer's im2col (k 27). GFLOP/s count 2·m·n·k \
-            per product; the best of the rounds. Valid only on an otherwise idle machine (other processes' \
+            per product; the best of the rounds. bf16 is timed with B packed per product and with B packed \
+            once beforehand (as a layer's weights would be). Valid only on an otherwise idle machine (other processes' \
             share of the CPUs meanwhile printed).
             """)
 
@@ -59,10 +60,17 @@ struct BenchBF16Command: ParsableCommand {
                     }
                 }
             }
+            let packed = try b.withUnsafeBufferPointer { try BF16PackedMatrix(k: k, n: n, $0.baseAddress!) }
+            let prepacked = a.withUnsafeBufferPointer { a in
+                c.withUnsafeMutableBufferPointer { c in
+                    best { bf16gemm(m: m, a.baseAddress!, packed, c.baseAddress!) }
+                }
+            }
             print(
                 String(
-                    format: "%5d×%4d·%4d×%4d  sgemm %6.1f GFLOP/s  bf16 %6.1f GFLOP/s  ×%.2f", m, k, k, n, fp32, bf16,
-                    bf16 / fp32))
+                    format:
+                        "%5d×%4d·%4d×%4d  sgemm %6.1f  bf16 %6.1f (×%.2f)  bf16, B packed once %6.1f (×%.2f) GFLOP/s",
+                    m, k, k, n, fp32, bf16, bf16 / fp32, prepacked, prepacked / fp32))
         }
         print(MachineLoad.report(since: start))
     }
