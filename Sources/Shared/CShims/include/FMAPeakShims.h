@@ -14,4 +14,9 @@
 /// iterations floating-point operations. Returns a sum of the accumulators, so the work cannot be elided.
 float bn_fma_peak(uint64_t iterations);
 
+/// The same with `vdpbf16ps` (AVX512_BF16) in place of `vfmadd`: each instruction does 2 bf16 products and 2
+/// fp32 additions per lane, 4 · 16 · BN_FMA_PEAK_CHAINS · iterations floating-point operations. Needs
+/// AVX512_BF16.
+float bn_bf16_dot_peak(uint64_t iterations);
+
 #endif
