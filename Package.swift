@@ -9,10 +9,12 @@ import PackageDescription
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
+//   FineTuning ◄─ VGG16, TopModel, BLAS (block5 + top backward pass)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI
@@ -67,6 +69,9 @@ let package = Package(
             name: "BLAS", dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
             path: "\(shared)/BLAS", exclude: ["README.md"]),
         .target(
+            name: "Augmentation", dependencies: ["Reporting"], path: "\(shared)/Augmentation",
+            exclude: ["README.md"]),
+        .target(
             name: "VGG16",
             dependencies: [
                 "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
@@ -97,6 +102,9 @@ let package = Package(
             path: "\(shared)/Extraction", exclude: ["README.md"]),
         .target(
             name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
+            exclude: ["README.md"]),
+        .target(
+            name: "FineTuning", dependencies: ["VGG16", "TopModel", "BLAS", "Reporting"], path: "\(shared)/FineTuning",
             exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
@@ -155,6 +163,9 @@ let package = Package(
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
+        .testTarget(name: "AugmentationTests", dependencies: ["Augmentation", "HDF5", "TestSupport"]),
+        .testTarget(
+            name: "FineTuningTests", dependencies: ["FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "TestSupport"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(
             name: "CLITests",
