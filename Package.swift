@@ -14,7 +14,7 @@ import PackageDescription
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
-//   FineTuning ◄─ VGG16, TopModel, BLAS (block5 + top backward pass)
+//   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI
@@ -104,8 +104,11 @@ let package = Package(
             name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
             exclude: ["README.md"]),
         .target(
-            name: "FineTuning", dependencies: ["VGG16", "TopModel", "BLAS", "Reporting"], path: "\(shared)/FineTuning",
-            exclude: ["README.md"]),
+            name: "FineTuning",
+            dependencies: [
+                "VGG16", "TopModel", "ImageInput", "Augmentation", "HDF5", "BLAS", "FileIntegrity", "Reporting",
+            ],
+            path: "\(shared)/FineTuning", exclude: ["README.md"]),
         .target(
             name: "WorkerRuntime",
             dependencies: [
@@ -165,7 +168,10 @@ let package = Package(
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
         .testTarget(name: "AugmentationTests", dependencies: ["Augmentation", "HDF5", "TestSupport"]),
         .testTarget(
-            name: "FineTuningTests", dependencies: ["FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "TestSupport"]),
+            name: "FineTuningTests",
+            dependencies: [
+                "FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "Augmentation", "ImageInput", "TestSupport",
+            ], exclude: ["keras_finetuned_check.py"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(
             name: "CLITests",

@@ -6,14 +6,27 @@ public enum FineTuningError: Error, Sendable, Equatable {
     case structure(String)
     /// A setting is out of range.
     case invalidArgument(String)
+    /// An output (model, checkpoint) cannot be written, or a checkpoint cannot be used.
+    case output(path: String, reason: String)
 }
 
 extension FineTuningError: ReportedError {
+    public var subject: String? {
+        if case .output(let path, _) = self { return path }
+        return nil
+    }
+
     public var message: String {
         switch self {
         case .structure(let message), .invalidArgument(let message): message
+        case .output(_, let reason): reason
         }
     }
 
-    public var description: String { message }
+    public var category: FailureCategory {
+        if case .output = self { return .failedRun }
+        return .badInput
+    }
+
+    public var description: String { subject.map { "\($0): \(message)" } ?? message }
 }

@@ -140,3 +140,28 @@ public struct TrainableBlock: Sendable {
             input: dInput)
     }
 }
+
+extension TrainableBlock {
+    /// Inference (dropout off): the pooled block output `[batch, top.inputs]` for
+    /// `input[batch, inputHeight, inputWidth, inputChannels]`, the top model's input.
+    public func pooledFeatures(input: UnsafePointer<Float>, batch: Int) -> [Float] {
+        let (h, w) = (inputHeight, inputWidth)
+        let pixels = batch * h * w
+        var x = Array(UnsafeBufferPointer(start: input, count: batch * inputCount))
+        var channels = inputChannels
+        for layer in convLayers {
+            var col = [Float](repeating: 0, count: pixels * 9 * channels)
+            Conv3x3.im2col(x, batch: batch, height: h, width: w, channels: channels, into: &col)
+            var z = [Float](repeating: 0, count: pixels * layer.outChannels)
+            Conv3x3.forward(
+                columns: col, pixels: pixels, inChannels: channels, outChannels: layer.outChannels,
+                kernel: layer.kernel, bias: layer.bias, z: &z)
+            ReLU.forward(&z, count: z.count)
+            x = z
+            channels = layer.outChannels
+        }
+        var pooled = [Float](repeating: 0, count: batch * (h / 2) * (w / 2) * channels)
+        MaxPool2x2.forward(x, batch: batch, height: h, width: w, channels: channels, into: &pooled)
+        return pooled
+    }
+}

@@ -127,4 +127,10 @@ public struct OptimizerSlots: Sendable, Equatable, Codable {
     public var iterations: Int
     public var first: [[Float]]
     public var second: [[Float]]
+
+    public init(iterations: Int, first: [[Float]], second: [[Float]]) {
+        self.iterations = iterations
+        self.first = first
+        self.second = second
+    }
 }
