@@ -181,6 +181,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["Storage", "HDF5", "VGG16", "Wire", "BLAS", "TestSupport"]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
-        .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),
+        .testTarget(
+            name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
     ]
 )

@@ -34,6 +34,48 @@ public struct FineTunedModel: Sendable {
         self.top = top
     }
 
+    /// Reads a FINETUNED.h5 written by `save(to:)`: the conv layers through `VGG16Weights.load` (the file is
+    /// a Keras 2 `save_weights` file), the top model from `/sequential` and the `bottleneck_*` attributes.
+    /// Throws `FineTuningError.output` naming what is missing, or the weights reader's error.
+    public static func load(_ path: String) throws -> FineTunedModel {
+        let conv = try VGG16Weights.load(path: path)
+        func bad(_ reason: String) -> FineTuningError { .output(path: path, reason: reason) }
+        let file: HDF5File
+        do { file = try HDF5File.open(path) } catch { throw bad("cannot open: \(error)") }
+        defer { file.close() }
+        let a = file.root.attributes
+        guard a.contains("bottleneck_format"), try a.string("bottleneck_format") == format else {
+            throw bad("not a fine-tuned model written by this program (no bottleneck_format \(format))")
+        }
+        do {
+            func tensor(_ name: String) throws -> (values: [Float], shape: [Int]) {
+                let dataset = try file.root.dataset("sequential/\(name):0")
+                return (try dataset.read(Float.self), dataset.shape)
+            }
+            let (k1, b1, k2, b2) = try (
+                tensor("dense/kernel"), tensor("dense/bias"), tensor("dense_1/kernel"), tensor("dense_1/bias")
+            )
+            guard k1.shape.count == 2, k2.shape.count == 2 else { throw bad("the top model's kernels are not matrices") }
+            let weights = try TopModelWeights(
+                inputs: k1.shape[0], hidden: k1.shape[1], classes: k2.shape[1], hiddenKernel: k1.values,
+                hiddenBias: b1.values, outputKernel: k2.values, outputBias: b2.values)
+            let provenance = FeatureProvenance(
+                featureLayer: try a.string("bottleneck_feature_layer"),
+                imageHeight: try a.int("bottleneck_image_height"), imageWidth: try a.int("bottleneck_image_width"),
+                preprocess: try a.string("bottleneck_preprocess"),
+                interpolation: try a.string("bottleneck_interpolation"),
+                weightsSHA256: try a.string("bottleneck_weights_sha256"))
+            let top = try TopModel(
+                classNames: try a.strings("bottleneck_class_names"), featureShape: try a.ints("bottleneck_feature_shape"),
+                provenance: provenance, weights: weights)
+            return try FineTunedModel(convLayers: conv.layers, top: top)
+        } catch let error as FineTuningError {
+            throw error
+        } catch {
+            throw bad("\(error)")
+        }
+    }
+
     /// Class probabilities `[count, classes]` of preprocessed images `input[count, H, W, 3]` (the model's
     /// image size): the conv base with the fine-tuned weights to `block5_pool`, then the top model.
     public func probabilities(input: [Float], count: Int) throws -> [Float] {

@@ -151,12 +151,12 @@ public enum MaxPool2x2 {
             for r in 0..<oh {
                 for c in 0..<ow {
                     let base = ((2 * r) * width + 2 * c) * channels
-                    let candidates = [base, base + channels, base + width * channels, base + (width + 1) * channels]
+                    let candidates = (base, base + channels, base + width * channels, base + (width + 1) * channels)
                     for k in 0..<channels {
-                        var best = candidates[0] + k
-                        for candidate in candidates.dropFirst() where image[candidate + k] > image[best] {
-                            best = candidate + k
-                        }
+                        var best = candidates.0 + k
+                        if image[candidates.1 + k] > image[best] { best = candidates.1 + k }
+                        if image[candidates.2 + k] > image[best] { best = candidates.2 + k }
+                        if image[candidates.3 + k] > image[best] { best = candidates.3 + k }
                         dx[offset + best] += gradient[(r * ow + c) * channels + k]
                     }
                 }
