@@ -1,8 +1,9 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
-DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
-# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
-TEST_PACKAGES := shellcheck tcpdump iproute2 jq
+DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
+# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host
+# test), iproute2 (namespaces), python3 (the local HTTP server of the download tests).
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3
 SWIFT ?= swift
 
 .PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step fixtures clean

@@ -16,8 +16,9 @@ import PackageDescription
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI
+//                             CLI, Reporting, WeightsDownload
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -117,6 +118,10 @@ let package = Package(
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
         .target(
+            name: "WeightsDownload",
+            dependencies: ["Reporting", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/WeightsDownload", exclude: ["README.md"]),
+        .target(
             name: "WorkerCommandLine",
             dependencies: [
                 "WorkerRuntime", "Wire", "BLAS", "CLI",
@@ -130,7 +135,8 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BLAS", "CLI", "Reporting", "WeightsDownload",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Coordinator"),
@@ -152,14 +158,15 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport"),
+            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport",
+            exclude: ["local_file_server.py"]),
         // Unit tests: one module each, no child processes.
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
             exclude: ["keras_load_check.py"]),
@@ -173,13 +180,17 @@ let package = Package(
                 "FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "Augmentation", "ImageInput", "TestSupport",
             ], exclude: ["keras_finetuned_check.py"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "WeightsDownloadTests", dependencies: ["WeightsDownload", "TestSupport"]),
         .testTarget(
             name: "CLITests",
             dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Integration tests: start the built executables (`swift build --build-tests` builds them).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Storage", "HDF5", "VGG16", "Wire", "BLAS", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
+                "TestSupport",
+            ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
         .testTarget(
             name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 layers=(
     "CHDF5 COpenBLAS CJPEG CPNG CZeroMQ Reporting"
     "CShims FileIntegrity CLI"
-    "HDF5 BLAS Wire ImageInput Augmentation"
+    "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"
     "TopModel ImageFeatures"
     "Extraction WorkerRuntime FineTuning"

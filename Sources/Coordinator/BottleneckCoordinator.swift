@@ -14,7 +14,7 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
+            GenerateWeightsCommand.self, FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.
@@ -39,11 +39,4 @@ struct BLASSelfCheckCommand: ParsableCommand {
         shouldDisplay: false)
 
     func run() throws { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-}
-
-/// Defaults shared by the commands that read VGG16 weights.
-enum KerasCache {
-    /// Keras' cache path of the official notop weights.
-    static let vgg16NotopWeights =
-        NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 }

@@ -24,8 +24,12 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Validation tree with the same classes.")
     var validation: String?
 
-    @Option(help: "VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file).")
-    var weights: String = KerasCache.vgg16NotopWeights
+    @Option(
+        help: """
+            VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file). Default: Keras' \
+            cache file, downloaded as Keras does when missing (see fetch-weights).
+            """)
+    var weights: String?
 
     @Option(help: "The feature file to write (HDF5).")
     var output: String
@@ -105,7 +109,7 @@ struct ExtractCommand: ParsableCommand {
         if curveKey == nil {
             for endpoint in bind {
                 if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(refusal)
+                    throw ValidationError(CommandLineRunner.message(for: refusal))
                 }
             }
         }
@@ -122,6 +126,7 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
+        let weights = try weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,

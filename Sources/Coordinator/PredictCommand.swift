@@ -17,8 +17,10 @@ struct PredictCommand: ParsableCommand {
             An image that cannot be read gets an error entry; the others are still answered.
             """)
 
-    @Option(name: .long, help: "VGG16 weights, the same file the training features came from.")
-    var weights = KerasCache.vgg16NotopWeights
+    @Option(
+        name: .long,
+        help: "VGG16 weights, the same file the training features came from (default: Keras' cache file, fetched).")
+    var weights: String?
 
     @Option(name: .long, help: "Model written by `train`.")
     var model: String
@@ -51,6 +53,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
+        let weights = try weights ?? DefaultWeights.path()
         let topModel = try TopModel.load(model)
         let vgg = try VGG16Weights.load(path: weights)
         let provenance = topModel.provenance

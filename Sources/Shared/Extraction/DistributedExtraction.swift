@@ -28,7 +28,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     if request.curve == nil {
         for endpoint in request.bindEndpoints {
             if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: request.insecure) {
-                throw ExtractionError(.badInput, refusal)
+                throw refusal
             }
             if !CurveBindPolicy.isLoopback(endpoint) {
                 logger.warning("\(CurveBindPolicy.insecureWarning(endpoint: endpoint))")

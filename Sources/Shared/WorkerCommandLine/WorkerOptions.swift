@@ -93,7 +93,8 @@ public struct WorkerOptions: ParsableArguments {
         let outcome = session.run()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
-        case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
+        case .gaveUp(let why), .failed(let why), .refused(let why, remedy: nil): logger.error("\(why)")
+        case .refused(let why, let remedy?): logger.error("\(why) (\(CommandLineRunner.hint(for: remedy)))")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         }
         // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute

@@ -140,7 +140,9 @@ public final class WorkerSession {
 
         while true {
             if let parent = configuration.parentPID, getppid() != parent { return .finished(.parentGone) }
-            if let refusal = try handshakes.refusal() { return .finished(.refused(refusal.message)) }
+            if let refusal = try handshakes.refusal() {
+                return .finished(.refused(refusal.message, remedy: refusal.remedy))
+            }
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
                     lastHeard = Date()
