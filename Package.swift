@@ -18,7 +18,7 @@ import PackageDescription
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI, Reporting, WeightsDownload
+//                             CLI, Reporting, WeightsDownload, FineTuning, Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -135,7 +135,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", "Reporting", "WeightsDownload",
+                "BLAS", "CLI", "FineTuning", "Augmentation", "Reporting", "WeightsDownload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -13,7 +13,8 @@ struct BottleneckCoordinator: ParsableCommand {
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
         subcommands: [
-            InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
+            InspectCommand.self, ExtractCommand.self, TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self,
+            PredictCommand.self,
             GenerateWeightsCommand.self, FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 

@@ -20,7 +20,8 @@ struct FineTunedKerasExport {
         options.epochs = 2
         options.batchSize = 3
         let model = try FineTuner(weights: weights, topModel: top, options: options).run(
-            train: images, validation: nil, checkpointPath: nil)
+            train: images, validation: nil, checkpointPath: nil
+        ).model
         try model.save(to: directory + "/FINETUNED.h5")
         let fixture = try HDF5File.open(FineTunerTests.fixturePath)
         let input = try fixture.root.dataset("finetune/input").read(Float.self)

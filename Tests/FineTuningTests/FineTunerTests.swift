@@ -56,7 +56,10 @@ struct FineTunerTests {
         let (images, top, weights) = try Self.fixture()
         let tuner = try FineTuner(weights: weights, topModel: top, options: Self.kerasSteps)
         var losses: [Double] = []
-        let model = try tuner.run(train: images, validation: nil, checkpointPath: nil) { losses.append($0.loss) }
+        let (model, history) = try tuner.run(train: images, validation: nil, checkpointPath: nil) {
+            losses.append($0.loss)
+        }
+        #expect(history.records.map(\.epoch) == [1, 2, 3])
         let file = try HDF5File.open(Self.fixturePath)
         defer { file.close() }
         let kerasLosses = try file.root.dataset("finetune/train_on_batch_loss").read(Float.self)
@@ -86,15 +89,18 @@ struct FineTunerTests {
         options.augmentation = try AugmentationSettings(parsing: "rotation=20,shear=5,zoom=0.2,horizontal-flip")
         options.seed = 11
         let whole = try FineTuner(weights: weights, topModel: top, options: options).run(
-            train: images, validation: images, checkpointPath: directory + "/whole.ckpt")
+            train: images, validation: images, checkpointPath: directory + "/whole.ckpt"
+        ).model
         var first = options
         first.epochs = 1
         _ = try FineTuner(weights: weights, topModel: top, options: first).run(
             train: images, validation: images, checkpointPath: directory + "/resumed.ckpt")
         var epochs: [Int] = []
-        let resumed = try FineTuner(weights: weights, topModel: top, options: options).run(
+        let (resumed, history) = try FineTuner(weights: weights, topModel: top, options: options).run(
             train: images, validation: images, checkpointPath: directory + "/resumed.ckpt"
         ) { epochs.append($0.epoch) }
+        #expect(history.records.map(\.epoch) == [1, 2, 3])
+        #expect(history.records.allSatisfy { $0.valLoss != nil })
         #expect(epochs == [2, 3])
         try whole.save(to: directory + "/whole.h5")
         try resumed.save(to: directory + "/resumed.h5")

@@ -55,7 +55,9 @@ public struct FineTunedModel: Sendable {
             let (k1, b1, k2, b2) = try (
                 tensor("dense/kernel"), tensor("dense/bias"), tensor("dense_1/kernel"), tensor("dense_1/bias")
             )
-            guard k1.shape.count == 2, k2.shape.count == 2 else { throw bad("the top model's kernels are not matrices") }
+            guard k1.shape.count == 2, k2.shape.count == 2 else {
+                throw bad("the top model's kernels are not matrices")
+            }
             let weights = try TopModelWeights(
                 inputs: k1.shape[0], hidden: k1.shape[1], classes: k2.shape[1], hiddenKernel: k1.values,
                 hiddenBias: b1.values, outputKernel: k2.values, outputBias: b2.values)
@@ -66,7 +68,8 @@ public struct FineTunedModel: Sendable {
                 interpolation: try a.string("bottleneck_interpolation"),
                 weightsSHA256: try a.string("bottleneck_weights_sha256"))
             let top = try TopModel(
-                classNames: try a.strings("bottleneck_class_names"), featureShape: try a.ints("bottleneck_feature_shape"),
+                classNames: try a.strings("bottleneck_class_names"),
+                featureShape: try a.ints("bottleneck_feature_shape"),
                 provenance: provenance, weights: weights)
             return try FineTunedModel(convLayers: conv.layers, top: top)
         } catch let error as FineTuningError {

@@ -95,15 +95,6 @@ public struct FineTuningImages: Sendable {
     }
 }
 
-/// The figures of one finished epoch, `epoch` counted from 1.
-public struct FineTuningEpoch: Sendable, Equatable {
-    public var epoch: Int
-    public var loss: Double
-    public var accuracy: Double
-    public var valLoss: Double?
-    public var valAccuracy: Double?
-}
-
 /// Fine-tunes the last convolution block and the top model on images, in one process.
 ///
 /// Per batch: each image's augmentation (drawn from the seed, the epoch and its index), preprocessing, the
@@ -199,17 +190,20 @@ public final class FineTuner {
     }
 
     /// Trains for `options.epochs` epochs (resuming from `checkpointPath` when it holds a checkpoint of the
-    /// same settings and start), calling `onEpoch` after each; returns the fine-tuned model.
+    /// same settings and start), calling `onEpoch` after each with Keras' epoch figures (`loss`, `accuracy`:
+    /// training-mode running figures as Keras' `fit` reports them); returns the fine-tuned model and the
+    /// history of every epoch, those before a resumption included (kept in the checkpoint).
     public func run(
         train: FineTuningImages, validation: FineTuningImages?, checkpointPath: String?,
-        onEpoch: (FineTuningEpoch) -> Void = { _ in }
-    ) throws -> FineTunedModel {
+        onEpoch: (EpochRecord) -> Void = { _ in }
+    ) throws -> (model: FineTunedModel, history: TrainingHistory) {
         guard train.count > 0 else { throw FineTuningError.invalidArgument("no readable training image") }
         var block = try initialBlock()
         let optimizer = TensorOptimizer(
             .sgd(learningRate: options.learningRate, momentum: options.momentum),
             tensorSizes: block.tensors.map(\.count))
         var firstEpoch = 0
+        var records: [EpochRecord] = []
         if let checkpointPath, FileManager.default.fileExists(atPath: checkpointPath) {
             let checkpoint = try FineTuningCheckpoint.load(checkpointPath)
             guard checkpoint.fingerprint == options.fingerprint, checkpoint.startSHA256 == startFingerprint else {
@@ -219,6 +213,7 @@ public final class FineTuner {
             block.tensors = checkpoint.tensors
             optimizer.slots = checkpoint.slots
             firstEpoch = checkpoint.epochsDone
+            records = checkpoint.history
         }
         let validationFeatures = validation.flatMap { v in
             v.count > 0 ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
@@ -226,6 +221,7 @@ public final class FineTuner {
         let mapSize = base.featureCount
         try BLASThreads.withFixedCount(1) {
             for epoch in firstEpoch..<options.epochs {
+                let started = ContinuousClock.now
                 var lossSum = 0.0
                 var correct = 0
                 let rows = order(count: train.count, epoch: epoch)
@@ -251,9 +247,9 @@ public final class FineTuner {
                     lossSum += Double(gradient.loss) * Double(batchRows.count)
                     correct += gradient.correct
                 }
-                var record = FineTuningEpoch(
+                var record = EpochRecord(
                     epoch: epoch + 1, loss: lossSum / Double(train.count),
-                    accuracy: Double(correct) / Double(train.count))
+                    accuracy: Double(correct) / Double(train.count), valLoss: nil, valAccuracy: nil, seconds: 0)
                 if let validation, let validationFeatures {
                     var valLoss = 0.0
                     var valCorrect = 0
@@ -269,10 +265,13 @@ public final class FineTuner {
                     record.valLoss = valLoss / Double(validation.count)
                     record.valAccuracy = Double(valCorrect) / Double(validation.count)
                 }
+                let elapsed = ContinuousClock.now - started
+                record.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                records.append(record)
                 if let checkpointPath {
                     try FineTuningCheckpoint(
                         epochsDone: epoch + 1, fingerprint: options.fingerprint, startSHA256: startFingerprint,
-                        tensors: block.tensors, slots: optimizer.slots
+                        tensors: block.tensors, slots: optimizer.slots, history: records
                     ).save(to: checkpointPath)
                 }
                 onEpoch(record)
@@ -280,7 +279,8 @@ public final class FineTuner {
         }
         var top = start
         top.weights = block.top
-        return try FineTunedModel(convLayers: Array(weights.layers.dropLast(3)) + block.convLayers, top: top)
+        let model = try FineTunedModel(convLayers: Array(weights.layers.dropLast(3)) + block.convLayers, top: top)
+        return (model, TrainingHistory(records: records))
     }
 
     /// Identifies the starting point: the VGG16 file's hash and the top model's weights.

@@ -15,6 +15,8 @@ struct FineTuningCheckpoint {
     var startSHA256: String
     var tensors: [[Float]]
     var slots: OptimizerSlots
+    /// The figures of every epoch done (wall-clock seconds included; they do not affect the weights).
+    var history: [EpochRecord]
 
     static let format = "bottleneck-finetuning-checkpoint"
 
@@ -30,6 +32,8 @@ struct FineTuningCheckpoint {
             try a.set("settings", string: fingerprint)
             try a.set("start_sha256", string: startSHA256)
             try a.set("tensors", int: tensors.count)
+            let historyJSON = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+            try a.set("history", string: historyJSON)
             for (k, tensor) in tensors.enumerated() {
                 _ = try file.root.write("tensor_\(k)", tensor, shape: [tensor.count])
                 _ = try file.root.write("momentum_\(k)", slots.first[k], shape: [slots.first[k].count])
@@ -63,7 +67,8 @@ struct FineTuningCheckpoint {
                 epochsDone: try a.int("epochs_done"), fingerprint: try a.string("settings"),
                 startSHA256: try a.string("start_sha256"), tensors: tensors,
                 slots: OptimizerSlots(
-                    iterations: try a.int("iterations"), first: momentum, second: tensors.map { _ in [] }))
+                    iterations: try a.int("iterations"), first: momentum, second: tensors.map { _ in [] }),
+                history: try JSONDecoder().decode([EpochRecord].self, from: Data(try a.string("history").utf8)))
         } catch let error as FineTuningError {
             throw error
         } catch {
