@@ -193,6 +193,7 @@ let package = Package(
             ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
         .testTarget(
-            name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
+            name: "Benchmarks",
+            dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
     ]
 )
