@@ -62,11 +62,17 @@ struct FinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the shuffling, augmentation and dropout; the same seed gives the same model.")
     var seed: UInt64 = 0
 
+    @Option(name: .long, help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
+    var earlyStopping: Int?
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         do { _ = try AugmentationSettings(parsing: augment) } catch let error as AugmentationError {
             throw ValidationError("--augment \(error.message)")
+        }
+        if earlyStopping != nil, validation == nil {
+            throw ValidationError("--early-stopping watches val_loss: give --validation")
         }
     }
 
@@ -80,6 +86,7 @@ struct FinetuneCommand: ParsableCommand {
         options.momentum = momentum
         options.augmentation = try AugmentationSettings(parsing: augment)
         options.seed = seed
+        options.earlyStoppingPatience = earlyStopping
         let top = try TopModel.load(topModel)
         let vgg = try VGG16Weights.load(path: weights)
         guard vgg.sha256 == top.provenance.weightsSHA256 else {

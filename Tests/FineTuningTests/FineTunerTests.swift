@@ -116,6 +116,44 @@ struct FineTunerTests {
         }
     }
 
+    @Test("early stopping ends with the best epoch's weights, also across a resumption")
+    func earlyStopping() throws {
+        let (images, top, weights) = try Self.fixture()
+        let directory = try ImageFiles.temporaryDirectory("finetune-early")
+        defer { ImageFiles.removeTree(directory) }
+        var options = FineTuningOptions()
+        options.epochs = 8
+        options.batchSize = 2
+        options.learningRate = 5e-4  // large enough to overshoot: val_loss falls for 3 epochs, then rises
+        options.earlyStoppingPatience = 1
+        options.seed = 5
+        let (stopped, history) = try FineTuner(weights: weights, topModel: top, options: options).run(
+            train: images, validation: images, checkpointPath: nil)
+        let losses = history.records.compactMap(\.valLoss)
+        let best = losses.indices.min { losses[$0] < losses[$1] }!
+        print("early stopping: val_loss \(losses), best epoch \(best + 1)")
+        #expect(history.records.count < options.epochs, "val_loss never rose: \(losses)")
+        #expect(history.records.count == best + 2, "stops one epoch after the best, patience 1")
+        // The weights after the best epoch, from a run that ends there.
+        var plain = options
+        plain.earlyStoppingPatience = nil
+        plain.epochs = best + 1
+        let reference = try FineTuner(weights: weights, topModel: top, options: plain).run(
+            train: images, validation: nil, checkpointPath: nil
+        ).model
+        #expect(stopped.top.weights.bytes == reference.top.weights.bytes)
+        #expect(stopped.convLayers.map(\.kernel) == reference.convLayers.map(\.kernel))
+        // Interrupted after epoch 1, resumed: the same.
+        var first = options
+        first.epochs = 1
+        _ = try FineTuner(weights: weights, topModel: top, options: first).run(
+            train: images, validation: images, checkpointPath: directory + "/ckpt.h5")
+        let resumed = try FineTuner(weights: weights, topModel: top, options: options).run(
+            train: images, validation: images, checkpointPath: directory + "/ckpt.h5")
+        #expect(resumed.model.top.weights.bytes == stopped.top.weights.bytes)
+        #expect(resumed.history.records.map(\.epoch) == history.records.map(\.epoch))
+    }
+
     @Test("FINETUNED.h5 has the groups, weight names and shapes of tf_keras' save_weights for the structure")
     func keraslayout() throws {
         let (images, top, weights) = try Self.fixture()

@@ -21,6 +21,10 @@ public struct FineTuningOptions: Sendable, Equatable {
     public var seed: UInt64 = 0
     public var dropoutRate = 0.5
     public var shuffle = true
+    /// Stop when `val_loss` has not improved for this many epochs, and end with the weights of the best
+    /// epoch (Keras' `EarlyStopping(monitor="val_loss", restore_best_weights=True)`, as `train` does).
+    /// Needs validation images. nil: no early stopping.
+    public var earlyStoppingPatience: Int? = nil
 
     public init() {}
 
@@ -33,13 +37,14 @@ public struct FineTuningOptions: Sendable, Equatable {
         try check(learningRate > 0 && learningRate.isFinite, "learning rate must be positive, got \(learningRate)")
         try check(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
         try check(dropoutRate >= 0 && dropoutRate < 1, "dropout rate must be in [0, 1), got \(dropoutRate)")
+        try check((earlyStoppingPatience ?? 0) >= 0, "patience must be 0 or more, got \(earlyStoppingPatience ?? 0)")
     }
 
     /// A fingerprint of everything that decides the result, stored in checkpoints: a checkpoint of other
     /// settings is not resumed.
     var fingerprint: String {
         "epochs-independent: batch=\(batchSize) lr=\(learningRate) momentum=\(momentum) augment=\(augmentation) "
-            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle)"
+            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle) patience=\(earlyStoppingPatience.map(String.init) ?? "none")"
     }
 }
 
@@ -101,8 +106,10 @@ public struct FineTuningImages: Sendable {
 /// frozen blocks 1–4 (`ConvBase` to `block4_pool`), then block5 + top forward and backward, then one
 /// SGD+momentum step. After each epoch a checkpoint (weights, momentum, epoch; the random state is the seed
 /// and the epoch) is written atomically; a run that finds a checkpoint of the same settings resumes after
-/// its epoch and ends with the same bytes as an uninterrupted run. Synchronous and CPU-bound: call it from
-/// a thread you own. OpenBLAS is pinned to one thread while it runs.
+/// its epoch and ends with the same bytes as an uninterrupted run. Without augmentation the frozen pass of
+/// each image runs once (its `block4_pool` features are kept for every epoch), which gives the same result
+/// far cheaper. Synchronous and CPU-bound: call it from a thread you own. OpenBLAS is pinned to one thread
+/// while it runs.
 public final class FineTuner {
     public let weights: VGG16Weights
     public let start: TopModel
@@ -198,12 +205,16 @@ public final class FineTuner {
         onEpoch: (EpochRecord) -> Void = { _ in }
     ) throws -> (model: FineTunedModel, history: TrainingHistory) {
         guard train.count > 0 else { throw FineTuningError.invalidArgument("no readable training image") }
+        if options.earlyStoppingPatience != nil, (validation?.count ?? 0) == 0 {
+            throw FineTuningError.invalidArgument("early stopping watches val_loss, but there are no validation images")
+        }
         var block = try initialBlock()
         let optimizer = TensorOptimizer(
             .sgd(learningRate: options.learningRate, momentum: options.momentum),
             tensorSizes: block.tensors.map(\.count))
         var firstEpoch = 0
         var records: [EpochRecord] = []
+        var stopping = EarlyStoppingState()
         if let checkpointPath, FileManager.default.fileExists(atPath: checkpointPath) {
             let checkpoint = try FineTuningCheckpoint.load(checkpointPath)
             guard checkpoint.fingerprint == options.fingerprint, checkpoint.startSHA256 == startFingerprint else {
@@ -214,20 +225,28 @@ public final class FineTuner {
             optimizer.slots = checkpoint.slots
             firstEpoch = checkpoint.epochsDone
             records = checkpoint.history
-        }
-        let validationFeatures = validation.flatMap { v in
-            v.count > 0 ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
+            stopping = checkpoint.stopping
         }
         let mapSize = base.featureCount
         try BLASThreads.withFixedCount(1) {
-            for epoch in firstEpoch..<options.epochs {
+            // Frozen features of the validation images, and without augmentation of the training images: the
+            // same every epoch, computed once (on the pinned thread count, like every other product).
+            let validationFeatures = validation.flatMap { v in
+                v.count > 0 ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
+            }
+            let cachedTrain =
+                options.augmentation.isNone ? frozenFeatures(train, rows: Array(0..<train.count), epoch: nil) : nil
+            for epoch in firstEpoch..<options.epochs where !stopping.stopped {
                 let started = ContinuousClock.now
                 var lossSum = 0.0
                 var correct = 0
                 let rows = order(count: train.count, epoch: epoch)
                 for start in stride(from: 0, to: rows.count, by: options.batchSize) {
                     let batchRows = Array(rows[start..<min(start + options.batchSize, rows.count)])
-                    let features = frozenFeatures(train, rows: batchRows, epoch: epoch)
+                    let features =
+                        cachedTrain.map { cached in
+                            batchRows.flatMap { cached[($0 * mapSize)..<(($0 + 1) * mapSize)] }
+                        } ?? frozenFeatures(train, rows: batchRows, epoch: epoch)
                     let labels = batchRows.map { train.labels[$0] }
                     let mask = dropoutMask(
                         indices: batchRows.map { train.indices[$0] }, hidden: block.top.hidden, epoch: epoch)
@@ -268,15 +287,19 @@ public final class FineTuner {
                 let elapsed = ContinuousClock.now - started
                 record.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
                 records.append(record)
+                if let patience = options.earlyStoppingPatience, let valLoss = record.valLoss {
+                    stopping.observe(valLoss: valLoss, epoch: epoch + 1, tensors: block.tensors, patience: patience)
+                }
                 if let checkpointPath {
                     try FineTuningCheckpoint(
                         epochsDone: epoch + 1, fingerprint: options.fingerprint, startSHA256: startFingerprint,
-                        tensors: block.tensors, slots: optimizer.slots, history: records
+                        tensors: block.tensors, slots: optimizer.slots, history: records, stopping: stopping
                     ).save(to: checkpointPath)
                 }
                 onEpoch(record)
             }
         }
+        if let best = stopping.bestTensors { block.tensors = best }
         var top = start
         top.weights = block.top
         let model = try FineTunedModel(convLayers: Array(weights.layers.dropLast(3)) + block.convLayers, top: top)
@@ -286,5 +309,27 @@ public final class FineTuner {
     /// Identifies the starting point: the VGG16 file's hash and the top model's weights.
     var startFingerprint: String {
         Checksum.sha256Hex(Array(weights.sha256.utf8) + start.weights.bytes)
+    }
+}
+
+/// Keras' `EarlyStopping(monitor="val_loss", min_delta=0, restore_best_weights=True)`: the best epoch so far,
+/// its weights, the epochs waited since, and whether training stopped.
+struct EarlyStoppingState: Equatable {
+    var bestLoss: Double?
+    var bestEpoch = 0
+    var bestTensors: [[Float]]?
+    var wait = 0
+    var stopped = false
+
+    mutating func observe(valLoss: Double, epoch: Int, tensors: [[Float]], patience: Int) {
+        wait += 1
+        if bestLoss == nil || valLoss < bestLoss! {
+            bestLoss = valLoss
+            bestEpoch = epoch
+            bestTensors = tensors
+            wait = 0
+        } else if wait >= patience, epoch > 1 {
+            stopped = true
+        }
     }
 }
