@@ -12,13 +12,13 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune VGG16's block5 together with a trained top model on augmented images (one process).",
         discussion: """
-            The Keras recipe's second script: the layers up to block4_pool frozen, block5 and the top model
-            trained with SGD and momentum on images augmented on the fly. Image size, preprocessing and
-            interpolation come from the top model, which must have been trained on block5_pool features of
-            the same weights. Writes FINETUNED.h5 in tf_keras' save_weights layout for
-            Model(base.input, top(base.output)), and the history next to it. A checkpoint
-            (OUTPUT.checkpoint.h5) is written after each epoch; running the same command again resumes from it.
-            This version runs in this process only (no workers yet).
+            The Keras recipe's second script: the layers up to block4_pool frozen, block5 and the top model \
+            trained with SGD and momentum on images augmented on the fly. Image size, preprocessing and \
+            interpolation come from the top model, which must have been trained on block5_pool features of \
+            the same weights. Writes FINETUNED.h5 in tf_keras' save_weights layout for \
+            Model(base.input, top(base.output)), and the history next to it. A checkpoint \
+            (OUTPUT.checkpoint.h5) is written after each epoch; running the same command again resumes from \
+            it. This version runs in this process only (no workers yet).
             """)
 
     @Option(name: .long, help: "Training image tree (one directory per class).")
