@@ -91,8 +91,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         defer { socket.close() }
         var localEndpoint: String?
         if workerCount > 0 {
-            let path = "/tmp/bottleneck-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
-            localEndpoint = try socket.bind("ipc://" + path)
+            // Linux's abstract socket namespace: no file to leave behind, whatever way the run ends.
+            localEndpoint = try socket.bind("ipc://@bottleneck-\(getpid())-\(UUID().uuidString.prefix(8))")
         }
         for endpoint in request.bindEndpoints {
             let bound: String
@@ -129,7 +129,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
 
     let written: (images: Int, skipped: Int)
     do {
-        written = try assembleFeatureFile(inputs: inputs, journal: journal, outputPath: request.outputPath)
+        written = try assembleFeatureFile(
+            inputs: inputs, journal: journal, outputPath: request.outputPath, progress: request.progress)
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }

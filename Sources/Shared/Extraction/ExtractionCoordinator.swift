@@ -26,7 +26,13 @@ final class ExtractionCoordinator {
         /// Shard messages sent since the worker registered.
         var sentSequence = 0
         var welcomed = false
+        /// Whether the worker has asked for shards of this job, i.e. set itself up for it.
+        var acceptedJob = false
     }
+
+    /// Refusals of the job by workers that never set themselves up for it, after which the job fails with their
+    /// reason (when no worker has accepted it).
+    static let refusalsBeforeGivingUp = 3
 
     private let request: ExtractionRequest
     private let inputs: ExtractionInputs
@@ -50,6 +56,14 @@ final class ExtractionCoordinator {
     private(set) var perWorker: [String: Int] = [:]
     private var doneImages: Int
     private var droppedMessages = 0
+    /// Reasons given by workers that left without accepting the job.
+    private var refusals: [String] = []
+    private var anyWorkerAccepted = false
+    /// A failure found while handling a message (a journal write), thrown by the event loop.
+    private var fatal: (any Error)?
+    /// Images of a shard that the coordinator could not read when it sent the shard (removed during the run),
+    /// by shard and offset: their skip reason says so instead of the worker's ("empty file").
+    private var unreadable: [Int: [Int: String]] = [:]
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -82,6 +96,9 @@ final class ExtractionCoordinator {
 
     /// Runs until every shard is done; then tells every worker the job is over.
     func run() throws {
+        if let refusal = limits.refusal(of: job) {
+            throw ExtractionError(.badInput, "no worker would take this job: \(refusal)")
+        }
         var lastHousekeeping = Date.distantPast
         while !scheduler.isComplete {
             if try socket.waitReadable(timeoutMilliseconds: 100) {
@@ -89,6 +106,7 @@ final class ExtractionCoordinator {
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
                     handle(frames)
+                    if let fatal { throw fatal }
                 }
             }
             let now = Date()
@@ -185,6 +203,8 @@ final class ExtractionCoordinator {
         switch message {
         case .request(let shardRequest):
             guard shardRequest.jobID == job.jobID else { return drop("a request for another job") }
+            workers[identity]!.acceptedJob = true
+            anyWorkerAccepted = true
             reconcile(identity, status: shardRequest.status, now: now)
             dispatch(to: identity, now: now)
         case .needWeights(let weightsRequest):
@@ -196,7 +216,12 @@ final class ExtractionCoordinator {
             if let status = heartbeat.status { reconcile(identity, status: status, now: now) }
         case .goodbye(let goodbye):
             logger.warning("worker \(workers[identity]!.name) left: \(goodbye.reason)")
+            if !workers[identity]!.acceptedJob { refusals.append(goodbye.reason) }
             remove(identity, why: "left")
+            if !anyWorkerAccepted, refusals.count >= Self.refusalsBeforeGivingUp {
+                fatal = ExtractionError(
+                    .failed, "no worker can take this job (\(refusals.count) refused it): \(goodbye.reason)")
+            }
         case .hello, .welcome, .shard, .weights, .end, .reject, .reset:
             drop("a \(message.kind) message, which only a coordinator sends")
         }
@@ -275,16 +300,19 @@ final class ExtractionCoordinator {
         }
         var values = [Float](repeating: 0, count: features.count / 4)
         values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
+        let notRead = unreadable[result.shardID] ?? [:]
         let part = ShardPart(
             shardID: span.id, split: span.split, start: span.start, count: span.count,
             featureCount: inputs.featureCount,
-            skipped: result.skipped.map { ShardPart.Skipped(offset: $0.offset, reason: $0.reason) }, features: values)
+            skipped: result.skipped.map {
+                ShardPart.Skipped(offset: $0.offset, reason: notRead[$0.offset] ?? $0.reason)
+            }, features: values)
         do {
             try journal.writePart(part)
         } catch {
-            logger.error("\(error)")
-            scheduler.release(identity, shard: result.shardID)
-            workers[identity]!.assignments[result.shardID] = nil
+            // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
+            // retry: stop the job. The parts written so far stay, so a rerun resumes once there is room.
+            fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
             return
         }
         for other in scheduler.complete(result.shardID) where other != identity {
@@ -295,10 +323,11 @@ final class ExtractionCoordinator {
         doneImages += span.count
         computedImages += span.count
         perWorker[name, default: 0] += span.count
-        for skipped in result.skipped {
+        for skipped in part.header.skipped {
             let entry = inputs.splits.first { $0.name == span.split }!.entries[span.start + skipped.offset]
             logger.warning("skipping \(entry.filename): \(skipped.reason)")
         }
+        unreadable[result.shardID] = nil
     }
 
     private func dispatch(to identity: [UInt8], now: Date) {
@@ -311,9 +340,20 @@ final class ExtractionCoordinator {
             let assignment = ShardAssignment(
                 jobID: job.jobID, shardID: shard, attempt: attempt, sequence: sequence, start: span.start,
                 filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil)
-            let images: [[UInt8]] =
-                request.sharedFilesystem
-                ? [] : entries.map { FileManager.default.contents(atPath: $0.path).map { Array($0) } ?? [] }
+            var images: [[UInt8]] = []
+            if !request.sharedFilesystem {
+                unreadable[shard] = nil
+                for (offset, entry) in entries.enumerated() {
+                    if let data = FileManager.default.contents(atPath: entry.path) {
+                        images.append(Array(data))
+                    } else {
+                        images.append([])
+                        unreadable[shard, default: [:]][offset] =
+                            FileManager.default.fileExists(atPath: entry.path)
+                            ? "cannot be read" : "missing (removed since the job started)"
+                    }
+                }
+            }
             workers[identity]!.credit -= 1
             workers[identity]!.sentSequence = sequence
             workers[identity]!.assignments[shard] = Worker.Sent(sequence: sequence, at: now)

@@ -1,15 +1,16 @@
 import Foundation
 import ImageInput
+import Reporting
 import Storage
 import VGG16
 
 /// Writes the feature file from a complete journal, split by split and shard by shard in index order.
 ///
 /// Reads one part at a time, so memory stays at one shard. The writer writes a temporary name and renames it when
-/// complete.
-func assembleFeatureFile(inputs: ExtractionInputs, journal: ShardJournal, outputPath: String) throws -> (
-    images: Int, skipped: Int
-) {
+/// complete. Reports progress (task `assemble`, in images) after every shard.
+func assembleFeatureFile(
+    inputs: ExtractionInputs, journal: ShardJournal, outputPath: String, progress: ProgressSink
+) throws -> (images: Int, skipped: Int) {
     let writer = try FeatureFileWriter(path: outputPath, attributes: inputs.attributes, classNames: inputs.classNames)
     var images = 0
     var skippedCount = 0
@@ -36,6 +37,8 @@ func assembleFeatureFile(inputs: ExtractionInputs, journal: ShardJournal, output
             }
             images += labels.count
             skippedCount += skipped.count
+            progress.report(
+                ProgressReport(task: "assemble", done: images + skippedCount, total: inputs.imageCount, unit: "images"))
         }
     }
     try writer.finish()

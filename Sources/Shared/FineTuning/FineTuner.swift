@@ -260,6 +260,11 @@ public final class FineTuner {
                                 dropoutMask: m.baseAddress)
                         }
                     }
+                    guard gradient.loss.isFinite else {
+                        throw FineTuningError.invalidArgument(
+                            "training diverged: the loss of epoch \(epoch + 1), batch "
+                                + "\(start / options.batchSize + 1) is \(gradient.loss); try a smaller learning rate")
+                    }
                     var tensors = block.tensors
                     optimizer.step(parameters: &tensors, gradients: gradient.tensors)
                     block.tensors = tensors

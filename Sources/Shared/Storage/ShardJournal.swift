@@ -161,7 +161,8 @@ public final class ShardJournal {
         let manifestPath = directory + "/manifest.json"
         if restart && fileManager.fileExists(atPath: directory) {
             do { try fileManager.removeItem(atPath: directory) } catch {
-                throw JournalError(.io, "cannot remove \(directory) for a restart: \(error.localizedDescription)")
+                throw JournalError(
+                    .io, FileIOError(path: directory, operation: "remove (for a restart)", error: error).description)
             }
         }
         if fileManager.fileExists(atPath: manifestPath) {
@@ -186,7 +187,7 @@ public final class ShardJournal {
         do {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw JournalError(.io, "cannot create \(directory): \(error.localizedDescription)")
+            throw JournalError(.io, FileIOError(path: directory, operation: "create", error: error).description)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -244,7 +245,7 @@ public final class ShardJournal {
     /// Removes the whole journal directory (after the output is complete).
     public func remove() throws {
         do { try FileManager.default.removeItem(atPath: directory) } catch {
-            throw JournalError(.io, "cannot remove \(directory): \(error.localizedDescription)")
+            throw JournalError(.io, FileIOError(path: directory, operation: "remove", error: error).description)
         }
     }
 

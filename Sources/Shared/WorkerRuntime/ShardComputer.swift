@@ -113,7 +113,10 @@ final class ShardComputer: @unchecked Sendable {
                 if let data = FileManager.default.contents(atPath: paths[offset]) {
                     inputs.append((filename, Array(data)))
                 } else {
-                    unreadable[offset] = "cannot read \(paths[offset]) on this worker"
+                    unreadable[offset] =
+                        FileManager.default.fileExists(atPath: paths[offset])
+                        ? "cannot read \(paths[offset]) on this worker"
+                        : "missing: \(paths[offset]) is gone on this worker"
                     inputs.append((filename, []))
                 }
             } else {
