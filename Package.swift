@@ -18,11 +18,7 @@ import PackageDescription
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-<<<<<<< HEAD
-//                             CLI, Reporting, WeightsDownload, FineTuning, Augmentation
-=======
-//                             CLI, Reporting, WeightsDownload, FileIntegrity
->>>>>>> main
+//                             CLI, Reporting, WeightsDownload, FileIntegrity, FineTuning, Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -139,11 +135,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-<<<<<<< HEAD
-                "BLAS", "CLI", "FineTuning", "Augmentation", "Reporting", "WeightsDownload",
-=======
-                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity",
->>>>>>> main
+                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "FineTuning", "Augmentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
