@@ -42,7 +42,8 @@ struct FineTuningBenchmark {
         let gradientStart = ContinuousClock.now
         let gradient = block.batchGradient(input: block4, labels: labels, batch: batch)
         let backward = (ContinuousClock.now - gradientStart).seconds
-        let optimizer = TensorOptimizer(.sgd(learningRate: 1e-4, momentum: 0.9), tensorSizes: block.tensors.map(\.count))
+        let optimizer = TensorOptimizer(
+            .sgd(learningRate: 1e-4, momentum: 0.9), tensorSizes: block.tensors.map(\.count))
         var tensors = block.tensors
         let stepStart = ContinuousClock.now
         optimizer.step(parameters: &tensors, gradients: gradient.tensors)
