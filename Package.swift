@@ -12,13 +12,16 @@ import PackageDescription
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
+//   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
+//   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI, Reporting, WeightsDownload, FileIntegrity, FineTuning, Augmentation
+//                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
+//                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -91,6 +94,12 @@ let package = Package(
             path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
+            name: "Export", dependencies: ["Storage", "FileIntegrity", "Reporting"], path: "\(shared)/Export",
+            exclude: ["README.md"]),
+        .target(
+            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput", "FileIntegrity", "Reporting"],
+            path: "\(shared)/Report", exclude: ["README.md"]),
+        .target(
             name: "DataCheck",
             dependencies: ["ImageInput", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/DataCheck", exclude: ["README.md"]),
@@ -135,7 +144,8 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "FineTuning", "Augmentation",
+                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report", "FineTuning",
+                "Augmentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -181,6 +191,8 @@ let package = Package(
             ], exclude: ["keras_finetuned_check.py"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "WeightsDownloadTests", dependencies: ["WeightsDownload", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "TopModel", "Storage"]),
         .testTarget(
             name: "CLITests",
             dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -189,7 +201,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
-                "TestSupport",
+                "Export", "Report", "TopModel", "ImageInput", "TestSupport",
             ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
         .testTarget(

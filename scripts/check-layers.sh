@@ -14,8 +14,8 @@ layers=(
     "CShims FileIntegrity CLI"
     "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"
-    "TopModel ImageFeatures"
-    "Extraction WorkerRuntime FineTuning"
+    "TopModel ImageFeatures Export"
+    "Extraction WorkerRuntime Report FineTuning"
     "WorkerCommandLine"
     "Coordinator Worker Dev"
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: extract VGG16 bottleneck features of the bundled example tree with local workers, train
-# the top model, evaluate it, and classify a few images by class name.
+# the top model, evaluate it, write the HTML report, and classify a few images by class name.
 #
 # Weights: the Keras cache file ($KERAS_HOME/models/, else ~/.keras/models/)
 # vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5. When it is missing, the coordinator downloads the official
@@ -46,11 +46,17 @@ echo "== evaluate: on the validation split"
 "$coordinator" evaluate --features "$out/features.h5" --model "$out/model.h5" --plot "$out/confusion.svg"
 
 echo
+echo "== report: one HTML page (history, confusion matrix, per-class metrics, misclassified images)"
+"$coordinator" report --features "$out/features.h5" --model "$out/model.h5" --images examples/shapes/validation \
+    --output "$out/report.html"
+
+echo
 echo "== predict: three validation images, by class name"
 "$coordinator" predict --weights "$weights" --model "$out/model.h5" --top-k 3 \
     examples/shapes/validation/circle/000.jpg examples/shapes/validation/square/000.jpg \
     examples/shapes/validation/triangle/000.jpg
 
 echo
-echo "Outputs in $out/: features.h5, model.h5 (+ history .csv/.svg), confusion.svg"
+echo "Outputs in $out/: features.h5, model.h5 (+ history .csv/.svg), confusion.svg, report.html"
 [ "$generated" = 0 ] || echo "(features came from GENERATED weights; see above)"
+echo "Report: $(pwd)/$out/report.html"

@@ -14,8 +14,8 @@ struct BottleneckCoordinator: ParsableCommand {
             """,
         subcommands: [
             InspectCommand.self, ExtractCommand.self, TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self,
-            PredictCommand.self,
-            GenerateWeightsCommand.self, FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
+            PredictCommand.self, ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self,
+            FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.

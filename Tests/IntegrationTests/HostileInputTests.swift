@@ -168,6 +168,25 @@ struct HostileInputTests {
         #expect(extract.stderr.contains("\(empty) is empty"), "\(extract.stderr)")
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("features.h5")))
 
+        // A tree whose every image fails to decode: no feature row would be left, so no file is written either.
+        let garbage = fixture.directory.file("garbage-tree")
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: garbage + "/" + name, withIntermediateDirectories: true)
+            for index in 0..<2 {
+                try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(garbage)/\(name)/\(index).jpg"))
+            }
+        }
+        arguments[arguments.firstIndex(of: "--train")! + 1] = garbage
+        arguments[arguments.firstIndex(of: "--output")! + 1] = fixture.directory.file("garbage.h5")
+        let validation = arguments.firstIndex(of: "--validation")!
+        arguments.removeSubrange(validation...(validation + 1))
+        let undecodable = try Self.run(fixture, arguments)
+        #expect(undecodable.status == 1, "\(undecodable.stderr)")
+        #expect(
+            undecodable.stderr.contains("none of the 4 images of split 'train' could be read"), "\(undecodable.stderr)")
+        #expect(undecodable.stderr.contains("a/0.jpg: not a supported image"), "\(undecodable.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("garbage.h5")))
+
         let (features, model) = try Self.trainedModel(fixture)
         // A feature file whose validation split has no rows, written by the library.
         let source = try FeatureFile.open(features)

@@ -131,6 +131,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     do {
         written = try assembleFeatureFile(
             inputs: inputs, journal: journal, outputPath: request.outputPath, progress: request.progress)
+    } catch let error as ExtractionError {
+        throw error
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }
