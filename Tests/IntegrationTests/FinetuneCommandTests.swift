@@ -57,4 +57,46 @@ struct FinetuneCommandTests {
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("'zoom=abc': expected zoom=RANGE (a number, 0 or more)"), "\(bad.stderr)")
     }
+
+    @Test("a run killed with SIGKILL after a checkpoint resumes from it and ends with the uninterrupted run's model")
+    func killedAndResumed() throws {
+        let fixture = try DistributedFixture("finetune-kill", imagesPerClass: 3, validationPerClass: 1)
+        defer { fixture.directory.remove() }
+        let extract = try fixture.runCoordinator(fixture.extractArguments("features.h5", ["--workers", "1"]))
+        #expect(extract.status == 0, "\(extract.stderr)")
+        let model = fixture.directory.file("model.h5")
+        let train = try fixture.runCoordinator([
+            "train", "--features", fixture.directory.file("features.h5"), "--output", model, "--epochs", "1",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        let epochs = 300
+        func arguments(_ output: String) -> [String] {
+            [
+                "finetune", "--train", fixture.train, "--weights", fixture.weights, "--top-model", model, "--output",
+                fixture.directory.file(output), "--epochs", String(epochs), "--batch-size", "4", "--seed", "9",
+                "--learning-rate", "1e-6",
+            ]
+        }
+        let whole = try fixture.runCoordinator(arguments("whole.h5"), timeout: 600)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let output = fixture.directory.file("killed.h5")
+        let checkpoint = output + ".checkpoint.h5"
+        let victim = try fixture.startCoordinator(arguments("killed.h5"))
+        let sawCheckpoint = waitUntil(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint) }
+        victim.signal(SIGKILL)
+        victim.wait(timeout: 30)
+        #expect(sawCheckpoint)
+        #expect(victim.wasSignalled)
+        #expect(!FileManager.default.fileExists(atPath: output), "killed before the end")
+        let file = try HDF5File.open(checkpoint)
+        let done = try file.root.attributes.int("epochs_done")
+        file.close()
+        #expect(done >= 1 && done < epochs)
+        let rerun = try fixture.startCoordinator(arguments("killed.h5"))
+        let status = rerun.wait(timeout: 600)
+        #expect(status == 0, "\(rerun.stderr)")
+        let firstEpochLine = rerun.stdout.split(separator: "\n").first { $0.hasPrefix("Epoch ") }
+        #expect(firstEpochLine?.hasPrefix("Epoch \(done + 1)/\(epochs)") == true, "\(rerun.stdout.prefix(600))")
+        #expect(try trained(output) == trained(fixture.directory.file("whole.h5")))
+    }
 }
