@@ -53,6 +53,14 @@ struct FinetuneCommandTests {
         #expect(!FileManager.default.fileExists(atPath: a + ".checkpoint.h5"), "the checkpoint is removed at the end")
         #expect(first.stdout.contains("skipped dog/broken.ppm"), "\(first.stdout)")
         #expect(first.stdout.contains("Epoch 2/2"), "\(first.stdout)")
+        // predict reads the fine-tuned model, its own conv weights included (no --weights).
+        let image = fixture.train + "/cat/img000.ppm"
+        let predict = try fixture.startCoordinator(["predict", "--model", a, "--json", image])
+        #expect(predict.wait(timeout: 120) == 0, "\(predict.stderr)")
+        let answers = try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [[String: Any]]
+        let predictions = answers?.first?["predictions"] as? [[String: Any]]
+        #expect(predictions?.count == 3, "\(predict.stdout)")
+        #expect(Set(predictions?.compactMap { $0["class"] as? String } ?? []) == ["cat", "dog", "fox"])
         let bad = try finetune("c.h5", ["--augment", "zoom=abc"])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("'zoom=abc': expected zoom=RANGE (a number, 0 or more)"), "\(bad.stderr)")

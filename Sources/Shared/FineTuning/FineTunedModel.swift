@@ -79,10 +79,24 @@ public struct FineTunedModel: Sendable {
         }
     }
 
+    /// True when `path` is an HDF5 file whose `bottleneck_format` says it is a fine-tuned model (a MODEL.h5
+    /// written by `train` is not).
+    public static func isFineTunedModel(_ path: String) -> Bool {
+        guard HDF5File.isHDF5(path), let file = try? HDF5File.open(path) else { return false }
+        defer { file.close() }
+        let a = file.root.attributes
+        return a.contains("bottleneck_format") && (try? a.string("bottleneck_format")) == format
+    }
+
+    /// The thirteen conv layers as VGG16 weights, for the conv base (the fine-tuned block5 included).
+    public func convWeights() throws -> VGG16Weights {
+        try VGG16Weights(layers: convLayers, format: .kerasSaveWeights, sha256: "")
+    }
+
     /// Class probabilities `[count, classes]` of preprocessed images `input[count, H, W, 3]` (the model's
     /// image size): the conv base with the fine-tuned weights to `block5_pool`, then the top model.
     public func probabilities(input: [Float], count: Int) throws -> [Float] {
-        let weights = try VGG16Weights(layers: convLayers, format: .kerasSaveWeights, sha256: "")
+        let weights = try convWeights()
         let base = try ConvBase(
             weights: weights, imageHeight: top.provenance.imageHeight, imageWidth: top.provenance.imageWidth)
         return try top.probabilities(features: base.forward(images: input, count: count))
