@@ -10,16 +10,19 @@ import PackageDescription
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ the bf16 product, CPU features)
 //   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
 //   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
+//   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report
+//                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
+//                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -76,6 +79,9 @@ let package = Package(
             dependencies: ["COpenBLAS", "CShims", "Reporting", .product(name: "Logging", package: "swift-log")],
             path: "\(shared)/BLAS", exclude: ["README.md"]),
         .target(
+            name: "Augmentation", dependencies: ["Reporting"], path: "\(shared)/Augmentation",
+            exclude: ["README.md"]),
+        .target(
             name: "VGG16",
             dependencies: [
                 "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
@@ -114,6 +120,12 @@ let package = Package(
             name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
             exclude: ["README.md"]),
         .target(
+            name: "FineTuning",
+            dependencies: [
+                "VGG16", "TopModel", "ImageInput", "Augmentation", "HDF5", "BLAS", "FileIntegrity", "Reporting",
+            ],
+            path: "\(shared)/FineTuning", exclude: ["README.md"]),
+        .target(
             name: "WorkerRuntime",
             dependencies: [
                 "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Reporting",
@@ -138,7 +150,8 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report",
+                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report", "FineTuning",
+                "Augmentation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -177,6 +190,12 @@ let package = Package(
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
+        .testTarget(name: "AugmentationTests", dependencies: ["Augmentation", "HDF5", "TestSupport"]),
+        .testTarget(
+            name: "FineTuningTests",
+            dependencies: [
+                "FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "Augmentation", "ImageInput", "TestSupport",
+            ], exclude: ["keras_finetuned_check.py"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "WeightsDownloadTests", dependencies: ["WeightsDownload", "TestSupport"]),
         .testTarget(name: "ExportTests", dependencies: ["Export"]),
@@ -192,6 +211,8 @@ let package = Package(
                 "Export", "Report", "TopModel", "ImageInput", "TestSupport",
             ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
-        .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),
+        .testTarget(
+            name: "Benchmarks",
+            dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
     ]
 )

@@ -12,10 +12,10 @@ cd "$(dirname "$0")/.."
 layers=(
     "CHDF5 COpenBLAS CJPEG CPNG CZeroMQ Reporting"
     "CShims FileIntegrity CLI"
-    "HDF5 BLAS Wire ImageInput WeightsDownload"
+    "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"
     "TopModel ImageFeatures Export"
-    "Extraction WorkerRuntime Report"
+    "Extraction WorkerRuntime Report FineTuning"
     "WorkerCommandLine"
     "Coordinator Worker Dev"
 )

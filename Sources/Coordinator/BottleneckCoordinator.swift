@@ -13,9 +13,9 @@ struct BottleneckCoordinator: ParsableCommand {
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
         subcommands: [
-            InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self, FetchWeightsCommand.self,
-            KeygenCommand.self, BLASSelfCheckCommand.self,
+            InspectCommand.self, ExtractCommand.self, TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self,
+            PredictCommand.self, ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self,
+            FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.
