@@ -25,6 +25,9 @@ struct BenchEngineCommand: ParsableCommand {
     @Option(help: "Images per group of the fast path's last layers (ConvBase batch).")
     var batch: Int = ConvBase.recommendedBatch
 
+    @Option(help: "Arithmetic of the matrix products: fp32, or bf16 (needs the CPU flag avx512_bf16).")
+    var precision: ConvPrecision = .fp32
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -80,13 +83,14 @@ struct BenchEngineCommand: ParsableCommand {
         }
         var result: [String: Any] = [
             "openblas_core": BLASKernels.coreName, "image_size": size, "images": inputs.count, "batch": groupSize,
+            "precision": precision.rawValue,
         ]
         var features: [ConvAlgorithm: [[Float]]] = [:]
         for algorithm in [ConvAlgorithm.direct, .adaptive] {
             let initStart = ContinuousClock.now
             let convBase = try ConvBase(
                 weights: weights, imageHeight: size, imageWidth: size, algorithm: algorithm,
-                batch: algorithm == .direct ? 1 : groupSize)
+                batch: algorithm == .direct ? 1 : groupSize, precision: precision)
             let initTime = ContinuousClock.now - initStart
             var perLayer: [String: [Double]] = [:]
             var names: [String] = []
@@ -150,3 +154,6 @@ struct BenchEngineCommand: ParsableCommand {
         return result
     }
 }
+
+// `--precision`: a fixed set of values, parsed as the enum (`--help` lists them).
+extension ConvPrecision: ExpressibleByArgument {}

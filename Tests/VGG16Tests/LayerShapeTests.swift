@@ -33,7 +33,7 @@ struct LayerShapeTests {
             let expected = reference(
                 layer: layer, image: image, height: height, width: width, pools: pools, channels: checked)
             for algorithm in [ConvAlgorithm.direct, .winograd, .winograd4x4] {
-                let stage = ConvStage(
+                let stage = try ConvStage(
                     plan: .init(layer: layer, height: height, width: width, pools: pools, algorithm: algorithm))
                 for y in 0..<height {
                     image.withUnsafeBufferPointer {

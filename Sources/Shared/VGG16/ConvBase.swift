@@ -41,6 +41,9 @@ public final class ConvBase {
     /// How the convolutions after the first are computed.
     public let algorithm: ConvAlgorithm
 
+    /// The arithmetic of the matrix products (`.fp32` unless asked otherwise).
+    public let precision: ConvPrecision
+
     /// Images computed together in the last layers (small maps, wide channels), where one image's tiles make
     /// matrix products too short to amortise OpenBLAS' packing of the kernel. 1 when no layer is grouped.
     /// `forward` always computes whole groups (missing images are left-over data), so the products' shapes,
@@ -63,12 +66,17 @@ public final class ConvBase {
     /// channels, always uses `.direct`); all agree to float rounding (see `ConvAlgorithm`). Transforming the
     /// kernels for Winograd takes about 1 s for full-width weights.
     ///
+    /// `precision` `.bf16` (opt-in) rounds each product's inputs and weights to bf16 and sums in fp32; it
+    /// throws `MissingCPUFeature` (naming the CPU flag) on a CPU without avx512_bf16. `.fp32` results do not
+    /// depend on this option's existence: they are the same bits as before it.
+    ///
     /// Throws `ConvBaseError` for a smaller image or weights whose layers do not chain (first layer must
     /// take 3 channels, each layer the previous layer's width).
     public init(
         weights: VGG16Weights, imageHeight: Int, imageWidth: Int, output: PoolingLayer = .block5_pool,
-        algorithm: ConvAlgorithm = .adaptive, batch: Int = 1
+        algorithm: ConvAlgorithm = .adaptive, batch: Int = 1, precision: ConvPrecision = .fp32
     ) throws {
+        if precision == .bf16 { try CPUFeatures.requireBF16() }
         guard imageHeight >= Self.minimumImageSize, imageWidth >= Self.minimumImageSize else {
             throw ConvBaseError(
                 message: "image \(imageHeight)×\(imageWidth) is too small; VGG16 needs at least "
@@ -98,7 +106,9 @@ public final class ConvBase {
                     ConvStage.Plan(
                         layer: layer, height: height, width: width,
                         pools: conv == VGG16Weights.convLayersPerBlock[block] - 1,
-                        algorithm: layerIndex == 0 ? .direct : algorithm.resolved(height: height, width: width)))
+                        algorithm: layerIndex == 0
+                            ? .direct : algorithm.resolved(height: height, width: width, precision: precision),
+                        precision: precision))
                 inChannels = layer.outChannels
                 layerIndex += 1
             }
@@ -109,6 +119,7 @@ public final class ConvBase {
         self.imageWidth = imageWidth
         self.output = output
         self.algorithm = algorithm
+        self.precision = precision
         self.outputHeight = height
         self.outputWidth = width
         self.outputChannels = inChannels
@@ -129,11 +140,11 @@ public final class ConvBase {
             }
         }
         self.batch = groupedFrom < plans.count ? batch : 1
-        self.stages = plans[..<groupedFrom].map(ConvStage.init(plan:))
-        let groupLeaders = plans[groupedFrom...].map { plan in
+        self.stages = try plans[..<groupedFrom].map { try ConvStage(plan: $0) }
+        let groupLeaders = try plans[groupedFrom...].map { plan in
             var plan = plan
             plan.group = batch
-            return ConvStage(plan: plan)
+            return try ConvStage(plan: plan)
         }
         self.groupStages = groupLeaders.map { leader in
             [leader] + (1..<(groupLeaders.isEmpty ? 1 : batch)).map { _ in ConvStage(sharingWeightsOf: leader) }
@@ -227,6 +238,7 @@ public final class ConvBase {
         imageWidth = other.imageWidth
         output = other.output
         algorithm = other.algorithm
+        precision = other.precision
         outputHeight = other.outputHeight
         outputWidth = other.outputWidth
         outputChannels = other.outputChannels

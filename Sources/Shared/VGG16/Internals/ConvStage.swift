@@ -24,10 +24,14 @@ func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
 final class StageWeights: @unchecked Sendable {
     let bias: UnsafeMutablePointer<Float>
     let kernel: UnsafeMutablePointer<Float>
+    /// With `ConvPrecision.bf16`: the kernel's product matrices packed in bf16 (`.direct`: one; Winograd: one
+    /// per point); empty in fp32.
+    let packed: [BF16PackedMatrix]
 
-    init(bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>) {
+    init(bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = []) {
         self.bias = bias
         self.kernel = kernel
+        self.packed = packed
     }
 
     deinit {
@@ -47,6 +51,7 @@ final class ConvStage {
         let algorithm: ConvAlgorithm
         /// Images whose tiles share one matrix product per Winograd point (`runGroup`); 1 for `.direct`.
         var group: Int = 1
+        var precision: ConvPrecision = .fp32
     }
 
     /// Each image's rows in a grouped product start at a multiple of this. 1: with OpenBLAS' AVX-512 kernels,
@@ -105,7 +110,7 @@ final class ConvStage {
     /// Floats of `ConvScratch` this stage needs.
     let scratchFloats: Int
 
-    init(plan: Plan) {
+    init(plan: Plan) throws(MissingCPUFeature) {
         let layer = plan.layer
         name = layer.name
         inChannels = layer.inChannels
@@ -158,7 +163,17 @@ final class ConvStage {
             let slotRows = group > 1 ? Self.alignedGroupRows(rows * wide) : rows * wide
             scratchFloats = group * points * slotRows * (layer.inChannels + layer.outChannels)
         }
-        weights = StageWeights(bias: bias, kernel: kernel)
+        var packed: [BF16PackedMatrix] = []
+        if plan.precision == .bf16 {
+            let (cin, cout) = (layer.inChannels, layer.outChannels)
+            switch plan.algorithm {
+            case .direct: packed = [try BF16PackedMatrix(k: 9 * cin, n: cout, kernel)]
+            default:
+                let points = plan.algorithm == .winograd ? 16 : 36
+                for xi in 0..<points { packed.append(try BF16PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout)) }
+            }
+        }
+        weights = StageWeights(bias: bias, kernel: kernel, packed: packed)
     }
 
     /// The same layer with its own input buffer, sharing `other`'s read-only weights.
@@ -247,7 +262,11 @@ final class ConvStage {
                     }
                 }
             }
-            sgemm(m: rows * width, n: channels, k: depth, columns, kernel, products)
+            if let packed = weights.packed.first {
+                bf16gemm(m: rows * width, columns, packed, products)
+            } else {
+                sgemm(m: rows * width, n: channels, k: depth, columns, kernel, products)
+            }
             if pools {
                 // max-pool, then bias, then ReLU equals bias, ReLU, then max-pool exactly: adding the same
                 // bias and clamping at 0 are monotone, and rounding preserves order.

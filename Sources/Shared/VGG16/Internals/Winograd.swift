@@ -99,10 +99,16 @@ extension ConvStage {
                     }
                 }
             }
+            let packed = weights.packed
             for xi in 0..<points {
-                sgemm(
-                    m: allTiles, n: cout, k: cin, transformed + xi * allTiles * cin, kernel + xi * cin * cout,
-                    products + xi * allTiles * cout)
+                if packed.isEmpty {
+                    sgemm(
+                        m: allTiles, n: cout, k: cin, transformed + xi * allTiles * cin, kernel + xi * cin * cout,
+                        products + xi * allTiles * cout)
+                } else {
+                    bf16gemm(
+                        m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout)
+                }
             }
             for (slot, destination) in destinations.enumerated() {
                 for bandRow in 0..<rows {

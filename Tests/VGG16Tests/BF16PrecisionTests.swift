@@ -1,0 +1,73 @@
+import BLAS
+import Foundation
+import HDF5
+import TestSupport
+import Testing
+import VGG16
+
+/// The opt-in bf16 precision of the conv base on the Keras golden fixtures (narrow VGG16 weights).
+@Suite("VGG16 conv base in bf16")
+struct BF16PrecisionTests {
+    @Test(
+        "bf16 block5_pool features are within 2e-2 of fp32 and of Keras (5e-2 for F(4×4) chosen explicitly)",
+        .enabled(if: CPUFeatures.hasAVX512BF16, "skipped: this CPU lacks avx512_bf16 (or AVX-512 F/BW/VL)"),
+        arguments: ConvAlgorithm.allCases)
+    func bf16StaysCloseToFP32(algorithm: ConvAlgorithm) throws {
+        let weights = try VGG16Weights.load(path: KerasGoldenTests.weightsDirectory + "/notop-official.h5")
+        let golden = try HDF5File.open(KerasGoldenTests.goldenPath)
+        defer { golden.close() }
+        let inputDataset = try golden.root.dataset("direct/input")
+        let shape = inputDataset.shape  // (N, H, W, 3)
+        let input = try inputDataset.read(Float.self)
+        let keras = try golden.root.dataset("direct/block5_pool").read(Float.self)
+        func features(_ precision: ConvPrecision, batch: Int) throws -> [Float] {
+            let base = try ConvBase(
+                weights: weights, imageHeight: shape[1], imageWidth: shape[2], algorithm: algorithm, batch: batch,
+                precision: precision)
+            #expect(base.precision == precision)
+            return base.forward(images: input, count: shape[0])
+        }
+        let fp32 = try features(.fp32, batch: 1)
+        let bf16 = try features(.bf16, batch: 1)
+        let scale = fp32.map(abs).max() ?? 0
+        let againstFP32 = zip(bf16, fp32).map { abs($0 - $1) }.max()! / scale
+        let againstKeras = zip(bf16, keras).map { abs($0 - $1) }.max()! / (keras.map(abs).max() ?? 0)
+        print(
+            "bf16 \(algorithm) block5_pool: largest difference / largest |fp32| = \(againstFP32), vs Keras \(againstKeras)"
+        )
+        #expect(scale > 0)
+        // F(4×4) chosen explicitly exceeds the bound (2.4e-2 measured here), which is why `.adaptive` means
+        // F(2×2) in bf16; it is held to a looser bound, only to catch a broken path.
+        let bound: Float = algorithm == .winograd4x4 ? 5e-2 : 2e-2
+        #expect(againstFP32 <= bound)
+        #expect(againstKeras <= bound)
+        #expect(bf16 != fp32, "the bf16 path must actually round")
+        // Grouped last layers and a conv base sharing the weights give the same bits.
+        #expect(try features(.bf16, batch: 4) == bf16)
+        let base = try ConvBase(
+            weights: weights, imageHeight: shape[1], imageWidth: shape[2], algorithm: algorithm, precision: .bf16)
+        #expect(ConvBase(sharingWeightsWith: base).forward(images: input, count: shape[0]) == bf16)
+    }
+
+    @Test("fp32 features are the same bits whether or not the precision is given")
+    func fp32IsUnchanged() throws {
+        let weights = try VGG16Weights.load(path: KerasGoldenTests.weightsDirectory + "/notop-official.h5")
+        var input = [Float](repeating: 0, count: 40 * 40 * 3)
+        for index in input.indices { input[index] = Float((index * 7919) % 255) - 128 }
+        let implicit = try ConvBase(weights: weights, imageHeight: 40, imageWidth: 40)
+        let explicit = try ConvBase(weights: weights, imageHeight: 40, imageWidth: 40, precision: .fp32)
+        #expect(implicit.forward(images: input, count: 1) == explicit.forward(images: input, count: 1))
+    }
+
+    @Test("on a CPU without avx512_bf16 the bf16 conv base is refused, naming the flag")
+    func refusedWithoutTheFlag() throws {
+        let weights = try VGG16Weights.load(path: KerasGoldenTests.weightsDirectory + "/notop-official.h5")
+        do {
+            _ = try ConvBase(weights: weights, imageHeight: 32, imageWidth: 32, precision: .bf16)
+            #expect(CPUFeatures.hasAVX512BF16, "built without the flag")
+        } catch let error as MissingCPUFeature {
+            #expect(!CPUFeatures.missingForBF16.isEmpty)
+            #expect(error.message.contains("avx512"))
+        }
+    }
+}
