@@ -7,7 +7,7 @@ DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev l
 TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy
 SWIFT ?= swift
 
-.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step bench-finetune fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -55,6 +55,11 @@ bench-topmodel:
 bench-finetune-step:
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	FINETUNE_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.FineTuning'
+
+# A fine-tuning epoch at 150×150 against tf-keras' fit on the same images, augmentation, batch and cores
+# (scripts/bench-finetune.sh; a tensorflow-cpu + tf-keras venv under bench-output/ on the first run).
+bench-finetune: release
+	scripts/bench-finetune.sh
 
 # Regenerates the committed Keras golden fixtures (needs tf-keras; see Tests/Fixtures/README.md).
 fixtures:
