@@ -29,6 +29,7 @@ batch=${BENCH_FT_BATCH:-32}
 cores=${BENCH_FT_CORES:-$(nproc)}
 cpus="0-$((cores - 1))"
 mkdir -p "$out/finetune"
+cut -d' ' -f1-3 /proc/loadavg >"$out/finetune/load-start"
 
 venv="$out/.venv-tf"
 if [ ! -f "$venv/.installed" ]; then
@@ -63,8 +64,11 @@ echo "== finetune, augmented (shear 0.2, zoom 0.2, horizontal flip), $epochs epo
 finetune augmented
 echo "== finetune, no augmentation (block5 + top on frozen features computed once)"
 finetune frozen --augment none
-echo "== tf-keras fit, augmented, $epochs epochs, $cores threads, cores $cpus"
-taskset -c "$cpus" "$py" scripts/bench/keras_finetune_epoch.py --tree "$tree" --weights "$weights" \
-    --top "$run/top.h5" --epochs "$epochs" --batch "$batch" --threads "$cores" >"$run/keras.json" \
-    2>"$run/keras.stderr"
+# tf-keras with as many threads as cores, and (for the like-for-like line) with one, as our one process uses.
+for threads in $(printf '%s\n' "$cores" 1 | sort -un); do
+    echo "== tf-keras fit, augmented, $epochs epochs, $threads thread(s), cores $cpus"
+    taskset -c "$cpus" "$py" scripts/bench/keras_finetune_epoch.py --tree "$tree" --weights "$weights" \
+        --top "$run/top.h5" --epochs "$epochs" --batch "$batch" --threads "$threads" >"$run/keras-$threads.json" \
+        2>"$run/keras-$threads.stderr"
+done
 "$py" scripts/bench/finetune_report.py "$run" "$images" "$batch" "$cores"

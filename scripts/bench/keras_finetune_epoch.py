@@ -3,7 +3,8 @@
 VGG16 (include_top=False, 150x150) with the VGG16 weights file and the top model written by `train` loaded,
 the layers up to block4_pool frozen, SGD(lr 1e-4, momentum 0.9), categorical cross-entropy,
 ImageDataGenerator(shear_range=0.2, zoom_range=0.2, horizontal_flip=True, caffe preprocessing),
-flow_from_directory (nearest interpolation, shuffled), `fit`. Prints one JSON object: the seconds of every
+flow_from_directory (nearest interpolation, shuffled), `fit`. Prints one JSON object (the last line of
+standard output; flow_from_directory prints a line before it): the seconds of every
 epoch, images, batch, threads, versions.
 
     keras_finetune_epoch.py --tree DIR --weights VGG16.h5 --top MODEL.h5 --epochs 2 --batch 32 --threads 2
