@@ -7,10 +7,10 @@ import VGG16
 ///
 /// Reads one part at a time, so memory stays at one shard. The writer writes a temporary name and renames it when
 /// complete.
-func assembleFeatureFile(inputs: ExtractionInputs, journal: ShardJournal, outputPath: String) throws -> (
-    images: Int, skipped: Int
-) {
-    let writer = try FeatureFileWriter(path: outputPath, attributes: inputs.attributes, classNames: inputs.classNames)
+func assembleFeatureFile(
+    inputs: ExtractionInputs, attributes: FeatureFileAttributes, journal: ShardJournal, outputPath: String
+) throws -> (images: Int, skipped: Int) {
+    let writer = try FeatureFileWriter(path: outputPath, attributes: attributes, classNames: inputs.classNames)
     var images = 0
     var skippedCount = 0
     for split in inputs.splits {

@@ -107,18 +107,36 @@ final class ShardComputer: @unchecked Sendable {
     private func compute(_ shard: PendingShard, extractor: FeatureExtractor) -> ComputedShard {
         let assignment = shard.assignment
         var inputs: [(filename: String, bytes: [UInt8])] = []
-        var unreadable: [Int: String] = [:]
+        // Reading here (shared filesystem): each image's stamp; a missing file is skipped as "missing"; a failed
+        // read makes the result a report of the failure, not features (the coordinator retries the shard).
+        var stamps: [InputStamp?] = []
+        var missing = Set<Int>()
+        var unreadable: [UnreadableImage] = []
         for (offset, filename) in assignment.filenames.enumerated() {
             if let paths = assignment.paths {
-                if let data = FileManager.default.contents(atPath: paths[offset]) {
-                    inputs.append((filename, Array(data)))
-                } else {
-                    unreadable[offset] = "cannot read \(paths[offset]) on this worker"
+                switch ImageFile.read(paths[offset]) {
+                case .read(let bytes, let stamp):
+                    inputs.append((filename, bytes))
+                    stamps.append(InputStamp(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
+                case .missing:
                     inputs.append((filename, []))
+                    stamps.append(nil)
+                    missing.insert(offset)
+                case .failed(let reason):
+                    unreadable.append(UnreadableImage(offset: offset, reason: reason))
                 }
             } else {
                 inputs.append((filename, shard.images[offset]))
             }
+        }
+        let count = assignment.filenames.count
+        guard unreadable.isEmpty else {
+            let result = ShardResult(
+                jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt,
+                start: assignment.start, count: count, featureCount: extractor.featureCount,
+                skipped: (0..<count).map { SkippedImage(offset: $0, reason: "not computed: unreadable images") },
+                unreadable: unreadable)
+            return ComputedShard(session: shard.session, result: result, features: [])
         }
         let outputs = extractor.extract(inputs)
         var skipped: [SkippedImage] = []
@@ -126,19 +144,20 @@ final class ShardComputer: @unchecked Sendable {
         features.reserveCapacity(outputs.count * extractor.featureCount * 4)
         for (offset, output) in outputs.enumerated() {
             switch output {
-            case .success(let row) where unreadable[offset] == nil && row.count == extractor.featureCount:
+            case _ where missing.contains(offset):
+                skipped.append(SkippedImage(offset: offset, reason: "missing"))
+            case .success(let row) where row.count == extractor.featureCount:
                 row.withUnsafeBytes { features.append(contentsOf: $0) }
-            case .success(let row) where unreadable[offset] == nil:
+            case .success(let row):
                 skipped.append(SkippedImage(offset: offset, reason: "extractor returned \(row.count) values"))
-            case .success:
-                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset]!))
             case .failure(let error):
-                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset] ?? error.reason))
+                skipped.append(SkippedImage(offset: offset, reason: error.reason))
             }
         }
         let result = ShardResult(
             jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
-            count: assignment.filenames.count, featureCount: extractor.featureCount, skipped: skipped)
+            count: count, featureCount: extractor.featureCount, skipped: skipped,
+            inputs: assignment.paths == nil ? nil : stamps)
         return ComputedShard(session: shard.session, result: result, features: features)
     }
 }
