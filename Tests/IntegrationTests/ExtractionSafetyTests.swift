@@ -61,6 +61,13 @@ struct ExtractionSafetyTests {
         let provenance = try #require(manifest.provenance)
         #expect(try attributes.string("compute_kernel_set") == provenance.kernelSet)
         #expect(provenance.libraries.keys.sorted() == ["hdf5", "libjpeg-turbo", "libpng", "openblas"])
+        // No object records a time: another run, with another topology, writes the same bytes.
+        let again = try fixture.runCoordinator(
+            fixture.extractArguments("again.h5", ["--workers", "2", "--shard-size", "3"]))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: fixture.directory.file("again.h5")))
+                == Data(contentsOf: URL(fileURLWithPath: fixture.directory.file("out.h5"))))
     }
 
     @Test("an image overwritten between a kill -9 and the rerun ends up with its new features")
