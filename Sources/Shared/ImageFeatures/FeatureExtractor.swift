@@ -34,6 +34,18 @@ public final class FeatureExtractor: @unchecked Sendable {
         lookahead = (convBases.count + 1) * first.batch
     }
 
+    private init(sharingWeightsWith other: FeatureExtractor) {
+        settings = other.settings
+        layer = other.layer
+        convBases = [ConvBase(sharingWeightsWith: other.convBases[0])]
+        lookahead = 2 * convBases[0].batch
+    }
+
+    /// Another single-threaded extractor for the same job that shares this one's prepared weights (its own
+    /// scratch memory and decode thread): one per compute thread of a worker that computes several shards at
+    /// once. Same bits as this one for every image.
+    public func sibling() -> FeatureExtractor { FeatureExtractor(sharingWeightsWith: self) }
+
     /// Conv bases computing in parallel.
     public var threads: Int { convBases.count }
 

@@ -35,8 +35,9 @@ public final class WorkerSession {
     /// Set from another thread (a signal watcher) to stop the session.
     public let stopRequest = WorkerStopRequest()
 
-    /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
-    public static let pipelineDepth = 2
+    /// Shards in flight that a worker keeps asking for: one per compute thread (each computes a shard of its
+    /// own) and one more, so that receiving, decoding and computing overlap.
+    public var pipelineDepth: Int { configuration.computeThreads + 1 }
     /// Hello is repeated until welcomed, first after 50 ms (the first one is often sent before the
     /// connection is up and dropped), then at doubling intervals up to 1 s.
     static let helloRetrySeconds = (first: 0.05, most: 1.0)
@@ -50,7 +51,8 @@ public final class WorkerSession {
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        computer = ShardComputer(shardDelayMilliseconds: configuration.shardDelayMilliseconds)
+        computer = ShardComputer(
+            threads: configuration.computeThreads, shardDelayMilliseconds: configuration.shardDelayMilliseconds)
         cache = WeightsCache(cacheDirectory: configuration.cacheDirectory)
     }
 
@@ -341,8 +343,8 @@ public final class WorkerSession {
         let extractor: FeatureExtractor
         do {
             let weights = try VGG16Weights.load(path: weightsPath)
-            extractor = try FeatureExtractor(
-                weights: weights, settings: settings, layer: layer, threads: configuration.computeThreads)
+            // One conv base per compute thread, each computing whole shards (see `ShardComputer`).
+            extractor = try FeatureExtractor(weights: weights, settings: settings, layer: layer, threads: 1)
         } catch {
             return refuse("cannot set up the job: \(error)")
         }
@@ -363,7 +365,7 @@ public final class WorkerSession {
 
     private var status: WorkerStatus {
         WorkerStatus(
-            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
+            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, pipelineDepth - held.count))
     }
 
     private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {
