@@ -167,7 +167,9 @@ private final class SlurmCluster {
 /// `sshd` on a loopback port with key authentication only, configured by the test.
 private final class SSHServer {
     static var available: Bool {
-        getuid() == 0 && ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen"].allSatisfy(executable)
+        getuid() == 0
+            && ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen", "/usr/lib/openssh/sftp-server"]
+            .allSatisfy(executable)
     }
     static let skipReason: Comment =
         "needs root and openssh-server / openssh-client (sshd, ssh, scp, ssh-keygen); .ci/run installs them"
@@ -179,6 +181,7 @@ private final class SSHServer {
 
     init(directory: String) throws {
         self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         clientKey = directory + "/client_key"
         for key in [directory + "/host_key", clientKey] {
             let made = try run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key], in: directory)
@@ -200,6 +203,7 @@ private final class SSHServer {
         PermitRootLogin prohibit-password
         StrictModes no
         UsePAM no
+        Subsystem sftp /usr/lib/openssh/sftp-server
 
         """.write(toFile: configuration, atomically: true, encoding: .utf8)
         daemon = try Daemon("/usr/sbin/sshd", ["-D", "-e", "-f", configuration], log: directory + "/sshd.out")
@@ -296,7 +300,7 @@ struct SSHLauncherTests {
                 launcher, "start", hosts, "tcp://127.0.0.1:\(port)", "--copy-binary", BuiltExecutables.worker,
                 "--copy-key", keys, "--threads", "1",
             ], in: fixture.directory.path, environment: environment)
-        #expect(start.status == 0, "start: \(start.stdout)\(start.stderr)\nsshd: \(server.log)")
+        try #require(start.status == 0, "start: \(start.stdout)\(start.stderr)\nsshd: \(server.log)")
         #expect(start.stdout.contains("root@127.0.0.1: started (pid "), "\(start.stdout)")
 
         let job = try fixture.runCoordinator(
