@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
 # Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
-TEST_PACKAGES := shellcheck tcpdump iproute2 jq
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq slurm-wlm slurmctld slurmd munge openssh-server openssh-client
 SWIFT ?= swift
 
 .PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase fixtures clean
