@@ -37,7 +37,8 @@ private func reference(_ fixture: DistributedFixture, _ name: String = "referenc
     return try FeatureSnapshot(fixture.directory.file(name))
 }
 
-@Suite("Extraction: changed inputs, I/O errors, one coordinator per output, signals",
+@Suite(
+    "Extraction: changed inputs, I/O errors, one coordinator per output, signals",
     .enabled(if: BuiltExecutables.available, "needs the built executables"))
 struct ExtractionSafetyTests {
     @Test("the feature file's root attributes and the journal record the compute profile and library versions")
@@ -145,7 +146,8 @@ struct ExtractionSafetyTests {
         let first = try startSlowJob(fixture, arguments, parts: 1)
         let second = try fixture.runCoordinator(arguments, timeout: 30)
         #expect(second.status == 1, "\(second.stderr)")
-        #expect(second.stderr.contains("is in use by another extraction (pid \(first.pid) on host "), "\(second.stderr)")
+        #expect(
+            second.stderr.contains("is in use by another extraction (pid \(first.pid) on host "), "\(second.stderr)")
         let restart = try fixture.runCoordinator(arguments + ["--restart"], timeout: 30)
         #expect(restart.status == 1, "a restart does not touch a journal in use:\n\(restart.stderr)")
         #expect(first.wait(timeout: 120) == 0, "the first job is unharmed:\n\(first.stderr)")
@@ -160,7 +162,10 @@ struct ExtractionSafetyTests {
         let first = try startSlowJob(fixture, arguments, parts: 1)
         first.signal(SIGKILL)
         first.wait(timeout: 10)
-        let leftovers = [fixture.directory.file("out.h5.tmp-99999"), fixture.directory.file("out.h5.parts/part-000099.bin.tmp-99999")]
+        let leftovers = [
+            fixture.directory.file("out.h5.tmp-99999"),
+            fixture.directory.file("out.h5.parts/part-000099.bin.tmp-99999"),
+        ]
         for path in leftovers { #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))) }
         let rerun = try fixture.runCoordinator(arguments)
         #expect(rerun.status == 0, "\(rerun.stderr)")

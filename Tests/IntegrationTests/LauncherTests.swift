@@ -49,7 +49,9 @@ private final class Daemon {
         }
         var child: pid_t = 0
         let status = posix_spawn(&child, program, &actions, nil, argv, envp)
-        guard status == 0 else { throw SetupError(what: "cannot start \(program): \(String(cString: strerror(status)))") }
+        guard status == 0 else {
+            throw SetupError(what: "cannot start \(program): \(String(cString: strerror(status)))")
+        }
         pid = child
     }
 
@@ -168,7 +170,9 @@ private final class SlurmCluster {
 private final class SSHServer {
     static var available: Bool {
         getuid() == 0
-            && ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen", "/usr/lib/openssh/sftp-server"]
+            && [
+                "/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/scp", "/usr/bin/ssh-keygen", "/usr/lib/openssh/sftp-server",
+            ]
             .allSatisfy(executable)
     }
     static let skipReason: Comment =
@@ -228,7 +232,9 @@ private struct SetupError: Error, CustomStringConvertible {
     var description: String { what }
 }
 
-@Suite("Real launchers: Slurm", .serialized, .enabled(if: BuiltExecutables.available && SlurmCluster.available, SlurmCluster.skipReason))
+@Suite(
+    "Real launchers: Slurm", .serialized,
+    .enabled(if: BuiltExecutables.available && SlurmCluster.available, SlurmCluster.skipReason))
 struct SlurmLauncherTests {
     @Test("bottleneck.sbatch with two tasks on a one-node cluster writes the bytes of a local run")
     func sbatchOnOneNode() throws {
@@ -236,7 +242,9 @@ struct SlurmLauncherTests {
         defer { fixture.directory.remove() }
         let cluster = try SlurmCluster(directory: fixture.directory.file("slurm"))
         defer { cluster.stop() }
-        try #require(cluster.waitUntilReady(), "the node did not come up:\n\(cluster.log("slurmctld.log"))\n\(cluster.log("slurmd.log"))")
+        try #require(
+            cluster.waitUntilReady(),
+            "the node did not come up:\n\(cluster.log("slurmctld.log"))\n\(cluster.log("slurmd.log"))")
 
         // The script's defaults (image size 150, block5_pool) on both sides.
         let local = try fixture.runCoordinator(
@@ -271,7 +279,9 @@ struct SlurmLauncherTests {
     }
 }
 
-@Suite("Real launchers: ssh", .serialized, .enabled(if: BuiltExecutables.available && SSHServer.available, SSHServer.skipReason))
+@Suite(
+    "Real launchers: ssh", .serialized,
+    .enabled(if: BuiltExecutables.available && SSHServer.available, SSHServer.skipReason))
 struct SSHLauncherTests {
     @Test("bottleneck-workers starts, reports and stops a worker through a real sshd with key authentication")
     func launcherAgainstSSHD() throws {
@@ -282,7 +292,9 @@ struct SSHLauncherTests {
         let keys = fixture.directory.file("keys")
         try FileManager.default.createDirectory(atPath: keys + "/authorized", withIntermediateDirectories: true)
         for name in ["coordinator", "127.0.0.1"] {
-            #expect(try run(BuiltExecutables.coordinator, ["keygen", keys + "/" + name], in: fixture.directory.path).status == 0)
+            #expect(
+                try run(BuiltExecutables.coordinator, ["keygen", keys + "/" + name], in: fixture.directory.path).status
+                    == 0)
         }
         try FileManager.default.copyItem(atPath: keys + "/127.0.0.1.pub", toPath: keys + "/authorized/127.0.0.1.pub")
         let hosts = fixture.directory.file("hosts.txt")
@@ -317,11 +329,14 @@ struct SSHLauncherTests {
             try FeatureSnapshot(fixture.directory.file("ssh.h5"))
                 == FeatureSnapshot(fixture.directory.file("reference.h5")))
 
-        let status = try run("/bin/bash", [launcher, "status", hosts], in: fixture.directory.path, environment: environment)
+        let status = try run(
+            "/bin/bash", [launcher, "status", hosts], in: fixture.directory.path, environment: environment)
         #expect(status.status == 0 && status.stdout.contains("running (pid "), "\(status.stdout)\(status.stderr)")
-        let stop = try run("/bin/bash", [launcher, "stop", hosts], in: fixture.directory.path, environment: environment)
+        let stop = try run(
+            "/bin/bash", [launcher, "stop", hosts], in: fixture.directory.path, environment: environment)
         #expect(stop.status == 0 && stop.stdout.contains("stopped (pid "), "\(stop.stdout)\(stop.stderr)")
-        let after = try run("/bin/bash", [launcher, "status", hosts], in: fixture.directory.path, environment: environment)
+        let after = try run(
+            "/bin/bash", [launcher, "status", hosts], in: fixture.directory.path, environment: environment)
         #expect(after.status == 1 && after.stdout.contains("stopped"), "\(after.stdout)")
     }
 }

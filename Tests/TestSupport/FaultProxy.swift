@@ -164,7 +164,8 @@ public final class FaultProxy: @unchecked Sendable {
         var cutAfter: Int?
     }
 
-    private func pump(from source: Int32, to target: Int32, link: Link, cutAfter: Int? = nil, downstream: Bool = false) {
+    private func pump(from source: Int32, to target: Int32, link: Link, cutAfter: Int? = nil, downstream: Bool = false)
+    {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var reset = false
         var forwarded = 0

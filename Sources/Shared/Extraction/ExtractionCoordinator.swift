@@ -321,7 +321,8 @@ final class ExtractionCoordinator {
         if weightsSending.count >= max(1, request.maxWeightsTransfers) {
             let name = workers[identity]?.name ?? "?"
             logger.info(
-                "\(name) waits for the weights behind \(weightsQueue.count - 1) others (\(weightsSending.count) under way)")
+                "\(name) waits for the weights behind \(weightsQueue.count - 1) others (\(weightsSending.count) under way)"
+            )
         }
         pumpWeights(now: now)
     }
@@ -399,7 +400,9 @@ final class ExtractionCoordinator {
             return
         }
         let stamps: [ShardPart.InputStamp?] =
-            sent?.stamps ?? result.inputs?.map { $0.map { .init(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds) } }
+            sent?.stamps ?? result.inputs?.map {
+                $0.map { .init(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds) }
+            }
             ?? Array(repeating: nil, count: span.count)
         let missing = sent?.missing ?? []
         let skipped = result.skipped.map {
@@ -511,7 +514,9 @@ final class ExtractionCoordinator {
         }
         let held = Set(status.held)
         for (_, sent) in worker.assignments
-        where sent.sequence > worker.acknowledgedSequence && sent.sequence <= status.lastShardSequence && sent.bytes >= 1 << 16 {
+        where sent.sequence > worker.acknowledgedSequence && sent.sequence <= status.lastShardSequence
+            && sent.bytes >= 1 << 16
+        {
             // A delivery of some size measures the link; the status came later, so this errs on the slow side.
             let seconds = max(now.timeIntervalSince(sent.at), 1e-3)
             worker.bytesPerSecond = max(10_000, (worker.bytesPerSecond + Double(sent.bytes) / seconds) / 2)
@@ -519,7 +524,8 @@ final class ExtractionCoordinator {
         worker.acknowledgedSequence = max(worker.acknowledgedSequence, status.lastShardSequence)
         for (shard, sent) in worker.assignments {
             let delivered = sent.sequence <= status.lastShardSequence
-            let lost = delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > inTransitTimeout(sent, worker)
+            let lost =
+                delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > inTransitTimeout(sent, worker)
             guard lost else { continue }
             worker.assignments[shard] = nil
             if !scheduler.isDone(shard) {

@@ -44,7 +44,9 @@ public enum ImageFile {
         var bytes = [UInt8](repeating: 0, count: size)
         var offset = 0
         while offset < size {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + offset, size - offset, off_t(offset)) }
+            let count = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + offset, size - offset, off_t(offset))
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 return .failed("read: \(describe(errno))")

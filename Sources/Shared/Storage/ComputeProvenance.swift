@@ -48,6 +48,9 @@ public struct ComputeProvenance: Codable, Sendable, Hashable {
         [
             ("compute_kernel_set", kernelSet), ("compute_grouping", String(grouping)),
             ("compute_precision", precision), ("build_version", buildVersion),
-        ] + libraries.sorted { $0.key < $1.key }.map { ("library_" + $0.key.replacingOccurrences(of: "-", with: "_"), $0.value) }
+        ]
+            + libraries.sorted { $0.key < $1.key }.map {
+                ("library_" + $0.key.replacingOccurrences(of: "-", with: "_"), $0.value)
+            }
     }
 }

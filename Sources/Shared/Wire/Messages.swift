@@ -5,7 +5,7 @@
 ///
 /// A conversation: the worker connects and sends `hello`; the coordinator answers `welcome` with the job (or
 /// `reject`). A worker without the job's weights sends `needWeights` and gets `weights`. The worker then sends
-/// `request` with its status (free slots: 2); the coordinator sends at most as many `shard`s as the worker has
+/// `request` with its status (free slots: its compute threads + 1); the coordinator sends at most as many `shard`s as the worker has
 /// credit. Each `result` is followed by a new `request`. Either side sends `heartbeat` when it has sent nothing else for a
 /// heartbeat interval. `end` closes the job; `reset` tells a peer the coordinator has forgotten to say `hello`
 /// again.

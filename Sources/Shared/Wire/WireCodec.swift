@@ -124,7 +124,8 @@ public enum WireCodec {
                 previous = skipped.offset
             }
             if let inputs = result.inputs {
-                try check(inputs.count == result.count, "result with \(inputs.count) input stamps for \(result.count) images")
+                try check(
+                    inputs.count == result.count, "result with \(inputs.count) input stamps for \(result.count) images")
             }
             for unreadable in result.unreadable ?? [] {
                 try check(
