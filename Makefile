@@ -1,11 +1,15 @@
 # Bottleneck — the two set-up commands are `make demo` and `make test`.
 SHELL := /bin/bash
-DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config
-# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host test), iproute2 (namespaces).
-TEST_PACKAGES := shellcheck tcpdump iproute2 jq slurm-wlm slurmctld slurmd munge openssh-server openssh-client
+DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
+# Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host
+# test), iproute2 (namespaces), python3 (the local HTTP server of the download tests), chromium (renders the
+# HTML report headless), python3-numpy (reads the exported .npy files), slurm-wlm, slurmctld, slurmd, munge and
+# openssh-server / openssh-client (the real Slurm and ssh launcher tests).
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy slurm-wlm slurmctld slurmd munge \
+    openssh-server openssh-client
 SWIFT ?= swift
 
-.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -49,6 +53,10 @@ bench-convbase:
 bench-topmodel:
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	TOPMODEL_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.TopModel'
+
+bench-finetune-step:
+	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
+	FINETUNE_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.FineTuning'
 
 # Regenerates the committed Keras golden fixtures (needs tf-keras; see Tests/Fixtures/README.md).
 fixtures:

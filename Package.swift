@@ -9,13 +9,19 @@ import PackageDescription
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS        Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
+//   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
+//   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
+//   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
-//                             CLI
+//                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
+//                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
 
 let shared = "Sources/Shared"
@@ -67,6 +73,9 @@ let package = Package(
             name: "BLAS", dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
             path: "\(shared)/BLAS", exclude: ["README.md"]),
         .target(
+            name: "Augmentation", dependencies: ["Reporting"], path: "\(shared)/Augmentation",
+            exclude: ["README.md"]),
+        .target(
             name: "VGG16",
             dependencies: [
                 "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
@@ -85,6 +94,12 @@ let package = Package(
             path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
+            name: "Export", dependencies: ["Storage", "FileIntegrity", "Reporting"], path: "\(shared)/Export",
+            exclude: ["README.md"]),
+        .target(
+            name: "Report", dependencies: ["TopModel", "Storage", "ImageInput", "FileIntegrity", "Reporting"],
+            path: "\(shared)/Report", exclude: ["README.md"]),
+        .target(
             name: "DataCheck",
             dependencies: ["ImageInput", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/DataCheck", exclude: ["README.md"]),
@@ -99,12 +114,22 @@ let package = Package(
             name: "ImageFeatures", dependencies: ["ImageInput", "VGG16", "BLAS"], path: "\(shared)/ImageFeatures",
             exclude: ["README.md"]),
         .target(
+            name: "FineTuning",
+            dependencies: [
+                "VGG16", "TopModel", "ImageInput", "Augmentation", "HDF5", "BLAS", "FileIntegrity", "Reporting",
+            ],
+            path: "\(shared)/FineTuning", exclude: ["README.md"]),
+        .target(
             name: "WorkerRuntime",
             dependencies: [
                 "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
+        .target(
+            name: "WeightsDownload",
+            dependencies: ["Reporting", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
+            path: "\(shared)/WeightsDownload", exclude: ["README.md"]),
         .target(
             name: "WorkerCommandLine",
             dependencies: [
@@ -119,7 +144,9 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
-                "BLAS", "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report", "FineTuning",
+                "Augmentation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Coordinator"),
@@ -141,29 +168,44 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport"),
+            name: "TestSupport", dependencies: ["HDF5", "ImageInput", "CShims", "CPNG"], path: "Tests/TestSupport",
+            exclude: ["local_file_server.py"]),
         // Unit tests: one module each, no child processes.
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
             exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),
         .testTarget(name: "ExtractionTests", dependencies: ["Extraction"]),
+        .testTarget(name: "AugmentationTests", dependencies: ["Augmentation", "HDF5", "TestSupport"]),
+        .testTarget(
+            name: "FineTuningTests",
+            dependencies: [
+                "FineTuning", "TopModel", "VGG16", "HDF5", "BLAS", "Augmentation", "ImageInput", "TestSupport",
+            ], exclude: ["keras_finetuned_check.py"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "WeightsDownloadTests", dependencies: ["WeightsDownload", "TestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "TopModel", "Storage"]),
         .testTarget(
             name: "CLITests",
             dependencies: ["CLI", "Reporting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Integration tests: start the built executables (`swift build --build-tests` builds them).
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Storage", "HDF5", "VGG16", "Wire", "BLAS", "TestSupport"]),
+            dependencies: [
+                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
+                "Export", "Report", "TopModel", "ImageInput", "TestSupport",
+            ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
-        .testTarget(name: "Benchmarks", dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "TestSupport"]),
+        .testTarget(
+            name: "Benchmarks",
+            dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
     ]
 )

@@ -12,10 +12,10 @@ cd "$(dirname "$0")/.."
 layers=(
     "CHDF5 COpenBLAS CJPEG CPNG CZeroMQ Reporting"
     "CShims FileIntegrity CLI"
-    "HDF5 BLAS Wire ImageInput"
+    "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"
-    "TopModel ImageFeatures"
-    "Extraction WorkerRuntime"
+    "TopModel ImageFeatures Export"
+    "Extraction WorkerRuntime Report FineTuning"
     "WorkerCommandLine"
     "Coordinator Worker Dev"
 )

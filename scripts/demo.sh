@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: extract VGG16 bottleneck features of the bundled example tree with local workers, train
-# the top model, evaluate it, and classify a few images by class name.
+# the top model, evaluate it, write the HTML report, and classify a few images by class name.
 #
-# Weights: the Keras cache file ~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
-# when present. With DOWNLOAD=1 (and a network), the official file is fetched into that cache first.
-# Otherwise the demo says so and continues with generated (random) weights, labelled as such.
+# Weights: the Keras cache file ($KERAS_HOME/models/, else ~/.keras/models/)
+# vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5. When it is missing, the coordinator downloads the official
+# file into that cache as Keras does (`bottleneck-coordinator fetch-weights`: hash-checked, resumable). Without a
+# network the demo says so and continues with generated (random) weights, labelled as such.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build -c release --show-bin-path)
@@ -12,23 +13,17 @@ coordinator="$bin/bottleneck-coordinator"
 out=demo-output
 mkdir -p "$out"
 
-keras_weights="$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-official_url="https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-if [ ! -f "$keras_weights" ] && [ "${DOWNLOAD:-0}" = 1 ]; then
-    echo "== downloading the official VGG16 notop weights (58 MB) into the Keras cache"
-    mkdir -p "$(dirname "$keras_weights")"
-    curl -fL --max-time 600 -o "$keras_weights.part" "$official_url" && mv "$keras_weights.part" "$keras_weights" \
-        || { rm -f "$keras_weights.part"; echo "download failed"; }
-fi
-if [ -f "$keras_weights" ]; then
-    weights="$keras_weights"
+echo "== weights: the official VGG16 notop file from Keras' cache (downloaded into it when missing, 58 MB)"
+if weights=$("$coordinator" fetch-weights); then
+    generated=0
     preprocess=caffe
     echo "== weights: $weights (ImageNet, official Keras file)"
 else
+    generated=1
     weights="$out/generated-vgg16-weights.h5"
     preprocess=rescale   # random weights keep rescaled (0..1) inputs at a trainable scale
-    echo "== weights: NOT FOUND at $keras_weights"
-    echo "   (run 'make demo DOWNLOAD=1' on a machine with a network, or copy the file there)."
+    echo "== weights: the official file is not in Keras' cache and could not be downloaded (see above)"
+    echo "   (copy it to ~/.keras/models/, or rerun with a network: an interrupted download resumes)."
     echo "   Continuing with GENERATED random weights: the pipeline is real, the features are not ImageNet features."
     "$coordinator" generate-weights --output "$weights" --seed 0
 fi
@@ -51,11 +46,17 @@ echo "== evaluate: on the validation split"
 "$coordinator" evaluate --features "$out/features.h5" --model "$out/model.h5" --plot "$out/confusion.svg"
 
 echo
+echo "== report: one HTML page (history, confusion matrix, per-class metrics, misclassified images)"
+"$coordinator" report --features "$out/features.h5" --model "$out/model.h5" --images examples/shapes/validation \
+    --output "$out/report.html"
+
+echo
 echo "== predict: three validation images, by class name"
 "$coordinator" predict --weights "$weights" --model "$out/model.h5" --top-k 3 \
     examples/shapes/validation/circle/000.jpg examples/shapes/validation/square/000.jpg \
     examples/shapes/validation/triangle/000.jpg
 
 echo
-echo "Outputs in $out/: features.h5, model.h5 (+ history .csv/.svg), confusion.svg"
-[ "$weights" = "$keras_weights" ] || echo "(features came from GENERATED weights; see above)"
+echo "Outputs in $out/: features.h5, model.h5 (+ history .csv/.svg), confusion.svg, report.html"
+[ "$generated" = 0 ] || echo "(features came from GENERATED weights; see above)"
+echo "Report: $(pwd)/$out/report.html"

@@ -13,8 +13,9 @@ struct BottleneckCoordinator: ParsableCommand {
             Exit status: 0 success, 1 the data or an input is bad (reported), 2 usage error.
             """,
         subcommands: [
-            InspectCommand.self, ExtractCommand.self, TrainCommand.self, EvaluateCommand.self, PredictCommand.self,
-            GenerateWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
+            InspectCommand.self, ExtractCommand.self, TrainCommand.self, FinetuneCommand.self, EvaluateCommand.self,
+            PredictCommand.self, ExportCommand.self, ReportCommand.self, GenerateWeightsCommand.self,
+            FetchWeightsCommand.self, KeygenCommand.self, BLASSelfCheckCommand.self,
         ])
 
     /// Runs the command line; see `CommandLineRunner` for the exit statuses.
@@ -39,11 +40,4 @@ struct BLASSelfCheckCommand: ParsableCommand {
         shouldDisplay: false)
 
     func run() throws { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
-}
-
-/// Defaults shared by the commands that read VGG16 weights.
-enum KerasCache {
-    /// Keras' cache path of the official notop weights.
-    static let vgg16NotopWeights =
-        NSHomeDirectory() + "/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 }

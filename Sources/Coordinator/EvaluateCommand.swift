@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLI
+import FileIntegrity
 import Foundation
 import Storage
 import TopModel
@@ -24,9 +25,18 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "Also draw the confusion matrix as an SVG heatmap here.")
     var plot: String?
 
+    @Flag(name: .long, help: "Overwrite --plot even when it exists and is not an SVG file.")
+    var force = false
+
     @OptionGroup var common: CommonOptions
 
     func run() throws {
+        if let plot {
+            try OutputCheck.check(
+                plot, role: "plot", kind: "SVG file",
+                inputs: [.init(features, role: "feature file"), .init(model, role: "model")], overwrite: force,
+                recognises: Evaluation.isSVGFile)
+        }
         common.bootstrapLogging()
         common.chooseBLASKernels()
         let topModel = try TopModel.load(model)
@@ -39,7 +49,9 @@ struct EvaluateCommand: ParsableCommand {
         }
         let evaluation = try topModel.evaluate(featureFile: file, split: split)
         if let plot {
-            try evaluation.confusionMatrixSVG.write(toFile: plot, atomically: true, encoding: .utf8)
+            do { try AtomicFile.write(Array(evaluation.confusionMatrixSVG.utf8), to: plot) } catch {
+                throw ReportedFailure("\(error)")
+            }
         }
         if json {
             print(String(decoding: try evaluation.jsonData(), as: UTF8.self))

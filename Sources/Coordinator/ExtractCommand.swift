@@ -1,9 +1,11 @@
 import ArgumentParser
 import CLI
 import Extraction
+import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
+import Storage
 import VGG16
 import Wire
 
@@ -24,8 +26,12 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Validation tree with the same classes.")
     var validation: String?
 
-    @Option(help: "VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file).")
-    var weights: String = KerasCache.vgg16NotopWeights
+    @Option(
+        help: """
+            VGG16 weights (Keras notop/full, Keras 2 or 3 save_weights, or the Theano-era file). Default: Keras' \
+            cache file, downloaded as Keras does when missing (see fetch-weights).
+            """)
+    var weights: String?
 
     @Option(help: "The feature file to write (HDF5).")
     var output: String
@@ -42,10 +48,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Pooling layer whose output is stored.")
     var layer: PoolingLayer = .block5_pool
 
-    @Option(help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
+    @Option(
+        parsing: .unconditional,
+        help: "Local worker processes (default: one per core). 0 with --bind: remote workers only.")
     var workers: Int?
 
-    @Option(help: "Convolution threads per local worker (default: cores divided among the workers).")
+    @Option(
+        parsing: .unconditional,
+        help: "Convolution threads per local worker (default: cores divided among the workers).")
     var threads: Int?
 
     @Option(
@@ -55,8 +65,13 @@ struct ExtractCommand: ParsableCommand {
             """)
     var bind: [String] = []
 
-    @Option(help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
+    @Option(
+        parsing: .unconditional,
+        help: "Images per shard, the unit of work, retry and resume (default: images/64, at most 32).")
     var shardSize: Int?
+
+    @Flag(help: "Overwrite --output even when it exists and is not a feature file.")
+    var force = false
 
     @Flag(help: "Discard an existing OUTPUT.parts/ journal and start over.")
     var restart = false
@@ -80,10 +95,10 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
-    @Option(help: "Seconds of silence after which a worker's shards are reassigned.")
+    @Option(parsing: .unconditional, help: "Seconds of silence after which a worker's shards are reassigned.")
     var workerTimeout: Double = 10
 
-    @Option(help: "Seconds between heartbeats in both directions.")
+    @Option(parsing: .unconditional, help: "Seconds between heartbeats in both directions.")
     var heartbeatInterval: Double = 1
 
     @Option(help: "Weights cache directory of the local workers.")
@@ -101,7 +116,15 @@ struct ExtractCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if imageSettings == nil { throw ValidationError("--image-size must be N or HxW with positive integers") }
+        guard let settings = imageSettings else {
+            throw ValidationError("--image-size must be N or HxW with positive integers")
+        }
+        let sides = ConvBase.minimumImageSize...WireLimits.maxImageSide
+        if !sides.contains(settings.height) || !sides.contains(settings.width) {
+            throw ValidationError(
+                "--image-size \(imageSize) is out of range: each side must be \(sides.lowerBound)...\(sides.upperBound)"
+            )
+        }
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -116,7 +139,7 @@ struct ExtractCommand: ParsableCommand {
         if curveKey == nil {
             for endpoint in bind {
                 if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(refusal)
+                    throw ValidationError(CommandLineRunner.message(for: refusal))
                 }
             }
         }
@@ -131,8 +154,19 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
+        func checkOutput(weights: String?) throws {
+            try OutputCheck.check(
+                output, kind: "feature file",
+                inputs: [.init(train, role: "training directory")]
+                    + (validation.map { [.init($0, role: "validation directory")] } ?? [])
+                    + (weights.map { [.init($0, role: "weights file")] } ?? []),
+                overwrite: force, recognises: FeatureFile.isFeatureFile)
+        }
+        try checkOutput(weights: weights)
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
+        let weights = try weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
+        if self.weights == nil { try checkOutput(weights: weights) }  // the default weights are an input too
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,

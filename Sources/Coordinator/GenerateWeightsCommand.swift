@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLI
+import FileIntegrity
 import VGG16
 
 struct GenerateWeightsCommand: ParsableCommand {
@@ -20,6 +21,9 @@ struct GenerateWeightsCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "13 conv widths (default: VGG16's 64 … 512).")
     var widths: [Int] = VGG16Weights.standardWidths
 
+    @Flag(name: .long, help: "Overwrite --output even when it exists and is not a VGG16 weights file.")
+    var force = false
+
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -29,6 +33,8 @@ struct GenerateWeightsCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputCheck.check(
+            output, kind: "VGG16 weights file", inputs: [], overwrite: force, recognises: VGG16Weights.isWeightsFile)
         common.bootstrapLogging()
         let weights = VGG16Weights.generated(widths: widths, seed: seed)
         try weights.writeOfficialLayout(to: output)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLI
+import FineTuning
 import Foundation
 import ImageFeatures
 import ImageInput
@@ -17,10 +18,12 @@ struct PredictCommand: ParsableCommand {
             An image that cannot be read gets an error entry; the others are still answered.
             """)
 
-    @Option(name: .long, help: "VGG16 weights, the same file the training features came from.")
-    var weights = KerasCache.vgg16NotopWeights
+    @Option(
+        name: .long,
+        help: "VGG16 weights, the same file the training features came from (default: Keras' cache file, fetched).")
+    var weights: String?
 
-    @Option(name: .long, help: "Model written by `train`.")
+    @Option(name: .long, help: "Model written by `train`, or by `finetune` (then --weights is not needed).")
     var model: String
 
     @Argument(help: "Images or directories.")
@@ -51,13 +54,22 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         common.bootstrapLogging()
         common.chooseBLASKernels()
-        let topModel = try TopModel.load(model)
-        let vgg = try VGG16Weights.load(path: weights)
+        // A fine-tuned model (written by `finetune`) carries its own conv weights; a top model needs the file
+        // its features came from.
+        let fineTuned = FineTunedModel.isFineTunedModel(model) ? try FineTunedModel.load(model) : nil
+        let topModel = try fineTuned?.top ?? TopModel.load(model)
         let provenance = topModel.provenance
-        guard vgg.sha256 == provenance.weightsSHA256 else {
-            throw ReportedFailure(
-                "\(weights): sha256 \(vgg.sha256.prefix(12))…, but \(model) was trained on features of weights "
-                    + "\(provenance.weightsSHA256.prefix(12))…; use the weights the features came from")
+        let vgg: VGG16Weights
+        if let fineTuned {
+            vgg = try fineTuned.convWeights()
+        } else {
+            let weights = try weights ?? DefaultWeights.path()
+            vgg = try VGG16Weights.load(path: weights)
+            guard vgg.sha256 == provenance.weightsSHA256 else {
+                throw ReportedFailure(
+                    "\(weights): sha256 \(vgg.sha256.prefix(12))…, but \(model) was trained on features of weights "
+                        + "\(provenance.weightsSHA256.prefix(12))…; use the weights the features came from")
+            }
         }
         guard let layer = PoolingLayer(rawValue: provenance.featureLayer),
             let interpolation = Interpolation(rawValue: provenance.interpolation),

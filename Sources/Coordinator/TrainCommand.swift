@@ -1,5 +1,6 @@
 import ArgumentParser
 import CLI
+import FileIntegrity
 import Foundation
 import Storage
 import TopModel
@@ -21,19 +22,24 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Where to write the model (.h5).")
     var output: String
 
-    @Option(name: .long, help: "Epochs.")
+    @Option(name: .long, parsing: .unconditional, help: "Epochs.")
     var epochs = 50
 
-    @Option(name: .long, help: "Rows per batch.")
+    @Option(name: .long, parsing: .unconditional, help: "Rows per batch.")
     var batchSize = 100
+
+    @Flag(name: .long, help: "Overwrite --output even when it exists and is not a model file.")
+    var force = false
 
     @Option(name: .long, help: "Optimizer, with Keras' defaults.")
     var optimizer = OptimizerName.sgd
 
-    @Option(name: .long, help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Learning rate (default: Keras' for the optimizer: sgd 0.01, rmsprop/adam 0.001).")
     var learningRate: Double?
 
-    @Option(name: .long, help: "SGD momentum.")
+    @Option(name: .long, parsing: .unconditional, help: "SGD momentum.")
     var momentum: Double = 0
 
     @Flag(name: .long, help: "SGD with Nesterov momentum.")
@@ -45,7 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "'balanced' weighs each class by n_samples / (n_classes · count).")
     var classWeight: ClassWeightName?
 
-    @Option(name: .long, help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Stop after this many epochs without a better val_loss, and keep the best weights.")
     var earlyStopping: Int?
 
     @Option(name: .long, help: "Split to train on.")
@@ -57,12 +65,32 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        if epochs < 1 { throw ValidationError("--epochs \(epochs) is out of range: at least 1") }
+        if batchSize < 1 { throw ValidationError("--batch-size \(batchSize) is out of range: at least 1") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
+            throw ValidationError("--learning-rate \(learningRate) is out of range: a positive number")
+        }
+        if !(momentum >= 0 && momentum.isFinite) {
+            throw ValidationError("--momentum \(momentum) is out of range: 0 or more")
+        }
+        if let earlyStopping, earlyStopping < 0 {
+            throw ValidationError("--early-stopping \(earlyStopping) is out of range: 0 or more")
+        }
         if momentum != 0 || nesterov, optimizer != .sgd {
             throw ValidationError("--momentum and --nesterov apply to --optimizer sgd")
         }
     }
 
     func run() throws {
+        let inputs = [OutputCheck.Input(features, role: "feature file")]
+        try OutputCheck.check(
+            output, kind: "top model file", inputs: inputs, overwrite: force, recognises: TopModel.isModelFile)
+        let historyPaths = TrainingHistory.paths(nextToModel: output)
+        for path in [historyPaths.csv, historyPaths.svg] {
+            try OutputCheck.check(
+                path, role: "training history", kind: "training history", inputs: inputs, overwrite: true,
+                recognises: { _ in true })
+        }
         common.bootstrapLogging()
         common.chooseBLASKernels()
         var options = TrainingOptions()

@@ -120,8 +120,10 @@ struct ConvBaseBenchmark {
             let group = DispatchGroup()
             let cpuSeconds = Mutex<[Double]>([])
             let start = ContinuousClock.now
-            for base in bases {
+            for instance in bases {
                 group.enter()
+                // Each thread uses only its own instance (ConvBase is not thread-safe).
+                nonisolated(unsafe) let base = instance
                 let thread = Thread {
                     var features = [Float](repeating: 0, count: base.featureCount)
                     var cpu = 0.0

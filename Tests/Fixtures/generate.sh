@@ -43,5 +43,6 @@ start=$(date +%s)
 "$venv/bin/python" gen_weights.py
 "$venv/bin/python" gen_golden.py
 "$venv/bin/python" gen_top_model.py
+"$venv/bin/python" gen_finetune.py
 echo "fixtures regenerated in $(( $(date +%s) - start )) s" >&2
 du -sh --apparent-size "$here/keras" >&2

@@ -123,6 +123,31 @@ struct WorkerProtocolTests {
         #expect(worker.wait(timeout: 10) == 0)
     }
 
+    @Test("a welcome beyond the wire's limits ends the worker with a goodbye naming the limit, not a hello loop")
+    func refusesJobBeyondLimits() throws {
+        let fake = try FakeCoordinator()
+        defer { fake.close() }
+        let worker = try fake.startWorker()
+        guard case .hello? = try fake.next() else {
+            Issue.record("no hello:\n\(worker.stderr)")
+            return
+        }
+        var job = try fake.job()
+        job.imageHeight = 20000
+        job.imageWidth = 20000
+        #expect(WireLimits().refusal(of: job)?.contains("20000x20000") == true)
+        try fake.send(.welcome(Welcome(job: job)))
+        var goodbye: Goodbye?
+        while let message = try fake.next() {
+            if case .goodbye(let body) = message {
+                goodbye = body
+                break
+            }
+        }
+        #expect(goodbye?.reason.contains("image size 20000x20000 is outside 1...8192") == true, "\(worker.stderr)")
+        #expect(worker.wait(timeout: 10) == 1)
+    }
+
     @Test("a worker refuses a job whose settings it cannot honour exactly")
     func refusesMismatchedJob() throws {
         let fake = try FakeCoordinator()

@@ -105,11 +105,14 @@ struct ConvBaseTests {
         #expect(alone.map(\.bitPattern) == pair[25088...].map(\.bitPattern))
         // Second instances, with their own buffers or sharing the weights, running on two threads at once,
         // give the same bits too.
-        let own = try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224)
-        let sharing = ConvBase(sharingWeightsWith: base)
+        // Each iteration uses only its own instance (ConvBase is not thread-safe; one instance per thread).
+        nonisolated(unsafe) let instances = [
+            try ConvBase(weights: weights, imageHeight: 224, imageWidth: 224),
+            ConvBase(sharingWeightsWith: base),
+        ]
         let results = Mutex<[Int: [Float]]>([:])
         DispatchQueue.concurrentPerform(iterations: 2) { index in
-            let features = (index == 0 ? own : sharing).forward(images: first, count: 1)
+            let features = instances[index].forward(images: first, count: 1)
             results.withLock { $0[index] = features }
         }
         for features in results.withLock({ $0.values }) {

@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 import TestSupport
 import Testing
 import Wire
@@ -182,7 +183,7 @@ struct CurveTests {
         #expect(result.serverReceived == nil)
         let message = try #require(result.refusal).message
         #expect(message.contains("refused this worker's key \(stranger.publicKey.fingerprint)"))
-        #expect(message.contains("--authorized-workers"))
+        #expect(try #require(result.refusal).remedy == .authorizeWorkerKey)
         let decision = try #require(result.decisions.first)
         #expect(!decision.allowed)
         #expect(decision.address == "127.0.0.1")
@@ -211,7 +212,7 @@ struct CurveTests {
                 client: .curve(worker, serverKey: impostor.publicKey))
         }
         #expect(result.serverReceived == nil)
-        #expect(try #require(result.refusal).message.contains("--server-key"))
+        #expect(try #require(result.refusal).remedy == .checkServerKey)
         #expect(result.decisions.isEmpty)  // the server could not even read who it was
     }
 
@@ -275,7 +276,7 @@ struct CurveTests {
         #expect(allowList.count == 2)
     }
 
-    @Test("plaintext binds: loopback endpoints are allowed, anything else needs --insecure")
+    @Test("plaintext binds: loopback endpoints are allowed, anything else needs explicit consent")
     func plaintextBindPolicy() {
         for endpoint in [
             "tcp://127.0.0.1:5555", "tcp://127.1.2.3:*", "tcp://localhost:5555", "tcp://[::1]:5555", "tcp://lo:5555",
@@ -290,7 +291,8 @@ struct CurveTests {
         ] {
             #expect(!CurveBindPolicy.isLoopback(endpoint), "\(endpoint)")
             let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: false)
-            #expect(refusal?.contains("--insecure") == true)
+            #expect(refusal?.remedy == .secureOrLoopbackBind)
+            #expect(refusal?.message.contains("refusing to bind \(endpoint) without encryption") == true)
             #expect(CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: true) == nil)
         }
     }

@@ -29,7 +29,7 @@ struct WeightsCacheTests {
         defer { directory.remove() }
         let cache = WeightsCache(cacheDirectory: directory.path)
         let announced = String(repeating: "0", count: 64)
-        #expect(throws: WorkerError.self) { try cache.store(bytes, sha256: announced) }
+        #expect(throws: WeightsTransferError.self) { try cache.store(bytes, sha256: announced) }
         #expect(!FileManager.default.fileExists(atPath: cache.path(for: announced)))
     }
 

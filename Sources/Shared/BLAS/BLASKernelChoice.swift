@@ -12,7 +12,7 @@ import Logging
 /// needs a new process image: the process sets `OPENBLAS_CORETYPE` and re-executes itself (/proc/self/exe, same
 /// pid and arguments), marking the environment with `BOTTLENECK_BLAS_CHOSEN` so that it happens once.
 ///
-/// Modes (`--blas-coretype`, default `$BOTTLENECK_OPENBLAS_CORETYPE`, else `auto`):
+/// Modes (the worker's kernel-set option, default `$BOTTLENECK_OPENBLAS_CORETYPE`, else `auto`):
 /// - `auto`: on a CPU with AVX-512 F/BW/VL/DQ whose current set is not an AVX-512 one, runs
 ///   itself with `selfCheckArguments` (e.g. `bottleneck-worker --blas-selfcheck`) and
 ///   `OPENBLAS_CORETYPE=SkylakeX` (sgemm on VGG16's shapes against a float64 reference); only if that child
@@ -47,7 +47,7 @@ public enum BLASKernelChoice {
         let reason: String
         switch mode.lowercased() {
         case "keep":
-            logger.info("OpenBLAS kernels: \(current) (kept: --blas-coretype keep)")
+            logger.info("OpenBLAS kernels: \(current) (kept: kernel-set mode keep)")
             return
         case "auto":
             guard !BLASKernels.avx512CoreNames.contains(current) else {
@@ -67,7 +67,7 @@ public enum BLASKernelChoice {
             reason = "auto: self-check passed; BOTTLENECK_OPENBLAS_CORETYPE=keep to disable"
         default:
             target = mode
-            reason = "chosen with --blas-coretype / BOTTLENECK_OPENBLAS_CORETYPE"
+            reason = "chosen by the kernel-set mode or BOTTLENECK_OPENBLAS_CORETYPE"
         }
         if target.lowercased() == current.lowercased() {
             logger.info("OpenBLAS kernels: \(current)")
@@ -134,7 +134,7 @@ public enum BLASKernelChoice {
     }
 }
 
-/// Standard error of the self-check child, read on another thread.
+/// Standard error of the self-check child, read on another thread; guarded by `condition`, hence thread-safe.
 private final class ErrorText: @unchecked Sendable {
     private let condition = NSCondition()
     private var value: String?

@@ -37,9 +37,22 @@ public enum CommandLineRunner {
     /// The message of a domain error, with the command-line hint for its remedy.
     public static func message(for error: any ReportedError) -> String {
         guard let remedy = error.remedy else { return error.description }
+        return error.description + " (" + hint(for: remedy) + ")"
+    }
+
+    /// The flags that carry out `remedy`, in words for the operator.
+    public static func hint(for remedy: Remedy) -> String {
         switch remedy {
-        case .restartJob: return error.description + " (rerun with --restart)"
-        case .overwrite: return error.description + " (--force)"
+        case .restartJob: "rerun with --restart"
+        case .overwrite: "--force"
+        case .authorizeWorkerKey: "put the worker's .pub file in the coordinator's --authorized-workers directory"
+        case .giveWorkerKeys: "give the worker --curve-key WORKER.key --server-key COORDINATOR.pub"
+        case .matchCoordinatorSecurity:
+            "start the coordinator with --curve-key and --authorized-workers, or the worker without keys"
+        case .checkServerKey: "--server-key must be the coordinator's .pub, made with its --curve-key"
+        case .secureOrLoopbackBind:
+            "give --curve-key KEY --authorized-workers DIR (keys from `bottleneck-coordinator keygen`), bind "
+                + "tcp://127.0.0.1:PORT, or pass --insecure on a network you trust"
         }
     }
 

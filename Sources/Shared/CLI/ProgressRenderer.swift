@@ -19,13 +19,15 @@ public enum ProgressStyle: Sendable, Equatable {
 /// Draws the progress of every command: a line redrawn in place on standard error when it is a terminal, a
 /// plain line every few seconds when it is not, or JSON lines on standard output.
 ///
-/// Rates and ETAs count from the renderer's creation: make one per task, just before it starts. Thread-safe:
+/// Rates and ETAs count from the renderer's creation, and again from the first report of each new task (so one
+/// renderer serves, say, extraction and then assembly; the finished task's line stays). Thread-safe:
 /// reports may come from any thread. Call `finish()` before printing anything else on standard
 /// error, or use `line(_:)`, which ends the live line first.
 public final class ProgressRenderer: Sendable {
     private enum Output { case live, plain, json, quiet }
 
     private struct State {
+        var task: String?
         var started = Date()
         var lastDraw = Date.distantPast
         var lastDone = -1
@@ -67,6 +69,15 @@ public final class ProgressRenderer: Sendable {
         guard output != .quiet else { return }
         state.withLock { state in
             let now = Date()
+            if report.task != state.task {
+                if state.task != nil {
+                    endLiveLine(&state)
+                    state.started = now
+                    state.lastDraw = .distantPast
+                    state.lastDone = -1
+                }
+                state.task = report.task
+            }
             let due = now.timeIntervalSince(state.lastDraw) >= interval
             guard report.done != state.lastDone, due || report.isComplete else { return }
             state.lastDraw = now
@@ -142,11 +153,12 @@ public final class ProgressRenderer: Sendable {
         return text
     }
 
-    /// The JSON-lines object: `event: progress`, `<unit>_done`, `<unit>_total`, `<unit>_per_second`,
+    /// The JSON-lines object: `event: progress`, `task`, `<unit>_done`, `<unit>_total`, `<unit>_per_second`,
     /// `eta_seconds` when known, and the report's fields under their keys.
     static func jsonObject(_ report: ProgressReport, rate: Double, eta: Double?) -> [String: Any] {
         var object: [String: Any] = [
-            "event": "progress", "\(report.unit)_done": report.done, "\(report.unit)_total": report.total,
+            "event": "progress", "task": report.task, "\(report.unit)_done": report.done,
+            "\(report.unit)_total": report.total,
             "\(report.unit)_per_second": (rate * 10).rounded() / 10,
         ]
         if let eta { object["eta_seconds"] = eta.rounded() }

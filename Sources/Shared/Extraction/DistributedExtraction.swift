@@ -30,7 +30,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     if request.curve == nil {
         for endpoint in request.bindEndpoints {
             if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: request.insecure) {
-                throw ExtractionError(.badInput, refusal)
+                throw refusal
             }
             if !CurveBindPolicy.isLoopback(endpoint) {
                 logger.warning("\(CurveBindPolicy.insecureWarning(endpoint: endpoint))")
@@ -113,8 +113,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         defer { socket.close() }
         var localEndpoint: String?
         if workerCount > 0 {
-            let path = "/tmp/bottleneck-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
-            localEndpoint = try socket.bind("ipc://" + path)
+            // Linux's abstract socket namespace: no file to leave behind, whatever way the run ends.
+            localEndpoint = try socket.bind("ipc://@bottleneck-\(getpid())-\(UUID().uuidString.prefix(8))")
         }
         for endpoint in request.bindEndpoints {
             let bound: String
@@ -162,7 +162,10 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         var attributes = inputs.attributes
         attributes.provenance = journal.manifest.provenance
         written = try assembleFeatureFile(
-            inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath)
+            inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+            progress: request.progress)
+    } catch let error as ExtractionError {
+        throw error
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }

@@ -37,7 +37,13 @@ final class ExtractionCoordinator {
         var bytesPerSecond = ExtractionCoordinator.assumedBytesPerSecond
         /// The highest shard sequence the worker has acknowledged.
         var acknowledgedSequence = 0
+        /// Whether the worker has asked for shards of this job, i.e. set itself up for it.
+        var acceptedJob = false
     }
+
+    /// Refusals of the job by workers that never set themselves up for it, after which the job fails with their
+    /// reason (when no worker has accepted it).
+    static let refusalsBeforeGivingUp = 3
 
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0
@@ -60,7 +66,8 @@ final class ExtractionCoordinator {
     private var weightsQueue: [[UInt8]] = []
     /// Failed reads per image path: how many, and the last reason.
     private var readFailures: [String: (count: Int, reason: String)] = [:]
-    /// Set when the job cannot go on; `run()` throws it.
+    /// Set when the job cannot go on (a journal write failed, reads kept failing, the profile differs …); the
+    /// event loop tells the workers and throws it.
     private var fatal: ExtractionError?
     private let progress: ProgressSink
     private let resumedImages: Int
@@ -73,6 +80,9 @@ final class ExtractionCoordinator {
     private(set) var perWorker: [String: Int] = [:]
     private var doneImages: Int
     private var droppedMessages = 0
+    /// Reasons given by workers that left without accepting the job.
+    private var refusals: [String] = []
+    private var anyWorkerAccepted = false
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -105,6 +115,9 @@ final class ExtractionCoordinator {
 
     /// Runs until every shard is done; then tells every worker the job is over.
     func run() throws {
+        if let refusal = limits.refusal(of: job) {
+            throw ExtractionError(.badInput, "no worker would take this job: \(refusal)")
+        }
         var lastHousekeeping = Date.distantPast
         while !scheduler.isComplete {
             if let fatal {
@@ -123,6 +136,7 @@ final class ExtractionCoordinator {
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
                     handle(frames)
+                    if fatal != nil { break }
                 }
             }
             let now = Date()
@@ -225,6 +239,8 @@ final class ExtractionCoordinator {
         switch message {
         case .request(let shardRequest):
             guard shardRequest.jobID == job.jobID else { return drop("a request for another job") }
+            workers[identity]!.acceptedJob = true
+            anyWorkerAccepted = true
             if let began = weightsSending.removeValue(forKey: identity) {
                 // The worker is set up: its weights arrived. The transfer measures the link.
                 let seconds = max(now.timeIntervalSince(began), 1e-3)
@@ -242,7 +258,12 @@ final class ExtractionCoordinator {
             if let status = heartbeat.status { reconcile(identity, status: status, now: now) }
         case .goodbye(let goodbye):
             logger.warning("worker \(workers[identity]!.name) left: \(goodbye.reason)")
+            if !workers[identity]!.acceptedJob { refusals.append(goodbye.reason) }
             remove(identity, why: "left")
+            if !anyWorkerAccepted, refusals.count >= Self.refusalsBeforeGivingUp {
+                fatal = ExtractionError(
+                    .failed, "no worker can take this job (\(refusals.count) refused it): \(goodbye.reason)")
+            }
         case .hello, .welcome, .shard, .weights, .end, .reject, .reset:
             drop("a \(message.kind) message, which only a coordinator sends")
         }
@@ -416,9 +437,9 @@ final class ExtractionCoordinator {
         do {
             try journal.writePart(part)
         } catch {
-            logger.error("\(error)")
-            scheduler.release(identity, shard: result.shardID)
-            workers[identity]!.assignments[result.shardID] = nil
+            // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
+            // retry: stop the job. The parts written so far stay, so a rerun resumes once there is room.
+            fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
             return
         }
         for other in scheduler.complete(result.shardID) where other != identity {

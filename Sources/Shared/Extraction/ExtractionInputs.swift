@@ -2,6 +2,7 @@ import Foundation
 import ImageInput
 import Storage
 import VGG16
+import Wire
 
 /// One split of the job ("train", "validation") with its images in Keras order.
 public struct ExtractionSplit: Sendable {
@@ -31,11 +32,22 @@ public struct ExtractionInputs: Sendable {
     public static func load(_ request: ExtractionRequest) throws -> ExtractionInputs {
         func scan(_ directory: String, _ role: String) throws -> DirectoryScan {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
-            else { throw ExtractionError(.badInput, "\(role) directory \(directory) does not exist") }
-            do { return try DirectoryScan.scan(directory: directory) } catch {
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+                throw ExtractionError(.badInput, "\(role) directory \(directory) does not exist")
+            }
+            guard isDirectory.boolValue else {
+                throw ExtractionError(
+                    .badInput, "\(role) directory \(directory) is not a directory (a tree of one directory per class)")
+            }
+            let scan: DirectoryScan
+            do { scan = try DirectoryScan.scan(directory: directory) } catch {
                 throw ExtractionError(.badInput, "cannot scan \(role) directory \(directory): \(error)")
             }
+            guard !scan.entries.isEmpty else {
+                let classes = scan.classNames.isEmpty ? "no class directories" : "no images in its class directories"
+                throw ExtractionError(.badInput, "\(role) directory \(directory) is empty: \(classes)")
+            }
+            return scan
         }
         let train = try scan(request.trainDirectory, "training")
         guard !train.classNames.isEmpty else {
@@ -64,13 +76,13 @@ public struct ExtractionInputs: Sendable {
             // a conv base, which would hold its scratch buffers in the coordinator for nothing.
             let weights = try VGG16Weights.load(path: request.weightsPath)
             sha = weights.sha256  // SHA-256 of the file's bytes
-            guard request.settings.height >= ConvBase.minimumImageSize,
-                request.settings.width >= ConvBase.minimumImageSize
-            else {
+            let sides = ConvBase.minimumImageSize...WireLimits.maxImageSide
+            guard sides.contains(request.settings.height), sides.contains(request.settings.width) else {
                 throw ExtractionError(
                     .badInput,
-                    "image size \(request.settings.height)x\(request.settings.width) is below the "
-                        + "\(ConvBase.minimumImageSize)x\(ConvBase.minimumImageSize) VGG16 needs")
+                    "image size \(request.settings.height)x\(request.settings.width) is outside "
+                        + "\(sides.lowerBound)...\(sides.upperBound) per side (VGG16's smallest input, the "
+                        + "workers' largest)")
             }
             var height = request.settings.height
             var width = request.settings.width

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import Logging
 
@@ -51,7 +52,8 @@ final class LocalWorkerPool {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + ["--name", "local-\(index + 1)"]
         do { try process.run() } catch {
-            throw ExtractionError(.failed, "cannot start \(executable): \(error.localizedDescription)")
+            throw ExtractionError(
+                .failed, FileIOError(path: executable, operation: "start", error: error).description)
         }
         if index < processes.count { processes[index] = process } else { processes.append(process) }
         logger.info("local worker \(index + 1): pid \(process.processIdentifier)")

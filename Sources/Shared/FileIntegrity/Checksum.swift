@@ -20,7 +20,7 @@ public enum Checksum {
             do {
                 chunk = try handle.read(upToCount: 4 << 20) ?? Data()
             } catch {
-                throw FileIOError(path: path, operation: "read", reason: "\(error.localizedDescription)")
+                throw FileIOError(path: path, operation: "read", error: error)
             }
             if chunk.isEmpty { break }
             hasher.update(data: chunk)

@@ -60,10 +60,20 @@ public final class HDF5File: @unchecked Sendable {
         try H5.check(H5Fflush(id, H5F_SCOPE_GLOBAL), path, "", "flush failed")
     }
 
+    /// Closes the file, ignoring a failure (a read-only file, an error path whose first error is reported).
     public func close() {
         if id >= 0 {
             H5Fclose(id)
             id = -1
         }
+    }
+
+    /// Closes the file and throws when HDF5 could not write out what it still held (disk full, I/O error):
+    /// call it before publishing a written file. The id is given up either way.
+    public func closeChecked() throws {
+        guard id >= 0 else { return }
+        let status = H5Fclose(id)
+        id = -1
+        try H5.check(status, path, "", "cannot close (write out) the file")
     }
 }

@@ -2,6 +2,7 @@ import BLAS
 import Dispatch
 import Foundation
 import ImageInput
+import Synchronization
 import VGG16
 
 /// Image bytes in, VGG16 features out: decode, resize and preprocess each image, then run the conv base.
@@ -16,7 +17,7 @@ import VGG16
 /// any other grouping).
 ///
 /// Not thread-safe: `extract` is called from one thread at a time (it owns the conv bases' scratch memory).
-public final class FeatureExtractor: @unchecked Sendable {
+public final class FeatureExtractor {
     public let settings: ImageSettings
     public let layer: PoolingLayer
     private let convBases: [ConvBase]
@@ -94,8 +95,9 @@ public final class FeatureExtractor: @unchecked Sendable {
             }
         }
         let results = ResultSlots(count: images.count)
-        let convBases = self.convBases
-        let compute: @Sendable (ConvBase) -> Void = { convBase in
+        let convBases = ConvBasePerThread(convBases)
+        let compute: @Sendable (Int) -> Void = { thread in
+            let convBase = convBases[thread]
             // Up to `batch` images at a time (the conv base computes its last layers for a whole group at once;
             // an image's bits do not depend on the others in its group).
             let inputs = UnsafeMutablePointer<Float>.allocate(capacity: convBase.batch * convBase.inputCount)
@@ -127,17 +129,27 @@ public final class FeatureExtractor: @unchecked Sendable {
                 }
             }
         }
-        if convBases.count == 1 {
-            compute(convBases[0])
+        if threads == 1 {
+            compute(0)
         } else {
-            DispatchQueue.concurrentPerform(iterations: convBases.count) { compute(convBases[$0]) }
+            DispatchQueue.concurrentPerform(iterations: threads, execute: compute)
         }
         return results.values
     }
 }
 
+/// The conv bases of one `extract` call, handed to its compute threads.
+///
+/// `@unchecked Sendable`: `ConvBase` is not thread-safe, and each thread uses only the conv base at its own
+/// index (one `concurrentPerform` iteration per index), so no conv base is ever used by two threads at once.
+private struct ConvBasePerThread: @unchecked Sendable {
+    private let bases: [ConvBase]
+    init(_ bases: [ConvBase]) { self.bases = bases }
+    subscript(thread: Int) -> ConvBase { bases[thread] }
+}
+
 /// Decoded images handed from the decode thread to the compute threads in index order, with a bound on
-/// how many wait at once.
+/// how many wait at once. Every field is read and written under `condition`, which makes it thread-safe.
 private final class PreparedImages: @unchecked Sendable {
     private let condition = NSCondition()
     private var slots: [Result<[Float], ImageDecodeError>?]
@@ -181,17 +193,14 @@ private final class PreparedImages: @unchecked Sendable {
 }
 
 /// Results written by the compute threads at distinct indices.
-private final class ResultSlots: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<[Float], ImageDecodeError>?]
+private final class ResultSlots: Sendable {
+    private let slots: Mutex<[Result<[Float], ImageDecodeError>?]>
 
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
 
     func set(_ index: Int, _ result: Result<[Float], ImageDecodeError>) {
-        lock.lock()
-        slots[index] = result
-        lock.unlock()
+        slots.withLock { $0[index] = result }
     }
 
-    var values: [Result<[Float], ImageDecodeError>] { slots.map { $0! } }
+    var values: [Result<[Float], ImageDecodeError>] { slots.withLock { $0.map { $0! } } }
 }

@@ -30,6 +30,26 @@ public enum Preprocess {
 }
 
 extension Preprocess {
+    /// The same arithmetic on float RGB pixel values (HWC, `count` pixels), e.g. after augmentation:
+    /// Keras preprocesses the float32 array that `apply_transform` returned.
+    public static func apply(
+        pixels: UnsafePointer<Float>, count: Int, mode: Preprocessing, into: UnsafeMutablePointer<Float>
+    ) {
+        switch mode {
+        case .caffe:
+            let (mb, mg, mr) = caffeMeansBGR
+            for i in 0..<count {
+                let r = pixels[3 * i], g = pixels[3 * i + 1], b = pixels[3 * i + 2]
+                into[3 * i] = b - mb
+                into[3 * i + 1] = g - mg
+                into[3 * i + 2] = r - mr
+            }
+        case .rescale:
+            let f = rescaleFactor
+            for i in 0..<(count * 3) { into[i] = pixels[i] * f }
+        }
+    }
+
     /// `apply(Resize.apply(image, width, height, .nearest), mode)` without the intermediate image.
     static func applyNearest(
         _ image: DecodedImage, width: Int, height: Int, mode: Preprocessing, into: UnsafeMutablePointer<Float>

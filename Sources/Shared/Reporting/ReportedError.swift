@@ -17,6 +17,16 @@ public enum Remedy: Sendable, Equatable {
     case restartJob
     /// Overwrite an existing output.
     case overwrite
+    /// Add the worker's public key to the coordinator's allow-list of worker keys.
+    case authorizeWorkerKey
+    /// Give the worker its key pair and the coordinator's public key.
+    case giveWorkerKeys
+    /// Run the coordinator with CURVE (its key pair and an allow-list), or the worker without keys.
+    case matchCoordinatorSecurity
+    /// Check that the worker holds the coordinator's public key.
+    case checkServerKey
+    /// Use CURVE, bind a loopback address, or allow plaintext explicitly.
+    case secureOrLoopbackBind
 }
 
 /// The one shape of every domain error: what is at fault, what was expected, and what kind of failure it is.

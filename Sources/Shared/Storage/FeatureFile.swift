@@ -22,6 +22,15 @@ public final class FeatureFile {
         self.splitNames = splits
     }
 
+    /// Whether `path` is a feature file (an HDF5 file whose root attribute `format` is "bottleneck-features"),
+    /// the check a command makes before writing over an existing file. Reads only the attribute.
+    public static func isFeatureFile(_ path: String) -> Bool {
+        guard HDF5File.isHDF5(path), let file = try? HDF5File.open(path) else { return false }
+        defer { file.close() }
+        let attributes = file.root.attributes
+        return attributes.contains("format") && (try? attributes.string("format")) == "bottleneck-features"
+    }
+
     public static func open(_ path: String) throws -> FeatureFile {
         let file: HDF5File
         do { file = try HDF5File.open(path) } catch let error as HDF5Error {

@@ -105,9 +105,13 @@ public final class FeatureFileWriter {
 
     /// Ends the last split, flushes, and renames the file to its final path.
     public func finish() throws {
-        try endSplit()
-        try file.flush()
-        file.close()
+        do {
+            try endSplit()
+            try file.flush()
+            try file.closeChecked()
+        } catch let error as HDF5Error {
+            throw StorageError(path: path, message: "cannot write \(temporaryPath): \(error.message)")
+        }
         do { try AtomicFile.publish(temporaryPath, as: path) } catch let error as FileIOError {
             throw StorageError(path: path, message: error.description)
         }

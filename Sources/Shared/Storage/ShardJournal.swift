@@ -172,14 +172,16 @@ public final class ShardJournal {
         do {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw JournalError(.io, "cannot create \(directory): \(error.localizedDescription)")
+            throw JournalError(.io, FileIOError(path: directory, operation: "create", error: error).description)
         }
         let lock = try JournalLock.acquire(directory: directory)
         if restart {
             for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name != JournalLock.name {
                 do { try fileManager.removeItem(atPath: directory + "/" + name) } catch {
                     throw JournalError(
-                        .io, "cannot empty \(directory) for a restart: \(error.localizedDescription)")
+                        .io,
+                        FileIOError(path: directory + "/" + name, operation: "remove (for a restart)", error: error)
+                            .description)
                 }
             }
         }
@@ -295,7 +297,7 @@ public final class ShardJournal {
     /// Removes the whole journal directory (after the output is complete).
     public func remove() throws {
         do { try FileManager.default.removeItem(atPath: directory) } catch {
-            throw JournalError(.io, "cannot remove \(directory): \(error.localizedDescription)")
+            throw JournalError(.io, FileIOError(path: directory, operation: "remove", error: error).description)
         }
         do { try AtomicFile.syncDirectory(containing: directory) } catch let error as FileIOError {
             throw JournalError(.io, error.description)

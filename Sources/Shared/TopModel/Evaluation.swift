@@ -97,6 +97,18 @@ public struct Evaluation: Sendable, Codable, Equatable {
     }
 }
 
+extension Evaluation {
+    /// Whether `path` holds an SVG drawing (an `<svg` or `<?xml` start in its first 1 KiB, after white space):
+    /// what `evaluate` writes as its plot, checked before writing over an existing file.
+    public static func isSVGFile(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 1024) else { return false }
+        let text = String(decoding: head, as: UTF8.self).drop(while: { $0.isWhitespace })
+        return text.hasPrefix("<svg") || text.hasPrefix("<?xml")
+    }
+}
+
 extension TopModel {
     /// Evaluates on a labelled source (dropout off): mean cross-entropy, accuracy, per-class metrics and
     /// the confusion matrix. Reads the source in chunks (`chunkBytes`) unless it fits `inMemoryLimitBytes`.
@@ -112,6 +124,9 @@ extension TopModel {
             throw TopModelError.mismatch(
                 "\(source.sourceDescription): feature shape \(source.featureShape), but the model was trained on \(featureShape)"
             )
+        }
+        guard source.count > 0 else {
+            throw TopModelError.badFeatures("\(source.sourceDescription): no rows to evaluate on (the split is empty)")
         }
         let feeder = try RowFeeder(
             source: source, classes: classNames.count, inMemoryLimitBytes: inMemoryLimitBytes, chunkBytes: chunkBytes,

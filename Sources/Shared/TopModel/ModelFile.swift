@@ -62,13 +62,25 @@ extension TopModel {
             try a.set("bottleneck_interpolation", string: provenance.interpolation)
             try a.set("bottleneck_weights_sha256", string: provenance.weightsSHA256)
             try file.flush()
+            try file.closeChecked()
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw TopModelError.badModelFile(path: path, reason: "cannot write: \(error)")
+            throw TopModelError.cannotWrite(path: path, reason: "\(error)")
         }
         do { try AtomicFile.publish(temporary, as: path) } catch let error as FileIOError {
-            throw TopModelError.badModelFile(path: path, reason: error.description)
+            throw TopModelError.cannotWrite(path: path, reason: error.description)
         }
+    }
+
+    /// Whether `path` is a model file written by `save(to:)` (an HDF5 file whose root attribute
+    /// `bottleneck_format` is "bottleneck-top-model"), the check a command makes before writing over an
+    /// existing file. Reads only the attribute.
+    public static func isModelFile(_ path: String) -> Bool {
+        guard HDF5File.isHDF5(path), let file = try? HDF5File.open(path) else { return false }
+        defer { file.close() }
+        let attributes = file.root.attributes
+        return attributes.contains("bottleneck_format")
+            && (try? attributes.string("bottleneck_format")) == TopModelFile.format
     }
 
     /// Reads a model written by `save(to:)`.
@@ -127,6 +139,12 @@ extension TopModel {
             let b1 = try tensor("dense", "bias")
             let k2 = try tensor("dense_1", "kernel")
             let b2 = try tensor("dense_1", "bias")
+            for (name, values) in [
+                ("dense kernel", k1.values), ("dense bias", b1.values), ("dense_1 kernel", k2.values),
+                ("dense_1 bias", b2.values),
+            ] where values.contains(where: { !$0.isFinite }) {
+                throw bad("the \(name) holds non-finite values (NaN or infinity): the training that wrote it diverged")
+            }
             guard k1.shape.count == 2, k2.shape.count == 2 else {
                 throw bad("kernels have shapes \(k1.shape) and \(k2.shape), expected two matrices")
             }

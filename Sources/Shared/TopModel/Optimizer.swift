@@ -90,6 +90,18 @@ final class OptimizerState {
     /// Counts a completed step (Keras' `iterations += 1`).
     func finishStep() { iterations += 1 }
 
+    /// The step count and slots, for checkpoints.
+    var slots: OptimizerSlots {
+        get { OptimizerSlots(iterations: iterations, first: first, second: second) }
+        set {
+            precondition(newValue.first.map(\.count) == first.map(\.count))
+            precondition(newValue.second.map(\.count) == second.map(\.count))
+            iterations = newValue.iterations
+            first = newValue.first
+            second = newValue.second
+        }
+    }
+
     /// The learning rate when the update is plain `w ← w − lr·g` (SGD without momentum), which lets the
     /// caller fold it into the gradient GEMM (`W += −lr · xᵀ·dy`); nil otherwise.
     var plainGradientStep: Float? {

@@ -194,10 +194,16 @@ public enum TopModelTrainer {
                                     x, labels: labels, sampleWeights: nil, batch: rows,
                                     dropout: dropout, optimizer: optimizer)
                             }
+                            batch += 1
+                            guard step.loss.isFinite else {
+                                // The weights are no longer numbers: stop, and leave any model file as it was.
+                                throw TopModelError.diverged(
+                                    "training diverged: the loss became \(step.loss) at epoch \(epoch), batch "
+                                        + "\(batch) of \(batches); no model was written (try a smaller learning rate)")
+                            }
                             lossSum += Double(step.loss) * Double(rows)
                             correct += step.correct
                             seen += rows
-                            batch += 1
                             onBatch(
                                 BatchProgress(
                                     epoch: epoch, epochs: options.epochs, batch: batch, batches: batches,

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 
 /// Per-epoch figures of a training run, with Keras CSVLogger output and an SVG chart.
@@ -112,13 +113,21 @@ public struct TrainingHistory: Sendable, Codable, Equatable {
 
     /// Writes `<base>.history.csv` and `<base>.history.svg` next to a model at `modelPath`
     /// (`MODEL.h5` → `MODEL.history.csv`, `MODEL.history.svg`) and returns the two paths.
+    /// Each file is written whole (`AtomicFile`); a failure throws `TopModelError.cannotWrite` naming it.
     @discardableResult
     public func write(nextToModel modelPath: String) throws -> (csv: String, svg: String) {
+        let paths = Self.paths(nextToModel: modelPath)
+        for (path, text) in [(paths.csv, csv), (paths.svg, svg)] {
+            do { try AtomicFile.write(Array(text.utf8), to: path) } catch let error as FileIOError {
+                throw TopModelError.cannotWrite(path: path, reason: error.reason)
+            }
+        }
+        return paths
+    }
+
+    /// The paths `write(nextToModel:)` writes: `MODEL.h5` → `MODEL.history.csv`, `MODEL.history.svg`.
+    public static func paths(nextToModel modelPath: String) -> (csv: String, svg: String) {
         let base = (modelPath as NSString).deletingPathExtension
-        let csvPath = base + ".history.csv"
-        let svgPath = base + ".history.svg"
-        try Data(csv.utf8).write(to: URL(fileURLWithPath: csvPath), options: .atomic)
-        try Data(svg.utf8).write(to: URL(fileURLWithPath: svgPath), options: .atomic)
-        return (csvPath, svgPath)
+        return (base + ".history.csv", base + ".history.svg")
     }
 }

@@ -12,18 +12,18 @@ import Foundation
 /// is allocated per image), and `forward` writes them; `init(sharingWeightsWith:)` makes the instance of
 /// another thread without copying the kernels. Matrix products run in OpenBLAS (blocking; call `forward`
 /// on threads you own, not on Swift's cooperative pool), whose thread count is process-wide
-/// (`BLASThreads.set(_:)`). Recommended: N instances on N threads with 1 BLAS thread each — on
-/// 2 cores about 1.8× the throughput of one instance with 2 BLAS threads, whose small products spend
-/// their time waking threads.
+/// (`BLASThreads.set(_:)`). Recommended: N instances on N threads with 1 BLAS thread each; OpenBLAS' own
+/// threads spend the small products' time waking up.
 ///
-/// Determinism: each image is computed on its own, with exactly the same sequence of operations and matrix
-/// shapes whatever the batch, so an image's features are a function of the image, the weights, the image
-/// size, the algorithm, the build and the BLAS thread count only. Stacking a batch into one larger matrix
-/// product would make OpenBLAS choose its blocking and thread partition from the batch size, and the
-/// rounding of a feature could then depend on which other images travelled with it. The BLAS thread count
-/// does change the last bits (OpenBLAS partitions the products differently), so every process that must
-/// produce identical bytes has to use the same count — 1, as recommended above.
-public final class ConvBase: @unchecked Sendable {
+/// Determinism: the early layers compute each image on its own; the last, small-map layers of a conv base
+/// built with `batch` > 1 compute a fixed-size group of `batch` images in one product per Winograd point
+/// (empty slots hold left-over data), so the products' shapes never depend on how many images a call brings.
+/// With the AVX-512 kernel sets a row's bits also do not depend on its place in a product, which is why
+/// `recommendedBatch` groups only with them: an image's features are then a function of the image, the
+/// weights, the image size, the algorithm, the build, the kernel set and the BLAS thread count, never of the
+/// images it travelled with. The BLAS thread count changes the last bits (OpenBLAS partitions the products
+/// differently), so every process that must produce identical bytes uses the same count — 1, as recommended.
+public final class ConvBase {
     /// Smallest accepted height and width (five halvings leave at least 1×1, as Keras requires).
     public static let minimumImageSize = 32
 

@@ -108,6 +108,10 @@ public struct VGG16Weights: Sendable {
         try OfficialLayoutWriter.write(self, to: path)
     }
 
+    /// Whether `path` is a VGG16 weights file with a root `layer_names` (official Keras layout, Keras 2
+    /// `save_weights`, or what `writeOfficialLayout` writes): the check before writing over an existing file.
+    public static func isWeightsFile(_ path: String) -> Bool { OfficialLayoutWriter.isWeightsFile(path) }
+
     /// Checks the 13 conv layers' shapes, given as (label, kernel shape HWIO, bias count) in network order,
     /// and throws the first inconsistency. `label` names the layer in messages ("block3_conv2").
     static func checkChain(_ shapes: [(label: String, kernel: [Int], biasCount: Int)], path: String) throws {

@@ -1,8 +1,10 @@
+import Reporting
+
 /// Which endpoints may carry plaintext: only those that cannot leave the machine.
 ///
 /// Loopback: `tcp://127.x.x.x:…`, `tcp://localhost:…`, `tcp://[::1]:…`, `tcp://lo:…`, `ipc://…`, `inproc://…`.
 /// Everything else, including `tcp://*:…`, `tcp://0.0.0.0:…`, `tcp://[::]:…`, other addresses, host and interface
-/// names, is not: binding it without CURVE needs the operator's explicit `--insecure`.
+/// names, is not: binding it without CURVE needs the operator's explicit consent to plaintext.
 public enum CurveBindPolicy {
     /// Whether `endpoint` ("tcp://127.0.0.1:5555", "ipc:///tmp/b.sock") stays on this machine.
     public static func isLoopback(_ endpoint: String) -> Bool {
@@ -28,17 +30,27 @@ public enum CurveBindPolicy {
     /// Allowed: any endpoint with CURVE; a loopback endpoint in plaintext; any endpoint in plaintext with
     /// `insecure`. The caller warns on every start when `insecure` let a non-loopback endpoint through
     /// (`insecureWarning`).
-    public static func refusal(bindingPlaintext endpoint: String, insecure: Bool) -> String? {
+    public static func refusal(bindingPlaintext endpoint: String, insecure: Bool) -> PlaintextBindRefusal? {
         if insecure || isLoopback(endpoint) { return nil }
-        return "refusing to bind \(endpoint) without encryption: other machines could read the images and features "
-            + "and any of them could join as a worker. Give --curve-key KEY --authorized-workers DIR (keys from "
-            + "`bottleneck-coordinator keygen`), bind a loopback address (tcp://127.0.0.1:PORT), or pass --insecure "
-            + "on a network you trust"
+        return PlaintextBindRefusal(endpoint: endpoint)
     }
 
-    /// The warning printed on every start that binds a non-loopback endpoint in plaintext under `--insecure`.
+    /// The warning logged on every start that binds a non-loopback endpoint in plaintext by explicit consent.
     public static func insecureWarning(endpoint: String) -> String {
-        "--insecure: \(endpoint) is bound WITHOUT encryption or authentication; anyone who can reach it can read "
-            + "the images and features and join as a worker"
+        "\(endpoint) is bound WITHOUT encryption or authentication (plaintext allowed explicitly); anyone who can "
+            + "reach it can read the images and features and join as a worker"
     }
+}
+
+/// A non-loopback endpoint that would carry plaintext: refused unless the operator allows it explicitly.
+public struct PlaintextBindRefusal: ReportedError, Equatable {
+    public let endpoint: String
+    public var subject: String? { endpoint }
+    public var message: String {
+        "refusing to bind \(endpoint) without encryption: other machines could read the images and features and "
+            + "any of them could join as a worker"
+    }
+    public var description: String { message }
+    public var category: FailureCategory { .usage }
+    public var remedy: Remedy? { .secureOrLoopbackBind }
 }

@@ -40,10 +40,17 @@ public enum HandshakeEvent: Sendable, Equatable {
     case disconnected(endpoint: String)
 }
 
-/// Why a worker's connection cannot succeed, in words for its operator.
-public struct HandshakeRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+/// Why a worker's connection cannot succeed, in words for its operator, and what would fix it.
+public struct HandshakeRefusal: ReportedError, Equatable {
     public let message: String
+    public let remedy: Remedy?
     public var description: String { message }
+    public var category: FailureCategory { .failedRun }
+
+    public init(message: String, remedy: Remedy? = nil) {
+        self.message = message
+        self.remedy = remedy
+    }
 }
 
 /// Reads the handshake events of one socket and decides whether the peer refuses this side for good.
@@ -161,21 +168,22 @@ public final class HandshakeMonitor: @unchecked Sendable {
             return nil
         case .refusedByAuthentication(let endpoint, let status):
             return HandshakeRefusal(
-                message: "the coordinator at \(endpoint) refused \(keyText) (ZAP status \(status)): add this "
-                    + "worker's .pub file to the coordinator's --authorized-workers directory")
+                message: "the coordinator at \(endpoint) refused \(keyText) (ZAP status \(status)): its key is not "
+                    + "in the coordinator's allow-list of worker keys",
+                remedy: .authorizeWorkerKey)
         case .protocolFailure(let endpoint, let code):
             if code == UInt32(bitPattern: ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
                 return HandshakeRefusal(
                     message: usesCurve
-                        ? "the coordinator at \(endpoint) does not use CURVE but this worker does: start the "
-                            + "coordinator with --curve-key and --authorized-workers, or the worker without keys"
-                        : "the coordinator at \(endpoint) requires CURVE and this worker has no key: give "
-                            + "--curve-key WORKER.key --server-key COORDINATOR.pub")
+                        ? "the coordinator at \(endpoint) does not use CURVE but this worker does"
+                        : "the coordinator at \(endpoint) requires CURVE and this worker has no key",
+                    remedy: usesCurve ? .matchCoordinatorSecurity : .giveWorkerKeys)
             }
             if code == UInt32(bitPattern: ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC) {
                 return HandshakeRefusal(
-                    message: "the handshake with the coordinator at \(endpoint) failed cryptographically: "
-                        + "--server-key is probably not the coordinator's public key")
+                    message: "the handshake with the coordinator at \(endpoint) failed cryptographically: the "
+                        + "server key this worker holds is probably not the coordinator's public key",
+                    remedy: .checkServerKey)
             }
             return countFailure(endpoint, detail: "protocol error 0x\(String(code, radix: 16))")
         case .failedWithoutDetail(let endpoint, _):
@@ -189,14 +197,15 @@ public final class HandshakeMonitor: @unchecked Sendable {
         let what = "\(failuresInARow) handshakes in a row with the coordinator at \(endpoint) failed (\(detail))"
         if usesCurve {
             return HandshakeRefusal(
-                message: what + ": is --server-key the coordinator's public key (the .pub made with its --curve-key)? "
-                    + "The coordinator's log may say more")
+                message: what + ": is the server key this worker holds the coordinator's public key? "
+                    + "The coordinator's log may say more",
+                remedy: .checkServerKey)
         }
         // A plaintext client usually learns of a CURVE server as a mechanism mismatch, but when the server hangs
         // up first the client sees only the closed connection.
         return HandshakeRefusal(
-            message: what + ": the coordinator probably requires CURVE and this worker has no key: give "
-                + "--curve-key WORKER.key --server-key COORDINATOR.pub")
+            message: what + ": the coordinator probably requires CURVE and this worker has no key",
+            remedy: .giveWorkerKeys)
     }
 
     private func receive(_ socket: UnsafeMutableRawPointer) -> [[UInt8]]? {
@@ -210,8 +219,4 @@ public final class HandshakeMonitor: @unchecked Sendable {
             if zmq_msg_more(message) == 0 { return frames }
         }
     }
-}
-
-extension HandshakeRefusal: ReportedError {
-    public var category: FailureCategory { .failedRun }
 }

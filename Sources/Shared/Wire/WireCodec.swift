@@ -13,6 +13,29 @@ public struct WireLimits: Sendable {
     /// Largest feature block of one result.
     public var maxFeatureBytes: Int = 1 << 30
     public init() {}
+
+    /// Largest image side (height or width, pixels) a job may ask for; workers drop a welcome beyond it.
+    public static let maxImageSide = 8192
+
+    /// Why a worker would refuse `job`, or nil when every field is within the protocol's limits.
+    ///
+    /// The one definition of a job's limits: `WireCodec.decode` applies it to every welcome a worker
+    /// receives, and a coordinator applies it before it starts, so a job no worker would take is refused
+    /// up front instead of being offered forever.
+    public func refusal(of job: JobSpec) -> String? {
+        let side = 1...Self.maxImageSide
+        if !side.contains(job.imageHeight) || !side.contains(job.imageWidth) {
+            return "image size \(job.imageHeight)x\(job.imageWidth) is outside 1...\(Self.maxImageSide) per side"
+        }
+        if !WireCodec.isSHA256(job.weightsSHA256) { return "malformed weights hash" }
+        if job.featureCount <= 0 { return "featureCount \(job.featureCount)" }
+        if job.weightsSize <= 0 || job.weightsSize > maxWeightsBytes {
+            return "weights of \(job.weightsSize) bytes, limit \(maxWeightsBytes)"
+        }
+        if job.heartbeatIntervalMilliseconds <= 0 { return "a non-positive heartbeat interval" }
+        if job.peerTimeoutMilliseconds <= 0 { return "a non-positive peer timeout" }
+        return nil
+    }
 }
 
 /// Encodes and strictly decodes protocol messages.
@@ -155,15 +178,7 @@ public enum WireCodec {
         case .welcome:
             try expectFrames(0)
             let welcome = try decodeBody(Welcome.self)
-            let job = welcome.job
-            try check(isSHA256(job.weightsSHA256), "welcome with a malformed weights hash")
-            try check(
-                job.imageHeight > 0 && job.imageWidth > 0 && job.imageHeight <= 8192 && job.imageWidth <= 8192,
-                "welcome with image size \(job.imageHeight)x\(job.imageWidth)")
-            try check(job.featureCount > 0, "welcome with featureCount \(job.featureCount)")
-            try check(job.weightsSize > 0 && job.weightsSize <= limits.maxWeightsBytes, "welcome with weights size")
-            try check(job.heartbeatIntervalMilliseconds > 0, "welcome with a non-positive heartbeat interval")
-            try check(job.peerTimeoutMilliseconds > 0, "welcome with a non-positive peer timeout")
+            if let refusal = limits.refusal(of: welcome.job) { throw malformed("welcome with \(refusal)") }
             return .welcome(welcome)
         case .shard:
             let shard = try decodeBody(ShardAssignment.self)

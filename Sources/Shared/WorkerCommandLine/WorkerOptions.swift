@@ -97,7 +97,8 @@ public struct WorkerOptions: ParsableArguments {
         signals.cancel()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
-        case .gaveUp(let why), .refused(let why), .failed(let why): logger.error("\(why)")
+        case .gaveUp(let why), .failed(let why), .refused(let why, remedy: nil): logger.error("\(why)")
+        case .refused(let why, let remedy?): logger.error("\(why) (\(CommandLineRunner.hint(for: remedy)))")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
         case .stopped(let signal):
             logger.notice("stopped by \(InterruptSignals.name(signal)); the coordinator hands its shards to others")

@@ -4,14 +4,14 @@ import ImageInput
 import Wire
 
 /// A shard received and waiting to be computed, tagged with the session it belongs to.
-struct PendingShard: @unchecked Sendable {
+struct PendingShard: Sendable {
     let session: Int
     let assignment: ShardAssignment
     let images: [[UInt8]]
 }
 
 /// A computed shard ready to be sent back.
-struct ComputedShard: @unchecked Sendable {
+struct ComputedShard: Sendable {
     let session: Int
     let result: ShardResult
     let features: [UInt8]

@@ -30,9 +30,14 @@ struct WeightsCache {
     func store(_ bytes: [UInt8], sha256: String) throws -> String {
         let actual = Self.sha256(bytes)
         guard actual == sha256 else {
-            throw WorkerError("received weights hash to \(actual.prefix(12))…, the job announced \(sha256.prefix(12))…")
+            throw WeightsTransferError(
+                message: "received weights hash to \(actual.prefix(12))…, the job announced \(sha256.prefix(12))…")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw WorkerError(FileIOError(path: directory, operation: "create directory", error: error).description)
+        }
         let path = path(for: sha256)
         do { try AtomicFile.write(bytes, to: path) } catch let error as FileIOError {
             throw WorkerError(error.description)
@@ -64,6 +69,12 @@ struct WeightsCache {
     static func sha256<D: DataProtocol>(_ data: D) -> String {
         Checksum.sha256Hex(data)
     }
+}
+
+/// Weights that arrived damaged (their bytes do not hash to the job's): worth asking for again.
+struct WeightsTransferError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 /// A failure of this worker that ends its participation in a job.

@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 import Wire
 
 /// How a worker process connects and behaves; built from `bottleneck-worker`'s command line.
@@ -52,8 +53,9 @@ public enum WorkerOutcome: Sendable, Equatable {
     case jobEnded
     /// The coordinator did not answer within `giveUpAfter`.
     case gaveUp(String)
-    /// The coordinator refused this worker, or the two speak different protocol versions.
-    case refused(String)
+    /// The coordinator refused this worker, or the two speak different protocol versions; with what would
+    /// fix it, when that is known (a handshake refusal).
+    case refused(String, remedy: Remedy? = nil)
     /// The coordinator that spawned this worker is gone.
     case parentGone
     /// The worker cannot work (weights unusable, settings it cannot honour).

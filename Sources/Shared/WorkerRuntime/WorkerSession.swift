@@ -83,7 +83,19 @@ public final class WorkerSession {
         }
         var backoff = 1.0
         var lastContact = Date()
+        var unreachable: String?
         while true {
+            // ZeroMQ connects in the background and says nothing of a refused connection or an unknown host:
+            // find out first, so that the user hears why at once rather than when the worker gives up.
+            switch EndpointProbe.probe(configuration.endpoint) {
+            case .unresolvable(let why)?:
+                return .failed(why)
+            case .unreachable(let why)?:
+                if why != unreachable { logger.warning("\(why); retrying") }
+                unreachable = why
+            case nil:
+                unreachable = nil
+            }
             session += 1
             held = []
             lastSequence = 0
@@ -108,6 +120,9 @@ public final class WorkerSession {
             }
             let silent = Date().timeIntervalSince(lastContact)
             if !configuration.persistent && silent >= configuration.giveUpAfter {
+                if let unreachable {
+                    return .gaveUp("\(unreachable); giving up after \(Int(silent)) s")
+                }
                 return .gaveUp(
                     "the coordinator at \(configuration.endpoint) has not answered for \(Int(silent)) s; giving up "
                         + "(the give-up time is \(Int(configuration.giveUpAfter)) s)")
@@ -170,7 +185,9 @@ public final class WorkerSession {
                 send(.goodbye(Goodbye(reason: "stopped by signal \(signal)")))
                 return .finished(.stopped(signal: signal))
             }
-            if let refusal = try handshakes.refusal() { return .finished(.refused(refusal.message)) }
+            if let refusal = try handshakes.refusal() {
+                return .finished(.refused(refusal.message, remedy: refusal.remedy))
+            }
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
                     lastHeard = Date()
@@ -181,6 +198,12 @@ public final class WorkerSession {
                     } catch let error as WireError {
                         if case .protocolMismatch = error.reason {
                             return .finished(.refused("the coordinator at \(configuration.endpoint): \(error.message)"))
+                        }
+                        if let head = frames.first, head.count > 6, head[6] == MessageKind.welcome.rawValue {
+                            // A job outside the protocol's limits: say why and stop, rather than ask again forever.
+                            let why = "cannot take this job: \(error.message)"
+                            send(.goodbye(Goodbye(reason: why)))
+                            return .finished(.failed(why))
                         }
                         logger.warning("dropping a message from the coordinator: \(error.message)")
                         continue
@@ -262,9 +285,14 @@ public final class WorkerSession {
                 let path = try cache.store(bytes, sha256: transfer.sha256)
                 fetchLock = nil
                 return setUp(awaited, weightsPath: path, send: send)
-            } catch {
+            } catch let error as WeightsTransferError {
                 logger.error("\(error)")
                 send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+            } catch {
+                // The cache cannot hold the weights (not writable, full): asking again would fail the same way.
+                let why = "cannot store the job's weights: \(error)"
+                send(.goodbye(Goodbye(reason: why)))
+                return .finished(.failed(why))
             }
         case .shard(let assignment, let images):
             guard let job, assignment.jobID == job.jobID else {

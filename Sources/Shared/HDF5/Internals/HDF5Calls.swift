@@ -1,5 +1,6 @@
 import CHDF5
 import CShims
+import Foundation
 
 /// Thin helpers over the HDF5 C API: error capture, checked ids, and the macro getters of CShims.
 enum H5 {
@@ -8,8 +9,15 @@ enum H5 {
     /// Turns off HDF5's automatic error printing for the calling thread (the setting is per thread in
     /// a thread-safe build); errors are read from the stack instead. Called at every entry point.
     static func silenceAutomaticErrors() {
+        _ = libraryPrepared
         H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
     }
+
+    /// Keeps libhdf5 from installing its exit-time cleanup, which flushes files still open at exit: after a
+    /// failed write (disk full) it retries the write of a file whose close already failed, and crashes inside
+    /// the library. Every file this package publishes is closed (checked) before it is renamed into place, so
+    /// nothing is lost by not flushing at exit; a half-written temporary file is removed by its writer.
+    private static let libraryPrepared: Void = { H5dont_atexit() }()
 
     /// The innermost message of HDF5's current error stack (the root cause), or a generic text.
     static func currentErrorMessage() -> String {
@@ -30,7 +38,20 @@ enum H5 {
                     return 0
                 }, pointer)
         }
-        return messages.first ?? "unknown HDF5 error"
+        guard let first = messages.first else { return "unknown HDF5 error" }
+        return plainSystemError(first)
+    }
+
+    /// A failed system call in HDF5's words ("…: file write failed: time = …, filename = '…', errno = 28, error
+    /// message = 'No space left on device', buf = 0x…") as "file write failed: No space left on device".
+    static func plainSystemError(_ message: String) -> String {
+        guard let start = message.range(of: "error message = '"),
+            let end = message[start.upperBound...].firstIndex(of: "'")
+        else { return message }
+        let reason = message[start.upperBound..<end]
+        let what = message.components(separatedBy: ": time = ").first ?? message
+        let action = what.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? what
+        return "\(action): \(reason)"
     }
 
     /// Checks an id returned by HDF5 (negative = failure) and throws with `path`, `object` and the cause.
