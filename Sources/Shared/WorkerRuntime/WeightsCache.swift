@@ -48,13 +48,20 @@ struct WeightsCache {
     /// Takes the cache's fetch lock without waiting: an `flock` on the cache directory, held by the one worker
     /// process of this host that asks a coordinator for weights while the others wait for its file. Nil when
     /// another process holds it. Released when the value is dropped, or by the kernel when the process dies.
-    func tryLockForFetch() -> FetchLock? {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// Throws when the cache directory cannot be made or locked: the weights could not be stored there either.
+    func tryLockForFetch() throws -> FetchLock? {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FileIOError(path: directory, operation: "create", error: error)
+        }
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { throw FileIOError(path: directory, operation: "open", errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
             close(fd)
-            return nil
+            if code == EWOULDBLOCK { return nil }
+            throw FileIOError(path: directory, operation: "lock", errno: code)
         }
         return FetchLock(descriptor: fd)
     }

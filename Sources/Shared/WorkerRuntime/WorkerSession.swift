@@ -331,7 +331,14 @@ public final class WorkerSession {
     /// otherwise another worker process of this host is fetching them, and this one looks again later.
     private func fetchOrWait(_ awaited: JobSpec, send: (WireMessage) -> Void) -> SessionEnd? {
         if fetchLock == nil {
-            fetchLock = cache.tryLockForFetch()
+            do {
+                fetchLock = try cache.tryLockForFetch()
+            } catch {
+                // The cache cannot hold the weights (not writable, not a directory): fetching them would fail.
+                let why = "cannot store the job's weights: \(error)"
+                send(.goodbye(Goodbye(reason: why)))
+                return .finished(.failed(why))
+            }
             guard fetchLock != nil else {
                 logger.debug("another worker of this host is fetching the weights; waiting for its file")
                 return nil
