@@ -89,6 +89,16 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Send file paths instead of image bytes (workers see the same filesystem).")
     var sharedFilesystem = false
 
+    @Flag(
+        help: """
+            On a resume, skip checking that the images of finished shards are unchanged (size and modification \
+            time).
+            """)
+    var trustInputs = false
+
+    @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
+    var weightsTransfers = 4
+
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
@@ -125,6 +135,7 @@ struct ExtractCommand: ParsableCommand {
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if weightsTransfers < 1 { throw ValidationError("--weights-transfers must be at least 1") }
         if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
@@ -215,6 +226,18 @@ struct ExtractCommand: ParsableCommand {
             request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
         }
         request.insecure = insecure
+        request.trustInputs = trustInputs
+        request.maxWeightsTransfers = weightsTransfers
+        // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
+        // with 128 + the signal; a second one exits at once.
+        let stop = ExtractionStop()
+        request.stop = stop
+        let signals = InterruptSignals { number in
+            stop.request(signal: number)
+            progress.message(
+                "\(InterruptSignals.name(number)): stopping; finished shards are kept (again to exit at once)")
+        }
+        defer { signals.cancel() }
         let summary: ExtractionSummary
         do { summary = try extractDistributed(request, logger: logger) } catch {
             progress.finish()
@@ -234,6 +257,9 @@ struct ExtractCommand: ParsableCommand {
             + "\(String(format: "%.1f", summary.seconds)) s, \(String(format: "%.1f", summary.imagesPerSecond)) "
             + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
             + "\(summary.shardsRetried) retried)\n"
+        if summary.imagesChanged > 0 {
+            text += "  \(summary.imagesChanged) images had changed since the interrupted run and were recomputed\n"
+        }
         for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
             text += "  \(name): \(count) images\n"
         }
@@ -248,6 +274,7 @@ struct ExtractCommand: ParsableCommand {
             "shards_retried": summary.shardsRetried, "duplicates_dropped": summary.duplicatesDropped,
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
+            "images_changed": summary.imagesChanged, "weights_transfers": summary.weightsTransfers,
         ]
     }
 }
