@@ -125,9 +125,14 @@ struct EvaluateCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let output = directory + "/features.h5"
         let progress = ProgressRenderer()
-        let request = ExtractionRequest(
+        var request = ExtractionRequest(
             trainDirectory: images, weightsPath: weightsPath, outputPath: output, settings: settings, layer: layer,
             workers: workers, progress: progress.sink, cacheDirectory: cacheDir)
+        // SIGINT / SIGTERM stop the extraction (its workers are told), so that the temporary directory is removed.
+        let stop = ExtractionStop()
+        request.stop = stop
+        let signals = InterruptSignals { stop.request(signal: $0) }
+        defer { signals.cancel() }
         let summary: ExtractionSummary
         do { summary = try extractDistributed(request, logger: Logger(label: "bottleneck.evaluate")) } catch {
             progress.finish()
