@@ -3,11 +3,13 @@ SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
 # Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host
 # test), iproute2 (namespaces), python3 (the local HTTP server of the download tests), chromium (renders the
-# HTML report headless), python3-numpy (reads the exported .npy files).
-TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy
+# HTML report headless), python3-numpy (reads the exported .npy files), slurm-wlm, slurmctld, slurmd, munge and
+# openssh-server / openssh-client (the real Slurm and ssh launcher tests).
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy slurm-wlm slurmctld slurmd munge \
+    openssh-server openssh-client
 SWIFT ?= swift
 
-.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step bench-finetune fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -55,6 +57,11 @@ bench-topmodel:
 bench-finetune-step:
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing
 	FINETUNE_BENCH=1 $(SWIFT) test -c release --skip-build -Xswiftc -enable-testing --filter '^Benchmarks\.FineTuning'
+
+# A fine-tuning epoch at 150×150 against tf-keras' fit on the same images, augmentation, batch and cores
+# (scripts/bench-finetune.sh; a tensorflow-cpu + tf-keras venv under bench-output/ on the first run).
+bench-finetune: release
+	scripts/bench-finetune.sh
 
 # Regenerates the committed Keras golden fixtures (needs tf-keras; see Tests/Fixtures/README.md).
 fixtures:

@@ -281,12 +281,12 @@ sleep 1
 SH
     cat >"$bin/bottleneck-worker" <<'SH'
 #!/usr/bin/env bash
-[ -f "${4}" ] || { echo "worker key $4 missing" >>"$SLURM_TEST_LOG"; exit 3; }
+[ -f "${6}" ] || { echo "worker key $6 missing" >>"$SLURM_TEST_LOG"; exit 3; }
 echo "worker $SLURMD_NODENAME $*" >>"$SLURM_TEST_LOG"
 SH
     chmod +x "$bin"/*
     mkdir -p "$out/data/train"
-    SLURM_TEST_LOG=$out/log SLURM_JOB_NUM_NODES=3 SLURM_JOB_ID=42 SLURM_JOB_NODELIST='n[1-3]' \
+    SLURM_TEST_LOG=$out/log SLURM_JOB_NUM_NODES=3 SLURM_JOB_ID=42 SLURM_JOB_NODELIST='n[1-3]' SLURM_CPUS_ON_NODE=8 \
         BOTTLENECK_BIN=$bin BOTTLENECK_ADDR=10.9.8.7 PATH=$bin:$PATH \
         bash "$root/deploy/slurm/bottleneck.sbatch" "$out/data" "$out/features.h5" "$out/w.h5" ||
         { echo "the batch script failed"; cat "$out/log"; return 1; }
@@ -295,13 +295,14 @@ SH
     [ "$(find "$out/.bottleneck-keys-42/authorized" -name '*.pub' | wc -l)" = 2 ] ||
         { echo "expected 2 authorized worker keys"; return 1; }
     for node in n2 n3; do
-        grep -q "worker $node --connect tcp://10.9.8.7:5555 --curve-key $out/.bottleneck-keys-42/worker-$node.key" \
+        grep -q "worker $node --connect tcp://10.9.8.7:5555 --threads 8 --curve-key $out/.bottleneck-keys-42/worker-$node.key" \
             "$out/log" || { echo "worker $node arguments:"; cat "$out/log"; return 1; }
     done
     if ls "$out/.bottleneck-keys-42/"*.key >/dev/null 2>&1; then echo "secret keys left after the job"; return 1; fi
     [ "$(stat -c %a "$out/.bottleneck-keys-42")" = 700 ] || { echo "key directory is not mode 700"; return 1; }
 }
-if out=$(slurm_check 2>&1); then pass "slurm script: coordinator on node 1 with CURVE, one worker per other node"
+if out=$(slurm_check 2>&1); then
+    pass "slurm script: coordinator on node 1 with CURVE, one worker per other node with threads = its cores"
 else fail "slurm script" "$out"; fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

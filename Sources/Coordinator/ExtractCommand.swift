@@ -33,17 +33,24 @@ struct ExtractCommand: ParsableCommand {
             """)
     var weights: String?
 
+    @Option(
+        help: """
+            A fine-tuned model (FINETUNED.h5 from `finetune`): extract with its convolution weights, its image size, \
+            preprocessing and interpolation (instead of --weights).
+            """)
+    var model: String?
+
     @Option(help: "The feature file to write (HDF5).")
     var output: String
 
-    @Option(help: "Target size: 150 (square) or HxW.")
-    var imageSize: String = "150"
+    @Option(help: "Target size: 150 (square) or HxW (default: 150, or the --model's).")
+    var imageSize: String?
 
-    @Option(help: "caffe (RGB→BGR, ImageNet means) or rescale (×1/255).")
-    var preprocess: Preprocessing = .caffe
+    @Option(help: "caffe (RGB→BGR, ImageNet means) or rescale (×1/255) (default: caffe, or the --model's).")
+    var preprocess: Preprocessing?
 
-    @Option(help: "nearest (Keras' default) or bilinear.")
-    var interpolation: Interpolation = .nearest
+    @Option(help: "nearest (Keras' default) or bilinear (default: nearest, or the --model's).")
+    var interpolation: Interpolation?
 
     @Option(help: "Pooling layer whose output is stored.")
     var layer: PoolingLayer = .block5_pool
@@ -82,6 +89,16 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Send file paths instead of image bytes (workers see the same filesystem).")
     var sharedFilesystem = false
 
+    @Flag(
+        help: """
+            On a resume, skip checking that the images of finished shards are unchanged (size and modification \
+            time).
+            """)
+    var trustInputs = false
+
+    @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
+    var weightsTransfers = 4
+
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
@@ -112,12 +129,13 @@ struct ExtractCommand: ParsableCommand {
         let sides = ConvBase.minimumImageSize...WireLimits.maxImageSide
         if !sides.contains(settings.height) || !sides.contains(settings.width) {
             throw ValidationError(
-                "--image-size \(imageSize) is out of range: each side must be \(sides.lowerBound)...\(sides.upperBound)"
-            )
+                "--image-size \(imageSize ?? "150") is out of range: each side must be "
+                    + "\(sides.lowerBound)...\(sides.upperBound)")
         }
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if weightsTransfers < 1 { throw ValidationError("--weights-transfers must be at least 1") }
         if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
@@ -135,11 +153,41 @@ struct ExtractCommand: ParsableCommand {
     }
 
     private var imageSettings: ImageSettings? {
-        let parts = imageSize.lowercased().split(separator: "x").map { Int($0) }
+        let parts = (imageSize ?? "150").lowercased().split(separator: "x").map { Int($0) }
         guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
         let height = parts[0]!
         let width = parts.count == 2 ? parts[1]! : height
-        return ImageSettings(height: height, width: width, interpolation: interpolation, preprocessing: preprocess)
+        return ImageSettings(
+            height: height, width: width, interpolation: interpolation ?? .nearest, preprocessing: preprocess ?? .caffe)
+    }
+
+    /// With `--model`: the fine-tuned model's image settings, after checking that the model is a fine-tuned one
+    /// and that the settings given on the command line (if any) are the model's.
+    private func modelSettings(_ model: ModelArgument) throws -> ImageSettings {
+        guard model.fineTuned != nil else {
+            throw ReportedFailure(
+                "\(model.path) is not a fine-tuned model (written by `finetune`): a top model carries no "
+                    + "convolution weights; give the VGG16 weights with --weights instead")
+        }
+        let (settings, _) = try model.imageSettings()
+        var differences: [String] = []
+        if imageSize != nil, let given = imageSettings, given.height != settings.height || given.width != settings.width
+        {
+            differences.append(
+                "image size \(given.height)x\(given.width) (model: \(settings.height)x\(settings.width))")
+        }
+        if let preprocess, preprocess != settings.preprocessing {
+            differences.append("preprocessing \(preprocess.rawValue) (model: \(settings.preprocessing.rawValue))")
+        }
+        if let interpolation, interpolation != settings.interpolation {
+            differences.append("interpolation \(interpolation.rawValue) (model: \(settings.interpolation.rawValue))")
+        }
+        if !differences.isEmpty {
+            throw ReportedFailure(
+                "\(model.path) was fine-tuned on images prepared differently: " + differences.joined(separator: "; ")
+                    + "; leave these options out to use the model's")
+        }
+        return settings
     }
 
     func run() throws {
@@ -148,18 +196,29 @@ struct ExtractCommand: ParsableCommand {
                 output, kind: "feature file",
                 inputs: [.init(train, role: "training directory")]
                     + (validation.map { [.init($0, role: "validation directory")] } ?? [])
-                    + (weights.map { [.init($0, role: "weights file")] } ?? []),
+                    + (weights.map { [.init($0, role: "weights file")] } ?? [])
+                    + (model.map { [.init($0, role: "model")] } ?? []),
                 overwrite: force, recognises: FeatureFile.isFeatureFile)
         }
         try checkOutput(weights: weights)
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
-        let weights = try weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
-        if self.weights == nil { try checkOutput(weights: weights) }  // the default weights are an input too
+        var settings = imageSettings!
+        let weights: String
+        if let model {
+            // The fine-tuned model's file is the weights file: the workers receive its bytes by their hash, and
+            // the feature file records that hash as its weights.
+            let loaded = try ModelArgument(model)
+            settings = try modelSettings(loaded)
+            weights = try loaded.weightsPath(self.weights)
+        } else {
+            weights = try self.weights ?? DefaultWeights.path(progress: jsonProgress ? .json : .automatic)
+            if self.weights == nil { try checkOutput(weights: weights) }  // the default weights are an input too
+        }
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
             trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
-            settings: imageSettings!, layer: layer, workers: workers, threadsPerWorker: threads,
+            settings: settings, layer: layer, workers: workers, threadsPerWorker: threads,
             bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
             sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
             progress: progress.sink, cacheDirectory: cacheDir)
@@ -167,6 +226,18 @@ struct ExtractCommand: ParsableCommand {
             request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
         }
         request.insecure = insecure
+        request.trustInputs = trustInputs
+        request.maxWeightsTransfers = weightsTransfers
+        // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
+        // with 128 + the signal; a second one exits at once.
+        let stop = ExtractionStop()
+        request.stop = stop
+        let signals = InterruptSignals { number in
+            stop.request(signal: number)
+            progress.message(
+                "\(InterruptSignals.name(number)): stopping; finished shards are kept (again to exit at once)")
+        }
+        defer { signals.cancel() }
         let summary: ExtractionSummary
         do { summary = try extractDistributed(request, logger: logger) } catch {
             progress.finish()
@@ -186,6 +257,9 @@ struct ExtractCommand: ParsableCommand {
             + "\(String(format: "%.1f", summary.seconds)) s, \(String(format: "%.1f", summary.imagesPerSecond)) "
             + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
             + "\(summary.shardsRetried) retried)\n"
+        if summary.imagesChanged > 0 {
+            text += "  \(summary.imagesChanged) images had changed since the interrupted run and were recomputed\n"
+        }
         for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
             text += "  \(name): \(count) images\n"
         }
@@ -200,6 +274,7 @@ struct ExtractCommand: ParsableCommand {
             "shards_retried": summary.shardsRetried, "duplicates_dropped": summary.duplicatesDropped,
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
+            "images_changed": summary.imagesChanged, "weights_transfers": summary.weightsTransfers,
         ]
     }
 }

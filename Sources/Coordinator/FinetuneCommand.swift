@@ -123,7 +123,7 @@ struct FinetuneCommand: ParsableCommand {
         let progress = ProgressRenderer()
         let checkpoint = output + ".checkpoint.h5"
         let (model, history) = try tuner.run(
-            train: trainImages, validation: validationImages, checkpointPath: checkpoint
+            train: trainImages, validation: validationImages, checkpointPath: checkpoint, progress: progress.sink
         ) { record in progress.line(TrainingText.epochLine(record, epochs: epochs)) }
         progress.finish()
         try model.save(to: output)

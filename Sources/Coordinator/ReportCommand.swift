@@ -21,7 +21,9 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "Feature file written by `extract`.")
     var features: String
 
-    @Option(name: .long, help: "Model written by `train`.")
+    @Option(
+        name: .long,
+        help: "Model written by `train`, or by `finetune` (on features extracted with `extract --model` of it).")
     var model: String
 
     @Option(name: .long, help: "Where to write the page (.html).")
@@ -66,7 +68,13 @@ struct ReportCommand: ParsableCommand {
             guard FileManager.default.fileExists(atPath: images, isDirectory: &isDirectory), isDirectory.boolValue
             else { throw ReportedFailure("\(images): no such directory; expected the root of the image tree") }
         }
-        let topModel = try TopModel.load(model)
+        let loaded = try ModelArgument(model)
+        var classifier = ReportClassifier.topModel(loaded.top)
+        if loaded.fineTuned != nil {
+            classifier.kind =
+                "fine-tuned model (VGG16 with block5 fine-tuned together with the top model; features extracted "
+                + "with its own convolution weights)"
+        }
         let file = try FeatureFile.open(features)
         var options = ReportContent.Options()
         options.split = split
@@ -75,7 +83,7 @@ struct ReportCommand: ParsableCommand {
         options.maxMisclassified = maxMisclassified
         let progress = ProgressRenderer()
         let content = try ReportContent.make(
-            featureFile: file, modelPath: model, classifier: .topModel(topModel), options: options,
+            featureFile: file, modelPath: model, classifier: classifier, options: options,
             progress: progress.sink)
         progress.finish()
         try ReportFile.write(ReportHTML.render(content), to: output)

@@ -94,7 +94,10 @@ struct DistributedExtractionTests {
         #expect(sleeper.waitForStderr("block5_pool", timeout: 60), "the sleeper joined the job: \(sleeper.stderr)")
         #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 1 }, "the job got going")
         sleeper.signal(SIGSTOP)
-        let steady = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "steady", shardDelayMs: 100)
+        // One shard at a time and slow enough that the job outlasts the timeout (copies of the sleeper's shards
+        // could otherwise finish it first).
+        let steady = try fixture.startWorker(
+            "tcp://127.0.0.1:\(port)", ["--threads", "1"], label: "steady", shardDelayMs: 300)
         #expect(coordinator.waitForStderr("silent for", timeout: 30), "the stopped worker is declared dead")
         sleeper.signal(SIGCONT)
         #expect(coordinator.wait(timeout: 120) == 0, "coordinator:\n\(coordinator.stderr)")

@@ -53,6 +53,8 @@ struct FinetuneCommandTests {
         #expect(!FileManager.default.fileExists(atPath: a + ".checkpoint.h5"), "the checkpoint is removed at the end")
         #expect(first.stdout.contains("skipped dog/broken.ppm"), "\(first.stdout)")
         #expect(first.stdout.contains("Epoch 2/2"), "\(first.stdout)")
+        // In-epoch progress through the renderer (plain lines on a non-terminal stderr; the last one always).
+        #expect(first.stderr.contains("finetune: 24/24 images (100%)"), "\(first.stderr)")
         // predict reads the fine-tuned model, its own conv weights included (no --weights).
         let image = fixture.train + "/cat/img000.ppm"
         let predict = try fixture.startCoordinator(["predict", "--model", a, "--json", image])

@@ -156,11 +156,36 @@ struct HostilePeerTests {
             Issue.record("no rejection for another protocol version")
         }
 
-        // A registered peer that sends nonsense results, then takes a shard and vanishes.
+        // A hello without a compute profile is refused, and the refusal says what is missing.
+        let anonymous = try WireSocket(context: context, kind: .dealer)
+        defer { anonymous.close() }
+        try anonymous.connect(endpoint)
+        try anonymous.send(WireCodec.encode(.hello(Hello(workerName: "anonymous", pid: 1, threads: 1))))
+        if case .reject(let rejection)? = try receive(anonymous, timeout: 10) {
+            #expect(rejection.reason.contains("did not report its compute profile"), "\(rejection.reason)")
+        } else {
+            Issue.record("no rejection for a hello without a compute profile")
+        }
+
+        // A registered peer that sends nonsense results, then takes a shard and vanishes. It reports the profile
+        // the local worker reported (the journal records it when that worker joins).
+        let manifestPath = fixture.directory + "/out.h5.parts/manifest.json"
+        var recorded: ComputeProvenance?
+        _ = waitUntil(timeout: 30) {
+            recorded = (try? Data(contentsOf: URL(fileURLWithPath: manifestPath))).flatMap {
+                try? JSONDecoder().decode(JournalManifest.self, from: $0).provenance
+            }
+            return recorded != nil
+        }
+        let provenance = try #require(recorded, "the journal records the first worker's profile")
+        let profile = ComputeProfile(
+            kernelSet: provenance.kernelSet, grouping: provenance.grouping, precision: provenance.precision,
+            buildVersion: provenance.buildVersion, libraries: provenance.libraries.filter { $0.key != "hdf5" })
         let rogue = try WireSocket(context: context, kind: .dealer)
         defer { rogue.close() }
         try rogue.connect(endpoint)
-        try rogue.send(WireCodec.encode(.hello(Hello(workerName: "rogue", pid: 1, threads: 1))))
+        try rogue.send(
+            WireCodec.encode(.hello(Hello(workerName: "rogue", pid: 1, threads: 1, computeProfile: profile))))
         guard case .welcome(let welcome)? = try receive(rogue, timeout: 10) else {
             Issue.record("the rogue peer was not welcomed")
             return

@@ -37,7 +37,10 @@ struct WorkerProtocolTests {
         func startWorker() throws -> ChildProcess {
             try ChildProcess(
                 BuiltExecutables.worker,
-                ["--connect", endpoint, "--cache-dir", directory + "/cache", "--give-up-after", "15"],
+                [
+                    "--connect", endpoint, "--cache-dir", directory + "/cache", "--give-up-after", "15", "--threads",
+                    "2",
+                ],
                 logDirectory: directory, label: "worker")
         }
 
@@ -111,7 +114,8 @@ struct WorkerProtocolTests {
             Issue.record("no request after the real weights")
             return
         }
-        #expect(ready.status == WorkerStatus(lastShardSequence: 0, held: [], free: 2), "the earlier shard was ignored")
+        // Two compute threads: a shard each, and one more in flight.
+        #expect(ready.status == WorkerStatus(lastShardSequence: 0, held: [], free: 3), "the earlier shard was ignored")
         try fake.send(.shard(shard, images: [fake.image()]))
         guard case .result(let result, let features)? = try fake.next() else {
             Issue.record("no result")

@@ -25,6 +25,9 @@ public final class FaultProxy: @unchecked Sendable {
         /// the middle of whatever message is passing then, guaranteed rather than left to chance.
         public var cutConnections: Int = 0
         public var cutAfterBytes: Int = 0
+        /// Bandwidth from upstream to the clients, bytes per second, shared by all connections (one congested
+        /// link); 0: unlimited.
+        public var downstreamBytesPerSecond: Int = 0
         public init() {}
     }
 
@@ -38,6 +41,12 @@ public final class FaultProxy: @unchecked Sendable {
     private var random: UInt64
     private var resets = 0
     public private(set) var connections = 0
+    private var downstreamBytes = 0
+    /// When the shared downstream link is free again (with `downstreamBytesPerSecond`).
+    private var linkFreeAt = Date.distantPast
+
+    /// Bytes forwarded from upstream to the clients so far, over all connections.
+    public var bytesFromUpstream: Int { lock.withLock { downstreamBytes } }
 
     public var resetCount: Int { lock.withLock { resets } }
 
@@ -53,7 +62,7 @@ public final class FaultProxy: @unchecked Sendable {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, listen(fd, 128) == 0 else {
             close(fd)
             throw ProxyError(message: "cannot listen: errno \(errno)")
         }
@@ -131,8 +140,21 @@ public final class FaultProxy: @unchecked Sendable {
             let link = Link()
             if connections <= faults.cutConnections { link.cutAfter = faults.cutAfterBytes }
             Thread { [self] in pump(from: client, to: upstream, link: link) }.start()
-            Thread { [self] in pump(from: upstream, to: client, link: link, cutAfter: link.cutAfter) }.start()
+            Thread { [self] in pump(from: upstream, to: client, link: link, cutAfter: link.cutAfter, downstream: true) }
+                .start()
         }
+    }
+
+    /// Counts `bytes` sent downstream and, with a bandwidth limit, waits until the shared link has carried them.
+    private func throttle(_ bytes: Int) {
+        let rate = Double(faults.downstreamBytesPerSecond)
+        let until: Date? = lock.withLock {
+            downstreamBytes += bytes
+            guard rate > 0 else { return nil }
+            linkFreeAt = max(linkFreeAt, Date()).addingTimeInterval(Double(bytes) / rate)
+            return linkFreeAt
+        }
+        if let until, until > Date() { Thread.sleep(until: until) }
     }
 
     /// Both directions of one proxied connection; the sockets close when both pumps have finished.
@@ -142,7 +164,8 @@ public final class FaultProxy: @unchecked Sendable {
         var cutAfter: Int?
     }
 
-    private func pump(from source: Int32, to target: Int32, link: Link, cutAfter: Int? = nil) {
+    private func pump(from source: Int32, to target: Int32, link: Link, cutAfter: Int? = nil, downstream: Bool = false)
+    {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var reset = false
         var forwarded = 0
@@ -179,6 +202,7 @@ public final class FaultProxy: @unchecked Sendable {
                 sent += written
             }
             forwarded += sent
+            if downstream { throttle(sent) }
             if sent < limit { reset = true }
             if reset { break }
         }

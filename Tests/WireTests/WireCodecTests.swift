@@ -11,12 +11,19 @@ struct WireCodecTests {
         sharedFilesystem: false, heartbeatIntervalMilliseconds: 1000, peerTimeoutMilliseconds: 10_000)
 
     static let samples: [WireMessage] = [
-        .hello(Hello(workerName: "host:42", pid: 42, threads: 2)),
+        .hello(
+            Hello(
+                workerName: "host:42", pid: 42, threads: 2,
+                computeProfile: ComputeProfile(
+                    kernelSet: "Haswell", grouping: 4, precision: "fp32", buildVersion: "1.0",
+                    libraries: ["libpng": "1.6.39"]))),
         .request(ShardRequest(jobID: "job-1", status: WorkerStatus(lastShardSequence: 3, held: [4, 5], free: 0))),
         .result(
             ShardResult(
                 jobID: "job-1", shardID: 7, attempt: 9, start: 64, count: 3, featureCount: 2,
-                skipped: [SkippedImage(offset: 1, reason: "not a JPEG file")]),
+                skipped: [SkippedImage(offset: 1, reason: "not a JPEG file")],
+                inputs: [InputStamp(size: 10, modifiedNanoseconds: 1_700_000_000_123_456_789), nil, nil],
+                unreadable: []),
             features: [UInt8](repeating: 7, count: 2 * 2 * 4)),
         .needWeights(WeightsRequest(sha256: sha)),
         .heartbeat(Heartbeat()),
@@ -135,12 +142,12 @@ struct WireCodecTests {
 
     @Test("another protocol version is a clear mismatch, but its rejection can still be read")
     func versionMismatch() throws {
-        let frames = WireCodec.encode(Self.samples[0], version: 2)
-        #expect(refusal(frames) == .protocolMismatch(peerVersion: 2))
+        let frames = WireCodec.encode(Self.samples[0], version: 1)
+        #expect(refusal(frames) == .protocolMismatch(peerVersion: 1))
         do {
             _ = try WireCodec.decode(frames)
         } catch let error as WireError {
-            #expect(error.message.contains("protocol version 2"))
+            #expect(error.message.contains("protocol version 1"))
             #expect(error.message.contains("version \(WireCodec.protocolVersion)"))
         }
         let rejection = WireMessage.reject(Rejection(reason: "speak version 1"))

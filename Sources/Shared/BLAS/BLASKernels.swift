@@ -15,6 +15,13 @@ public enum BLASKernels {
         return String(cString: name)
     }
 
+    /// OpenBLAS' build configuration (`openblas_get_config`), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY
+    /// Haswell MAX_THREADS=64": its version and the kernel set it runs.
+    public static var configuration: String {
+        guard let config = openblas_get_config() else { return "unknown" }
+        return String(cString: config)
+    }
+
     /// Kernel sets that need AVX-512 (F, BW, VL, DQ); on CPUs that have it they run VGG16's products faster
     /// than the AVX2 ("Haswell") set.
     public static let avx512CoreNames: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]

@@ -61,6 +61,7 @@ public enum CommandLineRunner {
         switch category {
         case .badInput, .failedRun: 1
         case .usage: 2
+        case .interrupted(let signal): 128 + signal
         }
     }
 

@@ -167,3 +167,11 @@ int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components,
     *out_size = size;
     return BN_DECODE_OK;
 }
+
+int bn_jpeg_turbo_version_number(void) {
+#ifdef LIBJPEG_TURBO_VERSION_NUMBER
+    return LIBJPEG_TURBO_VERSION_NUMBER;
+#else
+    return 0;
+#endif
+}

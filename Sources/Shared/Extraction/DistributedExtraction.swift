@@ -1,7 +1,9 @@
 import Foundation
+import ImageInput
 import Logging
 import Reporting
 import Storage
+import Synchronization
 import Wire
 
 /// Runs an extraction across worker processes: local ones it starts, remote ones that connect to `bindEndpoints`.
@@ -51,8 +53,27 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         if case .settingsChanged = error.reason { throw ExtractionError(.resumeRefused, error.message) }
         throw ExtractionError(.failed, error.message)
     }
-    let (done, corrupt) = journal.scanFinishedShards()
-    for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
+    // The journal's lock is held: whatever a crashed run of this output left half-written can go.
+    removeTemporaryFiles(of: request.outputPath, logger: logger)
+    let scanned = journal.scanFinishedShards()
+    var done = scanned.done
+    for (shard, reason) in scanned.corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
+    var imagesChanged = 0
+    if !request.trustInputs && !done.isEmpty {
+        let changed = changedInputs(inputs: inputs, journal: journal, recorded: scanned.inputs, shards: done)
+        imagesChanged = changed.values.reduce(0, +)
+        for shard in changed.keys.sorted() {
+            do { try journal.discardPart(shard) } catch { throw ExtractionError(.failed, "\(error)") }
+            done.remove(shard)
+        }
+        if !changed.isEmpty {
+            let note =
+                "\(imagesChanged) images changed since the interrupted run; recomputing their \(changed.count) shards"
+            logger.notice("\(note)")
+            request.progress.note(note)
+        }
+    }
+    let corrupt = scanned.corrupt
     let shardsTotal = journal.manifest.shards.count
     if !done.isEmpty || !corrupt.isEmpty {
         logger.notice("resuming: \(done.count) of \(shardsTotal) shards done")
@@ -63,6 +84,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     var duplicates = 0
     var computed = 0
     var perWorker: [String: Int] = [:]
+    var weightsTransfers = 0
     if done.count < shardsTotal {
         let context = try WireContext()
         defer { context.terminate() }
@@ -117,7 +139,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         do {
             try coordinator.run()
         } catch {
-            pool?.shutDown(grace: 0)
+            // Workers were told the job is over; local ones leave by themselves within a moment.
+            pool?.shutDown(grace: 2)
             throw error
         }
         pool?.shutDown(grace: 3)
@@ -125,12 +148,22 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         duplicates = coordinator.duplicates
         computed = coordinator.computedImages
         perWorker = coordinator.perWorker
+        weightsTransfers = coordinator.weightsTransfers
+    }
+    if let signal = request.stop?.signal {
+        throw ExtractionError(
+            .interrupted(signal: signal),
+            "stopped by \(signalName(signal)) before the feature file was written; every shard is done and kept in "
+                + "\(journal.directory), and the same job run again writes the file")
     }
 
     let written: (images: Int, skipped: Int)
     do {
+        var attributes = inputs.attributes
+        attributes.provenance = journal.manifest.provenance
         written = try assembleFeatureFile(
-            inputs: inputs, journal: journal, outputPath: request.outputPath, progress: request.progress)
+            inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+            progress: request.progress)
     } catch let error as ExtractionError {
         throw error
     } catch {
@@ -143,8 +176,53 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     let summary = ExtractionSummary(
         images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
         shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
-        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker)
+        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, imagesChanged: imagesChanged,
+        weightsTransfers: weightsTransfers)
     return summary
+}
+
+/// Removes `<output>.tmp-*` files next to the output: feature files a crashed run was assembling. Call only with
+/// the journal's lock held (no other coordinator writes this output).
+func removeTemporaryFiles(of outputPath: String, logger: Logger) {
+    let url = URL(fileURLWithPath: outputPath)
+    let directory = url.deletingLastPathComponent().path
+    let prefix = url.lastPathComponent + ".tmp-"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
+        logger.info("removing \(name), left by an interrupted run")
+        try? FileManager.default.removeItem(atPath: directory + "/" + name)
+    }
+}
+
+/// The finished shards any of whose images changed since they were read (size, modification time, or presence),
+/// with how many images changed in each. Checks the shards in parallel (a network filesystem answers each
+/// `stat` slowly, but many at once).
+func changedInputs(
+    inputs: ExtractionInputs, journal: ShardJournal, recorded: [Int: [ShardPart.InputStamp?]], shards: Set<Int>
+) -> [Int: Int] {
+    let order = shards.sorted()
+    let found = ChangedShards()
+    let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
+    let spans = journal.manifest.shards
+    DispatchQueue.concurrentPerform(iterations: order.count) { index in
+        let span = spans[order[index]]
+        guard let entries = entriesBySplit[span.split] else { return }
+        let stamps = recorded[span.id] ?? []
+        var changed = 0
+        for offset in 0..<span.count {
+            let now = ImageFile.stamp(entries[span.start + offset].path)
+            let then = offset < stamps.count ? stamps[offset] : nil
+            if now?.size != then?.size || now?.modifiedNanoseconds != then?.modifiedNanoseconds { changed += 1 }
+        }
+        if changed > 0 { found.add(span.id, changed) }
+    }
+    return found.value
+}
+
+/// Shard → changed images, filled from several threads.
+private final class ChangedShards: Sendable {
+    private let shards = Mutex<[Int: Int]>([:])
+    func add(_ shard: Int, _ count: Int) { shards.withLock { $0[shard] = count } }
+    var value: [Int: Int] { shards.withLock { $0 } }
 }
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.

@@ -1,5 +1,6 @@
 import FileIntegrity
 import Foundation
+import ImageInput
 import Logging
 import Reporting
 import Storage
@@ -15,6 +16,12 @@ final class ExtractionCoordinator {
         struct Sent {
             var sequence: Int
             var at: Date
+            /// Bytes of the shard message (image bytes, or paths).
+            var bytes: Int
+            /// Per image, its stamp as the coordinator read it (nil: missing); nil when the worker reads.
+            var stamps: [ShardPart.InputStamp?]?
+            /// Offsets of images that were missing when the coordinator read them.
+            var missing: Set<Int>
         }
         var name: String
         /// Shards the coordinator may still send; recomputed from every status the worker reports.
@@ -26,6 +33,10 @@ final class ExtractionCoordinator {
         /// Shard messages sent since the worker registered.
         var sentSequence = 0
         var welcomed = false
+        /// Estimated bandwidth to this worker, bytes per second; measured from weights and shard deliveries.
+        var bytesPerSecond = ExtractionCoordinator.assumedBytesPerSecond
+        /// The highest shard sequence the worker has acknowledged.
+        var acknowledgedSequence = 0
         /// Whether the worker has asked for shards of this job, i.e. set itself up for it.
         var acceptedJob = false
     }
@@ -33,6 +44,9 @@ final class ExtractionCoordinator {
     /// Refusals of the job by workers that never set themselves up for it, after which the job fails with their
     /// reason (when no worker has accepted it).
     static let refusalsBeforeGivingUp = 3
+
+    /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
+    static let assumedBytesPerSecond = 1_000_000.0
 
     private let request: ExtractionRequest
     private let inputs: ExtractionInputs
@@ -43,9 +57,18 @@ final class ExtractionCoordinator {
     private let limits: WireLimits
     private var scheduler: ShardScheduler
     private var workers: [[UInt8]: Worker] = [:]
-    /// The compute profile of the first worker that joined; later workers must match it (see `Hello`).
-    private var computeProfile: String?
+    /// The compute profile of the first worker that joined (recorded in the journal); later workers must match
+    /// it (see `Hello`).
+    private var computeProfile: ComputeProfile?
     private var weightsBytes: [UInt8]?
+    /// Weights transfers under way (when each began) and workers waiting for one, in order.
+    private var weightsSending: [[UInt8]: Date] = [:]
+    private var weightsQueue: [[UInt8]] = []
+    /// Failed reads per image path: how many, and the last reason.
+    private var readFailures: [String: (count: Int, reason: String)] = [:]
+    /// Set when the job cannot go on (a journal write failed, reads kept failing, the profile differs …); the
+    /// event loop tells the workers and throws it.
+    private var fatal: ExtractionError?
     private let progress: ProgressSink
     private let resumedImages: Int
     private var localWorkers: LocalWorkerPool?
@@ -53,17 +76,13 @@ final class ExtractionCoordinator {
     private(set) var retried = 0
     private(set) var duplicates = 0
     private(set) var computedImages = 0
+    private(set) var weightsTransfers = 0
     private(set) var perWorker: [String: Int] = [:]
     private var doneImages: Int
     private var droppedMessages = 0
     /// Reasons given by workers that left without accepting the job.
     private var refusals: [String] = []
     private var anyWorkerAccepted = false
-    /// A failure found while handling a message (a journal write), thrown by the event loop.
-    private var fatal: (any Error)?
-    /// Images of a shard that the coordinator could not read when it sent the shard (removed during the run),
-    /// by shard and offset: their skip reason says so instead of the worker's ("empty file").
-    private var unreadable: [Int: [Int: String]] = [:]
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -101,12 +120,23 @@ final class ExtractionCoordinator {
         }
         var lastHousekeeping = Date.distantPast
         while !scheduler.isComplete {
+            if let fatal {
+                endJob(reason: "the job failed")
+                throw fatal
+            }
+            if let signal = request.stop?.signal {
+                endJob(reason: "the coordinator was stopped by \(signalName(signal))")
+                throw ExtractionError(
+                    .interrupted(signal: signal),
+                    "stopped by \(signalName(signal)) with \(scheduler.doneCount) of \(journal.manifest.shards.count) "
+                        + "shards done; they are kept in \(journal.directory), and the same job run again resumes")
+            }
             if try socket.waitReadable(timeoutMilliseconds: 100) {
                 var handled = 0
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
                     handle(frames)
-                    if let fatal { throw fatal }
+                    if fatal != nil { break }
                 }
             }
             let now = Date()
@@ -120,6 +150,12 @@ final class ExtractionCoordinator {
         let end = WireMessage.end(JobEnd(jobID: job.jobID, reason: "all shards are done"))
         for identity in workers.keys { send(end, to: identity) }
         try farewell(end)
+    }
+
+    /// Tells every worker the job is over (they stop computing its shards).
+    private func endJob(reason: String) {
+        let end = WireMessage.end(JobEnd(jobID: job.jobID, reason: reason))
+        for identity in workers.keys { send(end, to: identity) }
     }
 
     /// Images done of all, the workers connected and the shards handed out again, to `request.progress`.
@@ -205,11 +241,17 @@ final class ExtractionCoordinator {
             guard shardRequest.jobID == job.jobID else { return drop("a request for another job") }
             workers[identity]!.acceptedJob = true
             anyWorkerAccepted = true
+            if let began = weightsSending.removeValue(forKey: identity) {
+                // The worker is set up: its weights arrived. The transfer measures the link.
+                let seconds = max(now.timeIntervalSince(began), 1e-3)
+                workers[identity]!.bytesPerSecond = max(Double(job.weightsSize) / seconds, 10_000)
+                pumpWeights(now: now)
+            }
             reconcile(identity, status: shardRequest.status, now: now)
             dispatch(to: identity, now: now)
         case .needWeights(let weightsRequest):
             guard weightsRequest.sha256 == job.weightsSHA256 else { return drop("a request for unknown weights") }
-            sendWeights(to: identity)
+            requestWeights(identity, now: now)
         case .result(let result, let features):
             accept(result, features: features, from: identity, now: now)
         case .heartbeat(let heartbeat):
@@ -233,21 +275,46 @@ final class ExtractionCoordinator {
             // follows, reconciles what it holds.
             logger.debug("worker \(existing.name) said hello again")
         } else {
-            if let profile = hello.computeProfile {
-                if let expected = computeProfile, profile != expected {
-                    logger.warning(
-                        "refusing worker \(hello.workerName): it computes with \(profile), this job with \(expected)")
-                    send(
-                        .reject(
-                            Rejection(
-                                reason:
-                                    "this job's features are computed with \(expected), this worker's with \(profile); "
-                                    + "the output would depend on which worker computed an image (set "
-                                    + "BOTTLENECK_OPENBLAS_CORETYPE the same on every worker)")),
-                        to: identity)
+            guard let profile = hello.computeProfile else {
+                let reason =
+                    "the worker \(hello.workerName) did not report its compute profile (kernel set, grouping, "
+                    + "precision, build and library versions), which this coordinator records with the features; "
+                    + "run the same build of bottleneck on both sides"
+                logger.warning("refusing a worker: \(reason)")
+                send(.reject(Rejection(reason: reason)), to: identity)
+                return
+            }
+            if let expected = computeProfile {
+                let differences = expected.differences(from: profile)
+                guard differences.isEmpty else {
+                    let reason =
+                        "this job's features are computed with \(expected.summary), this worker's differ: "
+                        + differences.joined(separator: "; ")
+                        + "; the output would depend on which worker computed an image (run the same build with "
+                        + "BOTTLENECK_OPENBLAS_CORETYPE set the same on every worker)"
+                    logger.warning("refusing worker \(hello.workerName): \(reason)")
+                    send(.reject(Rejection(reason: reason)), to: identity)
+                    return
+                }
+            } else {
+                do {
+                    try journal.record(Self.provenance(profile))
+                } catch let error as JournalError {
+                    logger.error("refusing worker \(hello.workerName): \(error.message)")
+                    send(.reject(Rejection(reason: error.message)), to: identity)
+                    if case .settingsChanged = error.reason {
+                        // Only local workers: they all compute alike, so no worker can continue this journal.
+                        if request.bindEndpoints.isEmpty { fatal = ExtractionError(.resumeRefused, error.message) }
+                    } else {
+                        fatal = ExtractionError(.failed, error.message)
+                    }
+                    return
+                } catch {
+                    fatal = ExtractionError(.failed, "\(error)")
                     return
                 }
                 computeProfile = profile
+                logger.info("compute profile: \(profile.summary), build \(profile.buildVersion)")
             }
             var name = hello.workerName
             if workers.values.contains(where: { $0.name == name }) { name += "#\(workers.count + 1)" }
@@ -258,18 +325,60 @@ final class ExtractionCoordinator {
         send(.welcome(Welcome(job: job)), to: identity)
     }
 
-    private func sendWeights(to identity: [UInt8]) {
+    /// The journal's record of a worker's profile, with the HDF5 version of this process (which writes the files).
+    static func provenance(_ profile: ComputeProfile) -> ComputeProvenance {
+        var libraries = profile.libraries
+        libraries["hdf5"] = ComputeProvenance.hdf5Version
+        return ComputeProvenance(
+            kernelSet: profile.kernelSet, grouping: profile.grouping, precision: profile.precision,
+            buildVersion: profile.buildVersion, libraries: libraries)
+    }
+
+    /// Queues a worker's request for the weights; at most `maxWeightsTransfers` go out at a time.
+    private func requestWeights(_ identity: [UInt8], now: Date) {
+        // A repeated request while the transfer is under way or queued changes nothing.
+        guard weightsSending[identity] == nil, !weightsQueue.contains(identity) else { return }
+        weightsQueue.append(identity)
+        if weightsSending.count >= max(1, request.maxWeightsTransfers) {
+            let name = workers[identity]?.name ?? "?"
+            logger.info(
+                "\(name) waits for the weights behind \(weightsQueue.count - 1) others (\(weightsSending.count) under way)"
+            )
+        }
+        pumpWeights(now: now)
+    }
+
+    /// Starts queued weights transfers while fewer than `maxWeightsTransfers` are under way.
+    private func pumpWeights(now: Date) {
+        while weightsSending.count < max(1, request.maxWeightsTransfers), !weightsQueue.isEmpty {
+            let identity = weightsQueue.removeFirst()
+            guard workers[identity] != nil else { continue }
+            weightsSending[identity] = now
+            if !sendWeights(to: identity) { weightsSending[identity] = nil }
+        }
+    }
+
+    /// How long a weights transfer to `identity` may take before its slot is given to the next: the worker
+    /// timeout plus the transfer at the link's estimated bandwidth, twice over.
+    private func weightsTransferTimeout(_ identity: [UInt8]) -> Double {
+        let bandwidth = workers[identity]?.bytesPerSecond ?? Self.assumedBytesPerSecond
+        return request.workerTimeout + 2 * Double(job.weightsSize) / bandwidth
+    }
+
+    @discardableResult
+    private func sendWeights(to identity: [UInt8]) -> Bool {
         if weightsBytes == nil {
             guard let data = FileManager.default.contents(atPath: request.weightsPath),
                 Checksum.sha256Hex(data) == job.weightsSHA256
             else {
                 logger.error("the weights file \(request.weightsPath) changed during the job; cannot send it")
-                return
+                return false
             }
             weightsBytes = Array(data)
         }
         logger.info("sending weights (\(job.weightsSize) bytes) to \(workers[identity]?.name ?? "?")")
-        send(
+        weightsTransfers += 1
+        return send(
             .weights(WeightsTransfer(sha256: job.weightsSHA256, size: weightsBytes!.count), bytes: weightsBytes!),
             to: identity)
     }
@@ -298,15 +407,33 @@ final class ExtractionCoordinator {
             return drop(
                 "a result for shard \(result.shardID) that \(name) was not assigned (attempt \(result.attempt))")
         }
+        let sent = workers[identity]!.assignments[result.shardID]
+        let entries = inputs.splits.first { $0.name == span.split }!.entries
+        if let unreadable = result.unreadable, !unreadable.isEmpty {
+            // Not the shard's features: the worker could not read some images. Another try, elsewhere if possible.
+            scheduler.release(identity, shard: result.shardID)
+            workers[identity]!.assignments[result.shardID] = nil
+            readFailed(
+                shard: result.shardID,
+                failures: unreadable.filter { $0.offset < span.count }.map {
+                    (entries[span.start + $0.offset].path, "\($0.reason) (on \(name))")
+                }, on: identity, now: now)
+            return
+        }
+        let stamps: [ShardPart.InputStamp?] =
+            sent?.stamps ?? result.inputs?.map {
+                $0.map { .init(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds) }
+            }
+            ?? Array(repeating: nil, count: span.count)
+        let missing = sent?.missing ?? []
+        let skipped = result.skipped.map {
+            ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
+        }
         var values = [Float](repeating: 0, count: features.count / 4)
         values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
-        let notRead = unreadable[result.shardID] ?? [:]
         let part = ShardPart(
             shardID: span.id, split: span.split, start: span.start, count: span.count,
-            featureCount: inputs.featureCount,
-            skipped: result.skipped.map {
-                ShardPart.Skipped(offset: $0.offset, reason: notRead[$0.offset] ?? $0.reason)
-            }, features: values)
+            featureCount: inputs.featureCount, skipped: skipped, inputs: stamps, features: values)
         do {
             try journal.writePart(part)
         } catch {
@@ -323,15 +450,36 @@ final class ExtractionCoordinator {
         doneImages += span.count
         computedImages += span.count
         perWorker[name, default: 0] += span.count
-        for skipped in part.header.skipped {
-            let entry = inputs.splits.first { $0.name == span.split }!.entries[span.start + skipped.offset]
-            logger.warning("skipping \(entry.filename): \(skipped.reason)")
+        for skipped in skipped {
+            logger.warning("skipping \(entries[span.start + skipped.offset].filename): \(skipped.reason)")
         }
-        unreadable[result.shardID] = nil
+    }
+
+    /// Counts failed reads of a shard's images (the shard already waits again); postpones its retry (for
+    /// `worker` only, when a worker read), and fails the job once an image has failed `maxReadAttempts` times.
+    private func readFailed(shard: Int, failures: [(path: String, reason: String)], on worker: [UInt8]?, now: Date) {
+        var attempts = 0
+        for (path, reason) in failures {
+            let count = (readFailures[path]?.count ?? 0) + 1
+            readFailures[path] = (count, reason)
+            attempts = max(attempts, count)
+            logger.warning("cannot read \(path) (attempt \(count) of \(request.maxReadAttempts)): \(reason)")
+        }
+        let exhausted = readFailures.filter { $0.value.count >= request.maxReadAttempts }.sorted { $0.key < $1.key }
+        if !exhausted.isEmpty {
+            fatal = ExtractionError(
+                .failed,
+                "cannot read \(exhausted.count) image file(s), \(request.maxReadAttempts) attempts each (an I/O "
+                    + "error, not a bad image; the finished shards are kept for a rerun): "
+                    + exhausted.map { "\($0.key): \($0.value.reason)" }.joined(separator: "; "))
+            return
+        }
+        retried += 1
+        scheduler.postpone(shard, until: now.addingTimeInterval(0.5 * Double(attempts)), for: worker)
     }
 
     private func dispatch(to identity: [UInt8], now: Date) {
-        while let worker = workers[identity], worker.credit > 0,
+        while fatal == nil, request.stop?.signal == nil, let worker = workers[identity], worker.credit > 0,
             let (shard, attempt) = scheduler.next(for: identity, now: now)
         {
             let span = journal.manifest.shards[shard]
@@ -341,22 +489,38 @@ final class ExtractionCoordinator {
                 jobID: job.jobID, shardID: shard, attempt: attempt, sequence: sequence, start: span.start,
                 filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil)
             var images: [[UInt8]] = []
+            var stamps: [ShardPart.InputStamp?]?
+            var missing = Set<Int>()
             if !request.sharedFilesystem {
-                unreadable[shard] = nil
+                // The coordinator reads: it records each image's stamp, and tells a failed read from a missing file.
+                var read: [ShardPart.InputStamp?] = []
+                var failure: (path: String, reason: String)?
                 for (offset, entry) in entries.enumerated() {
-                    if let data = FileManager.default.contents(atPath: entry.path) {
-                        images.append(Array(data))
-                    } else {
+                    switch ImageFile.read(entry.path) {
+                    case .read(let bytes, let stamp):
+                        images.append(bytes)
+                        read.append(.init(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
+                    case .missing:
                         images.append([])
-                        unreadable[shard, default: [:]][offset] =
-                            FileManager.default.fileExists(atPath: entry.path)
-                            ? "cannot be read" : "missing (removed since the job started)"
+                        read.append(nil)
+                        missing.insert(offset)
+                    case .failed(let reason):
+                        failure = (entry.path, reason)
                     }
+                    if failure != nil { break }
                 }
+                if let failure {
+                    scheduler.release(identity, shard: shard)
+                    readFailed(shard: shard, failures: [failure], on: nil, now: now)
+                    return
+                }
+                stamps = read
             }
+            let bytes = images.reduce(0) { $0 + $1.count } + assignment.filenames.reduce(0) { $0 + $1.utf8.count * 2 }
             workers[identity]!.credit -= 1
             workers[identity]!.sentSequence = sequence
-            workers[identity]!.assignments[shard] = Worker.Sent(sequence: sequence, at: now)
+            workers[identity]!.assignments[shard] = Worker.Sent(
+                sequence: sequence, at: now, bytes: bytes, stamps: stamps, missing: missing)
             if !send(.shard(assignment, images: images), to: identity) { return }
         }
     }
@@ -370,10 +534,19 @@ final class ExtractionCoordinator {
             return drop("a status from \(worker.name) acknowledging shards never sent")
         }
         let held = Set(status.held)
+        for (_, sent) in worker.assignments
+        where sent.sequence > worker.acknowledgedSequence && sent.sequence <= status.lastShardSequence
+            && sent.bytes >= 1 << 16
+        {
+            // A delivery of some size measures the link; the status came later, so this errs on the slow side.
+            let seconds = max(now.timeIntervalSince(sent.at), 1e-3)
+            worker.bytesPerSecond = max(10_000, (worker.bytesPerSecond + Double(sent.bytes) / seconds) / 2)
+        }
+        worker.acknowledgedSequence = max(worker.acknowledgedSequence, status.lastShardSequence)
         for (shard, sent) in worker.assignments {
             let delivered = sent.sequence <= status.lastShardSequence
             let lost =
-                delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > request.workerTimeout
+                delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > inTransitTimeout(sent, worker)
             guard lost else { continue }
             worker.assignments[shard] = nil
             if !scheduler.isDone(shard) {
@@ -389,9 +562,21 @@ final class ExtractionCoordinator {
         workers[identity] = worker
     }
 
+    /// How long an unacknowledged shard may be on its way before it counts as lost: the worker timeout plus the
+    /// time to deliver it and everything queued ahead of it to that worker at the link's estimated bandwidth.
+    private func inTransitTimeout(_ sent: Worker.Sent, _ worker: Worker) -> Double {
+        let queued = worker.assignments.values.filter { $0.sequence <= sent.sequence }.reduce(0) { $0 + $1.bytes }
+        return request.workerTimeout + Double(queued) / max(worker.bytesPerSecond, 1)
+    }
+
     // MARK: - Liveness
 
     private func housekeeping(now: Date) throws {
+        for (identity, began) in weightsSending where now.timeIntervalSince(began) > weightsTransferTimeout(identity) {
+            logger.warning("the weights transfer to \(workers[identity]?.name ?? "?") timed out; next in line")
+            weightsSending[identity] = nil
+        }
+        pumpWeights(now: now)
         for (identity, worker) in workers {
             let silent = now.timeIntervalSince(worker.lastHeard)
             if silent > request.workerTimeout {
@@ -416,6 +601,8 @@ final class ExtractionCoordinator {
 
     private func remove(_ identity: [UInt8], why: String) {
         guard let worker = workers.removeValue(forKey: identity) else { return }
+        weightsSending[identity] = nil
+        weightsQueue.removeAll { $0 == identity }
         let requeued = scheduler.withdraw(identity)
         retried += requeued.count
         if !requeued.isEmpty {
@@ -447,5 +634,15 @@ final class ExtractionCoordinator {
         if droppedMessages <= 20 || droppedMessages % 1000 == 0 {
             logger.warning("dropping \(what) (\(droppedMessages) dropped so far)")
         }
+    }
+}
+
+/// The usual name of a signal number, e.g. "SIGINT".
+func signalName(_ number: Int32) -> String {
+    switch number {
+    case 2: "SIGINT"
+    case 15: "SIGTERM"
+    case 1: "SIGHUP"
+    default: "signal \(number)"
     }
 }

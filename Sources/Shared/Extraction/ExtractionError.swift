@@ -9,6 +9,8 @@ public struct ExtractionError: Error, CustomStringConvertible, Sendable {
         case badInput
         case resumeRefused
         case failed
+        /// Stopped by a signal (its number); the journal is kept for a resume.
+        case interrupted(signal: Int32)
     }
 
     public let reason: Reason
@@ -23,6 +25,12 @@ public struct ExtractionError: Error, CustomStringConvertible, Sendable {
 }
 
 extension ExtractionError: ReportedError {
-    public var category: FailureCategory { reason == .failed ? .failedRun : .badInput }
+    public var category: FailureCategory {
+        switch reason {
+        case .badInput, .resumeRefused: .badInput
+        case .failed: .failedRun
+        case .interrupted(let signal): .interrupted(signal: signal)
+        }
+    }
     public var remedy: Remedy? { reason == .resumeRefused ? .restartJob : nil }
 }

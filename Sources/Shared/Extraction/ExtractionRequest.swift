@@ -44,6 +44,15 @@ public struct ExtractionRequest: Sendable {
     public var curve: CurveServerSetup? = nil
     /// Allow plaintext on non-loopback `bindEndpoints` (warned about on every start).
     public var insecure: Bool = false
+    /// On a resume, trust that no image of a finished shard changed (skips checking their sizes and
+    /// modification times).
+    public var trustInputs: Bool = false
+    /// Asked to stop early (signals); nil: runs to the end.
+    public var stop: ExtractionStop? = nil
+    /// Weights transfers the coordinator sends at a time; workers asking beyond this wait in a queue.
+    public var maxWeightsTransfers: Int = 4
+    /// Reads of one image that may fail (I/O errors, not decode errors) before the job fails.
+    public var maxReadAttempts: Int = 3
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
     /// the tail is short), at most 32 images per shard for large ones, and a multiple of 4 (workers compute the
@@ -100,11 +109,18 @@ public struct ExtractionSummary: Sendable, Codable {
     public var imagesPerSecond: Double
     /// Images computed per worker name.
     public var perWorker: [String: Int]
+    /// Images of finished shards that had changed since they were read (their shards were computed again).
+    public var imagesChanged: Int
+    /// Weights files the coordinator sent to workers.
+    public var weightsTransfers: Int
 
     public init(
         images: Int, skipped: Int, shardsTotal: Int, shardsResumed: Int, shardsRetried: Int,
-        duplicatesDropped: Int, seconds: Double, imagesPerSecond: Double, perWorker: [String: Int]
+        duplicatesDropped: Int, seconds: Double, imagesPerSecond: Double, perWorker: [String: Int],
+        imagesChanged: Int = 0, weightsTransfers: Int = 0
     ) {
+        self.imagesChanged = imagesChanged
+        self.weightsTransfers = weightsTransfers
         self.images = images
         self.skipped = skipped
         self.shardsTotal = shardsTotal

@@ -12,9 +12,10 @@ import VGG16
 /// A split whose images all failed to read is an error (nothing would be left to train or validate on), naming
 /// the split and the first reasons; the temporary file is removed and the journal kept.
 func assembleFeatureFile(
-    inputs: ExtractionInputs, journal: ShardJournal, outputPath: String, progress: ProgressSink
+    inputs: ExtractionInputs, attributes: FeatureFileAttributes, journal: ShardJournal, outputPath: String,
+    progress: ProgressSink
 ) throws -> (images: Int, skipped: Int) {
-    let writer = try FeatureFileWriter(path: outputPath, attributes: inputs.attributes, classNames: inputs.classNames)
+    let writer = try FeatureFileWriter(path: outputPath, attributes: attributes, classNames: inputs.classNames)
     var images = 0
     var skippedCount = 0
     for split in inputs.splits {

@@ -19,6 +19,8 @@ struct ShardScheduler {
     private var retry: [Int] = []
     private(set) var inFlight: [Int: [Holder]] = [:]
     private var nextAttempt = 1
+    /// Shards waiting to be retried after a failed read: not before `until`, for `worker` only when set.
+    private var postponed: [Int: (worker: [UInt8]?, until: Date)] = [:]
     let maxCopies = 2
 
     init(shardCount: Int, alreadyDone: Set<Int>) {
@@ -33,9 +35,10 @@ struct ShardScheduler {
     /// The next shard for `worker` and its attempt number, or nil when there is nothing it could usefully take.
     mutating func next(for worker: [UInt8], now: Date) -> (shard: Int, attempt: Int)? {
         var shard: Int?
-        while shard == nil, !retry.isEmpty {
-            let candidate = retry.removeFirst()
-            if !done[candidate] && inFlight[candidate, default: []].isEmpty { shard = candidate }
+        retry.removeAll { done[$0] || !inFlight[$0, default: []].isEmpty }
+        if let index = retry.firstIndex(where: { mayTake($0, worker: worker, now: now) }) {
+            shard = retry.remove(at: index)
+            postponed[shard!] = nil
         }
         while shard == nil, waitingHead < waiting.count {
             let candidate = waiting[waitingHead]
@@ -77,6 +80,18 @@ struct ShardScheduler {
             inFlight[shard] = nil
             if !done[shard] { retry.append(shard) }
         }
+    }
+
+    /// Delays the retry of `shard` (which waits again after `release`) until `until`: for `worker` only when
+    /// given (the shard goes to another worker at once when there is one), else for every worker.
+    mutating func postpone(_ shard: Int, until: Date, for worker: [UInt8]?) {
+        postponed[shard] = (worker, until)
+    }
+
+    private func mayTake(_ shard: Int, worker: [UInt8], now: Date) -> Bool {
+        guard let delay = postponed[shard], now < delay.until else { return true }
+        if let only = delay.worker { return only != worker }
+        return false
     }
 
     /// Takes back every shard `worker` holds (it died, hung or left); returns the shards that now wait again.

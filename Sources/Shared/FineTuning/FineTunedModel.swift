@@ -24,6 +24,9 @@ import VGG16
 public struct FineTunedModel: Sendable {
     public var convLayers: [ConvLayerWeights]
     public var top: TopModel
+    /// SHA-256 of the file the model was loaded from (empty for a model not read from a file). The file is a
+    /// VGG16 weights file too: extracting with it gives features whose weights hash is this one.
+    public var fileSHA256 = ""
 
     public init(convLayers: [ConvLayerWeights], top: TopModel) throws {
         guard convLayers.map(\.name) == VGG16Weights.convLayerNames else {
@@ -71,7 +74,9 @@ public struct FineTunedModel: Sendable {
                 classNames: try a.strings("bottleneck_class_names"),
                 featureShape: try a.ints("bottleneck_feature_shape"),
                 provenance: provenance, weights: weights)
-            return try FineTunedModel(convLayers: conv.layers, top: top)
+            var model = try FineTunedModel(convLayers: conv.layers, top: top)
+            model.fileSHA256 = conv.sha256
+            return model
         } catch let error as FineTuningError {
             throw error
         } catch {
@@ -86,6 +91,14 @@ public struct FineTunedModel: Sendable {
         defer { file.close() }
         let a = file.root.attributes
         return a.contains("bottleneck_format") && (try? a.string("bottleneck_format")) == format
+    }
+
+    /// The top model as it classifies features extracted with this model's file as the weights
+    /// (`weightsSHA256` is `fileSHA256`): what a feature file of this model's convolution weights must match.
+    public var topOnOwnFeatures: TopModel {
+        var top = top
+        top.provenance.weightsSHA256 = fileSHA256
+        return top
     }
 
     /// The thirteen conv layers as VGG16 weights, for the conv base (the fine-tuned block5 included).

@@ -4,6 +4,7 @@ import FileIntegrity
 import Foundation
 import HDF5
 import ImageInput
+import Reporting
 import TopModel
 import VGG16
 
@@ -199,10 +200,13 @@ public final class FineTuner {
     /// Trains for `options.epochs` epochs (resuming from `checkpointPath` when it holds a checkpoint of the
     /// same settings and start), calling `onEpoch` after each with Keras' epoch figures (`loss`, `accuracy`:
     /// training-mode running figures as Keras' `fit` reports them); returns the fine-tuned model and the
-    /// history of every epoch, those before a resumption included (kept in the checkpoint).
+    /// history of every epoch, those before a resumption included (kept in the checkpoint). `progress` gets a
+    /// report after each batch: task `finetune`, training images done over all epochs (epochs before a
+    /// resumption counted as already done), with the epoch and the epoch's running loss and accuracy as fields;
+    /// it is called on the calling thread.
     public func run(
         train: FineTuningImages, validation: FineTuningImages?, checkpointPath: String?,
-        onEpoch: (EpochRecord) -> Void = { _ in }
+        progress: ProgressSink = .none, onEpoch: (EpochRecord) -> Void = { _ in }
     ) throws -> (model: FineTunedModel, history: TrainingHistory) {
         guard train.count > 0 else { throw FineTuningError.invalidArgument("no readable training image") }
         if options.earlyStoppingPatience != nil, (validation?.count ?? 0) == 0 {
@@ -270,6 +274,16 @@ public final class FineTuner {
                     block.tensors = tensors
                     lossSum += Double(gradient.loss) * Double(batchRows.count)
                     correct += gradient.correct
+                    let seen = start + batchRows.count
+                    progress.report(
+                        ProgressReport(
+                            task: "finetune", done: epoch * train.count + seen, total: options.epochs * train.count,
+                            unit: "images", alreadyDone: firstEpoch * train.count,
+                            fields: [
+                                ProgressField("epoch", .int(epoch + 1)),
+                                ProgressField("loss", .double(lossSum / Double(seen))),
+                                ProgressField("accuracy", .double(Double(correct) / Double(seen))),
+                            ]))
                 }
                 var record = EpochRecord(
                     epoch: epoch + 1, loss: lossSum / Double(train.count),

@@ -36,9 +36,14 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     /// Creates (or truncates) a file in the earliest format, readable by every HDF5 1.8+ reader.
+    ///
+    /// Objects record no creation or modification times, so the same content makes the same bytes.
     public static func create(_ path: String) throws -> HDF5File {
         H5.silenceAutomaticErrors()
-        let id = H5Fcreate(path, bn_h5f_acc_trunc(), H5.defaultPropertyList, H5.defaultPropertyList)
+        let properties = H5Pcreate(bn_h5p_file_create())
+        defer { H5Pclose(properties) }
+        H5Pset_obj_track_times(properties, false)
+        let id = H5Fcreate(path, bn_h5f_acc_trunc(), properties, H5.defaultPropertyList)
         try H5.check(id, path, "", "cannot create file")
         return HDF5File(path: path, id: id)
     }

@@ -42,18 +42,38 @@ public struct HDF5Group: Sendable {
         return HDF5Group(file: file, path: full)
     }
 
-    /// Creates the group `name`, and any missing intermediate groups.
+    /// Creates the group `name`, and any missing intermediate groups (none records times: see `HDF5File.create`).
     @discardableResult
     public func createGroup(_ name: String) throws -> HDF5Group {
         let full = H5.join(path, name)
         H5.silenceAutomaticErrors()
+        try createParents(of: full)
         let properties = H5Pcreate(bn_h5p_link_create())
         defer { H5Pclose(properties) }
         H5Pset_create_intermediate_group(properties, 1)
-        let id = H5Gcreate2(file.id, full, properties, H5.defaultPropertyList, H5.defaultPropertyList)
+        let groupProperties = H5Pcreate(bn_h5p_group_create())
+        defer { H5Pclose(groupProperties) }
+        H5Pset_obj_track_times(groupProperties, false)
+        let id = H5Gcreate2(file.id, full, properties, groupProperties, H5.defaultPropertyList)
         try H5.check(id, file.path, full, "cannot create group")
         H5Gclose(id)
         return HDF5Group(file: file, path: full)
+    }
+
+    /// Creates the missing groups on the way to `full` (an absolute path), one by one, without times.
+    private func createParents(of full: String) throws {
+        let parts = full.split(separator: "/").dropLast()
+        var prefix = ""
+        for part in parts {
+            prefix += "/" + part
+            if H5.exists(file.id, prefix) { continue }
+            let groupProperties = H5Pcreate(bn_h5p_group_create())
+            defer { H5Pclose(groupProperties) }
+            H5Pset_obj_track_times(groupProperties, false)
+            let id = H5Gcreate2(file.id, prefix, H5.defaultPropertyList, groupProperties, H5.defaultPropertyList)
+            try H5.check(id, file.path, prefix, "cannot create group")
+            H5Gclose(id)
+        }
     }
 
     /// The member dataset `name`; throws naming the file and path when it is missing or not a dataset.
@@ -85,8 +105,10 @@ public struct HDF5Group: Sendable {
         let space = H5Screate_simple(Int32(dims.count), &dims, &maxDims)
         try H5.check(space, file.path, full, "cannot create dataspace \(shape)")
         defer { H5Sclose(space) }
+        try createParents(of: full)
         let properties = H5Pcreate(bn_h5p_dataset_create())
         defer { H5Pclose(properties) }
+        H5Pset_obj_track_times(properties, false)
         if let chunkRows, !shape.isEmpty {
             var chunk = dims
             chunk[0] = hsize_t(max(1, chunkRows))
@@ -125,10 +147,14 @@ public struct HDF5Group: Sendable {
         defer { H5Sclose(space) }
         let type = StringType.variableUTF8()
         defer { H5Tclose(type) }
+        try createParents(of: full)
         let linkProperties = H5Pcreate(bn_h5p_link_create())
         defer { H5Pclose(linkProperties) }
         H5Pset_create_intermediate_group(linkProperties, 1)
-        let id = H5Dcreate2(file.id, full, type, space, linkProperties, H5.defaultPropertyList, H5.defaultPropertyList)
+        let properties = H5Pcreate(bn_h5p_dataset_create())
+        defer { H5Pclose(properties) }
+        H5Pset_obj_track_times(properties, false)
+        let id = H5Dcreate2(file.id, full, type, space, linkProperties, properties, H5.defaultPropertyList)
         try H5.check(id, file.path, full, "cannot create string dataset")
         defer { H5Dclose(id) }
         if !strings.isEmpty {

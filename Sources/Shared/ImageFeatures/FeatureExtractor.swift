@@ -35,13 +35,34 @@ public final class FeatureExtractor {
         lookahead = (convBases.count + 1) * first.batch
     }
 
+    private init(sharingWeightsWith other: FeatureExtractor) {
+        settings = other.settings
+        layer = other.layer
+        convBases = [ConvBase(sharingWeightsWith: other.convBases[0])]
+        lookahead = 2 * convBases[0].batch
+    }
+
+    /// Another single-threaded extractor for the same job that shares this one's prepared weights (its own
+    /// scratch memory and decode thread): one per compute thread of a worker that computes several shards at
+    /// once. Same bits as this one for every image.
+    public func sibling() -> FeatureExtractor { FeatureExtractor(sharingWeightsWith: self) }
+
     /// Conv bases computing in parallel.
     public var threads: Int { convBases.count }
 
-    /// What decides the last bits of this process's features: the OpenBLAS kernel set and the image groups
-    /// the conv base computes together. Every worker of a job must report the same profile.
-    public static var computeProfile: String {
-        "OpenBLAS \(BLASKernels.coreName), groups of \(ConvBase.recommendedBatch)"
+    /// The OpenBLAS kernel set this process computes with, e.g. "Haswell".
+    public static var kernelSet: String { BLASKernels.coreName }
+    /// Images whose last layers a conv base computes together.
+    public static var grouping: Int { ConvBase.recommendedBatch }
+    /// The arithmetic of the convolutions; "fp32" is the only one today.
+    public static let precision = "fp32"
+    /// Versions of the libraries that decide this process's features, by name: "openblas" (its configuration
+    /// string), "libjpeg-turbo", "libpng".
+    public static var libraryVersions: [String: String] {
+        [
+            "openblas": BLASKernels.configuration, "libjpeg-turbo": ImageLibraries.jpegTurboVersion,
+            "libpng": ImageLibraries.pngVersion,
+        ]
     }
 
     /// (h, w, c) of one image's features.

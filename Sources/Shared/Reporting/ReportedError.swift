@@ -6,6 +6,9 @@ public enum FailureCategory: Sendable, Equatable {
     case failedRun
     /// The command line itself is wrong (exit status 2).
     case usage
+    /// Stopped by a signal before the end; saved state is kept (exit status 128 + the signal: 130 for SIGINT,
+    /// 143 for SIGTERM).
+    case interrupted(signal: Int32)
 }
 
 /// What the user can do about a failure, as a setting; the command line may name its flag.

@@ -13,11 +13,15 @@ public struct FeatureFileAttributes: Sendable, Codable, Hashable {
     /// SHA-256 (hex) of the VGG16 weights file.
     public var weightsSHA256: String
     public var dataFormat: String
+    /// What the features were computed under; nil only for a file without rows computed (no images).
+    public var provenance: ComputeProvenance?
 
     public init(
         imageHeight: Int, imageWidth: Int, preprocess: String, interpolation: String, layer: String,
-        weightsSHA256: String, model: String = "vgg16", dataFormat: String = "channels_last"
+        weightsSHA256: String, model: String = "vgg16", dataFormat: String = "channels_last",
+        provenance: ComputeProvenance? = nil
     ) {
+        self.provenance = provenance
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth
         self.preprocess = preprocess

@@ -46,6 +46,7 @@ public final class FeatureFileWriter {
             try root.set("interpolation", string: attributes.interpolation)
             try root.set("data_format", string: attributes.dataFormat)
             try root.set("weights_sha256", string: attributes.weightsSHA256)
+            for (name, value) in attributes.provenance?.attributes ?? [] { try root.set(name, string: value) }
             try file.root.writeStrings("class_names", classNames)
         } catch let error as HDF5Error {
             throw StorageError(path: path, message: "cannot start the feature file: \(error)")

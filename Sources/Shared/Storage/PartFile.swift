@@ -17,6 +17,16 @@ public struct ShardPart: Sendable, Equatable {
         }
     }
 
+    /// An image's size and modification time (nanoseconds since the epoch) as it was read for this shard.
+    public struct InputStamp: Codable, Sendable, Hashable {
+        public var size: Int
+        public var modifiedNanoseconds: Int64
+        public init(size: Int, modifiedNanoseconds: Int64) {
+            self.size = size
+            self.modifiedNanoseconds = modifiedNanoseconds
+        }
+    }
+
     public struct Header: Codable, Sendable, Equatable {
         public var shardID: Int
         public var split: String
@@ -25,6 +35,9 @@ public struct ShardPart: Sendable, Equatable {
         public var count: Int
         public var featureCount: Int
         public var skipped: [Skipped]
+        /// Per image in shard order: its stamp when read, nil when it was missing. A resume recomputes the shard
+        /// when any image's stamp differs now.
+        public var inputs: [InputStamp?]
     }
 
     public var header: Header
@@ -33,10 +46,11 @@ public struct ShardPart: Sendable, Equatable {
 
     public init(
         shardID: Int, split: String, start: Int, count: Int, featureCount: Int, skipped: [Skipped],
-        features: [Float]
+        inputs: [InputStamp?], features: [Float]
     ) {
         header = Header(
-            shardID: shardID, split: split, start: start, count: count, featureCount: featureCount, skipped: skipped)
+            shardID: shardID, split: split, start: start, count: count, featureCount: featureCount, skipped: skipped,
+            inputs: inputs)
         self.features = features
     }
 
@@ -78,6 +92,9 @@ public struct ShardPart: Sendable, Equatable {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes[12..<(12 + jsonLength)]))
         } catch {
             throw corrupt("unreadable header")
+        }
+        guard header.inputs.count == header.count else {
+            throw corrupt("\(header.inputs.count) input stamps for \(header.count) images")
         }
         let featureBytes = body.count - 12 - jsonLength
         let rows = header.count - header.skipped.count

@@ -14,6 +14,8 @@ public struct JournalError: Error, CustomStringConvertible, Sendable {
         case settingsChanged(changes: [String])
         case corruptPart
         case io
+        /// Another process holds the journal's lock (another coordinator writing the same output).
+        case inUse
     }
 
     public let reason: Reason
@@ -57,7 +59,7 @@ public struct JournalSplit: Codable, Sendable, Equatable {
 
 /// Everything that decides the bytes of the output; a resume must find exactly the same.
 public struct JournalManifest: Codable, Sendable, Equatable {
-    public var formatVersion = 1
+    public var formatVersion = 2
     public var classNames: [String]
     public var splits: [JournalSplit]
     public var weightsSHA256: String
@@ -69,6 +71,9 @@ public struct JournalManifest: Codable, Sendable, Equatable {
     public var featureShape: [Int]
     public var shardSize: Int
     public var shards: [ShardSpan]
+    /// What the finished shards were computed under; recorded when the first worker joins
+    /// (`ShardJournal.record(_:)`), nil before.
+    public var provenance: ComputeProvenance?
 
     public init(
         classNames: [String], splits: [JournalSplit], weightsSHA256: String, imageHeight: Int, imageWidth: Int,
@@ -145,24 +150,39 @@ public struct JournalManifest: Codable, Sendable, Equatable {
 /// under its final name is whole unless the disk lies; the checksum catches the rest. Used from one thread.
 public final class ShardJournal {
     public let directory: String
-    public let manifest: JournalManifest
+    public private(set) var manifest: JournalManifest
 
-    private init(directory: String, manifest: JournalManifest) {
+    private let lock: JournalLock
+
+    private init(directory: String, manifest: JournalManifest, lock: JournalLock) {
         self.directory = directory
         self.manifest = manifest
+        self.lock = lock
     }
 
     /// Opens the journal in `directory` for `manifest`, creating it when absent.
     ///
-    /// With `restart`, an existing journal is removed first. Without it, an existing manifest that differs from
-    /// `manifest` throws `settingsChanged` naming each change.
+    /// First takes the journal's lock (`JournalLock`, held until the journal is released): when another process
+    /// holds it, throws `inUse` naming its pid and host, having touched nothing. With `restart`, an existing
+    /// journal is then emptied. Without it, an existing manifest that differs from `manifest` throws
+    /// `settingsChanged` naming each change.
     public static func open(directory: String, manifest: JournalManifest, restart: Bool) throws -> ShardJournal {
         let fileManager = FileManager.default
         let manifestPath = directory + "/manifest.json"
-        if restart && fileManager.fileExists(atPath: directory) {
-            do { try fileManager.removeItem(atPath: directory) } catch {
-                throw JournalError(
-                    .io, FileIOError(path: directory, operation: "remove (for a restart)", error: error).description)
+        do {
+            try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw JournalError(.io, FileIOError(path: directory, operation: "create", error: error).description)
+        }
+        let lock = try JournalLock.acquire(directory: directory)
+        if restart {
+            for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name != JournalLock.name {
+                do { try fileManager.removeItem(atPath: directory + "/" + name) } catch {
+                    throw JournalError(
+                        .io,
+                        FileIOError(path: directory + "/" + name, operation: "remove (for a restart)", error: error)
+                            .description)
+                }
             }
         }
         if fileManager.fileExists(atPath: manifestPath) {
@@ -182,17 +202,33 @@ public final class ShardJournal {
                     "cannot resume \(directory): changed since the interrupted run: \(changes.joined(separator: "; "))"
                         + ". Restart the job to start over.")
             }
-            return ShardJournal(directory: directory, manifest: old)
-        }
-        do {
-            try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw JournalError(.io, FileIOError(path: directory, operation: "create", error: error).description)
+            return ShardJournal(directory: directory, manifest: old, lock: lock)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
-        return ShardJournal(directory: directory, manifest: manifest)
+        return ShardJournal(directory: directory, manifest: manifest, lock: lock)
+    }
+
+    /// Records what the shards are computed under. The first record is written to the manifest; a later one
+    /// (a resume, another worker) must equal it, or `settingsChanged` names each difference.
+    public func record(_ provenance: ComputeProvenance) throws {
+        if let recorded = manifest.provenance {
+            let changes = recorded.changes(comparedTo: provenance)
+            guard changes.isEmpty else {
+                throw JournalError(
+                    .settingsChanged(changes: changes),
+                    "cannot resume \(directory): the features were computed under another profile: "
+                        + changes.joined(separator: "; ") + ". Restart the job to start over.")
+            }
+            return
+        }
+        var updated = manifest
+        updated.provenance = provenance
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try Self.writeAtomically(Array(try encoder.encode(updated)), to: directory + "/manifest.json")
+        manifest = updated
     }
 
     /// The path of a shard's part file.
@@ -200,15 +236,19 @@ public final class ShardJournal {
         directory + "/part-" + String(repeating: "0", count: max(0, 6 - String(shardID).count)) + "\(shardID).bin"
     }
 
-    /// Checks every part present: returns the shards whose parts are whole and match the plan, removes leftover
-    /// temporary files and corrupt parts, and reports each corrupt one (`shardID`, why).
-    public func scanFinishedShards() -> (done: Set<Int>, corrupt: [(shardID: Int, reason: String)]) {
+    /// Checks every part present: returns the shards whose parts are whole and match the plan with the input
+    /// stamps each recorded, removes leftover temporary files and corrupt parts, and reports each corrupt one
+    /// (`shardID`, why).
+    public func scanFinishedShards() -> (
+        done: Set<Int>, corrupt: [(shardID: Int, reason: String)], inputs: [Int: [ShardPart.InputStamp?]]
+    ) {
         let fileManager = FileManager.default
         for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(".tmp-") {
             try? fileManager.removeItem(atPath: directory + "/" + name)
         }
         var done = Set<Int>()
         var corrupt: [(Int, String)] = []
+        var inputs: [Int: [ShardPart.InputStamp?]] = [:]
         for shard in manifest.shards {
             let path = partPath(shard.id)
             guard fileManager.fileExists(atPath: path) else { continue }
@@ -221,12 +261,24 @@ public final class ShardJournal {
                     throw JournalError(.corruptPart, "\(path): does not match shard \(shard.id) of the plan")
                 }
                 done.insert(shard.id)
+                inputs[shard.id] = header.inputs
             } catch {
                 corrupt.append((shard.id, "\(error)"))
                 try? fileManager.removeItem(atPath: path)
             }
         }
-        return (done, corrupt)
+        return (done, corrupt, inputs)
+    }
+
+    /// Removes a finished shard's part, so that the shard is computed again (its inputs changed).
+    public func discardPart(_ shardID: Int) throws {
+        let path = partPath(shardID)
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw JournalError(.io, "cannot remove \(path): \(String(cString: strerror(errno)))")
+        }
+        do { try AtomicFile.syncDirectory(containing: path) } catch let error as FileIOError {
+            throw JournalError(.io, error.description)
+        }
     }
 
     /// Stores a finished shard atomically (temporary name, fsync, rename, directory fsync).
@@ -246,6 +298,9 @@ public final class ShardJournal {
     public func remove() throws {
         do { try FileManager.default.removeItem(atPath: directory) } catch {
             throw JournalError(.io, FileIOError(path: directory, operation: "remove", error: error).description)
+        }
+        do { try AtomicFile.syncDirectory(containing: directory) } catch let error as FileIOError {
+            throw JournalError(.io, error.description)
         }
     }
 

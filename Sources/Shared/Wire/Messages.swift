@@ -5,7 +5,7 @@
 ///
 /// A conversation: the worker connects and sends `hello`; the coordinator answers `welcome` with the job (or
 /// `reject`). A worker without the job's weights sends `needWeights` and gets `weights`. The worker then sends
-/// `request` with its status (free slots: 2); the coordinator sends at most as many `shard`s as the worker has
+/// `request` with its status (free slots: its compute threads + 1); the coordinator sends at most as many `shard`s as the worker has
 /// credit. Each `result` is followed by a new `request`. Either side sends `heartbeat` when it has sent nothing else for a
 /// heartbeat interval. `end` closes the job; `reset` tells a peer the coordinator has forgotten to say `hello`
 /// again.
@@ -59,11 +59,12 @@ public struct Hello: Codable, Sendable, Equatable {
     public var workerName: String
     public var pid: Int
     public var threads: Int
-    /// What decides the last bits of the worker's arithmetic (its OpenBLAS kernel set and how it groups
-    /// images), e.g. "OpenBLAS SkylakeX, groups of 4". Workers of one job must agree for its output to be
-    /// the same bytes whichever worker computed an image. Absent from workers that do not report it.
-    public var computeProfile: String?
-    public init(workerName: String, pid: Int, threads: Int, computeProfile: String? = nil) {
+    /// What decides the bytes of the worker's features (kernel set, grouping, precision, build and library
+    /// versions). Workers of one job must agree for its output to be the same bytes whichever worker computed
+    /// an image. Required: a coordinator refuses a hello without it (decoding accepts its absence, so that the
+    /// refusal can say why).
+    public var computeProfile: ComputeProfile?
+    public init(workerName: String, pid: Int, threads: Int, computeProfile: ComputeProfile? = nil) {
         self.workerName = workerName
         self.pid = pid
         self.threads = threads
@@ -143,6 +144,27 @@ public struct SkippedImage: Codable, Sendable, Equatable {
     }
 }
 
+/// An image file's size and modification time (nanoseconds since the epoch) as a worker read it.
+public struct InputStamp: Codable, Sendable, Hashable {
+    public var size: Int
+    public var modifiedNanoseconds: Int64
+    public init(size: Int, modifiedNanoseconds: Int64) {
+        self.size = size
+        self.modifiedNanoseconds = modifiedNanoseconds
+    }
+}
+
+/// An image a worker could not read (an I/O error, not a decode error): the shard is not done.
+public struct UnreadableImage: Codable, Sendable, Equatable {
+    /// Position within the shard, 0..<count.
+    public var offset: Int
+    public var reason: String
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
+}
+
 /// The features of one shard. Followed by one frame: float32 little-endian, (count − skipped) × featureCount
 /// values, rows in shard order with skipped images left out, each row in the layer's NHWC order.
 public struct ShardResult: Codable, Sendable, Equatable {
@@ -153,10 +175,17 @@ public struct ShardResult: Codable, Sendable, Equatable {
     public var count: Int
     public var featureCount: Int
     public var skipped: [SkippedImage]
+    /// With paths (shared filesystem): each image's stamp as the worker read it, nil for a missing file.
+    public var inputs: [InputStamp?]?
+    /// With paths: images whose read failed. A result with any is not the shard's features; the coordinator
+    /// hands the shard out again (to another worker when there is one).
+    public var unreadable: [UnreadableImage]?
     public init(
         jobID: String, shardID: Int, attempt: Int, start: Int, count: Int, featureCount: Int,
-        skipped: [SkippedImage]
+        skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil
     ) {
+        self.inputs = inputs
+        self.unreadable = unreadable
         self.jobID = jobID
         self.shardID = shardID
         self.attempt = attempt

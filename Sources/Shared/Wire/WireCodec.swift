@@ -45,7 +45,7 @@ public struct WireLimits: Sendable {
 /// frames of their own, never inside JSON.
 public enum WireCodec {
     public static let magic: [UInt8] = Array("BNWK".utf8)
-    public static let protocolVersion: UInt16 = 1
+    public static let protocolVersion: UInt16 = 2
     static let headerSize = 8
 
     /// The frames of `message`, ready for `WireSocket.send` (a ROUTER prepends the peer's routing id).
@@ -145,6 +145,16 @@ public enum WireCodec {
                     "result whose skipped offsets are not increasing within 0..<\(result.count)")
                 try check(skipped.reason.utf8.count <= 4096, "result with a skip reason over 4096 bytes")
                 previous = skipped.offset
+            }
+            if let inputs = result.inputs {
+                try check(
+                    inputs.count == result.count, "result with \(inputs.count) input stamps for \(result.count) images")
+            }
+            for unreadable in result.unreadable ?? [] {
+                try check(
+                    unreadable.offset >= 0 && unreadable.offset < result.count
+                        && unreadable.reason.utf8.count <= 4096,
+                    "result with an unreadable image out of range or with an over-long reason")
             }
             let (expected, overflow) = result.rowCount.multipliedReportingOverflow(by: result.featureCount * 4)
             try check(!overflow && expected <= limits.maxFeatureBytes, "result with an oversized feature block")

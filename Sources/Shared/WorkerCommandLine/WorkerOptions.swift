@@ -90,12 +90,18 @@ public struct WorkerOptions: ParsableArguments {
             giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds)
         configuration.security = security
         let session = WorkerSession(configuration: configuration, logger: logger)
+        // SIGTERM (and SIGINT): leave the job cleanly; a second one ends the process at once.
+        let stopRequest = session.stopRequest
+        let signals = InterruptSignals { stopRequest.request(signal: $0) }
         let outcome = session.run()
+        signals.cancel()
         switch outcome {
         case .jobEnded: logger.info("job finished; exiting")
         case .gaveUp(let why), .failed(let why), .refused(let why, remedy: nil): logger.error("\(why)")
         case .refused(let why, let remedy?): logger.error("\(why) (\(CommandLineRunner.hint(for: remedy)))")
         case .parentGone: logger.error("the coordinator that started this worker is gone; exiting")
+        case .stopped(let signal):
+            logger.notice("stopped by \(InterruptSignals.name(signal)); the coordinator hands its shards to others")
         }
         // Leave without running exit-time destructors: OpenBLAS' would free its buffers while a compute
         // thread of an abandoned shard may still be inside sgemm (seen as a segfault after the last log line).

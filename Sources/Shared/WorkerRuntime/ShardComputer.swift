@@ -17,36 +17,48 @@ struct ComputedShard: Sendable {
     let features: [UInt8]
 }
 
-/// The compute thread of a worker: takes shards from an inbox, computes them with the `FeatureExtractor`, and puts
-/// results in an outbox that the I/O thread drains.
+/// The compute threads of a worker: each takes a whole shard from an inbox, computes it with an extractor of its
+/// own (all sharing the job's prepared weights), and puts the result in an outbox that the I/O thread drains.
 ///
-/// Inbox and outbox are guarded by one condition lock; the extractor is used from the compute thread only.
-/// The inbox holds at most the worker's credit (2) shards, so memory does not grow with the job.
+/// With `threads` compute threads, that many shards are computed at once, each decoding on its own thread while
+/// the others compute: one worker process with N threads works like N single-threaded workers (an image's
+/// bits do not depend on which thread computed it). Inbox and outbox are guarded by one condition lock; each
+/// extractor is used by its own thread only. The inbox holds at most the worker's credit (threads + 1 shards),
+/// so memory does not grow with the job.
 final class ShardComputer: @unchecked Sendable {
     private let condition = NSCondition()
     private var inbox: [PendingShard] = []
     private var outbox: [ComputedShard] = []
-    private var extractor: FeatureExtractor?
+    /// One extractor per compute thread, or empty when no job is set up.
+    private var extractors: [FeatureExtractor] = []
     private var jobID = ""
     private var stopped = false
-    private var thread: Thread?
+    private var threads: [Thread] = []
+    private let threadCount: Int
     private let delay: Double
 
-    init(shardDelayMilliseconds: Int = 0) { delay = Double(shardDelayMilliseconds) / 1000 }
-
-    func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "shard-compute"
-        thread.stackSize = 16 << 20
-        self.thread = thread
-        thread.start()
+    init(threads: Int = 1, shardDelayMilliseconds: Int = 0) {
+        threadCount = max(1, threads)
+        delay = Double(shardDelayMilliseconds) / 1000
     }
 
-    /// Installs the extractor for a job; shards of other jobs queued before are dropped.
+    func start() {
+        for index in 0..<threadCount {
+            let thread = Thread { [self] in run(index) }
+            thread.name = "shard-compute-\(index + 1)"
+            thread.stackSize = 16 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Installs the extractor for a job (and a sibling of it for every other compute thread); shards of other jobs
+    /// queued before are dropped.
     func configure(jobID: String, extractor: FeatureExtractor?) {
+        let extractors = extractor.map { first in [first] + (1..<threadCount).map { _ in first.sibling() } } ?? []
         condition.lock()
         self.jobID = jobID
-        self.extractor = extractor
+        self.extractors = extractors
         inbox.removeAll()
         outbox.removeAll()
         condition.unlock()
@@ -79,11 +91,11 @@ final class ShardComputer: @unchecked Sendable {
     func stop() {
         condition.lock()
         stopped = true
-        condition.signal()
+        condition.broadcast()
         condition.unlock()
     }
 
-    private func run() {
+    private func run(_ index: Int) {
         while true {
             condition.lock()
             while inbox.isEmpty && !stopped { condition.wait() }
@@ -92,7 +104,7 @@ final class ShardComputer: @unchecked Sendable {
                 return
             }
             let shard = inbox.removeFirst()
-            let extractor = self.extractor
+            let extractor = index < extractors.count ? extractors[index] : nil
             let jobID = self.jobID
             condition.unlock()
             guard let extractor, shard.assignment.jobID == jobID else { continue }
@@ -107,21 +119,36 @@ final class ShardComputer: @unchecked Sendable {
     private func compute(_ shard: PendingShard, extractor: FeatureExtractor) -> ComputedShard {
         let assignment = shard.assignment
         var inputs: [(filename: String, bytes: [UInt8])] = []
-        var unreadable: [Int: String] = [:]
+        // Reading here (shared filesystem): each image's stamp; a missing file is skipped as "missing"; a failed
+        // read makes the result a report of the failure, not features (the coordinator retries the shard).
+        var stamps: [InputStamp?] = []
+        var missing = Set<Int>()
+        var unreadable: [UnreadableImage] = []
         for (offset, filename) in assignment.filenames.enumerated() {
             if let paths = assignment.paths {
-                if let data = FileManager.default.contents(atPath: paths[offset]) {
-                    inputs.append((filename, Array(data)))
-                } else {
-                    unreadable[offset] =
-                        FileManager.default.fileExists(atPath: paths[offset])
-                        ? "cannot read \(paths[offset]) on this worker"
-                        : "missing: \(paths[offset]) is gone on this worker"
+                switch ImageFile.read(paths[offset]) {
+                case .read(let bytes, let stamp):
+                    inputs.append((filename, bytes))
+                    stamps.append(InputStamp(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
+                case .missing:
                     inputs.append((filename, []))
+                    stamps.append(nil)
+                    missing.insert(offset)
+                case .failed(let reason):
+                    unreadable.append(UnreadableImage(offset: offset, reason: reason))
                 }
             } else {
                 inputs.append((filename, shard.images[offset]))
             }
+        }
+        let count = assignment.filenames.count
+        guard unreadable.isEmpty else {
+            let result = ShardResult(
+                jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt,
+                start: assignment.start, count: count, featureCount: extractor.featureCount,
+                skipped: (0..<count).map { SkippedImage(offset: $0, reason: "not computed: unreadable images") },
+                unreadable: unreadable)
+            return ComputedShard(session: shard.session, result: result, features: [])
         }
         let outputs = extractor.extract(inputs)
         var skipped: [SkippedImage] = []
@@ -129,19 +156,20 @@ final class ShardComputer: @unchecked Sendable {
         features.reserveCapacity(outputs.count * extractor.featureCount * 4)
         for (offset, output) in outputs.enumerated() {
             switch output {
-            case .success(let row) where unreadable[offset] == nil && row.count == extractor.featureCount:
+            case _ where missing.contains(offset):
+                skipped.append(SkippedImage(offset: offset, reason: "missing"))
+            case .success(let row) where row.count == extractor.featureCount:
                 row.withUnsafeBytes { features.append(contentsOf: $0) }
-            case .success(let row) where unreadable[offset] == nil:
+            case .success(let row):
                 skipped.append(SkippedImage(offset: offset, reason: "extractor returned \(row.count) values"))
-            case .success:
-                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset]!))
             case .failure(let error):
-                skipped.append(SkippedImage(offset: offset, reason: unreadable[offset] ?? error.reason))
+                skipped.append(SkippedImage(offset: offset, reason: error.reason))
             }
         }
         let result = ShardResult(
             jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
-            count: assignment.filenames.count, featureCount: extractor.featureCount, skipped: skipped)
+            count: count, featureCount: extractor.featureCount, skipped: skipped,
+            inputs: assignment.paths == nil ? nil : stamps)
         return ComputedShard(session: shard.session, result: result, features: features)
     }
 }

@@ -2,6 +2,10 @@ import FileIntegrity
 import Foundation
 import Reporting
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Weights files received from coordinators, content-addressed by SHA-256 under `<cache>/weights/`.
 ///
 /// A file is only ever used after its bytes hash to the name the job asks for, so a worker never computes with
@@ -39,6 +43,34 @@ struct WeightsCache {
             throw WorkerError(error.description)
         }
         return path
+    }
+
+    /// Takes the cache's fetch lock without waiting: an `flock` on the cache directory, held by the one worker
+    /// process of this host that asks a coordinator for weights while the others wait for its file. Nil when
+    /// another process holds it. Released when the value is dropped, or by the kernel when the process dies.
+    /// Throws when the cache directory cannot be made or locked: the weights could not be stored there either.
+    func tryLockForFetch() throws -> FetchLock? {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw FileIOError(path: directory, operation: "create", error: error)
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileIOError(path: directory, operation: "open", errno: errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw FileIOError(path: directory, operation: "lock", errno: code)
+        }
+        return FetchLock(descriptor: fd)
+    }
+
+    /// The held fetch lock of a weights cache; closing the descriptor releases it.
+    final class FetchLock {
+        private let descriptor: Int32
+        init(descriptor: Int32) { self.descriptor = descriptor }
+        deinit { close(descriptor) }
     }
 
     static func sha256<D: DataProtocol>(_ data: D) -> String {

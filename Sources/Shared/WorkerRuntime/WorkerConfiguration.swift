@@ -60,11 +60,14 @@ public enum WorkerOutcome: Sendable, Equatable {
     case parentGone
     /// The worker cannot work (weights unusable, settings it cannot honour).
     case failed(String)
+    /// Stopped by a signal (SIGTERM), after telling the coordinator.
+    case stopped(signal: Int32)
 
     public var exitCode: Int32 {
         switch self {
         case .jobEnded: 0
         case .gaveUp, .refused, .parentGone, .failed: 1
+        case .stopped(let signal): 128 + signal
         }
     }
 }

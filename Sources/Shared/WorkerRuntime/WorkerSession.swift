@@ -2,6 +2,7 @@ import Foundation
 import ImageFeatures
 import ImageInput
 import Logging
+import Synchronization
 import VGG16
 import Wire
 
@@ -29,18 +30,29 @@ public final class WorkerSession {
     /// When hello or needWeights was last sent.
     private var lastHandshake = Date()
     private var helloRetry = WorkerSession.helloRetrySeconds.first
+    /// This host's weights-fetch lock, held from asking the coordinator for weights until they are stored.
+    private var fetchLock: WeightsCache.FetchLock?
+    /// Set from another thread (a signal watcher) to stop the session.
+    public let stopRequest = WorkerStopRequest()
 
-    /// Shards in flight that a worker keeps asking for, so that receiving, decoding and computing overlap.
-    public static let pipelineDepth = 2
+    /// Shards in flight that a worker keeps asking for: one per compute thread (each computes a shard of its
+    /// own) and one more, so that receiving, decoding and computing overlap.
+    public var pipelineDepth: Int { configuration.computeThreads + 1 }
     /// Hello is repeated until welcomed, first after 50 ms (the first one is often sent before the
     /// connection is up and dropped), then at doubling intervals up to 1 s.
     static let helloRetrySeconds = (first: 0.05, most: 1.0)
     static let weightsRetrySeconds = 15.0
+    /// While another worker process of this host fetches the weights, how often to look whether it is done.
+    static let fetchWaitSeconds = 0.2
+    /// The slowest link a weights transfer is expected to cross, bytes per second: while the weights are on
+    /// their way (nothing else from the coordinator gets through), its silence may last their size at this rate.
+    static let slowestWeightsLinkBytesPerSecond = 500_000.0
 
     public init(configuration: WorkerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        computer = ShardComputer(shardDelayMilliseconds: configuration.shardDelayMilliseconds)
+        computer = ShardComputer(
+            threads: configuration.computeThreads, shardDelayMilliseconds: configuration.shardDelayMilliseconds)
         cache = WeightsCache(cacheDirectory: configuration.cacheDirectory)
     }
 
@@ -48,8 +60,18 @@ public final class WorkerSession {
     private var hello: Hello {
         Hello(
             workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads,
-            computeProfile: FeatureExtractor.computeProfile)
+            computeProfile: Self.computeProfile)
     }
+
+    /// What decides the bytes of this process's features, as the coordinator records it.
+    public static var computeProfile: ComputeProfile {
+        ComputeProfile(
+            kernelSet: FeatureExtractor.kernelSet, grouping: FeatureExtractor.grouping,
+            precision: FeatureExtractor.precision, buildVersion: BuildVersion.current,
+            libraries: FeatureExtractor.libraryVersions)
+    }
+
+    private var stopRequested: Int32? { stopRequest.signal }
 
     public func run() -> WorkerOutcome {
         let context: WireContext
@@ -78,6 +100,7 @@ public final class WorkerSession {
             held = []
             lastSequence = 0
             registered = false
+            fetchLock = nil
             let outcome: SessionEnd
             do {
                 outcome = try runSession(context: context, lastContact: &lastContact)
@@ -121,6 +144,8 @@ public final class WorkerSession {
         options.routingID = Array(UUID().uuidString.utf8)
         options.maxMessageSize = Int64(WireLimits().maxWeightsBytes) + (1 << 20)
         options.immediate = true
+        // Time for a goodbye to leave when the worker is stopped.
+        options.lingerMilliseconds = 500
         options.security = configuration.security
         let watch = HandshakeWatch()
         options.handshakeMonitor = watch
@@ -155,6 +180,11 @@ public final class WorkerSession {
 
         while true {
             if let parent = configuration.parentPID, getppid() != parent { return .finished(.parentGone) }
+            if let signal = stopRequested {
+                // Abandon the shards held: the coordinator hands them to others as soon as it reads this.
+                send(.goodbye(Goodbye(reason: "stopped by signal \(signal)")))
+                return .finished(.stopped(signal: signal))
+            }
             if let refusal = try handshakes.refusal() {
                 return .finished(.refused(refusal.message, remedy: refusal.remedy))
             }
@@ -188,13 +218,18 @@ public final class WorkerSession {
             }
             // Until welcomed, hello is the heartbeat (a hello lost before the connection was up, or a lost
             // welcome, must not leave the worker waiting); lost weights are asked for again, less often.
-            let interval = Double(job?.heartbeatIntervalMilliseconds ?? 1000) / 1000
+            let interval = Double((job ?? awaitedJob)?.heartbeatIntervalMilliseconds ?? 1000) / 1000
             if !registered {
                 if Date().timeIntervalSince(lastHandshake) >= helloRetry {
                     lastHandshake = Date()
                     helloRetry = min(Self.helloRetrySeconds.most, helloRetry * 2)
                     send(.hello(hello))
                 }
+            } else if job == nil, let awaited = awaitedJob, fetchLock == nil,
+                Date().timeIntervalSince(lastHandshake) >= Self.fetchWaitSeconds
+            {
+                lastHandshake = Date()
+                if let end = fetchOrWait(awaited, send: send) { return end }
             } else if job == nil, let awaited = awaitedJob,
                 Date().timeIntervalSince(lastHandshake) >= Self.weightsRetrySeconds
             {
@@ -203,7 +238,13 @@ public final class WorkerSession {
             } else if Date().timeIntervalSince(lastSent) >= interval {
                 send(.heartbeat(Heartbeat(status: job == nil ? nil : status)))
             }
-            let timeout = Double(job?.peerTimeoutMilliseconds ?? 10_000) / 1000
+            var timeout = Double(job?.peerTimeoutMilliseconds ?? 10_000) / 1000
+            if job == nil, let awaited = awaitedJob, fetchLock != nil {
+                // The weights may be on their way, holding back everything else the coordinator sends.
+                timeout =
+                    Double(awaited.peerTimeoutMilliseconds) / 1000 + Double(awaited.weightsSize)
+                    / Self.slowestWeightsLinkBytesPerSecond
+            }
             let silent = Date().timeIntervalSince(lastHeard)
             if silent > timeout {
                 logger.warning("no word from the coordinator for \(Int(silent)) s")
@@ -234,8 +275,7 @@ public final class WorkerSession {
             }
             awaitedJob = announced
             lastHandshake = Date()
-            logger.info("fetching weights \(announced.weightsSHA256.prefix(12))… from the coordinator")
-            send(.needWeights(WeightsRequest(sha256: announced.weightsSHA256)))
+            return fetchOrWait(announced, send: send)
         case .weights(let transfer, let bytes):
             guard let awaited = awaitedJob, awaited.weightsSHA256 == transfer.sha256 else {
                 logger.warning("ignoring weights \(transfer.sha256.prefix(12))… that no job asked for")
@@ -243,6 +283,7 @@ public final class WorkerSession {
             }
             do {
                 let path = try cache.store(bytes, sha256: transfer.sha256)
+                fetchLock = nil
                 return setUp(awaited, weightsPath: path, send: send)
             } catch let error as WeightsTransferError {
                 logger.error("\(error)")
@@ -286,10 +327,38 @@ public final class WorkerSession {
         return nil
     }
 
+    /// Asks the coordinator for the weights of `awaited` if this process can take the host's fetch lock;
+    /// otherwise another worker process of this host is fetching them, and this one looks again later.
+    private func fetchOrWait(_ awaited: JobSpec, send: (WireMessage) -> Void) -> SessionEnd? {
+        if fetchLock == nil {
+            do {
+                fetchLock = try cache.tryLockForFetch()
+            } catch {
+                // The cache cannot hold the weights (not writable, not a directory): fetching them would fail.
+                let why = "cannot store the job's weights: \(error)"
+                send(.goodbye(Goodbye(reason: why)))
+                return .finished(.failed(why))
+            }
+            guard fetchLock != nil else {
+                logger.debug("another worker of this host is fetching the weights; waiting for its file")
+                return nil
+            }
+        }
+        // The file may have arrived while another process held the lock.
+        if let path = cache.verifiedPath(for: awaited.weightsSHA256) {
+            fetchLock = nil
+            return setUp(awaited, weightsPath: path, send: send)
+        }
+        logger.info("fetching weights \(awaited.weightsSHA256.prefix(12))… from the coordinator")
+        send(.needWeights(WeightsRequest(sha256: awaited.weightsSHA256)))
+        return nil
+    }
+
     /// Builds the extractor for `announced` from verified weights, or ends the worker when it cannot honour the
     /// job's settings exactly.
     private func setUp(_ announced: JobSpec, weightsPath: String, send: (WireMessage) -> Void) -> SessionEnd? {
         awaitedJob = nil
+        fetchLock = nil
         func refuse(_ why: String) -> SessionEnd {
             send(.goodbye(Goodbye(reason: why)))
             return .finished(.failed(why))
@@ -309,8 +378,8 @@ public final class WorkerSession {
         let extractor: FeatureExtractor
         do {
             let weights = try VGG16Weights.load(path: weightsPath)
-            extractor = try FeatureExtractor(
-                weights: weights, settings: settings, layer: layer, threads: configuration.computeThreads)
+            // One conv base per compute thread, each computing whole shards (see `ShardComputer`).
+            extractor = try FeatureExtractor(weights: weights, settings: settings, layer: layer, threads: 1)
         } catch {
             return refuse("cannot set up the job: \(error)")
         }
@@ -331,15 +400,26 @@ public final class WorkerSession {
 
     private var status: WorkerStatus {
         WorkerStatus(
-            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, Self.pipelineDepth - held.count))
+            lastShardSequence: lastSequence, held: held.sorted(), free: max(0, pipelineDepth - held.count))
     }
 
     private func sleepWatchingParent(_ seconds: Double) -> WorkerOutcome? {
         let until = Date().addingTimeInterval(seconds)
         while Date() < until {
             if let parent = configuration.parentPID, getppid() != parent { return .parentGone }
+            if let signal = stopRequested { return .stopped(signal: signal) }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return nil
     }
+}
+
+/// A request to stop a worker session (SIGTERM): the session tells the coordinator it leaves, which hands its
+/// shards to others, and `run()` returns `.stopped`. Thread-safe (`Mutex`).
+public final class WorkerStopRequest: Sendable {
+    private let state = Mutex<Int32?>(nil)
+    public init() {}
+    /// Asks for the stop because of `signal` (the first request wins).
+    public func request(signal: Int32) { state.withLock { if $0 == nil { $0 = signal } } }
+    public var signal: Int32? { state.withLock { $0 } }
 }

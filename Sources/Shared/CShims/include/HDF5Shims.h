@@ -14,6 +14,8 @@ static inline hid_t bn_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t bn_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t bn_h5p_attribute_create(void) { return H5P_ATTRIBUTE_CREATE; }
 static inline hid_t bn_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t bn_h5p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t bn_h5p_file_create(void) { return H5P_FILE_CREATE; }
 static inline unsigned bn_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline unsigned bn_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned bn_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }

@@ -28,4 +28,8 @@ int bn_jpeg_decode(const uint8_t *data, size_t size, int header_only, bn_jpeg_im
 int bn_jpeg_encode(const uint8_t *pixels, int width, int height, int components, int quality, int progressive,
                    int ycck, uint8_t **out, size_t *out_size, char *message, size_t message_capacity);
 
+/// libjpeg-turbo's version as a number (2.1.5 is 2001005), from LIBJPEG_TURBO_VERSION_NUMBER; 0 when the
+/// library is not libjpeg-turbo.
+int bn_jpeg_turbo_version_number(void);
+
 #endif
