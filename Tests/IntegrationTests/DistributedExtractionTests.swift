@@ -305,6 +305,19 @@ struct DistributedWorkerLifecycleTests {
                 $0["event"] as? String == "progress" && $0["images_total"] as? Int == fixture.imageCount + 1
             })
     }
+
+    @Test("local workers log at the coordinator's --log-level")
+    func localWorkersFollowTheLogLevel() throws {
+        let fixture = try DistributedFixture("log-level")
+        defer { fixture.directory.remove() }
+        let quiet = try fixture.runCoordinator(
+            fixture.extractArguments("quiet.h5", ["--workers", "1", "--log-level", "warning"]))
+        #expect(quiet.status == 0, "\(quiet.stderr)")
+        #expect(!quiet.stderr.contains("bottleneck.worker"), "\(quiet.stderr)")
+        let chatty = try fixture.runCoordinator(fixture.extractArguments("chatty.h5", ["--workers", "1"]))
+        #expect(chatty.status == 0, "\(chatty.stderr)")
+        #expect(chatty.stderr.contains("info bottleneck.worker"), "\(chatty.stderr)")
+    }
 }
 
 @Suite(

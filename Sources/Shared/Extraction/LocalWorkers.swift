@@ -9,7 +9,7 @@ import Logging
 /// The worker processes a coordinator starts on its own machine.
 ///
 /// Each is started with `--parent-pid <coordinator>`, so it exits by itself when the coordinator dies, whatever
-/// the signal. A worker that exits during the job is replaced, up to `respawnBudget` times in all. Used from the
+/// the signal, and logs at the coordinator's level. A worker that exits during the job is replaced, up to `respawnBudget` times in all. Used from the
 /// coordinator's event-loop thread only.
 final class LocalWorkerPool {
     let executable: String
@@ -26,6 +26,7 @@ final class LocalWorkerPool {
         executable = try Self.workerExecutable()
         var arguments = [
             "--connect", endpoint, "--parent-pid", String(getpid()), "--give-up-after", String(giveUpAfter),
+            "--log-level", logger.logLevel.rawValue,
         ]
         if let threads { arguments += ["--threads", String(threads)] }
         if let cacheDirectory { arguments += ["--cache-dir", cacheDirectory] }
