@@ -45,7 +45,7 @@ struct ReportCommandTests {
         let output = fixture.directory + "/report-notes.html"
         try PipelineFixture.run(["report", "--features", fixture.features, "--model", model, "--output", output])
         let html = try String(contentsOfFile: output, encoding: .utf8)
-        #expect(html.contains("Thumbnails need --images"))
+        #expect(html.contains("Thumbnails need the root of the"))
         #expect(html.contains("No training history"))
         #expect(!html.contains("<img"))
         #expect(html.contains("class=\"misclassified\""))

@@ -50,7 +50,7 @@ struct ReportContentTests {
         #expect(content.misclassified.map(\.row) == [1, 4])  // 0.9 before 0.8
         #expect(content.misclassified.first?.predictedClass == "b")
         #expect(content.misclassified.first?.probability == 0.9)
-        #expect(content.thumbnailNote?.contains("--images") == true)
+        #expect(content.thumbnailNote?.contains("root of the") == true)
         #expect(content.historyNote?.contains("rule.history.csv") == true)
 
         let html = ReportHTML.render(content)

@@ -141,7 +141,7 @@ public enum FeatureExport {
             throw ExportError(
                 path: source,
                 message: "\(what) \(bad.debugDescription) contains a line break; a one-per-line list cannot hold it "
-                    + "(use --format csv)")
+                    + "(the CSV format can)")
         }
     }
 

@@ -170,8 +170,8 @@ public struct ReportContent: Sendable {
         var thumbnailNote: String?
         if options.imagesDirectory == nil, !mistakes.isEmpty {
             thumbnailNote =
-                "Thumbnails need --images DIR (the root of the '\(options.split)' image tree): the feature file "
-                + "records file names relative to that directory, not the directory itself."
+                "Thumbnails need the root of the '\(options.split)' image tree given to the report: the feature "
+                + "file records file names relative to that directory, not the directory itself."
         }
         if mistakes.count > options.maxMisclassified {
             let note =
