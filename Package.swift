@@ -6,6 +6,7 @@ import PackageDescription
 // is not declared below.
 //
 //   Reporting (the one error shape, progress values) ◄─ every library below that reports
+//   Provenance (ComputeProfile: what decides the features' bytes) ◄─ Wire, Storage, Extraction, WorkerRuntime
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ the bf16 product, CPU features)
@@ -58,6 +59,7 @@ let package = Package(
 
         // MARK: - Libraries, one job each
         .target(name: "Reporting", path: "\(shared)/Reporting", exclude: ["README.md"]),
+        .target(name: "Provenance", path: "\(shared)/Provenance", exclude: ["README.md"]),
         .target(
             name: "FileIntegrity", dependencies: ["Reporting", .product(name: "Crypto", package: "swift-crypto")],
             path: "\(shared)/FileIntegrity", exclude: ["README.md"]),
@@ -92,9 +94,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(
             name: "Storage",
-            dependencies: ["HDF5", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "HDF5", "FileIntegrity", "Provenance", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "\(shared)/Storage", exclude: ["README.md"]),
-        .target(name: "Wire", dependencies: ["CZeroMQ", "Reporting"], path: "\(shared)/Wire", exclude: ["README.md"]),
+        .target(
+            name: "Wire", dependencies: ["CZeroMQ", "Provenance", "Reporting"], path: "\(shared)/Wire",
+            exclude: ["README.md"]),
         .target(
             name: "TopModel", dependencies: ["HDF5", "Storage", "BLAS", "FileIntegrity", "Reporting"],
             path: "\(shared)/TopModel",
@@ -112,7 +118,7 @@ let package = Package(
         .target(
             name: "Extraction",
             dependencies: [
-                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", "Reporting",
+                "ImageInput", "VGG16", "Storage", "Wire", "FileIntegrity", "Provenance", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/Extraction", exclude: ["README.md"]),
@@ -128,7 +134,7 @@ let package = Package(
         .target(
             name: "WorkerRuntime",
             dependencies: [
-                "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Reporting",
+                "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Provenance", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
@@ -183,7 +189,7 @@ let package = Package(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
-        .testTarget(name: "WireTests", dependencies: ["Wire", "Reporting", "TestSupport"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
             exclude: ["keras_load_check.py"]),
@@ -207,7 +213,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Reporting", "WeightsDownload",
+                "Storage", "HDF5", "VGG16", "Wire", "BLAS", "FileIntegrity", "Provenance", "Reporting",
+                "WeightsDownload",
                 "Export", "Report", "TopModel", "ImageInput", "TestSupport",
             ]),
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.

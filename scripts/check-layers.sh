@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # The layers, bottom first: the one definition of the order. A module may import only modules of a lower
 # layer (never one of its own layer or above).
 layers=(
-    "CHDF5 COpenBLAS CJPEG CPNG CZeroMQ Reporting"
+    "CHDF5 COpenBLAS CJPEG CPNG CZeroMQ Reporting Provenance"
     "CShims FileIntegrity CLI"
     "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"

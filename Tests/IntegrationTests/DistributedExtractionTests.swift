@@ -1,5 +1,6 @@
 import BLAS
 import Foundation
+import Provenance
 import TestSupport
 import Testing
 import VGG16

@@ -1,4 +1,5 @@
 import Foundation
+import Provenance
 import Storage
 import TestSupport
 import Testing
@@ -170,7 +171,7 @@ struct HostilePeerTests {
         // A registered peer that sends nonsense results, then takes a shard and vanishes. It reports the profile
         // the local worker reported (the journal records it when that worker joins).
         let manifestPath = fixture.directory + "/out.h5.parts/manifest.json"
-        var recorded: ComputeProvenance?
+        var recorded: ComputeProfile?
         _ = waitUntil(timeout: 30) {
             recorded = (try? Data(contentsOf: URL(fileURLWithPath: manifestPath))).flatMap {
                 try? JSONDecoder().decode(JournalManifest.self, from: $0).provenance

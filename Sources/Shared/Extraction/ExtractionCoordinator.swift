@@ -2,6 +2,7 @@ import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
+import Provenance
 import Reporting
 import Storage
 import Wire
@@ -298,7 +299,7 @@ final class ExtractionCoordinator {
                 }
             } else {
                 do {
-                    try journal.record(Self.provenance(profile))
+                    try journal.record(profile.withHDF5OfThisProcess)
                 } catch let error as JournalError {
                     logger.error("refusing worker \(hello.workerName): \(error.message)")
                     send(.reject(Rejection(reason: error.message)), to: identity)
@@ -323,15 +324,6 @@ final class ExtractionCoordinator {
         }
         workers[identity]!.welcomed = true
         send(.welcome(Welcome(job: job)), to: identity)
-    }
-
-    /// The journal's record of a worker's profile, with the HDF5 version of this process (which writes the files).
-    static func provenance(_ profile: ComputeProfile) -> ComputeProvenance {
-        var libraries = profile.libraries
-        libraries["hdf5"] = ComputeProvenance.hdf5Version
-        return ComputeProvenance(
-            kernelSet: profile.kernelSet, grouping: profile.grouping, precision: profile.precision,
-            buildVersion: profile.buildVersion, libraries: libraries)
     }
 
     /// Queues a worker's request for the weights; at most `maxWeightsTransfers` go out at a time.

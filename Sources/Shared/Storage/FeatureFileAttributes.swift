@@ -1,3 +1,6 @@
+import HDF5
+import Provenance
+
 /// The root attributes of a feature file: what produced the features, so that a model trained on them
 /// is only ever applied to images prepared the same way.
 public struct FeatureFileAttributes: Sendable, Codable, Hashable {
@@ -14,12 +17,12 @@ public struct FeatureFileAttributes: Sendable, Codable, Hashable {
     public var weightsSHA256: String
     public var dataFormat: String
     /// What the features were computed under; nil only for a file without rows computed (no images).
-    public var provenance: ComputeProvenance?
+    public var provenance: ComputeProfile?
 
     public init(
         imageHeight: Int, imageWidth: Int, preprocess: String, interpolation: String, layer: String,
         weightsSHA256: String, model: String = "vgg16", dataFormat: String = "channels_last",
-        provenance: ComputeProvenance? = nil
+        provenance: ComputeProfile? = nil
     ) {
         self.provenance = provenance
         self.imageHeight = imageHeight
@@ -30,5 +33,28 @@ public struct FeatureFileAttributes: Sendable, Codable, Hashable {
         self.weightsSHA256 = weightsSHA256
         self.model = model
         self.dataFormat = dataFormat
+    }
+}
+
+extension ComputeProfile {
+    /// The version of the HDF5 library this process writes with (recorded as library "hdf5").
+    public static var hdf5Version: String { HDF5Library.version }
+
+    /// This profile with the HDF5 version of this process, which writes the journal's files and the feature file.
+    public var withHDF5OfThisProcess: ComputeProfile {
+        var profile = self
+        profile.libraries["hdf5"] = Self.hdf5Version
+        return profile
+    }
+
+    /// The feature file's root attributes for this profile, name → value.
+    public var attributes: [(name: String, value: String)] {
+        [
+            ("compute_kernel_set", kernelSet), ("compute_grouping", String(grouping)),
+            ("compute_precision", precision), ("build_version", buildVersion),
+        ]
+            + libraries.sorted { $0.key < $1.key }.map {
+                ("library_" + $0.key.replacingOccurrences(of: "-", with: "_"), $0.value)
+            }
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import FileIntegrity
 import Foundation
+import Provenance
 import Reporting
 
 #if canImport(Glibc)
@@ -73,7 +74,7 @@ public struct JournalManifest: Codable, Sendable, Equatable {
     public var shards: [ShardSpan]
     /// What the finished shards were computed under; recorded when the first worker joins
     /// (`ShardJournal.record(_:)`), nil before.
-    public var provenance: ComputeProvenance?
+    public var provenance: ComputeProfile?
 
     public init(
         classNames: [String], splits: [JournalSplit], weightsSHA256: String, imageHeight: Int, imageWidth: Int,
@@ -212,9 +213,9 @@ public final class ShardJournal {
 
     /// Records what the shards are computed under. The first record is written to the manifest; a later one
     /// (a resume, another worker) must equal it, or `settingsChanged` names each difference.
-    public func record(_ provenance: ComputeProvenance) throws {
+    public func record(_ provenance: ComputeProfile) throws {
         if let recorded = manifest.provenance {
-            let changes = recorded.changes(comparedTo: provenance)
+            let changes = recorded.differences(from: provenance)
             guard changes.isEmpty else {
                 throw JournalError(
                     .settingsChanged(changes: changes),

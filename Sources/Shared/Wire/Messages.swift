@@ -1,3 +1,5 @@
+import Provenance
+
 /// The messages of the extraction protocol and their bodies.
 ///
 /// Worker → coordinator: `hello`, `request`, `result`, `needWeights`, `heartbeat`, `goodbye`.

@@ -2,6 +2,7 @@ import Foundation
 import ImageFeatures
 import ImageInput
 import Logging
+import Provenance
 import Synchronization
 import VGG16
 import Wire

@@ -1,5 +1,5 @@
 /// What decides the bytes of a worker's features, besides the job's settings: reported in `Hello`, recorded in
-/// the journal and in the feature file.
+/// the journal (with the coordinator's HDF5 version) and in the feature file.
 ///
 /// Workers of one job must report equal profiles, so that an image's features do not depend on which worker
 /// computed it; a resume must find the profile its journal recorded.
