@@ -85,26 +85,9 @@ public struct TrainableBlock: Sendable {
     ) -> Gradient {
         let (h, w) = (inputHeight, inputWidth)
         let pixels = batch * h * w
-        // Forward, keeping each layer's columns and output.
-        var columns: [[Float]] = []
-        var outputs: [[Float]] = []
-        var x = Array(UnsafeBufferPointer(start: input, count: batch * inputCount))
-        var channels = inputChannels
-        for layer in convLayers {
-            var col = [Float](repeating: 0, count: pixels * 9 * channels)
-            Conv3x3.im2col(x, batch: batch, height: h, width: w, channels: channels, into: &col)
-            var z = [Float](repeating: 0, count: pixels * layer.outChannels)
-            Conv3x3.forward(
-                columns: col, pixels: pixels, inChannels: channels, outChannels: layer.outChannels,
-                kernel: layer.kernel, bias: layer.bias, z: &z)
-            ReLU.forward(&z, count: z.count)
-            columns.append(col)
-            outputs.append(z)
-            x = z
-            channels = layer.outChannels
-        }
-        var pooled = [Float](repeating: 0, count: batch * (h / 2) * (w / 2) * channels)
-        MaxPool2x2.forward(x, batch: batch, height: h, width: w, channels: channels, into: &pooled)
+        let forward = forwardPass(input: input, batch: batch, keepingActivations: true)
+        let (columns, outputs, x, pooled) = (forward.columns, forward.outputs, forward.last, forward.pooled)
+        let channels = convLayers.last?.outChannels ?? inputChannels
         let topGradient = pooled.withUnsafeBufferPointer {
             top.batchGradient(x: $0.baseAddress!, labels: labels, batch: batch, dropoutMask: dropoutMask)
         }
@@ -145,8 +128,18 @@ extension TrainableBlock {
     /// Inference (dropout off): the pooled block output `[batch, top.inputs]` for
     /// `input[batch, inputHeight, inputWidth, inputChannels]`, the top model's input.
     public func pooledFeatures(input: UnsafePointer<Float>, batch: Int) -> [Float] {
+        forwardPass(input: input, batch: batch, keepingActivations: false).pooled
+    }
+
+    /// The conv layers (im2col, product, bias, ReLU) and the 2×2 max-pool on `input`; with `keepingActivations`,
+    /// each layer's im2col columns and output too, as the backward pass needs them.
+    private func forwardPass(input: UnsafePointer<Float>, batch: Int, keepingActivations: Bool) -> (
+        columns: [[Float]], outputs: [[Float]], last: [Float], pooled: [Float]
+    ) {
         let (h, w) = (inputHeight, inputWidth)
         let pixels = batch * h * w
+        var columns: [[Float]] = []
+        var outputs: [[Float]] = []
         var x = Array(UnsafeBufferPointer(start: input, count: batch * inputCount))
         var channels = inputChannels
         for layer in convLayers {
@@ -157,11 +150,15 @@ extension TrainableBlock {
                 columns: col, pixels: pixels, inChannels: channels, outChannels: layer.outChannels,
                 kernel: layer.kernel, bias: layer.bias, z: &z)
             ReLU.forward(&z, count: z.count)
+            if keepingActivations {
+                columns.append(col)
+                outputs.append(z)
+            }
             x = z
             channels = layer.outChannels
         }
         var pooled = [Float](repeating: 0, count: batch * (h / 2) * (w / 2) * channels)
         MaxPool2x2.forward(x, batch: batch, height: h, width: w, channels: channels, into: &pooled)
-        return pooled
+        return (columns, outputs, x, pooled)
     }
 }
