@@ -57,8 +57,9 @@ public struct HandshakeRefusal: ReportedError, Equatable {
 ///
 /// Owns a PAIR socket connected to the `HandshakeWatch`'s endpoint: create, poll and close it on the thread that
 /// owns the monitored socket (one socket, one thread). Decisions: a ZAP refusal or a mechanism mismatch is final at
-/// once; handshakes that end without detail are final after `attemptsWithoutDetail` in a row without a success
-/// (one could be a coordinator restarting mid-handshake; several in a row mean the server cannot decrypt us).
+/// once; handshakes that end without detail are final after `attemptsWithoutDetail` in a row, and only before any
+/// handshake has succeeded (one could be a coordinator restarting mid-handshake; several in a row, before any
+/// success, mean the server cannot decrypt us; after a success they are the network's doing).
 public final class HandshakeMonitor: @unchecked Sendable {
     private var raw: UnsafeMutableRawPointer?
     private let message: UnsafeMutablePointer<zmq_msg_t>
@@ -192,6 +193,9 @@ public final class HandshakeMonitor: @unchecked Sendable {
     }
 
     private func countFailure(_ endpoint: String, detail: String) -> HandshakeRefusal? {
+        // Once a handshake with this coordinator has succeeded, it accepts this side's security: later handshakes
+        // that end without detail are a bad network (cut connections), not a refusal.
+        guard !hasSucceeded else { return nil }
         failuresInARow += 1
         guard failuresInARow >= attemptsWithoutDetail else { return nil }
         let what = "\(failuresInARow) handshakes in a row with the coordinator at \(endpoint) failed (\(detail))"
