@@ -96,4 +96,98 @@ struct ShardSchedulerTests {
         #expect(scheduler.next(for: b, now: start)?.shard == 0)
         #expect(scheduler.next(for: b, now: start)?.shard == 1)
     }
+
+    @Test("a retry postponed for every worker waits until its time, then goes out before waiting shards")
+    func postponedForEveryone() {
+        var scheduler = ShardScheduler(shardCount: 3, alreadyDone: [])
+        _ = scheduler.next(for: a, now: start)  // 0
+        scheduler.release(a, shard: 0)
+        scheduler.postpone(0, until: start.addingTimeInterval(2), for: nil)
+        #expect(scheduler.next(for: b, now: start.addingTimeInterval(1))?.shard == 1, "0 is not due yet")
+        #expect(scheduler.next(for: a, now: start.addingTimeInterval(2))?.shard == 0, "due: before shard 2")
+        #expect(scheduler.next(for: c, now: start.addingTimeInterval(2))?.shard == 2)
+    }
+
+    @Test("a retry postponed for the worker whose read failed goes to another worker at once")
+    func postponedForOneWorker() {
+        var scheduler = ShardScheduler(shardCount: 2, alreadyDone: [])
+        _ = scheduler.next(for: a, now: start)  // 0
+        scheduler.release(a, shard: 0)
+        scheduler.postpone(0, until: start.addingTimeInterval(5), for: a)
+        #expect(scheduler.next(for: a, now: start)?.shard == 1, "not for a yet")
+        #expect(scheduler.next(for: b, now: start)?.shard == 0, "b takes it at once")
+        scheduler.release(b, shard: 0)
+        scheduler.postpone(0, until: start.addingTimeInterval(5), for: b)
+        #expect(scheduler.next(for: b, now: start.addingTimeInterval(5))?.shard == 0, "after its time, b too")
+    }
+
+    @Test("a duplicate result after completion and a late copy change nothing; the copy holder is freed")
+    func duplicateAfterCopy() {
+        var scheduler = ShardScheduler(shardCount: 1, alreadyDone: [])
+        let first = scheduler.next(for: a, now: start)!
+        let copy = scheduler.next(for: b, now: start.addingTimeInterval(1))!
+        #expect(copy.shard == first.shard && copy.attempt != first.attempt)
+        #expect(scheduler.complete(0) == [a, b])
+        #expect(scheduler.withdraw(b) == [], "the copy holder holds nothing any more")
+        #expect(scheduler.complete(0) == [])
+        #expect(scheduler.isComplete)
+    }
+
+    @Test("a worker dying with shards in flight: they go out again, its copies stay with the other holder")
+    func workerDiesWithShardsInFlight() {
+        var scheduler = ShardScheduler(shardCount: 4, alreadyDone: [])
+        _ = scheduler.next(for: a, now: start)  // 0
+        _ = scheduler.next(for: a, now: start)  // 1
+        _ = scheduler.next(for: b, now: start)  // 2
+        _ = scheduler.next(for: b, now: start)  // 3
+        let copy = scheduler.next(for: a, now: start.addingTimeInterval(1))  // copy of 2 (oldest not held by a)
+        #expect(copy?.shard == 2)
+        #expect(scheduler.withdraw(a) == [0, 1], "the copy of 2 stays with b")
+        #expect(scheduler.inFlight[2]?.map(\.worker) == [b])
+        #expect(scheduler.next(for: c, now: start)?.shard == 0)
+        #expect(scheduler.next(for: c, now: start)?.shard == 1)
+        #expect(scheduler.next(for: c, now: start)?.shard == 2, "2 may be copied again: one holder left")
+        #expect(scheduler.withdraw(b) == [3], "2 stays with c")
+        #expect(scheduler.next(for: [4], now: start)?.shard == 3)
+    }
+
+    @Test("1,000 workers and 100,000 shards, with deaths, retries and copies, cost work linear in the shards")
+    func linearWork() {
+        let shardCount = 100_000
+        var scheduler = ShardScheduler(shardCount: shardCount, alreadyDone: [])
+        let workers = (0..<1000).map { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        var holding: [[UInt8]: [(shard: Int, attempt: Int)]] = [:]
+        var handOuts = 0
+        var round = 0
+        var time = start
+        var completions = 0
+        while !scheduler.isComplete {
+            round += 1
+            time = time.addingTimeInterval(1)
+            for (index, worker) in workers.enumerated() {
+                // Each worker holds up to 2 shards; every 97th worker dies every 50th round (it comes back).
+                if round % 50 == 0 && index % 97 == round % 97 {
+                    _ = scheduler.withdraw(worker)
+                    holding[worker] = nil
+                    continue
+                }
+                while holding[worker, default: []].count < 2, let next = scheduler.next(for: worker, now: time) {
+                    holding[worker, default: []].append(next)
+                    handOuts += 1
+                }
+                guard let (shard, attempt) = holding[worker]?.first else { continue }
+                holding[worker]!.removeFirst()
+                if index % 13 == 0 && round % 3 == 0 {
+                    scheduler.release(worker, shard: shard)  // an unusable result
+                } else if scheduler.holds(worker, shard: shard, attempt: attempt) {
+                    scheduler.complete(shard)
+                    completions += 1
+                }
+            }
+        }
+        #expect(completions == shardCount, "every shard completed exactly once")
+        #expect(handOuts < 2 * shardCount)
+        #expect(scheduler.work <= 10 * (shardCount + handOuts), "work \(scheduler.work) for \(handOuts) hand-outs")
+        #expect(scheduler.inFlight.isEmpty)
+    }
 }

@@ -9,7 +9,9 @@ import Reporting
 /// `ExitCode`, and let this print them.
 public enum CommandLineRunner {
     /// Parses the command line of `root`, runs the chosen command, and exits.
+    /// Raises the open-file limit first (`OpenFileLimit.atStart`, logged at debug once logging is set up).
     public static func main<Root: ParsableCommand>(_ root: Root.Type) -> Never {
+        _ = OpenFileLimit.atStart
         do {
             var command = try root.parseAsRoot()
             try command.run()

@@ -14,13 +14,15 @@ public struct CommonOptions: ParsableArguments, Sendable {
     }
 }
 
-/// Sends log lines to standard error at `level`; call once per process.
+/// Sends log lines to standard error at `level`; call once per process. Logs (at debug) what became of the
+/// open-file limit (`OpenFileLimit.atStart`).
 public func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
         return handler
     }
+    OpenFileLimit.log(Logger(label: "bottleneck"))
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
