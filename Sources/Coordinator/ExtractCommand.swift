@@ -20,11 +20,25 @@ struct ExtractCommand: ParsableCommand {
             crash resumes. Exit status: 0 success, 1 bad input or a refused resume, 2 usage.
             """)
 
-    @Option(help: "Training tree: one directory per class.")
-    var train: String
+    @Option(help: "Training tree: one directory per class (or --train-list).")
+    var train: String?
 
     @Option(help: "Validation tree with the same classes.")
     var validation: String?
+
+    @Option(
+        help: """
+            Training images as a CSV list instead of a tree: a header row naming 'filename' and 'class' columns \
+            (other columns ignored), one image per row, kept in the file's order (Keras' flow_from_dataframe). A \
+            missing file is skipped when read.
+            """)
+    var trainList: String?
+
+    @Option(help: "Validation images as a CSV list with the same classes (with --train-list).")
+    var validationList: String?
+
+    @Option(help: "The directory the lists' filenames are relative to (default: they are paths as they stand).")
+    var directory: String?
 
     @Option(
         help: """
@@ -123,6 +137,19 @@ struct ExtractCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
+        switch (train, trainList) {
+        case (nil, nil): throw ValidationError("give the training images: --train DIR or --train-list FILE")
+        case (.some, .some): throw ValidationError("--train and --train-list exclude each other: give one")
+        case (.some, nil):
+            if validationList != nil {
+                throw ValidationError("--validation-list goes with --train-list (with --train, give --validation DIR)")
+            }
+            if directory != nil { throw ValidationError("--directory goes with --train-list") }
+        case (nil, .some):
+            if validation != nil {
+                throw ValidationError("--validation goes with --train (with --train-list, give --validation-list)")
+            }
+        }
         guard let settings = imageSettings else {
             throw ValidationError("--image-size must be N or HxW with positive integers")
         }
@@ -194,8 +221,11 @@ struct ExtractCommand: ParsableCommand {
         func checkOutput(weights: String?) throws {
             try OutputCheck.check(
                 output, kind: "feature file",
-                inputs: [.init(train, role: "training directory")]
+                inputs: (train.map { [.init($0, role: "training directory")] } ?? [])
                     + (validation.map { [.init($0, role: "validation directory")] } ?? [])
+                    + (trainList.map { [.init($0, role: "training list")] } ?? [])
+                    + (validationList.map { [.init($0, role: "validation list")] } ?? [])
+                    + (directory.map { [.init($0, role: "image directory")] } ?? [])
                     + (weights.map { [.init($0, role: "weights file")] } ?? [])
                     + (model.map { [.init($0, role: "model")] } ?? []),
                 overwrite: force, recognises: FeatureFile.isFeatureFile)
@@ -217,7 +247,7 @@ struct ExtractCommand: ParsableCommand {
         }
         let progress = ProgressRenderer(jsonProgress ? .json : .automatic)
         var request = ExtractionRequest(
-            trainDirectory: train, validationDirectory: validation, weightsPath: weights, outputPath: output,
+            trainDirectory: train ?? "", validationDirectory: validation, weightsPath: weights, outputPath: output,
             settings: settings, layer: layer, workers: workers, threadsPerWorker: threads,
             bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
             sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
@@ -225,6 +255,9 @@ struct ExtractCommand: ParsableCommand {
         if let curveKey, let authorizedWorkers {
             request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
         }
+        request.trainList = trainList
+        request.validationList = validationList
+        request.listDirectory = directory
         request.insecure = insecure
         request.trustInputs = trustInputs
         request.maxWeightsTransfers = weightsTransfers

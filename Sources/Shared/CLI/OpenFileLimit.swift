@@ -23,13 +23,13 @@ public enum OpenFileLimit {
     /// Sets the soft limit on open files to the hard limit.
     public static func raiseSoftToHard() -> Outcome {
         var limit = rlimit()
-        guard getrlimit(RLimitResource(RLIMIT_NOFILE), &limit) == 0 else {
+        guard getrlimit(openFiles, &limit) == 0 else {
             return .failed("getrlimit: \(String(cString: strerror(errno)))")
         }
         let soft = UInt64(limit.rlim_cur)
         guard limit.rlim_cur < limit.rlim_max else { return .unchanged(soft) }
         limit.rlim_cur = limit.rlim_max
-        guard setrlimit(RLimitResource(RLIMIT_NOFILE), &limit) == 0 else {
+        guard setrlimit(openFiles, &limit) == 0 else {
             return .failed("setrlimit to \(limit.rlim_max): \(String(cString: strerror(errno)))")
         }
         return .raised(from: soft, to: UInt64(limit.rlim_max))
@@ -46,7 +46,7 @@ public enum OpenFileLimit {
 }
 
 #if canImport(Glibc)
-    private typealias RLimitResource = __rlimit_resource_t
+    private let openFiles = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 #else
-    private typealias RLimitResource = Int32
+    private let openFiles = RLIMIT_NOFILE
 #endif

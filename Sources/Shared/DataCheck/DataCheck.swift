@@ -139,7 +139,7 @@ public struct DataCheck: Sendable {
         ProgressReport(task: "inspect", done: done, total: total, unit: "files")
     }
 
-    private func check(_ entries: [ImageEntry], done: Int, total: Int, progress: ProgressSink) -> [FileRecord] {
+    private func check(_ entries: ImageList, done: Int, total: Int, progress: ProgressSink) -> [FileRecord] {
         let results = RecordBuffer(count: entries.count)
         let chunk = 64
         let chunks = (entries.count + chunk - 1) / chunk

@@ -7,7 +7,8 @@ import Wire
 /// One split of the job ("train", "validation") with its images in Keras order.
 public struct ExtractionSplit: Sendable {
     public var name: String
-    public var entries: [ImageEntry]
+    /// The images, compactly (one byte buffer of filenames, offsets and labels).
+    public var entries: ImageList
 }
 
 /// Everything an extraction reads before computing: the scanned image trees, the weights' identity, the feature
@@ -25,11 +26,41 @@ public struct ExtractionInputs: Sendable {
     public var featureCount: Int { featureShape.reduce(1, *) }
     public var imageCount: Int { splits.reduce(0) { $0 + $1.entries.count } }
 
-    /// Scans the directories (Keras order), hashes and checks the weights, and works out the feature shape.
+    /// Scans the directories (Keras order) or reads the lists, hashes and checks the weights, and works out the
+    /// feature shape.
     ///
-    /// Throws `ExtractionError.badInput` naming the directory or file at fault. The validation tree must have the
-    /// same classes as the training tree, or labels would mean different things in the two splits.
+    /// Throws `ExtractionError.badInput` naming the directory or file at fault (for a list, its line and column).
+    /// The validation tree or list must have the same classes as the training one, or labels would mean different
+    /// things in the two splits. The files a list names are not looked at here (see `ImageListFile`).
     public static func load(_ request: ExtractionRequest) throws -> ExtractionInputs {
+        let (classNames, splits) = try request.trainList != nil ? loadLists(request) : loadTrees(request)
+        return try load(request, classNames: classNames, splits: splits)
+    }
+
+    private static func loadLists(_ request: ExtractionRequest) throws -> ([String], [ExtractionSplit]) {
+        func read(_ path: String, _ role: String) throws -> (classNames: [String], images: ImageList) {
+            do {
+                return try ImageListFile.read(path, directory: request.listDirectory)
+            } catch let error as ImageListError {
+                throw ExtractionError(.badInput, "\(role) list \(error.description)")
+            }
+        }
+        let train = try read(request.trainList!, "training")
+        var splits = [ExtractionSplit(name: "train", entries: train.images)]
+        if let validationList = request.validationList {
+            let validation = try read(validationList, "validation")
+            guard validation.classNames == train.classNames else {
+                throw ExtractionError(
+                    .badInput,
+                    "validation list \(validationList) has classes [\(validation.classNames.joined(separator: ", "))], "
+                        + "the training list has [\(train.classNames.joined(separator: ", "))]")
+            }
+            splits.append(ExtractionSplit(name: "validation", entries: validation.images))
+        }
+        return (train.classNames, splits)
+    }
+
+    private static func loadTrees(_ request: ExtractionRequest) throws -> ([String], [ExtractionSplit]) {
         func scan(_ directory: String, _ role: String) throws -> DirectoryScan {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
@@ -64,6 +95,12 @@ public struct ExtractionInputs: Sendable {
             }
             splits.append(ExtractionSplit(name: "validation", entries: validation.entries))
         }
+        return (train.classNames, splits)
+    }
+
+    private static func load(
+        _ request: ExtractionRequest, classNames: [String], splits: [ExtractionSplit]
+    ) throws -> ExtractionInputs {
         guard FileManager.default.isReadableFile(atPath: request.weightsPath),
             let size = (try? FileManager.default.attributesOfItem(atPath: request.weightsPath))?[.size] as? Int
         else {
@@ -101,7 +138,7 @@ public struct ExtractionInputs: Sendable {
             preprocess: request.settings.preprocessing.rawValue, interpolation: request.settings.interpolation.rawValue,
             layer: request.layer.rawValue, weightsSHA256: sha)
         return ExtractionInputs(
-            classNames: train.classNames, splits: splits, weightsSHA256: sha, weightsSize: size,
+            classNames: classNames, splits: splits, weightsSHA256: sha, weightsSize: size,
             featureShape: featureShape, attributes: attributes)
     }
 
@@ -112,12 +149,20 @@ public struct ExtractionInputs: Sendable {
             splits: splits.map {
                 JournalSplit(
                     name: $0.name, imageCount: $0.entries.count,
-                    fileListSHA256: ShardJournal.fileListHash(
-                        filenames: $0.entries.map(\.filename), labels: $0.entries.map(\.label)))
+                    fileListSHA256: Self.fileListHash($0.entries))
             },
             weightsSHA256: weightsSHA256, imageHeight: request.settings.height, imageWidth: request.settings.width,
             preprocessing: request.settings.preprocessing.rawValue,
             interpolation: request.settings.interpolation.rawValue, layer: request.layer.rawValue,
             featureShape: featureShape, shardSize: shardSize)
+    }
+
+    /// `ShardJournal.fileListHash` of `images`, from their bytes.
+    static func fileListHash(_ images: ImageList) -> String {
+        var hasher = FileListHasher()
+        for index in images.indices {
+            images.withFilenameBytes(at: index) { hasher.add(filename: $0, label: images.labels[index]) }
+        }
+        return hasher.finish()
     }
 }

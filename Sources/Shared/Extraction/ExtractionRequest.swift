@@ -40,6 +40,14 @@ public struct ExtractionRequest: Sendable {
     /// Where local workers cache weights; nil: their default cache directory.
     public var cacheDirectory: String?
 
+    /// A CSV image list (a header naming `filename` and `class` columns; see `ImageListFile`) to read the training
+    /// images from instead of `trainDirectory` (which is then ignored).
+    public var trainList: String? = nil
+    /// The validation images as a list (with `trainList` only; `validationDirectory` is then ignored).
+    public var validationList: String? = nil
+    /// The directory the lists' filenames are relative to; nil: they are paths as they stand.
+    public var listDirectory: String? = nil
+
     /// CURVE for the coordinator's socket (key pair, allow-list); nil: plaintext.
     public var curve: CurveServerSetup? = nil
     /// Allow plaintext on non-loopback `bindEndpoints` (warned about on every start).

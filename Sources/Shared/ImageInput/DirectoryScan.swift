@@ -53,12 +53,13 @@ public struct ImageInputError: Error, CustomStringConvertible, Sendable, Equatab
 public struct DirectoryScan: Sendable {
     public let directory: String
     public let classNames: [String]
-    public let entries: [ImageEntry]
+    /// The images in Keras order, their paths under `directory`.
+    public let entries: ImageList
 
     /// Keras' `white_list_formats`, matched with `fname.lower().endswith(...)`.
     public static let allowedSuffixes = ["png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff"]
 
-    public init(directory: String, classNames: [String], entries: [ImageEntry]) {
+    public init(directory: String, classNames: [String], entries: ImageList) {
         self.directory = directory
         self.classNames = classNames
         self.entries = entries
@@ -74,7 +75,7 @@ public struct DirectoryScan: Sendable {
         } else {
             classNames = top.filter(\.isDirectory).map(\.name).sorted(by: CodePointOrder.less)
         }
-        var entries: [ImageEntry] = []
+        var entries = ImageList(directory: directory)
         for (index, className) in classNames.enumerated() {
             let classPath = PathJoin.join(directory, className)
             var info = stat()
@@ -82,9 +83,7 @@ public struct DirectoryScan: Sendable {
                 throw ImageInputError(path: classPath, reason: "class directory does not exist or is not a directory")
             }
             for relative in try walkClass(classPath) {
-                let filename = PathJoin.join(className, relative)
-                entries.append(
-                    ImageEntry(filename: filename, path: PathJoin.join(directory, filename), label: Int32(index)))
+                entries.append(filename: PathJoin.join(className, relative), label: Int32(index))
             }
         }
         return DirectoryScan(directory: directory, classNames: classNames, entries: entries)
