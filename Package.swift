@@ -24,7 +24,8 @@ import PackageDescription
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
-//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
+//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
+//   bottleneck-loadgen ◄─ Wire, Provenance, CLI (simulated workers for load tests)
 
 let shared = "Sources/Shared"
 
@@ -35,6 +36,7 @@ let package = Package(
         .executable(name: "bottleneck-coordinator", targets: ["Coordinator"]),
         .executable(name: "bottleneck-worker", targets: ["Worker"]),
         .executable(name: "bottleneck-dev", targets: ["Dev"]),
+        .executable(name: "bottleneck-loadgen", targets: ["LoadGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -172,11 +174,20 @@ let package = Package(
         .executableTarget(
             name: "Dev",
             dependencies: [
-                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS",
+                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS", "CLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Dev", exclude: ["README.md"]),
+        // Simulated workers for load tests of a real coordinator (`make bench-scale`, the load tests).
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "Wire", "Provenance", "CLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/LoadGen", exclude: ["README.md"]),
 
         // MARK: - Tests
         .target(

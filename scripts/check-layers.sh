@@ -17,7 +17,7 @@ layers=(
     "TopModel ImageFeatures Export"
     "Extraction WorkerRuntime Report FineTuning"
     "WorkerCommandLine"
-    "Coordinator Worker Dev"
+    "Coordinator Worker Dev LoadGen"
 )
 # The toolchain's modules: importable anywhere without a declaration.
 toolchain=" Foundation FoundationEssentials FoundationNetworking FoundationXML Dispatch Glibc Darwin "

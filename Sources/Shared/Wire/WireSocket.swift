@@ -12,7 +12,7 @@ import CZeroMQ
 /// cooperative pool.
 public final class WireSocket: @unchecked Sendable {
     public let kind: SocketKind
-    private var raw: UnsafeMutableRawPointer?
+    private(set) var raw: UnsafeMutableRawPointer?
     private let message: UnsafeMutablePointer<zmq_msg_t>
 
     /// Creates the socket and applies every option in `options` (the one place where sockets are set up).

@@ -1,0 +1,261 @@
+import Foundation
+import Provenance
+import Wire
+
+/// What a simulated worker does wrong, drawn once at start from the seed.
+struct Misbehaviour: Sendable {
+    /// Dies (its socket closed without a goodbye, like kill -9) on receiving its n-th shard, holding it.
+    var dieAtShard: Int?
+    /// Hangs (reads nothing, sends nothing) for `stallSeconds` on receiving its n-th shard, then carries on.
+    var stallAtShard: Int?
+}
+
+/// The settings every simulated worker shares.
+struct SimulationSettings: Sendable {
+    var endpoint: String
+    var imagesPerSecond: Double
+    /// Shards a worker holds at a time (a real worker: its threads + 1).
+    var slots: Int
+    var stallSeconds: Double
+    /// Sends every result a second time, `duplicateDelay` seconds after the first.
+    var duplicateResults: Bool
+    var duplicateDelay: Double
+    var security: SocketSecurity
+    var profile: ComputeProfile
+}
+
+/// Monotonic seconds.
+func monotonicSeconds() -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+}
+
+/// One simulated worker: the protocol of `bottleneck-worker` (hello with a compute profile, request with its
+/// status, results, heartbeats, reset → hello again), computing nothing: a shard takes `count / imagesPerSecond`
+/// seconds and its features are `Float(i % 4096)` for every value of the image at split index i.
+///
+/// Owned by one polling thread, like its socket.
+final class SimulatedWorker {
+    enum Phase: Equatable {
+        case registering, working, stalled(until: Double), dead, finished
+    }
+
+    struct Held {
+        var assignment: ShardAssignment
+        var skipped: [SkippedImage]
+        var readyAt: Double
+    }
+
+    let index: Int
+    let name: String
+    private let settings: SimulationSettings
+    private let misbehaviour: Misbehaviour
+    private(set) var socket: WireSocket?
+    private(set) var phase = Phase.registering
+    private var job: JobSpec?
+    private var lastShardSequence = 0
+    private var held: [Held] = []
+    private var busyUntil = 0.0
+    private var lastSent = 0.0
+    private var helloSentAt = 0.0
+    private var pendingDuplicates: [(at: Double, frames: [[UInt8]])] = []
+    private(set) var shardsReceived = 0
+    private(set) var resultsSent = 0
+    private(set) var duplicatesSent = 0
+    private(set) var imagesComputed = 0
+    private(set) var rejection: String?
+    /// When the last message from the coordinator arrived.
+    private(set) var lastHeard: Double
+
+    init(index: Int, settings: SimulationSettings, misbehaviour: Misbehaviour, context: WireContext) throws {
+        self.index = index
+        self.settings = settings
+        self.misbehaviour = misbehaviour
+        name = "loadgen-\(getpid())-\(index)"
+        var options = SocketOptions()
+        options.security = settings.security
+        let socket = try WireSocket(context: context, kind: .dealer, options: options)
+        try socket.connect(settings.endpoint)
+        self.socket = socket
+        lastHeard = monotonicSeconds()
+    }
+
+    var isActive: Bool { phase != .dead && phase != .finished }
+    /// Whether its socket is read now (a hung worker reads nothing).
+    var isListening: Bool {
+        if case .stalled = phase { return false }
+        return isActive
+    }
+
+    /// The next time `tick` has something to do.
+    func nextEvent(heartbeatInterval: Double) -> Double {
+        switch phase {
+        case .dead, .finished: return .infinity
+        case .stalled(let until): return until
+        case .registering: return helloSentAt + 1
+        case .working:
+            var next = lastSent + heartbeatInterval
+            if let first = held.first { next = min(next, first.readyAt) }
+            if let duplicate = pendingDuplicates.first { next = min(next, duplicate.at) }
+            return next
+        }
+    }
+
+    private var status: WorkerStatus {
+        WorkerStatus(
+            lastShardSequence: lastShardSequence, held: held.map(\.assignment.shardID),
+            free: max(0, settings.slots - held.count))
+    }
+
+    private func send(_ message: WireMessage, now: Double) {
+        send(frames: WireCodec.encode(message), now: now)
+    }
+
+    private func send(frames: [[UInt8]], now: Double) {
+        guard let socket else { return }
+        do {
+            try socket.send(frames)
+            lastSent = now
+        } catch {
+            // A full queue or a connection not yet up: the heartbeat or the next hello tries again.
+        }
+    }
+
+    func start(now: Double) { hello(now: now) }
+
+    private func hello(now: Double) {
+        held = []
+        lastShardSequence = 0
+        busyUntil = now
+        pendingDuplicates = []
+        phase = .registering
+        helloSentAt = now
+        send(
+            .hello(
+                Hello(
+                    workerName: name, pid: Int(getpid()), threads: max(1, settings.slots - 1),
+                    computeProfile: settings.profile)), now: now)
+    }
+
+    /// Sends what is due at `now`: finished shards, late duplicate copies, heartbeats, a repeated hello.
+    func tick(now: Double) {
+        switch phase {
+        case .dead, .finished: return
+        case .stalled(let until):
+            guard now >= until else { return }
+            phase = job == nil ? .registering : .working
+        case .registering:
+            // No welcome yet (the coordinator is not up, or forgot this worker): ask again every second.
+            if now - helloSentAt >= 1 { hello(now: now) }
+            return
+        case .working: break
+        }
+        guard let job else { return }
+        while let first = held.first, first.readyAt <= now {
+            held.removeFirst()
+            finish(first, job: job, now: now)
+        }
+        while let duplicate = pendingDuplicates.first, duplicate.at <= now {
+            pendingDuplicates.removeFirst()
+            send(frames: duplicate.frames, now: now)
+            duplicatesSent += 1
+        }
+        if now - lastSent >= Double(job.heartbeatIntervalMilliseconds) / 1000 {
+            send(.heartbeat(Heartbeat(status: status)), now: now)
+        }
+    }
+
+    private func finish(_ shard: Held, job: JobSpec, now: Double) {
+        let assignment = shard.assignment
+        let count = assignment.filenames.count
+        let skippedOffsets = Set(shard.skipped.map(\.offset))
+        let rows = count - skippedOffsets.count
+        let featureCount = job.featureCount
+        var bytes = [UInt8](repeating: 0, count: rows * featureCount * 4)
+        bytes.withUnsafeMutableBytes { raw in
+            let values = raw.bindMemory(to: Float.self)
+            var row = 0
+            for offset in 0..<count where !skippedOffsets.contains(offset) {
+                let value = Float((assignment.start + offset) % 4096)
+                UnsafeMutableBufferPointer(rebasing: values[(row * featureCount)..<((row + 1) * featureCount)])
+                    .update(repeating: value)
+                row += 1
+            }
+        }
+        let result = ShardResult(
+            jobID: job.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
+            count: count, featureCount: featureCount, skipped: shard.skipped,
+            inputs: assignment.paths.map { Array(repeating: nil, count: $0.count) })
+        let frames = WireCodec.encode(.result(result, features: bytes))
+        send(frames: frames, now: now)
+        resultsSent += 1
+        imagesComputed += rows
+        if settings.duplicateResults {
+            pendingDuplicates.append((now + settings.duplicateDelay, frames))
+        }
+        send(.request(ShardRequest(jobID: job.jobID, status: status)), now: now)
+    }
+
+    /// Reads every waiting message and answers it.
+    func receive(now: Double) {
+        while isListening, let socket, let frames = try? socket.receive(maxFrames: 8192) {
+            lastHeard = now
+            guard let message = try? WireCodec.decode(frames) else { continue }
+            handle(message, now: now)
+        }
+    }
+
+    private func handle(_ message: WireMessage, now: Double) {
+        switch message {
+        case .welcome(let welcome):
+            job = welcome.job
+            phase = .working
+            busyUntil = now
+            send(.request(ShardRequest(jobID: welcome.job.jobID, status: status)), now: now)
+        case .shard(let assignment, let images):
+            guard phase == .working, let job, assignment.jobID == job.jobID else { return }
+            shardsReceived += 1
+            if misbehaviour.dieAtShard == shardsReceived {
+                die()
+                return
+            }
+            lastShardSequence = max(lastShardSequence, assignment.sequence)
+            // In plain mode a missing file comes as an empty frame: a real worker cannot decode it.
+            let skipped =
+                assignment.paths == nil
+                ? images.indices.filter { images[$0].isEmpty }.map { SkippedImage(offset: $0, reason: "missing") }
+                : []
+            let readyAt = max(now, busyUntil) + Double(assignment.filenames.count) / settings.imagesPerSecond
+            busyUntil = readyAt
+            held.append(Held(assignment: assignment, skipped: skipped, readyAt: readyAt))
+            if misbehaviour.stallAtShard == shardsReceived {
+                phase = .stalled(until: now + settings.stallSeconds)
+            }
+        case .heartbeat, .weights:
+            break
+        case .reset:
+            hello(now: now)
+        case .end:
+            phase = .finished
+            close()
+        case .reject(let rejection):
+            self.rejection = rejection.reason
+            phase = .finished
+            close()
+        case .hello, .request, .result, .needWeights, .goodbye:
+            break
+        }
+    }
+
+    /// Like kill -9: the socket goes without a goodbye; whatever it held is lost.
+    private func die() {
+        phase = .dead
+        held = []
+        pendingDuplicates = []
+        close()
+    }
+
+    func close() {
+        socket?.close()
+        socket = nil
+    }
+}
