@@ -27,6 +27,8 @@ public enum BuiltExecutables {
     public static var worker: String { path("bottleneck-worker") }
     /// The developer tool; `bottleneck-dev worker --shard-delay-ms N` is a slow worker.
     public static var dev: String { path("bottleneck-dev") }
+    /// Simulated workers for load tests (`bottleneck-loadgen --connect … --workers N`).
+    public static var loadgen: String { path("bottleneck-loadgen") }
 
     /// True when the executables were built (`swift build --build-tests` builds them).
     public static var available: Bool {

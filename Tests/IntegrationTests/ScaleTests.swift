@@ -1,0 +1,162 @@
+import Foundation
+import Storage
+import TestSupport
+import Testing
+import VGG16
+
+/// List input and the coordinator under many workers: `extract --train-list`, and `bottleneck-loadgen`'s
+/// simulated workers (dying, hanging and sending late duplicates) against the real coordinator.
+@Suite("Scale: list input and many workers", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+struct ScaleTests {
+    /// A CSV list of `rows` rows over `fixture`'s training images, every `missingEvery`-th row naming a file that
+    /// does not exist; returns the list's path and, per row, its filename and class.
+    func writeList(
+        _ fixture: DistributedFixture, name: String, rows: Int, files: [(filename: String, className: String)],
+        missingEvery: Int
+    ) throws -> (path: String, rows: [(filename: String, className: String)]) {
+        var listed: [(filename: String, className: String)] = []
+        var text = "id,class,filename\n"
+        for row in 0..<rows {
+            var entry = files[row % files.count]
+            if row % missingEvery == missingEvery - 1 { entry.filename = "\(entry.className)/gone \(row).jpg" }
+            listed.append(entry)
+            text += "\(row),\(entry.className),\"\(entry.filename)\"\n"
+        }
+        let path = fixture.directory.file(name)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return (path, listed)
+    }
+
+    @Test("a list job with missing files: rows in list order, missing files skipped as missing, same features as the tree")
+    func listWithMissingFiles() throws {
+        let fixture = try DistributedFixture("list-input", imagesPerClass: 4, validationPerClass: 2)
+        defer { fixture.directory.remove() }
+        // A JPEG too, made here, next to the fixture's PPM files.
+        let rgb = DistributedFixture.pattern(99)
+        try ImageFiles.write(
+            try ImageFiles.jpeg(rgb, width: 40, height: 40, channels: 3), to: fixture.train + "/fox/photo.jpg")
+        let tree = try fixture.runCoordinator(fixture.extractArguments("tree.h5", ["--workers", "1"]))
+        #expect(tree.status == 0, "tree run:\n\(tree.stderr)")
+        let reference = try FeatureSnapshot(fixture.directory.file("tree.h5"))
+        let treeTrain = try #require(reference.splits["train"])
+        // The list names the tree's files in reverse order (the list's order is kept), plus missing ones.
+        let classNames = DistributedFixture.classes
+        let files =
+            zip(treeTrain.filenames, treeTrain.labels).reversed().map { ($0.0, classNames[Int($0.1)]) }
+            + [("dog/broken.ppm", "dog")]
+        let train = try writeList(fixture, name: "train.csv", rows: files.count + 3, files: files, missingEvery: 4)
+        var validationText = "filename,class\n"
+        for name in classNames { validationText += "\(name)/img000.ppm,\(name)\n\(name)/lost.png,\(name)\n" }
+        try Data(validationText.utf8).write(to: URL(fileURLWithPath: fixture.directory.file("validation.csv")))
+        let arguments = [
+            "extract", "--train-list", train.path, "--validation-list", fixture.directory.file("validation.csv"),
+            "--directory", fixture.train, "--weights", fixture.weights, "--output", fixture.directory.file("list.h5"),
+            "--image-size", "32", "--cache-dir", fixture.directory.file("cache"), "--workers", "1", "--shard-size", "3",
+        ]
+        let run = try fixture.runCoordinator(arguments)
+        #expect(run.status == 0, "list run:\n\(run.stderr)")
+        let snapshot = try FeatureSnapshot(fixture.directory.file("list.h5"))
+        #expect(snapshot.classNames == classNames)
+        let listTrain = try #require(snapshot.splits["train"])
+        let kept = train.rows.filter { !$0.filename.contains("gone ") && !$0.filename.hasSuffix("broken.ppm") }
+        #expect(listTrain.filenames == kept.map(\.filename), "rows in the list's order, missing ones left out")
+        #expect(listTrain.labels == kept.map { Int32(classNames.firstIndex(of: $0.className)!) })
+        let missing = train.rows.filter { $0.filename.contains("gone ") }.map { "\($0.filename): missing" }
+        #expect(missing.count == 4)
+        #expect(missing.allSatisfy(listTrain.skipped.contains), "skipped: \(listTrain.skipped)")
+        #expect(listTrain.skipped.contains { $0.hasPrefix("dog/broken.ppm: ") }, "undecodable as in the tree")
+        // Same image, same features: every row equals the tree's row of that file.
+        let size = treeTrain.featureShape.reduce(1, *)
+        for (row, filename) in listTrain.filenames.enumerated() {
+            let treeRow = try #require(treeTrain.filenames.firstIndex(of: filename))
+            #expect(
+                Array(listTrain.features[(row * size)..<((row + 1) * size)])
+                    == Array(treeTrain.features[(treeRow * size)..<((treeRow + 1) * size)]), "\(filename)")
+        }
+        let validation = try #require(snapshot.splits["validation"])
+        #expect(validation.filenames == classNames.map { "\($0)/img000.ppm" })
+        #expect(validation.skipped.sorted() == classNames.map { "\($0)/lost.png: missing" }.sorted())
+    }
+
+    @Test("list input refuses mixed or incomplete options and names the line of a bad list")
+    func listUsageAndErrors() throws {
+        let fixture = try DistributedFixture("list-errors", imagesPerClass: 1, validationPerClass: 1)
+        defer { fixture.directory.remove() }
+        let list = fixture.directory.file("bad.csv")
+        try Data("filename,class\ncat/img000.ppm,cat\ndog/img000.ppm,\n".utf8).write(to: URL(fileURLWithPath: list))
+        let common = ["--weights", fixture.weights, "--image-size", "32", "--workers", "1"]
+        let both = try fixture.runCoordinator(
+            ["extract", "--train", fixture.train, "--train-list", list, "--output", fixture.directory.file("a.h5")]
+                + common)
+        #expect(both.status == 2, "\(both.stderr)")
+        #expect(both.stderr.contains("--train and --train-list"))
+        let mixed = try fixture.runCoordinator(
+            ["extract", "--train-list", list, "--validation", fixture.validation, "--output",
+                fixture.directory.file("b.h5")] + common)
+        #expect(mixed.status == 2, "\(mixed.stderr)")
+        let bad = try fixture.runCoordinator(
+            ["extract", "--train-list", list, "--directory", fixture.train, "--output", fixture.directory.file("c.h5")]
+                + common)
+        #expect(bad.status == 1, "\(bad.stderr)")
+        #expect(bad.stderr.contains("bad.csv, line 3, column 2: empty class"), "\(bad.stderr)")
+    }
+
+    @Test("200 simulated workers, some dying, some hanging, all sending late duplicates: every image exactly once")
+    func loadGeneratorChaos() throws {
+        guard FileManager.default.isExecutableFile(atPath: BuiltExecutables.loadgen) else {
+            Issue.record("bottleneck-loadgen is not built next to the tests")
+            return
+        }
+        let fixture = try DistributedFixture("loadgen", imagesPerClass: 1, validationPerClass: 1)
+        defer { fixture.directory.remove() }
+        // 20,000 rows naming one real JPEG (the coordinator reads it in plain mode), every 500th row missing.
+        try ImageFiles.write(
+            try ImageFiles.jpeg(DistributedFixture.pattern(5), width: 40, height: 40, channels: 3),
+            to: fixture.directory.file("one.jpg"))
+        let rows = 20_000
+        var text = "filename,class\n"
+        for row in 0..<rows { text += row % 500 == 499 ? "gone-\(row).jpg,c\(row % 3)\n" : "one.jpg,c\(row % 3)\n" }
+        let list = fixture.directory.file("big.csv")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: list))
+        let port = freeTCPPort()
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let coordinator = try fixture.startCoordinator([
+            "extract", "--train-list", list, "--directory", fixture.directory.path, "--weights", fixture.weights,
+            "--output", fixture.directory.file("load.h5"), "--image-size", "32", "--workers", "0", "--bind",
+            endpoint, "--worker-timeout", "2", "--heartbeat-interval", "0.5", "--json-progress",
+        ])
+        let loadgen = try ChildProcess(
+            BuiltExecutables.loadgen,
+            [
+                "--connect", endpoint, "--workers", "200", "--images-per-second", "100", "--kill-fraction", "0.05",
+                "--stall-fraction", "0.03", "--stall-seconds", "3", "--duplicate-results", "--duplicate-delay",
+                "0.2", "--give-up-after", "60",
+            ], logDirectory: fixture.directory.path, label: "loadgen")
+        #expect(coordinator.wait(timeout: 300) == 0, "coordinator:\n\(coordinator.stderr.suffix(3000))")
+        #expect(loadgen.wait(timeout: 60) == 0, "loadgen:\n\(loadgen.stderr.suffix(3000))")
+        let summary = try #require(
+            coordinator.stdout.split(separator: "\n").last { $0.contains("\"event\":\"summary\"") })
+        let figures = try #require(
+            try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        print("loadgen chaos: coordinator \(figures["shards_retried"] ?? "?") retried, "
+            + "\(figures["duplicates_dropped"] ?? "?") duplicates dropped; loadgen \(loadgen.stdout)")
+
+        let file = try FeatureFile.open(fixture.directory.file("load.h5"))
+        let split = try file.split("train")
+        let missing = (0..<rows).filter { $0 % 500 == 499 }
+        #expect(split.count == rows - missing.count, "every listed image that exists is a row, once")
+        #expect(try split.skipped().map(\.reason) == Array(repeating: "missing", count: missing.count))
+        let labels = try split.labels()
+        let features = try split.readFeatures(rows: 0..<split.count)
+        let size = split.featureSize
+        var row = 0
+        var wrong: [Int] = []
+        for index in 0..<rows where index % 500 != 499 {
+            let expected = Float(index % 4096)
+            let values = features[(row * size)..<((row + 1) * size)]
+            if labels[row] != Int32(index % 3) || values.contains(where: { $0 != expected }) { wrong.append(index) }
+            row += 1
+        }
+        #expect(wrong.isEmpty, "rows with other values than i % 4096 or another label: \(wrong.prefix(10))")
+    }
+}
