@@ -25,7 +25,7 @@ import PackageDescription
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
-//   bottleneck-loadgen ◄─ Wire, Provenance, CLI (simulated workers for load tests)
+//   bottleneck-loadgen ◄─ Wire, Provenance, Storage, CLI (simulated workers for load tests, and their check)
 
 let shared = "Sources/Shared"
 
@@ -183,7 +183,7 @@ let package = Package(
         .executableTarget(
             name: "LoadGen",
             dependencies: [
-                "Wire", "Provenance", "CLI",
+                "Wire", "Provenance", "Storage", "CLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

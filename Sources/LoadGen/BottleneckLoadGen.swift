@@ -15,6 +15,17 @@ struct BottleneckLoadGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-loadgen",
         abstract: "Simulated workers for load tests of bottleneck-coordinator extract (developer tool).",
+        subcommands: [WorkersCommand.self, CheckCommand.self], defaultSubcommand: WorkersCommand.self)
+
+    /// Runs the command line (open-file limit raised, errors mapped to exit statuses; see `CommandLineRunner`).
+    static func main() { CommandLineRunner.main(Self.self) }
+}
+
+/// `bottleneck-loadgen workers` (the default): the simulated workers.
+struct WorkersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "workers",
+        abstract: "Run simulated workers against a coordinator.",
         discussion: """
             Each simulated worker connects with its own socket, says hello with a compute profile of its own \
             ("loadgen"), asks for shards and answers each after count / --images-per-second seconds with features \
@@ -68,8 +79,6 @@ struct BottleneckLoadGen: ParsableCommand {
     var serverKey: String?
 
     @OptionGroup var common: CommonOptions
-
-    static func main() { CommandLineRunner.main(Self.self) }
 
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
