@@ -32,7 +32,9 @@ struct WorkersCommand: ParsableCommand {
             of the job's shape whose every value, for the image at split index i, is Float(i % 4096). It computes \
             nothing and reads no image. Chaos: --kill-fraction of the workers die (socket closed, no goodbye) \
             holding a shard; --stall-fraction hang for --stall-seconds holding a shard; --duplicate-results sends \
-            every result again later. Prints one JSON summary line when every worker has ended, died or given up. \
+            every result again later. Prints a JSON line when the first shard of each job arrives \
+            (event first_shard, with the wall-clock time) and one summary line when every worker has ended, died \
+            or given up. \
             Exit status 0, 1 when a worker was rejected, 2 usage.
             """)
 
@@ -103,7 +105,7 @@ struct WorkersCommand: ParsableCommand {
             duplicateResults: duplicateResults, duplicateDelay: duplicateDelay, security: security,
             profile: ComputeProfile(
                 kernelSet: "loadgen", grouping: 1, precision: "fp32", buildVersion: BuildVersion.current,
-                libraries: [:]))
+                libraries: [:]), events: LoadEvents())
         var random = SplitMix64(seed: seed)
         let misbehaviours = (0..<workers).map { _ -> Misbehaviour in
             var misbehaviour = Misbehaviour()

@@ -1,5 +1,7 @@
+import CLI
 import Foundation
 import Provenance
+import Synchronization
 import Wire
 
 /// What a simulated worker does wrong, drawn once at start from the seed.
@@ -22,6 +24,21 @@ struct SimulationSettings: Sendable {
     var duplicateDelay: Double
     var security: SocketSecurity
     var profile: ComputeProfile
+    var events: LoadEvents
+}
+
+/// Lines the load generator prints while it runs: the first shard any worker receives of each job (a
+/// coordinator's run), with the wall-clock time, so a benchmark can time a resume to its first new shard.
+final class LoadEvents: Sendable {
+    private let jobsSeen = Mutex(Set<String>())
+
+    func shardReceived(job: String) {
+        let first = jobsSeen.withLock { $0.insert(job).inserted }
+        guard first else { return }
+        emit(
+            "{\"event\":\"first_shard\",\"job\":\"\(job)\",\"unix_time\":"
+                + String(format: "%.3f", Date().timeIntervalSince1970) + "}")
+    }
 }
 
 /// Monotonic seconds.
@@ -214,6 +231,7 @@ final class SimulatedWorker {
         case .shard(let assignment, let images):
             guard phase == .working, let job, assignment.jobID == job.jobID else { return }
             shardsReceived += 1
+            settings.events.shardReceived(job: job.jobID)
             if misbehaviour.dieAtShard == shardsReceived {
                 die()
                 return

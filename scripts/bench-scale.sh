@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# `make bench-scale`: the real coordinator (release build) against `bottleneck-loadgen`'s simulated workers on
+# 127.0.0.1. Prints figures, asserts nothing. Scenarios (SCALE_SCENARIOS, default "a b c d"):
+#   a  --shared-filesystem, SCALE_WORKERS workers at SCALE_RATE images/s each, a SCALE_ROWS_SHARED-row list of
+#      files that do not exist (the workers never read them), weights `generate-weights --widths 8 …`, 32×32:
+#      wall time, images/s, the coordinator's CPU seconds and peak RSS; the output checked (row r = r % 4096).
+#   b  plain mode (the coordinator reads the images and receives the features): a SCALE_ROWS_PLAIN-row list naming
+#      one tiny JPEG, 224×224 with a last conv width of 512, so 7×7×512 features (100 KB) per image cross the wire.
+#   c  like a with SCALE_ROWS_RESUME rows: kill -9 of the coordinator at about 40 %, the same command again: seconds
+#      to its "resuming" note and to the first shard a worker receives, then the whole run and the output checked.
+#   d  a SCALE_ROWS_LARGE-row list (10 million by default): seconds to the first shard, the coordinator's RSS
+#      after SCALE_LARGE_SECONDS of work, kill -9, rerun: seconds to "resuming" and to the first new shard, then
+#      SIGTERM (the job is not run to its end).
+# The coordinator's CPU time and peak RSS (VmHWM) come from /proc/PID while it runs. Everything goes under
+# SCALE_OUTPUT (default bench-output/scale): the lists, the outputs, each process's log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(swift build -c release --show-bin-path)
+coordinator="$bin/bottleneck-coordinator"
+loadgen="$bin/bottleneck-loadgen"
+out=${SCALE_OUTPUT:-bench-output/scale}
+workers=${SCALE_WORKERS:-1000}
+rate=${SCALE_RATE:-20}
+rows_shared=${SCALE_ROWS_SHARED:-2000000}
+rows_plain=${SCALE_ROWS_PLAIN:-20000}
+rows_resume=${SCALE_ROWS_RESUME:-500000}
+rows_large=${SCALE_ROWS_LARGE:-10000000}
+large_seconds=${SCALE_LARGE_SECONDS:-60}
+scenarios=${SCALE_SCENARIOS:-"a b c d"}
+port=${SCALE_PORT:-5791}
+endpoint="tcp://127.0.0.1:$port"
+ticks=$(getconf CLK_TCK)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+
+if [ ! -f "$out/w8.h5" ]; then
+    "$coordinator" generate-weights --output "$out/w8.h5" --widths 8 8 8 8 8 8 8 8 8 8 8 8 8 >/dev/null
+fi
+if [ ! -f "$out/w512.h5" ]; then
+    "$coordinator" generate-weights --output "$out/w512.h5" --widths 8 8 8 8 8 8 8 8 8 8 8 8 512 >/dev/null
+fi
+# The coordinator reads this file for every row in plain mode; the simulated workers never decode it.
+cp Tests/ImageInputTests/Fixtures/decode/tiny1x1.jpg "$out/one.jpg"
+
+# make_list ROWS FILE unique|one: a CSV list; unique names files that do not exist (shared mode), one names
+# one.jpg on every row (plain mode).
+make_list() {
+    [ -f "$2" ] && return 0
+    python3 - "$1" "$2" "$3" <<'EOF'
+import sys
+rows, path, kind = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(path, "w", buffering=1 << 22) as f:
+    f.write("filename,class\n")
+    block = []
+    for i in range(rows):
+        block.append(f"c{i % 10}/img-{i}.jpg,c{i % 10}\n" if kind == "unique" else f"one.jpg,c{i % 10}\n")
+        if len(block) == 100000:
+            f.write("".join(block))
+            block = []
+    f.write("".join(block))
+EOF
+}
+
+# minus A B: A - B, two decimals.
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+# Prefixes each line with the wall-clock time (no fork per line).
+stamp() { while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
+
+# watch PID FILE: samples the process's CPU seconds and peak RSS into FILE until it ends.
+watch_process() {
+    local pid=$1 file=$2 sample
+    while [ -d "/proc/$pid" ]; do
+        sample=$(awk -v t="$ticks" '{ printf "%.1f", ($14 + $15) / t }' "/proc/$pid/stat" 2>/dev/null) || break
+        hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
+        rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
+        echo "$sample $hwm $rss" >"$file"
+        sleep 0.5
+    done
+}
+
+# start_coordinator NAME LIST WEIGHTS SIZE EXTRA...: sets $cpid (and $watcher).
+start_coordinator() {
+    local name=$1 list=$2 weights=$3 size=$4
+    shift 4
+    "$coordinator" extract --train-list "$list" --directory "$out" --weights "$weights" --image-size "$size" \
+        --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts "$@" \
+        > >(stamp >>"$out/$name.progress") 2>>"$out/$name.err" &
+    cpid=$!
+    watch_process "$cpid" "$out/$name.proc" &
+    watcher=$!
+}
+
+start_loadgen() {
+    local name=$1
+    shift
+    "$loadgen" workers --connect "$endpoint" --workers "$workers" --images-per-second "$rate" \
+        --give-up-after 300 "$@" >"$out/$name.loadgen" 2>"$out/$name.loadgen.err" &
+    lpid=$!
+}
+
+# figures NAME SECONDS: one line from the coordinator's summary and /proc samples.
+figures() {
+    local name=$1 seconds=$2
+    read -r cpu hwm _ <"$out/$name.proc" || true
+    local summary
+    summary=$(grep '"event":"summary"' "$out/$name.progress" | tail -1 | cut -d' ' -f2-)
+    python3 - "$name" "$seconds" "${cpu:-?}" "${hwm:-0}" "$summary" <<'EOF'
+import json, sys
+name, seconds, cpu, hwm, summary = sys.argv[1:6]
+s = json.loads(summary) if summary else {}
+print(f"{name}: {s.get('images', '?')} images in {float(seconds):.1f} s wall "
+      f"({s.get('images_per_second', '?')} images/s by the coordinator's clock), coordinator CPU {cpu} s, "
+      f"peak RSS {int(hwm) / 1024:.0f} MiB, shards {s.get('shards_total', '?')} "
+      f"(resumed {s.get('shards_resumed', '?')}, retried {s.get('shards_retried', '?')})")
+EOF
+}
+
+check_output() {
+    "$loadgen" check "$out/$1.h5" || echo "$1: CHECK FAILED"
+}
+
+# first_time FILE PATTERN: the wall-clock stamp of the first line of FILE matching PATTERN.
+first_time() { grep -m1 -- "$2" "$1" | cut -d' ' -f1; }
+
+fresh() { rm -rf "$out/$1.h5" "$out/$1.h5.parts" "$out/$1.progress" "$out/$1.err" "$out/$1.proc"; }
+
+run_whole() {
+    local name=$1 list=$2 weights=$3 size=$4
+    shift 4
+    fresh "$name"
+    local begin=$EPOCHREALTIME
+    start_coordinator "$name" "$list" "$weights" "$size" "$@"
+    start_loadgen "$name"
+    wait "$cpid" || echo "$name: coordinator exit status $?"
+    local end=$EPOCHREALTIME
+    wait "$watcher" || true
+    wait "$lpid" || true
+    figures "$name" "$(minus "$end" "$begin")"
+}
+
+for scenario in $scenarios; do
+    case $scenario in
+    a)
+        echo "== a: shared filesystem, $workers workers × $rate images/s, $rows_shared rows, 32×32, widths 8"
+        make_list "$rows_shared" "$out/list-$rows_shared.csv" unique
+        run_whole a "$out/list-$rows_shared.csv" "$out/w8.h5" 32 --shared-filesystem
+        check_output a
+        ;;
+    b)
+        echo "== b: plain mode, $workers workers × $rate images/s, $rows_plain rows of one JPEG, 7×7×512 features"
+        make_list "$rows_plain" "$out/plain-$rows_plain.csv" one
+        run_whole b "$out/plain-$rows_plain.csv" "$out/w512.h5" 224
+        check_output b
+        ;;
+    c)
+        echo "== c: kill -9 at ~40 % of $rows_resume rows (shared filesystem), then the same command again"
+        make_list "$rows_resume" "$out/list-$rows_resume.csv" unique
+        fresh c
+        start_loadgen c
+        start_coordinator c "$out/list-$rows_resume.csv" "$out/w8.h5" 32 --shared-filesystem
+        target=$((rows_resume * 2 / 5))
+        while kill -0 "$cpid" 2>/dev/null; do
+            done_now=$(grep -o '"images_done":[0-9]*' "$out/c.progress" 2>/dev/null | tail -1 | cut -d: -f2)
+            [ "${done_now:-0}" -ge "$target" ] && break
+            sleep 0.2
+        done
+        kill -9 "$cpid" 2>/dev/null || true
+        wait "$cpid" 2>/dev/null || true
+        wait "$watcher" || true
+        echo "c: killed at ${done_now:-?} of $rows_resume images"
+        mv "$out/c.progress" "$out/c.first.progress"
+        begin=$EPOCHREALTIME
+        start_coordinator c "$out/list-$rows_resume.csv" "$out/w8.h5" 32 --shared-filesystem
+        wait "$cpid" || echo "c: coordinator exit status $?"
+        end=$EPOCHREALTIME
+        wait "$watcher" || true
+        wait "$lpid" || true
+        resuming=$(first_time "$out/c.progress" '"resuming')
+        first=$(grep '"event":"first_shard"' "$out/c.loadgen" | tail -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        echo "c: rerun to \"resuming\": $(minus "${resuming:-$begin}" "$begin") s; to the first new shard:" \
+            "$(minus "${first:-$begin}" "$begin") s"
+        figures c "$(minus "$end" "$begin")"
+        check_output c
+        ;;
+    d)
+        echo "== d: $rows_large rows (shared filesystem): start-up, RSS after ${large_seconds} s, kill -9, resume"
+        make_list "$rows_large" "$out/list-$rows_large.csv" unique
+        fresh d
+        start_loadgen d
+        begin=$EPOCHREALTIME
+        start_coordinator d "$out/list-$rows_large.csv" "$out/w8.h5" 32 --shared-filesystem
+        until grep -q '"event":"first_shard"' "$out/d.loadgen" 2>/dev/null || ! kill -0 "$cpid" 2>/dev/null; do
+            sleep 0.2
+        done
+        first=$(grep '"event":"first_shard"' "$out/d.loadgen" | head -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        echo "d: start to the first shard: $(minus "${first:-$begin}" "$begin") s"
+        sleep "$large_seconds"
+        read -r cpu hwm rss <"$out/d.proc" || true
+        done_now=$(grep -o '"images_done":[0-9]*' "$out/d.progress" 2>/dev/null | tail -1 | cut -d: -f2)
+        echo "d: after ${large_seconds} s of work: ${done_now:-?} images done, coordinator RSS $((${rss:-0} / 1024)) MiB," \
+            "peak $((${hwm:-0} / 1024)) MiB, CPU ${cpu:-?} s"
+        kill -9 "$cpid" 2>/dev/null || true
+        wait "$cpid" 2>/dev/null || true
+        wait "$watcher" || true
+        mv "$out/d.progress" "$out/d.first.progress"
+        seen=$(grep -c '"event":"first_shard"' "$out/d.loadgen" || true)
+        begin=$EPOCHREALTIME
+        start_coordinator d "$out/list-$rows_large.csv" "$out/w8.h5" 32 --shared-filesystem
+        until [ "$(grep -c '"event":"first_shard"' "$out/d.loadgen" || true)" -gt "$seen" ] \
+            || ! kill -0 "$cpid" 2>/dev/null; do
+            sleep 0.2
+        done
+        resuming=$(first_time "$out/d.progress" '"resuming')
+        first=$(grep '"event":"first_shard"' "$out/d.loadgen" | tail -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        echo "d: rerun to \"resuming\": $(minus "${resuming:-$begin}" "$begin") s; to the first new shard:" \
+            "$(minus "${first:-$begin}" "$begin") s"
+        sleep 5
+        read -r cpu hwm rss <"$out/d.proc" || true
+        echo "d: rerun peak RSS $((${hwm:-0} / 1024)) MiB, CPU ${cpu:-?} s"
+        kill -TERM "$cpid" 2>/dev/null || true
+        wait "$cpid" 2>/dev/null || true
+        wait "$watcher" || true
+        kill -TERM "$lpid" 2>/dev/null || true
+        wait "$lpid" 2>/dev/null || true
+        ;;
+    *) echo "unknown scenario $scenario (a b c d)" >&2 ;;
+    esac
+done
+echo "== load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
