@@ -231,7 +231,8 @@ struct PollingThread: Sendable {
                 gaveUp = true
                 break
             }
-            let listening = workers.compactMap { worker in worker.isListening ? worker.socket.map { (worker, $0) } : nil }
+            let listening = workers.compactMap { worker in worker.isListening ? worker.socket.map { (worker, $0) } : nil
+            }
             let sockets = listening.map(\.1)
             let timeout = max(0, min(50, Int(((next - now) * 1000).rounded(.up))))
             let readable: [Int]

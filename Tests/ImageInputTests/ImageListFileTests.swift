@@ -24,7 +24,8 @@ struct ImageListFileTests {
 
     @Test("columns in any order, other columns ignored, rows in file order, classes sorted by code point")
     func columnOrderAndClasses() throws {
-        let list = try parse("id,class,size,filename\n1,dogs,3,d/1.jpg\n2,Zebra,4,z.png\n3,cats,5,c.jpg\n4,dogs,6,d2.jpg\n")
+        let list = try parse(
+            "id,class,size,filename\n1,dogs,3,d/1.jpg\n2,Zebra,4,z.png\n3,cats,5,c.jpg\n4,dogs,6,d2.jpg\n")
         #expect(list.classNames == ["Zebra", "cats", "dogs"])
         #expect(list.images.map(\.filename) == ["d/1.jpg", "z.png", "c.jpg", "d2.jpg"])
         #expect(list.images.labels == [2, 0, 1, 2])
@@ -41,7 +42,8 @@ struct ImageListFileTests {
 
     @Test("RFC 4180 quoting: commas, doubled quotes and line breaks in quoted fields; CRLF; a byte-order mark")
     func quoting() throws {
-        let text = "\u{FEFF}filename,class\r\n\"a,b.jpg\",x\r\n\"say \"\"hi\"\".png\",\"y z\"\r\n\"two\nlines.jpg\",x\r\n"
+        let text =
+            "\u{FEFF}filename,class\r\n\"a,b.jpg\",x\r\n\"say \"\"hi\"\".png\",\"y z\"\r\n\"two\nlines.jpg\",x\r\n"
         let list = try parse(text)
         #expect(list.images.map(\.filename) == ["a,b.jpg", "say \"hi\".png", "two\nlines.jpg"])
         #expect(list.classNames == ["x", "y z"])

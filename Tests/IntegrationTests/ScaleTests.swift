@@ -27,7 +27,9 @@ struct ScaleTests {
         return (path, listed)
     }
 
-    @Test("a list job with missing files: rows in list order, missing files skipped as missing, same features as the tree")
+    @Test(
+        "a list job with missing files: rows in list order, missing files skipped as missing, same features as the tree"
+    )
     func listWithMissingFiles() throws {
         let fixture = try DistributedFixture("list-input", imagesPerClass: 4, validationPerClass: 2)
         defer { fixture.directory.remove() }
@@ -91,8 +93,10 @@ struct ScaleTests {
         #expect(both.status == 2, "\(both.stderr)")
         #expect(both.stderr.contains("--train and --train-list"))
         let mixed = try fixture.runCoordinator(
-            ["extract", "--train-list", list, "--validation", fixture.validation, "--output",
-                fixture.directory.file("b.h5")] + common)
+            [
+                "extract", "--train-list", list, "--validation", fixture.validation, "--output",
+                fixture.directory.file("b.h5"),
+            ] + common)
         #expect(mixed.status == 2, "\(mixed.stderr)")
         let bad = try fixture.runCoordinator(
             ["extract", "--train-list", list, "--directory", fixture.train, "--output", fixture.directory.file("c.h5")]
@@ -138,8 +142,9 @@ struct ScaleTests {
             coordinator.stdout.split(separator: "\n").last { $0.contains("\"event\":\"summary\"") })
         let figures = try #require(
             try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
-        print("loadgen chaos: coordinator \(figures["shards_retried"] ?? "?") retried, "
-            + "\(figures["duplicates_dropped"] ?? "?") duplicates dropped; loadgen \(loadgen.stdout)")
+        print(
+            "loadgen chaos: coordinator \(figures["shards_retried"] ?? "?") retried, "
+                + "\(figures["duplicates_dropped"] ?? "?") duplicates dropped; loadgen \(loadgen.stdout)")
 
         let file = try FeatureFile.open(fixture.directory.file("load.h5"))
         let split = try file.split("train")

@@ -191,8 +191,10 @@ public enum ImageListFile {
                     line += 1
                     state = byte == cr ? .afterCR : .fieldStart
                 case quote:
-                    throw fail(field + 1, "a double quote inside an unquoted field (quote the whole field, doubling "
-                        + "the quotes inside)")
+                    throw fail(
+                        field + 1,
+                        "a double quote inside an unquoted field (quote the whole field, doubling "
+                            + "the quotes inside)")
                 default:
                     keep(byte)
                 }
@@ -244,7 +246,8 @@ public enum ImageListFile {
             guard !inHeader else { return try endHeader() }
             guard field + 1 > max(filenameColumn, classColumn) else {
                 throw fail(
-                    0, "\(field + 1) field(s); the header has \(columnCount) (filename is column "
+                    0,
+                    "\(field + 1) field(s); the header has \(columnCount) (filename is column "
                         + "\(filenameColumn + 1), class column \(classColumn + 1))")
             }
             guard !filename.isEmpty else { throw fail(filenameColumn + 1, "empty filename") }
@@ -286,13 +289,15 @@ public enum ImageListFile {
             let shown = names.map { "'\($0)'" }.joined(separator: ", ")
             guard filenames.count == 1 else {
                 throw fail(
-                    0, filenames.isEmpty
+                    0,
+                    filenames.isEmpty
                         ? "the header [\(shown)] has no 'filename' column"
                         : "the header has \(filenames.count) 'filename' columns")
             }
             guard classes.count == 1 else {
                 throw fail(
-                    0, classes.isEmpty
+                    0,
+                    classes.isEmpty
                         ? "the header [\(shown)] has no 'class' column"
                         : "the header has \(classes.count) 'class' columns")
             }
@@ -307,7 +312,8 @@ public enum ImageListFile {
                 for byte in pending { try consume(byte) }
             }
             switch state {
-            case .quoted: throw ImageListError(
+            case .quoted:
+                throw ImageListError(
                     file: file, line: rowLine, column: field + 1, reason: "a quoted field is not closed")
             case .unquoted, .quoteInQuoted, .fieldStart:
                 try endRow()

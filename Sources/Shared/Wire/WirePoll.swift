@@ -12,7 +12,9 @@ extension WireSocket {
     /// serve many sockets (the load generator's simulated workers) without a poll per socket.
     public static func readable(_ sockets: [WireSocket], timeoutMilliseconds: Int) throws -> [Int] {
         var items = try sockets.map { socket -> zmq_pollitem_t in
-            guard let raw = socket.raw else { throw WireError(.zmq(code: ENOTSOCK), "the \(socket.kind) socket is closed") }
+            guard let raw = socket.raw else {
+                throw WireError(.zmq(code: ENOTSOCK), "the \(socket.kind) socket is closed")
+            }
             return zmq_pollitem_t(socket: raw, fd: -1, events: Int16(ZMQ_POLLIN), revents: 0)
         }
         let count = zmq_poll(&items, Int32(items.count), timeoutMilliseconds)
