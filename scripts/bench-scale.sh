@@ -106,7 +106,7 @@ figures() {
     local name=$1 seconds=$2
     read -r cpu hwm _ <"$out/$name.proc" || true
     local summary
-    summary=$(grep '"event":"summary"' "$out/$name.progress" | tail -1 | cut -d' ' -f2-)
+    summary=$( (grep '"event":"summary"' "$out/$name.progress" || true) | tail -1 | cut -d' ' -f2-)
     python3 - "$name" "$seconds" "${cpu:-?}" "${hwm:-0}" "$summary" <<'EOF'
 import json, sys
 name, seconds, cpu, hwm, summary = sys.argv[1:6]
@@ -123,7 +123,12 @@ check_output() {
 }
 
 # first_time FILE PATTERN: the wall-clock stamp of the first line of FILE matching PATTERN.
-first_time() { grep -m1 -- "$2" "$1" | cut -d' ' -f1; }
+first_time() { (grep -m1 -- "$2" "$1" || true) | cut -d' ' -f1; }
+
+# first_shard_at LOG head|tail: the wall-clock time of the first (head) or last (tail) job's first shard.
+first_shard_at() {
+    (grep '"event":"first_shard"' "$1" || true) | "$2" -1 | (grep -o '"unix_time":[0-9.]*' || true) | cut -d: -f2
+}
 
 fresh() { rm -rf "$out/$1.h5" "$out/$1.h5.parts" "$out/$1.progress" "$out/$1.err" "$out/$1.proc"; }
 
@@ -163,7 +168,7 @@ for scenario in $scenarios; do
         start_coordinator c "$out/list-$rows_resume.csv" "$out/w8.h5" 32 --shared-filesystem
         target=$((rows_resume * 2 / 5))
         while kill -0 "$cpid" 2>/dev/null; do
-            done_now=$(grep -o '"images_done":[0-9]*' "$out/c.progress" 2>/dev/null | tail -1 | cut -d: -f2)
+            done_now=$( (grep -o '"images_done":[0-9]*' "$out/c.progress" 2>/dev/null || true) | tail -1 | cut -d: -f2)
             [ "${done_now:-0}" -ge "$target" ] && break
             sleep 0.2
         done
@@ -179,7 +184,7 @@ for scenario in $scenarios; do
         wait "$watcher" || true
         wait "$lpid" || true
         resuming=$(first_time "$out/c.progress" '"resuming')
-        first=$(grep '"event":"first_shard"' "$out/c.loadgen" | tail -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        first=$(first_shard_at "$out/c.loadgen" tail)
         echo "c: rerun to \"resuming\": $(minus "${resuming:-$begin}" "$begin") s; to the first new shard:" \
             "$(minus "${first:-$begin}" "$begin") s"
         figures c "$(minus "$end" "$begin")"
@@ -195,11 +200,11 @@ for scenario in $scenarios; do
         until grep -q '"event":"first_shard"' "$out/d.loadgen" 2>/dev/null || ! kill -0 "$cpid" 2>/dev/null; do
             sleep 0.2
         done
-        first=$(grep '"event":"first_shard"' "$out/d.loadgen" | head -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        first=$(first_shard_at "$out/d.loadgen" head)
         echo "d: start to the first shard: $(minus "${first:-$begin}" "$begin") s"
         sleep "$large_seconds"
         read -r cpu hwm rss <"$out/d.proc" || true
-        done_now=$(grep -o '"images_done":[0-9]*' "$out/d.progress" 2>/dev/null | tail -1 | cut -d: -f2)
+        done_now=$( (grep -o '"images_done":[0-9]*' "$out/d.progress" 2>/dev/null || true) | tail -1 | cut -d: -f2)
         echo "d: after ${large_seconds} s of work: ${done_now:-?} images done, coordinator RSS $((${rss:-0} / 1024)) MiB," \
             "peak $((${hwm:-0} / 1024)) MiB, CPU ${cpu:-?} s"
         kill -9 "$cpid" 2>/dev/null || true
@@ -214,7 +219,7 @@ for scenario in $scenarios; do
             sleep 0.2
         done
         resuming=$(first_time "$out/d.progress" '"resuming')
-        first=$(grep '"event":"first_shard"' "$out/d.loadgen" | tail -1 | grep -o '"unix_time":[0-9.]*' | cut -d: -f2)
+        first=$(first_shard_at "$out/d.loadgen" tail)
         echo "d: rerun to \"resuming\": $(minus "${resuming:-$begin}" "$begin") s; to the first new shard:" \
             "$(minus "${first:-$begin}" "$begin") s"
         sleep 5
