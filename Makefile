@@ -9,7 +9,7 @@ TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy s
     openssh-server openssh-client
 SWIFT ?= swift
 
-.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step bench-finetune fixtures clean
+.PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step bench-finetune bench-scale fixtures clean
 
 # Installs the missing Debian packages when run as root; otherwise prints the one line to run.
 deps:
@@ -34,6 +34,12 @@ demo: release
 
 bench: release
 	scripts/bench.sh
+
+# The coordinator under load: the release build against 1,000 simulated workers (bottleneck-loadgen): shared
+# filesystem at 2M rows, plain mode with 7×7×512 features, kill -9 and resume, 10M rows (scripts/bench-scale.sh
+# for its knobs). Prints figures, asserts nothing.
+bench-scale: release
+	scripts/bench-scale.sh
 
 # The module map: every import points to a lower layer and is declared in Package.swift.
 check-layers:

@@ -138,7 +138,39 @@ public enum ImageListFile {
                 let pending = bomBytes == [0xEF, 0xBB, 0xBF] ? [] : bomBytes
                 for byte in pending { try consume(byte) }
             }
-            for index in start..<input.count { try consume(input[index]) }
+            var index = start
+            while index < input.count {
+                // Runs of ordinary bytes inside a field are copied at once; the state machine sees the rest.
+                if state == .unquoted || state == .quoted {
+                    var end = index
+                    if state == .unquoted {
+                        while end < input.count, !Self.endsUnquoted[Int(input[end])] { end += 1 }
+                    } else {
+                        while end < input.count, input[end] != 0x22, input[end] != 0x0A { end += 1 }
+                    }
+                    if end > index {
+                        keep(UnsafeBufferPointer(rebasing: input[index..<end]))
+                        index = end
+                        continue
+                    }
+                }
+                try consume(input[index])
+                index += 1
+            }
+        }
+
+        /// Bytes that end a run inside an unquoted field: comma, LF, CR, double quote.
+        static let endsUnquoted: [Bool] = (0..<256).map { [0x2C, 0x0A, 0x0D, 0x22].contains($0) }
+
+        /// A run of the current field's bytes (see `keep(_:)` for a byte).
+        mutating func keep(_ run: UnsafeBufferPointer<UInt8>) {
+            if inHeader {
+                headerCurrent.append(contentsOf: run)
+            } else if field == filenameColumn {
+                filename.append(contentsOf: run)
+            } else if field == classColumn {
+                className.append(contentsOf: run)
+            }
         }
 
         /// The current field's bytes go to the filename, the class, or the header (others are dropped).
