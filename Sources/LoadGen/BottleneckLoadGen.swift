@@ -145,6 +145,7 @@ struct WorkersCommand: ParsableCommand {
             "rejected": total.rejections.count, "shards_received": total.shardsReceived,
             "results_sent": total.resultsSent, "duplicates_sent": total.duplicatesSent,
             "images_computed": total.imagesComputed, "seconds": (seconds * 100).rounded() / 100,
+            "longest_turn_seconds": (total.longestTurn * 1000).rounded() / 1000,
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         emit(String(decoding: data, as: UTF8.self))
@@ -170,6 +171,8 @@ struct LoadTotals: Sendable {
     var imagesComputed = 0
     var rejections: [String] = []
     var errors: [String] = []
+    /// The longest time between two turns of a polling thread (a turn serves all of its sockets), seconds.
+    var longestTurn = 0.0
 
     mutating func add(_ other: LoadTotals) {
         ended += other.ended
@@ -179,6 +182,7 @@ struct LoadTotals: Sendable {
         resultsSent += other.resultsSent
         duplicatesSent += other.duplicatesSent
         imagesComputed += other.imagesComputed
+        longestTurn = max(longestTurn, other.longestTurn)
         rejections += other.rejections
         errors += other.errors
     }
@@ -215,8 +219,11 @@ struct PollingThread: Sendable {
         // Until the coordinator's first welcome, the heartbeat interval is assumed to be 1 s.
         let heartbeatInterval = 1.0
         var gaveUp = false
+        var previous = start
         while true {
             let now = monotonicSeconds()
+            totals.longestTurn = max(totals.longestTurn, now - previous)
+            previous = now
             var next = now + 0.05
             var active = false
             var lastHeard = -Double.infinity

@@ -84,6 +84,9 @@ final class ExtractionCoordinator {
     /// Reasons given by workers that left without accepting the job.
     private var refusals: [String] = []
     private var anyWorkerAccepted = false
+    /// Recent stalls of this event loop, seconds, allowed for in timeouts until `stallAllowanceUntil`.
+    private var stallAllowance = 0.0
+    private var stallAllowanceUntil = Date.distantPast
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -134,9 +137,12 @@ final class ExtractionCoordinator {
             }
             if try socket.waitReadable(timeoutMilliseconds: 100) {
                 var handled = 0
+                var turnStarted = Date()
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
                     handle(frames)
+                    noteStall(since: turnStarted)
+                    turnStarted = Date()
                     if fatal != nil { break }
                 }
             }
@@ -538,7 +544,8 @@ final class ExtractionCoordinator {
         for (shard, sent) in worker.assignments {
             let delivered = sent.sequence <= status.lastShardSequence
             let lost =
-                delivered ? !held.contains(shard) : now.timeIntervalSince(sent.at) > inTransitTimeout(sent, worker)
+                delivered
+                ? !held.contains(shard) : now.timeIntervalSince(sent.at) > inTransitTimeout(sent, worker, now: now)
             guard lost else { continue }
             worker.assignments[shard] = nil
             if !scheduler.isDone(shard) {
@@ -554,11 +561,27 @@ final class ExtractionCoordinator {
         workers[identity] = worker
     }
 
+    /// Records a stall of this event loop (one message took over a second, e.g. an fsync on a busy disk): for a
+    /// worker timeout after it, the statuses and silences it caused are not taken for lost shards or dead workers
+    /// (statuses queued during the stall predate the shards sent just before it).
+    private func noteStall(since started: Date) {
+        let now = Date()
+        let length = now.timeIntervalSince(started)
+        guard length > 1 else { return }
+        logger.debug("the event loop stalled for \(String(format: "%.1f", length)) s handling one message")
+        stallAllowance = now < stallAllowanceUntil ? stallAllowance + length : length
+        stallAllowanceUntil = now.addingTimeInterval(request.workerTimeout + stallAllowance)
+    }
+
+    /// Seconds of this loop's recent stalls that timeouts allow for (0 once a worker timeout has passed).
+    private func allowance(at now: Date) -> Double { now < stallAllowanceUntil ? stallAllowance : 0 }
+
     /// How long an unacknowledged shard may be on its way before it counts as lost: the worker timeout plus the
-    /// time to deliver it and everything queued ahead of it to that worker at the link's estimated bandwidth.
-    private func inTransitTimeout(_ sent: Worker.Sent, _ worker: Worker) -> Double {
+    /// time to deliver it and everything queued ahead of it to that worker at the link's estimated bandwidth, plus
+    /// this loop's recent stalls.
+    private func inTransitTimeout(_ sent: Worker.Sent, _ worker: Worker, now: Date) -> Double {
         let queued = worker.assignments.values.filter { $0.sequence <= sent.sequence }.reduce(0) { $0 + $1.bytes }
-        return request.workerTimeout + Double(queued) / max(worker.bytesPerSecond, 1)
+        return request.workerTimeout + Double(queued) / max(worker.bytesPerSecond, 1) + allowance(at: now)
     }
 
     // MARK: - Liveness
@@ -571,7 +594,7 @@ final class ExtractionCoordinator {
         pumpWeights(now: now)
         for (identity, worker) in workers {
             let silent = now.timeIntervalSince(worker.lastHeard)
-            if silent > request.workerTimeout {
+            if silent > request.workerTimeout + allowance(at: now) {
                 logger.warning(
                     "worker \(worker.name) silent for \(String(format: "%.1f", silent)) s; reassigning its shards")
                 remove(identity, why: "timed out")
