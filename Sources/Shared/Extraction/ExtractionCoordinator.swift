@@ -65,6 +65,10 @@ final class ExtractionCoordinator {
     /// Weights transfers under way (when each began) and workers waiting for one, in order.
     private var weightsSending: [[UInt8]: Date] = [:]
     private var weightsQueue: [[UInt8]] = []
+    /// The identities in `weightsQueue` that still wait (membership without a scan of the queue).
+    private var weightsQueued: Set<[UInt8]> = []
+    /// The names of the registered workers (a name taken gets a suffix).
+    private var workerNames: Set<String> = []
     /// Failed reads per image path: how many, and the last reason.
     private var readFailures: [String: (count: Int, reason: String)] = [:]
     /// Set when the job cannot go on (a journal write failed, reads kept failing, the profile differs …); the
@@ -324,8 +328,9 @@ final class ExtractionCoordinator {
                 logger.info("compute profile: \(profile.summary), build \(profile.buildVersion)")
             }
             var name = hello.workerName
-            if workers.values.contains(where: { $0.name == name }) { name += "#\(workers.count + 1)" }
+            if workerNames.contains(name) { name += "#\(workers.count + 1)" }
             workers[identity] = Worker(name: name, lastHeard: now, lastSent: now)
+            workerNames.insert(name)
             logger.info("worker \(name) joined (pid \(hello.pid), \(hello.threads) threads)")
         }
         workers[identity]!.welcomed = true
@@ -335,8 +340,9 @@ final class ExtractionCoordinator {
     /// Queues a worker's request for the weights; at most `maxWeightsTransfers` go out at a time.
     private func requestWeights(_ identity: [UInt8], now: Date) {
         // A repeated request while the transfer is under way or queued changes nothing.
-        guard weightsSending[identity] == nil, !weightsQueue.contains(identity) else { return }
+        guard weightsSending[identity] == nil, !weightsQueued.contains(identity) else { return }
         weightsQueue.append(identity)
+        weightsQueued.insert(identity)
         if weightsSending.count >= max(1, request.maxWeightsTransfers) {
             let name = workers[identity]?.name ?? "?"
             logger.info(
@@ -350,7 +356,7 @@ final class ExtractionCoordinator {
     private func pumpWeights(now: Date) {
         while weightsSending.count < max(1, request.maxWeightsTransfers), !weightsQueue.isEmpty {
             let identity = weightsQueue.removeFirst()
-            guard workers[identity] != nil else { continue }
+            guard weightsQueued.remove(identity) != nil, workers[identity] != nil else { continue }
             weightsSending[identity] = now
             if !sendWeights(to: identity) { weightsSending[identity] = nil }
         }
@@ -616,8 +622,9 @@ final class ExtractionCoordinator {
 
     private func remove(_ identity: [UInt8], why: String) {
         guard let worker = workers.removeValue(forKey: identity) else { return }
+        workerNames.remove(worker.name)
         weightsSending[identity] = nil
-        weightsQueue.removeAll { $0 == identity }
+        weightsQueued.remove(identity)  // its entry in `weightsQueue` is skipped when it comes up
         let requeued = scheduler.withdraw(identity)
         retried += requeued.count
         if !requeued.isEmpty {
