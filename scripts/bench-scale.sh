@@ -76,6 +76,7 @@ watch_process() {
         sample=$(awk -v t="$ticks" '{ printf "%.1f", ($14 + $15) / t }' "/proc/$pid/stat" 2>/dev/null) || break
         hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
         rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || break
+        [ -n "$hwm" ] || break # a zombie has no memory lines: keep the last sample
         echo "$sample $hwm $rss" >"$file"
         sleep 0.5
     done

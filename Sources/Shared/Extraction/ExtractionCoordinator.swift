@@ -91,6 +91,8 @@ final class ExtractionCoordinator {
     /// Recent stalls of this event loop, seconds, allowed for in timeouts until `stallAllowanceUntil`.
     private var stallAllowance = 0.0
     private var stallAllowanceUntil = Date.distantPast
+    /// When the batch of messages being handled began (nil between batches).
+    private var batchStarted: Date?
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -141,14 +143,15 @@ final class ExtractionCoordinator {
             }
             if try socket.waitReadable(timeoutMilliseconds: 100) {
                 var handled = 0
-                var turnStarted = Date()
+                let started = Date()
+                batchStarted = started
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
                     handle(frames)
-                    noteStall(since: turnStarted)
-                    turnStarted = Date()
                     if fatal != nil { break }
                 }
+                batchStarted = nil
+                noteStall(since: started)
             }
             let now = Date()
             if now.timeIntervalSince(lastHousekeeping) >= 0.1 {
@@ -567,20 +570,24 @@ final class ExtractionCoordinator {
         workers[identity] = worker
     }
 
-    /// Records a stall of this event loop (one message took over a second, e.g. an fsync on a busy disk): for a
-    /// worker timeout after it, the statuses and silences it caused are not taken for lost shards or dead workers
-    /// (statuses queued during the stall predate the shards sent just before it).
+    /// Records a stall of this event loop (a batch of messages took over a second: fsyncs on a busy disk, a
+    /// backlog of large results): for a worker timeout after it, the statuses and silences it caused are not
+    /// taken for lost shards or dead workers (messages queued behind the batch are as old as it is long, and a
+    /// status queued then predates the shards sent just before).
     private func noteStall(since started: Date) {
         let now = Date()
         let length = now.timeIntervalSince(started)
         guard length > 1 else { return }
-        logger.debug("the event loop stalled for \(String(format: "%.1f", length)) s handling one message")
+        logger.debug("the event loop spent \(String(format: "%.1f", length)) s on one batch of messages")
         stallAllowance = now < stallAllowanceUntil ? stallAllowance + length : length
         stallAllowanceUntil = now.addingTimeInterval(request.workerTimeout + stallAllowance)
     }
 
-    /// Seconds of this loop's recent stalls that timeouts allow for (0 once a worker timeout has passed).
-    private func allowance(at now: Date) -> Double { now < stallAllowanceUntil ? stallAllowance : 0 }
+    /// Seconds by which a message handled now may be older than it looks: the current batch's time so far plus
+    /// this loop's recent stalls (those older than a worker timeout no longer count).
+    private func allowance(at now: Date) -> Double {
+        (batchStarted.map { now.timeIntervalSince($0) } ?? 0) + (now < stallAllowanceUntil ? stallAllowance : 0)
+    }
 
     /// How long an unacknowledged shard may be on its way before it counts as lost: the worker timeout plus the
     /// time to deliver it and everything queued ahead of it to that worker at the link's estimated bandwidth, plus
