@@ -80,7 +80,7 @@ struct ScaleTests {
         #expect(validation.skipped.sorted() == classNames.map { "\($0)/lost.png: missing" }.sorted())
     }
 
-    @Test("list input refuses mixed or incomplete options and names the line of a bad list")
+    @Test("list input refuses mixed options, names the line of a bad list, and wants the same classes in both lists")
     func listUsageAndErrors() throws {
         let fixture = try DistributedFixture("list-errors", imagesPerClass: 1, validationPerClass: 1)
         defer { fixture.directory.remove() }
@@ -103,6 +103,23 @@ struct ScaleTests {
                 + common)
         #expect(bad.status == 1, "\(bad.stderr)")
         #expect(bad.stderr.contains("bad.csv, line 3, column 2: empty class"), "\(bad.stderr)")
+        let good = fixture.directory.file("good.csv")
+        try Data("filename,class\ncat/img000.ppm,cat\ndog/img000.ppm,dog\n".utf8).write(to: URL(fileURLWithPath: good))
+        let other = fixture.directory.file("other.csv")
+        try Data("filename,class\ncat/img000.ppm,cat\n".utf8).write(to: URL(fileURLWithPath: other))
+        let classes = try fixture.runCoordinator(
+            [
+                "extract", "--train-list", good, "--validation-list", other, "--directory", fixture.validation,
+                "--output", fixture.directory.file("d.h5"),
+            ] + common)
+        #expect(classes.status == 1, "\(classes.stderr)")
+        #expect(classes.stderr.contains("has classes [cat], the training list has [cat, dog]"), "\(classes.stderr)")
+        let stray = try fixture.runCoordinator(
+            [
+                "extract", "--train", fixture.train, "--directory", fixture.train, "--output",
+                fixture.directory.file("e.h5"),
+            ] + common)
+        #expect(stray.status == 2, "\(stray.stderr)")
     }
 
     @Test("200 simulated workers, some dying, some hanging, all sending late duplicates: every image exactly once")
