@@ -78,6 +78,13 @@ struct ScaleTests {
         let validation = try #require(snapshot.splits["validation"])
         #expect(validation.filenames == classNames.map { "\($0)/img000.ppm" })
         #expect(validation.skipped.sorted() == classNames.map { "\($0)/lost.png: missing" }.sorted())
+        // The workers read the files themselves: the same output, missing files skipped the same way.
+        let sharedArguments = arguments.map {
+            $0 == fixture.directory.file("list.h5") ? fixture.directory.file("shared.h5") : $0
+        }
+        let shared = try fixture.runCoordinator(sharedArguments + ["--shared-filesystem"])
+        #expect(shared.status == 0, "shared-filesystem list run:\n\(shared.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("shared.h5")) == snapshot)
     }
 
     @Test("list input refuses mixed options, names the line of a bad list, and wants the same classes in both lists")
