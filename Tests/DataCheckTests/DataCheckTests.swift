@@ -59,6 +59,30 @@ struct DataCheckTests {
         #expect(report.text().contains("OK: nothing needs attention"))
     }
 
+    @Test("lists: each list is a split named after its file; a listed file that is missing is unreadable")
+    func lists() throws {
+        let directory = try TemporaryDirectory("datacheck-lists")
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.file("img"), withIntermediateDirectories: true)
+        for seed in 1...3 {
+            try writeTestPPM(directory.file("img/\(seed).ppm"), width: 40, height: 40, seed: seed)
+        }
+        try Data("filename,class\nimg/1.ppm,b\nimg/2.ppm,a\nimg/gone.ppm,a\n".utf8).write(
+            to: URL(fileURLWithPath: directory.file("train.csv")))
+        try Data("class,filename\na,img/3.ppm\nb,img/1.ppm\n".utf8).write(
+            to: URL(fileURLWithPath: directory.file("validation.csv")))
+        let report = try DataCheck().run(
+            lists: [directory.file("train.csv"), directory.file("validation.csv")], directory: directory.path)
+        #expect(report.splits.map(\.name) == ["train", "validation"])
+        #expect(report.splits.map(\.images) == [2, 2])
+        #expect(report.splits[0].classes.map(\.name) == ["a", "b"])
+        #expect(report.findings.first { $0.kind == .unreadable }?.files.first?.hasPrefix("train/img/gone.ppm") == true)
+        #expect(report.findings.contains { $0.kind == .leakage }, "img/1.ppm is in both splits")
+        #expect(throws: (any Error).self, "a list that cannot be read") {
+            try DataCheck().run(lists: [directory.file("none.csv")], directory: nil)
+        }
+    }
+
     @Test("an empty class is a problem")
     func emptyClass() throws {
         let directory = try TemporaryDirectory("datacheck-empty")

@@ -34,7 +34,22 @@ public struct DataCheck: Sendable {
     ///   files in all splits.
     public func run(directories: [String], progress: ProgressSink = .none) throws -> DataCheckReport {
         let scans = try directories.map { try DirectoryScan.scan(directory: $0) }
-        let names = Self.splitNames(directories)
+        return check(scans, names: Self.splitNames(directories), progress: progress)
+    }
+
+    /// Checks the splits listed in CSV image lists (see `ImageListFile`; a list's file name without its
+    /// extension names the split), their filenames relative to `directory` (nil: paths as they stand). A listed
+    /// file that is missing is an unreadable file. Throws `ImageListError` for a bad list.
+    public func run(lists: [String], directory: String?, progress: ProgressSink = .none) throws -> DataCheckReport {
+        let scans = try lists.map { list in
+            let (classNames, images) = try ImageListFile.read(list, directory: directory)
+            return DirectoryScan(directory: directory ?? "", classNames: classNames, entries: images)
+        }
+        let stems = lists.map { URL(fileURLWithPath: $0).deletingPathExtension().path }
+        return check(scans, names: Self.splitNames(stems), progress: progress)
+    }
+
+    private func check(_ scans: [DirectoryScan], names: [String], progress: ProgressSink) -> DataCheckReport {
         let total = scans.reduce(0) { $0 + $1.entries.count }
         var records: [[FileRecord]] = []
         var done = 0
