@@ -185,6 +185,7 @@ struct ShardSchedulerTests {
                 }
             }
         }
+        print("scheduler: \(shardCount) shards, \(handOuts) hand-outs, \(round) rounds, work \(scheduler.work)")
         #expect(completions == shardCount, "every shard completed exactly once")
         #expect(handOuts < 2 * shardCount)
         #expect(scheduler.work <= 10 * (shardCount + handOuts), "work \(scheduler.work) for \(handOuts) hand-outs")
