@@ -46,6 +46,9 @@ final class ExtractionCoordinator {
     /// reason (when no worker has accepted it).
     static let refusalsBeforeGivingUp = 3
 
+    /// The most of its own recent stalls the event loop allows for in timeouts, in worker timeouts.
+    static let maxStallAllowance = 4.0
+
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0
 
@@ -579,7 +582,11 @@ final class ExtractionCoordinator {
         let length = now.timeIntervalSince(started)
         guard length > 1 else { return }
         logger.debug("the event loop spent \(String(format: "%.1f", length)) s on one batch of messages")
-        stallAllowance = now < stallAllowanceUntil ? stallAllowance + length : length
+        // Capped, so that a dead worker is still found while this loop stays overloaded (its shards are also
+        // copied to idle workers near the end).
+        stallAllowance = min(
+            now < stallAllowanceUntil ? stallAllowance + length : length, Self.maxStallAllowance * request.workerTimeout
+        )
         stallAllowanceUntil = now.addingTimeInterval(request.workerTimeout + stallAllowance)
     }
 
