@@ -96,6 +96,20 @@ struct ExtractCommand: ParsableCommand {
             """)
     var trustInputs = false
 
+    @Flag(
+        help: """
+            On a resume, read every finished shard's features and check their SHA-256 before work starts \
+            (otherwise only the part files' sizes are checked; hashes are checked when the output is assembled).
+            """)
+    var verifyParts = false
+
+    @Option(
+        help: """
+            copy: the output holds the features. virtual: its features map onto the part files in OUTPUT.parts/, \
+            which must then stay next to it (no copy of the features; for very large jobs).
+            """)
+    var assemble: FeatureAssembly = .copy
+
     @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
     var weightsTransfers = 4
 
@@ -227,6 +241,8 @@ struct ExtractCommand: ParsableCommand {
         }
         request.insecure = insecure
         request.trustInputs = trustInputs
+        request.verifyParts = verifyParts
+        request.assembly = assemble
         request.maxWeightsTransfers = weightsTransfers
         // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
         // with 128 + the signal; a second one exits at once.

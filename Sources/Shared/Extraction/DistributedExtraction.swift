@@ -55,17 +55,32 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     // The journal's lock is held: whatever a crashed run of this output left half-written can go.
     removeTemporaryFiles(of: request.outputPath, logger: logger)
-    let scanned = journal.scanFinishedShards()
-    var done = scanned.done
-    for (shard, reason) in scanned.corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
+    if journal.ignoredLogLines > 0 {
+        let note =
+            "ignoring \(journal.ignoredLogLines) unreadable line(s) of \(journal.logPath) (a torn last line after a "
+            + "crash); their shards are computed again"
+        logger.warning("\(note)")
+    }
+    let finished = journal.finishedShards()
+    var done = finished.done
+    var corrupt = finished.lost
+    if request.verifyParts && !done.isEmpty {
+        logger.notice("checking the SHA-256 of \(done.count) finished shards")
+        let failed = journal.verify(done, threads: max(2, cores))
+        for (shard, _) in failed { done.remove(shard) }
+        corrupt += failed
+        do { try journal.invalidate(failed) } catch { throw ExtractionError(.failed, "\(error)") }
+    }
+    for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
     var imagesChanged = 0
     if !request.trustInputs && !done.isEmpty {
-        let changed = changedInputs(inputs: inputs, journal: journal, recorded: scanned.inputs, shards: done)
+        let recorded = journal.records.mapValues(\.inputs)
+        let changed = changedInputs(inputs: inputs, journal: journal, recorded: recorded, shards: done)
         imagesChanged = changed.values.reduce(0, +)
-        for shard in changed.keys.sorted() {
-            do { try journal.discardPart(shard) } catch { throw ExtractionError(.failed, "\(error)") }
-            done.remove(shard)
-        }
+        do {
+            try journal.invalidate(changed.keys.sorted().map { ($0, "\(changed[$0]!) images changed") })
+        } catch { throw ExtractionError(.failed, "\(error)") }
+        for shard in changed.keys { done.remove(shard) }
         if !changed.isEmpty {
             let note =
                 "\(imagesChanged) images changed since the interrupted run; recomputing their \(changed.count) shards"
@@ -73,7 +88,6 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             request.progress.note(note)
         }
     }
-    let corrupt = scanned.corrupt
     let shardsTotal = journal.manifest.shards.count
     if !done.isEmpty || !corrupt.isEmpty {
         logger.notice("resuming: \(done.count) of \(shardsTotal) shards done")
@@ -161,15 +175,27 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     do {
         var attributes = inputs.attributes
         attributes.provenance = journal.manifest.provenance
-        written = try assembleFeatureFile(
-            inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
-            progress: request.progress)
+        switch request.assembly {
+        case .copy:
+            written = try assembleFeatureFile(
+                inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+                progress: request.progress)
+        case .virtual:
+            written = try assembleVirtualFeatureFile(
+                inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+                progress: request.progress)
+        }
     } catch let error as ExtractionError {
         throw error
+    } catch let error as JournalError where error.reason == .corruptPart {
+        throw ExtractionError(
+            .failed,
+            "cannot assemble \(request.outputPath): \(error.message); the shard's record is withdrawn, and the same "
+                + "job run again computes it")
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }
-    if !request.keepParts {
+    if !request.keepParts && request.assembly == .copy {
         do { try journal.remove() } catch { logger.warning("\(error)") }
     }
     let seconds = Date().timeIntervalSince(started)

@@ -421,16 +421,24 @@ final class ExtractionCoordinator {
         let skipped = result.skipped.map {
             ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
         }
-        var values = [Float](repeating: 0, count: features.count / 4)
-        values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
-        let part = ShardPart(
-            shardID: span.id, split: span.split, start: span.start, count: span.count,
-            featureCount: inputs.featureCount, skipped: skipped, inputs: stamps, features: values)
+        let skippedOffsets = Set(skipped.map(\.offset))
+        guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
+            features.count == (span.count - skipped.count) * inputs.featureCount * 4
+        else {
+            scheduler.release(identity, shard: result.shardID)
+            workers[identity]!.assignments[result.shardID] = nil
+            return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
+        }
         do {
-            try journal.writePart(part)
+            let record = try features.withUnsafeBytes {
+                try journal.parts.writeShard(
+                    span, splitImageCount: journal.imageCount(of: span.split), rows: $0, skipped: skipped,
+                    inputs: stamps)
+            }
+            try journal.commit([record])
         } catch {
             // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
-            // retry: stop the job. The parts written so far stay, so a rerun resumes once there is room.
+            // retry: stop the job. The shards logged so far stay, so a rerun resumes once there is room.
             fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
             return
         }

@@ -47,6 +47,11 @@ public struct ExtractionRequest: Sendable {
     /// On a resume, trust that no image of a finished shard changed (skips checking their sizes and
     /// modification times).
     public var trustInputs: Bool = false
+    /// Before work starts, read every finished shard's rows and check their SHA-256 (in parallel); shards that
+    /// fail are computed again. Off: a resume trusts the journal log and checks only the part files' sizes.
+    public var verifyParts: Bool = false
+    /// How the output file holds the features: copied from the part files, or mapped onto them.
+    public var assembly: FeatureAssembly = .copy
     /// Asked to stop early (signals); nil: runs to the end.
     public var stop: ExtractionStop? = nil
     /// Weights transfers the coordinator sends at a time; workers asking beyond this wait in a queue.
@@ -131,4 +136,13 @@ public struct ExtractionSummary: Sendable, Codable {
         self.imagesPerSecond = imagesPerSecond
         self.perWorker = perWorker
     }
+}
+
+/// How the output feature file holds the features.
+public enum FeatureAssembly: String, CaseIterable, Sendable {
+    /// A plain HDF5 file with the features copied in (the part files are removed unless kept).
+    case copy
+    /// `<split>/features` are HDF5 virtual datasets over the part files, which must stay next to the output;
+    /// labels and filenames are written for real.
+    case virtual
 }

@@ -1,0 +1,161 @@
+import FileIntegrity
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A finished shard as the journal log records it: where its rows are, their SHA-256, the images skipped, and
+/// each image's stamp when it was read.
+public struct ShardRecord: Codable, Sendable, Equatable {
+    public var shard: Int
+    public var split: String
+    /// Index of the shard's first image within its split.
+    public var start: Int
+    public var count: Int
+    public var location: PartLocation
+    /// SHA-256 (hex) of the `location.size` bytes at `location`.
+    public var sha256: String
+    public var skipped: [ShardPart.Skipped]
+    /// Per image in shard order: its stamp when read, nil when it was missing. A resume recomputes the shard
+    /// when any image's stamp differs now.
+    public var inputs: [ShardPart.InputStamp?]
+
+    public init(
+        shard: Int, split: String, start: Int, count: Int, location: PartLocation, sha256: String,
+        skipped: [ShardPart.Skipped], inputs: [ShardPart.InputStamp?]
+    ) {
+        self.shard = shard
+        self.split = split
+        self.start = start
+        self.count = count
+        self.location = location
+        self.sha256 = sha256
+        self.skipped = skipped
+        self.inputs = inputs
+    }
+}
+
+/// One line of the journal log: a shard done, or a shard's earlier record withdrawn (its rows failed a check,
+/// or its inputs changed) so that it is computed again.
+public enum JournalEvent: Codable, Sendable, Equatable {
+    case done(ShardRecord)
+    case invalidated(shard: Int, reason: String)
+}
+
+/// `journal.log`: append-only JSON lines, one `JournalEvent` each.
+///
+/// A line counts once it and its newline are durable; a torn last line (a crash mid-append) is ignored and cut
+/// off when the log is opened, so the next append starts on a line of its own. Appends write a group of lines
+/// with one `write` and one `fsync`. Used from one thread.
+public final class JournalLog {
+    public static let name = "journal.log"
+
+    public let path: String
+    private var fd: Int32
+
+    /// The state the log describes: each shard's latest record, invalidations applied.
+    public private(set) var records: [Int: ShardRecord]
+    /// Lines that were present but could not be read (a torn last line, or damage), ignored.
+    public let ignoredLines: Int
+
+    private init(path: String, fd: Int32, records: [Int: ShardRecord], ignoredLines: Int) {
+        self.path = path
+        self.fd = fd
+        self.records = records
+        self.ignoredLines = ignoredLines
+    }
+
+    deinit { close() }
+
+    /// Opens (or creates) the log at `path`, replays it, and cuts off a torn last line.
+    public static func open(_ path: String) throws -> JournalLog {
+        let existed = access(path, F_OK) == 0
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description) }
+        let bytes: [UInt8]
+        do {
+            bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            Glibc.close(fd)
+            throw JournalError(.io, FileIOError(path: path, operation: "read", error: error).description)
+        }
+        var records: [Int: ShardRecord] = [:]
+        var ignored = 0
+        var lineStart = 0
+        let decoder = JSONDecoder()
+        var index = 0
+        while let newline = bytes[index...].firstIndex(of: 10) {
+            let line = bytes[lineStart..<newline]
+            index = newline + 1
+            lineStart = index
+            if line.isEmpty { continue }
+            guard let event = try? decoder.decode(JournalEvent.self, from: Data(line)) else {
+                ignored += 1
+                continue
+            }
+            apply(event, to: &records)
+        }
+        if lineStart < bytes.count {
+            // A torn last line: never durable as a whole, so never counted. Cut it off.
+            ignored += 1
+            guard ftruncate(fd, off_t(lineStart)) == 0, fsync(fd) == 0 else {
+                let code = errno
+                Glibc.close(fd)
+                throw JournalError(.io, FileIOError(path: path, operation: "truncate a torn line of", errno: code).description)
+            }
+        }
+        if !existed {
+            do { try AtomicFile.syncDirectory(containing: path) } catch {
+                Glibc.close(fd)
+                throw JournalError(.io, "\(error)")
+            }
+        }
+        return JournalLog(path: path, fd: fd, records: records, ignoredLines: ignored)
+    }
+
+    private static func apply(_ event: JournalEvent, to records: inout [Int: ShardRecord]) {
+        switch event {
+        case .done(let record): records[record.shard] = record
+        case .invalidated(let shard, _): records[shard] = nil
+        }
+    }
+
+    /// Appends `events` as lines with one write and one fsync; they count once this returns.
+    public func append(_ events: [JournalEvent]) throws {
+        guard !events.isEmpty else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var bytes: [UInt8] = []
+        for event in events {
+            do { bytes += try encoder.encode(event) } catch {
+                preconditionFailure("a journal event of strings and integers failed to encode: \(error)")
+            }
+            bytes.append(10)
+        }
+        let before = lseek(fd, 0, SEEK_END)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                // No half line may stay ahead of a later append.
+                if before >= 0 { _ = ftruncate(fd, before) }
+                throw JournalError(.io, FileIOError(path: path, operation: "append to", errno: code).description)
+            }
+            written += result
+        }
+        guard fdatasync(fd) == 0 else {
+            throw JournalError(.io, FileIOError(path: path, operation: "fsync", errno: errno).description)
+        }
+        for event in events { Self.apply(event, to: &records) }
+    }
+
+    public func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+}
