@@ -38,9 +38,39 @@ public struct ShardRecord: Codable, Sendable, Equatable {
 
 /// One line of the journal log: a shard done, or a shard's earlier record withdrawn (its rows failed a check,
 /// or its inputs changed) so that it is computed again.
+///
+/// As JSON: `{"done": {"shard": 3, "split": "train", "start": 12, "count": 4, "location": {"part":
+/// "part-train-000000.h5", "offset": 2144, "size": 401408}, "sha256": "…", "skipped": [{"offset": 1, "reason":
+/// "…"}], "inputs": [{"size": 1234, "modifiedNanoseconds": …}, null, …]}}` or `{"invalidated": {"shard": 3,
+/// "reason": "…"}}`.
 public enum JournalEvent: Codable, Sendable, Equatable {
     case done(ShardRecord)
     case invalidated(shard: Int, reason: String)
+
+    private enum Key: String, CodingKey { case done, invalidated }
+    private struct Invalidation: Codable {
+        var shard: Int
+        var reason: String
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        if let record = try container.decodeIfPresent(ShardRecord.self, forKey: .done) {
+            self = .done(record)
+        } else {
+            let invalidation = try container.decode(Invalidation.self, forKey: .invalidated)
+            self = .invalidated(shard: invalidation.shard, reason: invalidation.reason)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        switch self {
+        case .done(let record): try container.encode(record, forKey: .done)
+        case .invalidated(let shard, let reason):
+            try container.encode(Invalidation(shard: shard, reason: reason), forKey: .invalidated)
+        }
+    }
 }
 
 /// `journal.log`: append-only JSON lines, one `JournalEvent` each.
