@@ -108,6 +108,7 @@ final class ExtractionCoordinator {
             interpolation: request.settings.interpolation.rawValue,
             preprocessing: request.settings.preprocessing.rawValue, layer: request.layer.rawValue,
             featureCount: inputs.featureCount, sharedFilesystem: request.sharedFilesystem,
+            partsDirectory: request.sharedFilesystem ? OutputCheck.resolve(journal.directory) : nil,
             heartbeatIntervalMilliseconds: Int(request.heartbeatInterval * 1000),
             peerTimeoutMilliseconds: Int(request.workerTimeout * 1000))
     }
@@ -118,6 +119,12 @@ final class ExtractionCoordinator {
     func run() throws {
         if let refusal = limits.refusal(of: job) {
             throw ExtractionError(.badInput, "no worker would take this job: \(refusal)")
+        }
+        if let parts = job.partsDirectory {
+            // Workers that write parts check they see this directory by this file.
+            do { try AtomicFile.write(Array(job.jobID.utf8), to: parts + "/job.id") } catch {
+                throw ExtractionError(.failed, "cannot write \(parts)/job.id: \(error)")
+            }
         }
         var lastHousekeeping = Date.distantPast
         while !scheduler.isComplete {
@@ -422,18 +429,36 @@ final class ExtractionCoordinator {
             ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
         }
         let skippedOffsets = Set(skipped.map(\.offset))
-        guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
-            features.count == (span.count - skipped.count) * inputs.featureCount * 4
-        else {
-            scheduler.release(identity, shard: result.shardID)
-            workers[identity]!.assignments[result.shardID] = nil
-            return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
-        }
+        let record: ShardRecord
         do {
-            let record = try features.withUnsafeBytes {
-                try journal.parts.writeShard(
-                    span, splitImageCount: journal.imageCount(of: span.split), rows: $0, skipped: skipped,
-                    inputs: stamps)
+            if let written = result.written {
+                // Shared filesystem: the worker wrote the rows into the part file; only the range and hash came.
+                let expected = try journal.parts.location(
+                    of: span, splitImageCount: journal.imageCount(of: span.split))
+                guard written.path == journal.parts.path(expected.part), written.offset == expected.offset,
+                    written.size == expected.size, let sha256 = written.sha256
+                else {
+                    scheduler.release(identity, shard: result.shardID)
+                    workers[identity]!.assignments[result.shardID] = nil
+                    return drop("a result for shard \(result.shardID) from \(name) written to another part range")
+                }
+                record = ShardRecord(
+                    shard: span.id, split: span.split, start: span.start, count: span.count, location: expected,
+                    sha256: sha256, skipped: skipped, inputs: stamps)
+            } else {
+                guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
+                    features.count == (span.count - skipped.count) * inputs.featureCount * 4
+                else {
+                    scheduler.release(identity, shard: result.shardID)
+                    workers[identity]!.assignments[result.shardID] = nil
+                    return drop(
+                        "a result for shard \(result.shardID) from \(name) whose features do not match its images")
+                }
+                record = try features.withUnsafeBytes {
+                    try journal.parts.writeShard(
+                        span, splitImageCount: journal.imageCount(of: span.split), rows: $0, skipped: skipped,
+                        inputs: stamps)
+                }
             }
             try journal.commit([record])
         } catch {
@@ -487,7 +512,12 @@ final class ExtractionCoordinator {
             let sequence = worker.sentSequence + 1
             let assignment = ShardAssignment(
                 jobID: job.jobID, shardID: shard, attempt: attempt, sequence: sequence, start: span.start,
-                filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil)
+                filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil,
+                part: partRange(for: span))
+            if request.sharedFilesystem && assignment.part == nil {
+                scheduler.release(identity, shard: shard)
+                return
+            }
             var images: [[UInt8]] = []
             var stamps: [ShardPart.InputStamp?]?
             var missing = Set<Int>()
@@ -522,6 +552,19 @@ final class ExtractionCoordinator {
             workers[identity]!.assignments[shard] = Worker.Sent(
                 sequence: sequence, at: now, bytes: bytes, stamps: stamps, missing: missing)
             if !send(.shard(assignment, images: images), to: identity) { return }
+        }
+    }
+
+    /// Shared filesystem: the part range a worker writes `span`'s rows into, making its part file first when needed
+    /// (a failure to make it ends the job, and returns nil). Nil in plain mode.
+    private func partRange(for span: ShardSpan) -> PartRange? {
+        guard request.sharedFilesystem else { return nil }
+        do {
+            let location = try journal.parts.location(of: span, splitImageCount: journal.imageCount(of: span.split))
+            return PartRange(path: journal.parts.path(location.part), offset: location.offset, size: location.size)
+        } catch {
+            fatal = ExtractionError(.failed, "cannot prepare shard \(span.id): \(error)")
+            return nil
         }
     }
 

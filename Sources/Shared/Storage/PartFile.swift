@@ -142,23 +142,9 @@ public final class PartFiles: Sendable {
     /// Writes `bytes` at `location` (pwrite, then fsync) and returns their SHA-256 (hex).
     public func write(_ bytes: UnsafeRawBufferPointer, at location: PartLocation) throws -> String {
         precondition(bytes.count == location.size, "\(bytes.count) bytes for a location of \(location.size)")
-        let path = path(location.part)
-        let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description) }
-        defer { Glibc.close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let result = pwrite(fd, bytes.baseAddress! + written, bytes.count - written, off_t(location.offset + written))
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw JournalError(.io, FileIOError(path: path, operation: "write", errno: errno).description)
-            }
-            written += result
+        do { return try InPlaceWrite.write(bytes, to: path(location.part), at: location.offset) } catch {
+            throw JournalError(.io, error.description)
         }
-        guard fsync(fd) == 0 else {
-            throw JournalError(.io, FileIOError(path: path, operation: "fsync", errno: errno).description)
-        }
-        return Checksum.hex(SHA256.hash(data: bytes))
     }
 
     /// Reads the bytes at `location`; throws when the file is missing or shorter.
