@@ -1,7 +1,12 @@
+import FileIntegrity
 import Foundation
 import Storage
 import TestSupport
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The first Python that imports h5py (Debian's python3-h5py).
 let pythonWithH5py: String? = ["python3", "/usr/bin/python3"].first { runTool($0, ["-c", "import h5py"])?.status == 0 }
@@ -54,5 +59,73 @@ struct ExtractionStorageTests {
             runTool(python, ["-c", script, fixture.directory.file("copy.h5"), fixture.directory.file("virtual.h5")]))
         #expect(result.status == 0, "\(result.stderr)")
         print("h5py read the virtual output: \(result.stdout)")
+    }
+
+    @Test("shared-filesystem mode: workers write the parts; kill -9 of the coordinator, and the rerun resumes from the log")
+    func sharedFilesystemKilledAndResumed() throws {
+        let fixture = try DistributedFixture("shared-kill")
+        defer { fixture.directory.remove() }
+        let reference = try fixture.runCoordinator(fixture.extractArguments("reference.h5", ["--workers", "1"]))
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let expected = try FeatureSnapshot(fixture.directory.file("reference.h5"))
+        let arguments = fixture.extractArguments(
+            "out.h5", ["--workers", "2", "--shard-size", "2", "--worker-timeout", "2", "--shared-filesystem"])
+        let slowWorker = try BuiltExecutables.slowWorkerScript(delayMilliseconds: 250, in: fixture.directory.path)
+        let coordinator = try fixture.startCoordinator(arguments, environment: ["BOTTLENECK_WORKER": slowWorker])
+        #expect(waitUntil(timeout: 30) { fixture.partsCount("out.h5") >= 3 }, "the job got going")
+        coordinator.signal(SIGKILL)
+        coordinator.wait(timeout: 10)
+        let pids = coordinator.stderr.split(separator: "\n").compactMap { line -> Int32? in
+            guard let range = line.range(of: ": pid ") else { return nil }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(waitUntil(timeout: 10) { pids.allSatisfy { !processExists($0) } }, "local workers outlived it")
+        let partsBefore = fixture.partsCount("out.h5")
+        let location = try #require(fixture.partLocation("out.h5", shard: 0))
+        #expect(location.part == "part-train-000000.h5")
+
+        let rerun = try fixture.runCoordinator(arguments)
+        #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
+        let total = fixture.partsCount("out.h5")
+        #expect(rerun.stderr.contains("resuming: \(partsBefore) of "), "\(rerun.stderr)")
+        #expect(total == 0, "the parts are removed after a copy assembly")
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+    }
+
+    @Test("a worker in shared-filesystem mode that cannot see the parts directory refuses the job, naming it")
+    func workerWithoutPartsDirectoryRefused() throws {
+        guard getuid() == 0, let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) else {
+            print("Parts-directory refusal test skipped: needs root and unshare(1) for a private mount namespace")
+            return
+        }
+        let fixture = try DistributedFixture("shared-refused")
+        defer { fixture.directory.remove() }
+        let port = freeTCPPort()
+        let coordinator = try fixture.startCoordinator(
+            fixture.extractArguments(
+                "out.h5", ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--shared-filesystem"]))
+        defer { coordinator.signal(SIGKILL) }
+        #expect(coordinator.waitForStderr("listening for workers", timeout: 30), "\(coordinator.stderr)")
+        let parts = OutputCheck.resolve(fixture.directory.file("out.h5.parts"))
+        // The worker runs in a mount namespace of its own where an empty tmpfs hides the parts directory.
+        let command =
+            "mount -t tmpfs none '\(parts)' && exec '\(BuiltExecutables.worker)' --connect tcp://127.0.0.1:\(port) "
+            + "--cache-dir '\(fixture.directory.file("cache-blind"))' --give-up-after 20"
+        let worker = try ChildProcess(
+            unshare, ["--mount", "--propagation", "private", "sh", "-c", command], logDirectory: fixture.directory.path,
+            label: "blind-worker")
+        let status = worker.wait(timeout: 60)
+        if worker.stderr.contains("mount: ") || worker.stderr.contains("unshare: ") {
+            print("Parts-directory refusal test skipped: no private mount here: \(worker.stderr)")
+            return
+        }
+        #expect(status != 0, "\(worker.stderr)")
+        #expect(worker.stderr.contains("cannot see the parts directory \(parts)"), "\(worker.stderr)")
+        #expect(
+            coordinator.waitForStderr("cannot see the parts directory \(parts)", timeout: 10),
+            "the coordinator names the worker and the path:\n\(coordinator.stderr)")
+        #expect(coordinator.stderr.contains("left: worker "))
     }
 }
