@@ -100,7 +100,15 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     var perWorker: [String: Int] = [:]
     var weightsTransfers = 0
     if done.count < shardsTotal {
-        let context = try WireContext()
+        // The traffic to expect: feature rows back (and image bytes out) in plain mode, at a generous rate per
+        // local worker and for a cluster of remote ones; shard messages of paths and hashes only with a shared
+        // filesystem.
+        let imagesPerSecond = Double(workerCount) * 50 + (request.bindEndpoints.isEmpty ? 0 : 2000)
+        let bytesPerImage = request.sharedFilesystem ? 512.0 : Double(inputs.featureCount * 4 + 100_000)
+        let ioThreads = WireContext.ioThreads(
+            bytesPerSecond: imagesPerSecond * bytesPerImage, curve: request.curve != nil, maximum: max(1, cores / 2))
+        let context = try WireContext(ioThreads: ioThreads)
+        logger.debug("ZeroMQ I/O threads: \(ioThreads)")
         defer { context.terminate() }
         var options = SocketOptions()
         options.maxMessageSize = Int64(shardSize * inputs.featureCount * 4 + (1 << 20))

@@ -46,6 +46,9 @@ final class ExtractionCoordinator {
     /// reason (when no worker has accepted it).
     static let refusalsBeforeGivingUp = 3
 
+    /// Threads writing parts in plain mode: a few, for the fsyncs of several shards to overlap.
+    static let writerThreads = 2
+
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0
 
@@ -73,6 +76,10 @@ final class ExtractionCoordinator {
     private let progress: ProgressSink
     private let resumedImages: Int
     private var localWorkers: LocalWorkerPool?
+    /// Plain mode: the threads that write shards' rows into the part files.
+    private let writers: ShardWriterPool
+    /// Shards stored and not yet in the journal log, with the worker that computed each.
+    private var toCommit: [(record: ShardRecord, worker: String)] = []
 
     private(set) var retried = 0
     private(set) var duplicates = 0
@@ -95,6 +102,7 @@ final class ExtractionCoordinator {
         self.logger = logger
         self.socket = socket
         progress = request.progress
+        writers = ShardWriterPool(parts: journal.parts, threads: Self.writerThreads)
         scheduler = ShardScheduler(shardCount: journal.manifest.shards.count, alreadyDone: alreadyDone)
         doneImages = alreadyDone.reduce(0) { $0 + journal.manifest.shards[$1].count }
         resumedImages = doneImages
@@ -126,8 +134,10 @@ final class ExtractionCoordinator {
                 throw ExtractionError(.failed, "cannot write \(parts)/job.id: \(error)")
             }
         }
+        writers.start()
+        defer { writers.stop() }
         var lastHousekeeping = Date.distantPast
-        while !scheduler.isComplete {
+        while !scheduler.isComplete || writers.pending > 0 || !toCommit.isEmpty {
             if let fatal {
                 endJob(reason: "the job failed")
                 throw fatal
@@ -139,7 +149,8 @@ final class ExtractionCoordinator {
                     "stopped by \(signalName(signal)) with \(scheduler.doneCount) of \(journal.manifest.shards.count) "
                         + "shards done; they are kept in \(journal.directory), and the same job run again resumes")
             }
-            if try socket.waitReadable(timeoutMilliseconds: 100) {
+            let busy = writers.pending > 0 || !toCommit.isEmpty
+            if try socket.waitReadable(timeoutMilliseconds: busy ? 5 : 100) {
                 var handled = 0
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
@@ -152,6 +163,7 @@ final class ExtractionCoordinator {
                 lastHousekeeping = now
                 try housekeeping(now: now)
             }
+            commitFinished()
             reportProgress()
         }
         reportProgress()
@@ -429,54 +441,82 @@ final class ExtractionCoordinator {
             ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
         }
         let skippedOffsets = Set(skipped.map(\.offset))
-        let record: ShardRecord
-        do {
-            if let written = result.written {
-                // Shared filesystem: the worker wrote the rows into the part file; only the range and hash came.
-                let expected = try journal.parts.location(
-                    of: span, splitImageCount: journal.imageCount(of: span.split))
-                guard written.path == journal.parts.path(expected.part), written.offset == expected.offset,
-                    written.size == expected.size, let sha256 = written.sha256
-                else {
-                    scheduler.release(identity, shard: result.shardID)
-                    workers[identity]!.assignments[result.shardID] = nil
-                    return drop("a result for shard \(result.shardID) from \(name) written to another part range")
-                }
-                record = ShardRecord(
-                    shard: span.id, split: span.split, start: span.start, count: span.count, location: expected,
-                    sha256: sha256, skipped: skipped, inputs: stamps)
-            } else {
-                guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
-                    features.count == (span.count - skipped.count) * inputs.featureCount * 4
-                else {
-                    scheduler.release(identity, shard: result.shardID)
-                    workers[identity]!.assignments[result.shardID] = nil
-                    return drop(
-                        "a result for shard \(result.shardID) from \(name) whose features do not match its images")
-                }
-                record = try features.withUnsafeBytes {
-                    try journal.parts.writeShard(
-                        span, splitImageCount: journal.imageCount(of: span.split), rows: $0, skipped: skipped,
-                        inputs: stamps)
-                }
+        if let written = result.written {
+            // Shared filesystem: the worker wrote the rows into the part file; only the range and hash came.
+            let expected: PartLocation
+            do {
+                expected = try journal.parts.location(of: span, splitImageCount: journal.imageCount(of: span.split))
+            } catch {
+                fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
+                return
             }
-            try journal.commit([record])
-        } catch {
-            // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
-            // retry: stop the job. The shards logged so far stay, so a rerun resumes once there is room.
-            fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
-            return
+            guard written.path == journal.parts.path(expected.part), written.offset == expected.offset,
+                written.size == expected.size, let sha256 = written.sha256
+            else {
+                scheduler.release(identity, shard: result.shardID)
+                workers[identity]!.assignments[result.shardID] = nil
+                return drop("a result for shard \(result.shardID) from \(name) written to another part range")
+            }
+            toCommit.append(
+                (
+                    ShardRecord(
+                        shard: span.id, split: span.split, start: span.start, count: span.count, location: expected,
+                        sha256: sha256, skipped: skipped, inputs: stamps), name
+                ))
+        } else {
+            guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
+                features.count == (span.count - skipped.count) * inputs.featureCount * 4
+            else {
+                scheduler.release(identity, shard: result.shardID)
+                workers[identity]!.assignments[result.shardID] = nil
+                return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
+            }
+            // Plain mode: the rows go to the writer threads; the shard is logged when they are on disk.
+            writers.submit(
+                ShardWriterPool.Job(
+                    span: span, splitImageCount: journal.imageCount(of: span.split), features: features,
+                    skipped: skipped, inputs: stamps, worker: name))
         }
+        // Done for scheduling from now on (no copy is handed out again); it counts as done once its journal log
+        // line is durable (`commitFinished`). A write that fails ends the job.
         for other in scheduler.complete(result.shardID) where other != identity {
             // The copies elsewhere are moot; their results will be dropped as duplicates.
             logger.debug("shard \(result.shardID) done; \(workers[other]?.name ?? "?") computes a moot copy")
         }
         workers[identity]!.assignments[result.shardID] = nil
-        doneImages += span.count
-        computedImages += span.count
-        perWorker[name, default: 0] += span.count
-        for skipped in skipped {
-            logger.warning("skipping \(entries[span.start + skipped.offset].filename): \(skipped.reason)")
+    }
+
+    /// Makes the journal log lines of the shards stored since the last call durable in one append (one fsync),
+    /// then counts them done. A failed write or append ends the job; what is not logged is computed by a rerun.
+    private func commitFinished() {
+        for outcome in writers.takeFinished() {
+            switch outcome {
+            case .stored(let record, let worker): toCommit.append((record, worker))
+            case .failed(let shard, let reason):
+                // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
+                // retry: stop the job. The shards logged so far stay, so a rerun resumes once there is room.
+                if fatal == nil { fatal = ExtractionError(.failed, "cannot store shard \(shard): \(reason)") }
+            }
+        }
+        guard !toCommit.isEmpty else { return }
+        let committing = toCommit
+        toCommit.removeAll()
+        do {
+            try journal.commit(committing.map(\.record))
+        } catch {
+            if fatal == nil {
+                fatal = ExtractionError(.failed, "cannot log shards \(committing.map(\.record.shard)): \(error)")
+            }
+            return
+        }
+        for (record, worker) in committing {
+            doneImages += record.count
+            computedImages += record.count
+            perWorker[worker, default: 0] += record.count
+            let entries = inputs.splits.first { $0.name == record.split }!.entries
+            for skipped in record.skipped {
+                logger.warning("skipping \(entries[record.start + skipped.offset].filename): \(skipped.reason)")
+            }
         }
     }
 
