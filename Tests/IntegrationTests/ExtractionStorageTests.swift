@@ -35,6 +35,15 @@ struct ExtractionStorageTests {
             FileManager.default.fileExists(atPath: fixture.directory.file("virtual.h5.parts/part-train-000000.h5")),
             "the part files a virtual output maps onto stay")
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("copy.h5.parts")))
+        // A restart, which removes the parts, says it removes the virtual output that maps onto them.
+        let restarted = try fixture.runCoordinator(
+            fixture.extractArguments(
+                "virtual.h5", ["--workers", "1", "--shard-size", "4", "--assemble", "virtual", "--restart"]))
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        #expect(restarted.stderr.contains("restarting removes the part files that "), "\(restarted.stderr)")
+        #expect(
+            try FeatureSnapshot(fixture.directory.file("virtual.h5"))
+                == FeatureSnapshot(fixture.directory.file("copy.h5")))
 
         guard let python = pythonWithH5py else {
             print("h5py comparison skipped: \(h5pyUnavailable ?? "")")

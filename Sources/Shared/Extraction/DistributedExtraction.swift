@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
@@ -44,6 +45,10 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
+    // A virtual output maps onto the part files: a restart, which removes them, removes that output too and
+    // says so (it would be left reading zeros).
+    let virtualMarker = request.partsDirectory + "/" + virtualOutputMarker
+    let restartDropsVirtualOutput = request.restart && FileManager.default.fileExists(atPath: virtualMarker)
     let journal: ShardJournal
     do {
         journal = try ShardJournal.open(
@@ -55,6 +60,13 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     // The journal's lock is held: whatever a crashed run of this output left half-written can go.
     removeTemporaryFiles(of: request.outputPath, logger: logger)
+    if restartDropsVirtualOutput && FileManager.default.fileExists(atPath: request.outputPath) {
+        let note =
+            "restarting removes the part files that \(request.outputPath) (a virtual output) maps onto; removing it too"
+        logger.notice("\(note)")
+        request.progress.note(note)
+        try? FileManager.default.removeItem(atPath: request.outputPath)
+    }
     if journal.ignoredLogLines > 0 {
         let note =
             "ignoring \(journal.ignoredLogLines) unreadable line(s) of \(journal.logPath) (a torn last line after a "
@@ -189,6 +201,11 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
                 inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
                 progress: request.progress)
         case .virtual:
+            do {
+                try AtomicFile.write(Array(URL(fileURLWithPath: request.outputPath).lastPathComponent.utf8), to: virtualMarker)
+            } catch {
+                throw ExtractionError(.failed, "cannot write \(virtualMarker): \(error)")
+            }
             written = try assembleVirtualFeatureFile(
                 inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
                 progress: request.progress)
@@ -214,6 +231,10 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         weightsTransfers: weightsTransfers)
     return summary
 }
+
+/// The file in the journal directory that says a virtual output maps onto its part files (its text: the output's
+/// name).
+let virtualOutputMarker = "virtual-output"
 
 /// Removes `<output>.tmp-*` files next to the output: feature files a crashed run was assembling. Call only with
 /// the journal's lock held (no other coordinator writes this output).
