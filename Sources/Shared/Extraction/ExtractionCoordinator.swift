@@ -48,6 +48,9 @@ final class ExtractionCoordinator {
 
     /// Threads writing parts in plain mode: a few, for the fsyncs of several shards to overlap.
     static let writerThreads = 2
+    /// Plain mode: threads reading image files ahead of dispatch, and how many shards ahead they read.
+    static let prefetchThreads = 2
+    static let prefetchShards = 8
 
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0
@@ -78,6 +81,9 @@ final class ExtractionCoordinator {
     private var localWorkers: LocalWorkerPool?
     /// Plain mode: the threads that write shards' rows into the part files.
     private let writers: ShardWriterPool
+    /// Plain mode: the threads that read image files ahead of dispatch.
+    private let prefetcher = ShardPrefetcher(
+        threads: ExtractionCoordinator.prefetchThreads, capacity: 2 * ExtractionCoordinator.prefetchShards)
     /// Shards stored and not yet in the journal log, with the worker that computed each.
     private var toCommit: [(record: ShardRecord, worker: String)] = []
 
@@ -136,6 +142,13 @@ final class ExtractionCoordinator {
         }
         writers.start()
         defer { writers.stop() }
+        if !request.sharedFilesystem {
+            prefetcher.start()
+            if let first = journal.manifest.shards.indices.first(where: { !scheduler.isDone($0) }) {
+                prefetchAfter(first - 1)
+            }
+        }
+        defer { prefetcher.stop() }
         var lastHousekeeping = Date.distantPast
         while !scheduler.isComplete || writers.pending > 0 || !toCommit.isEmpty {
             if let fatal {
@@ -562,29 +575,18 @@ final class ExtractionCoordinator {
             var stamps: [ShardPart.InputStamp?]?
             var missing = Set<Int>()
             if !request.sharedFilesystem {
-                // The coordinator reads: it records each image's stamp, and tells a failed read from a missing file.
-                var read: [ShardPart.InputStamp?] = []
-                var failure: (path: String, reason: String)?
-                for (offset, entry) in entries.enumerated() {
-                    switch ImageFile.read(entry.path) {
-                    case .read(let bytes, let stamp):
-                        images.append(bytes)
-                        read.append(.init(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
-                    case .missing:
-                        images.append([])
-                        read.append(nil)
-                        missing.insert(offset)
-                    case .failed(let reason):
-                        failure = (entry.path, reason)
-                    }
-                    if failure != nil { break }
-                }
-                if let failure {
+                // The coordinator reads (ahead, on the prefetch threads, when it could): it records each image's
+                // stamp, and tells a failed read from a missing file.
+                let read = prefetcher.take(shard) ?? ShardPrefetcher.read(entries.map(\.path))
+                if let failure = read.failure {
                     scheduler.release(identity, shard: shard)
                     readFailed(shard: shard, failures: [failure], on: nil, now: now)
                     return
                 }
-                stamps = read
+                images = read.images
+                missing = read.missing
+                prefetchAfter(shard)
+                stamps = read.stamps
             }
             let bytes = images.reduce(0) { $0 + $1.count } + assignment.filenames.reduce(0) { $0 + $1.utf8.count * 2 }
             workers[identity]!.credit -= 1
@@ -592,6 +594,16 @@ final class ExtractionCoordinator {
             workers[identity]!.assignments[shard] = Worker.Sent(
                 sequence: sequence, at: now, bytes: bytes, stamps: stamps, missing: missing)
             if !send(.shard(assignment, images: images), to: identity) { return }
+        }
+    }
+
+    /// Plain mode: asks for the files of the shards after `shard` in its split to be read ahead.
+    private func prefetchAfter(_ shard: Int) {
+        let shards = journal.manifest.shards
+        for next in (shard + 1)..<min(shards.count, shard + 1 + Self.prefetchShards) where !scheduler.isDone(next) {
+            let span = shards[next]
+            let entries = inputs.splits.first { $0.name == span.split }!.entries
+            prefetcher.want(next, paths: entries[span.start..<(span.start + span.count)].map(\.path))
         }
     }
 
