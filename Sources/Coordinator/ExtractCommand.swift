@@ -273,8 +273,8 @@ struct ExtractCommand: ParsableCommand {
             + "\(String(format: "%.1f", summary.seconds)) s, \(String(format: "%.1f", summary.imagesPerSecond)) "
             + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
             + "\(summary.shardsRetried) retried)\n"
-        if summary.imagesChanged > 0 {
-            text += "  \(summary.imagesChanged) images had changed since the interrupted run and were recomputed\n"
+        if summary.shardsChanged > 0 {
+            text += "  \(summary.shardsChanged) shards had changed images since the interrupted run and were recomputed\n"
         }
         for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
             text += "  \(name): \(count) images\n"
@@ -290,7 +290,7 @@ struct ExtractCommand: ParsableCommand {
             "shards_retried": summary.shardsRetried, "duplicates_dropped": summary.duplicatesDropped,
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
-            "images_changed": summary.imagesChanged, "weights_transfers": summary.weightsTransfers,
+            "shards_changed": summary.shardsChanged, "weights_transfers": summary.weightsTransfers,
         ]
     }
 }

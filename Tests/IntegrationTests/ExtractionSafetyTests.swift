@@ -87,7 +87,7 @@ struct ExtractionSafetyTests {
         let rerun = try fixture.runCoordinator(arguments)
         #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
         #expect(
-            rerun.stderr.contains("1 images changed since the interrupted run; recomputing their 1 shards"),
+            rerun.stderr.contains("images of 1 finished shards changed since the interrupted run; recomputing those"),
             "\(rerun.stderr)")
         #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == reference(fixture))
 

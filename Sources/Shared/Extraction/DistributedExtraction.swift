@@ -84,18 +84,17 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         do { try journal.invalidate(failed) } catch { throw ExtractionError(.failed, "\(error)") }
     }
     for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
-    var imagesChanged = 0
+    var shardsChanged = 0
     if !request.trustInputs && !done.isEmpty {
-        let recorded = journal.records.mapValues(\.inputs)
-        let changed = changedInputs(inputs: inputs, journal: journal, recorded: recorded, shards: done)
-        imagesChanged = changed.values.reduce(0, +)
+        let changed = changedInputs(inputs: inputs, journal: journal, shards: done)
+        shardsChanged = changed.count
         do {
-            try journal.invalidate(changed.keys.sorted().map { ($0, "\(changed[$0]!) images changed") })
+            try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
         } catch { throw ExtractionError(.failed, "\(error)") }
-        for shard in changed.keys { done.remove(shard) }
+        done.subtract(changed)
         if !changed.isEmpty {
             let note =
-                "\(imagesChanged) images changed since the interrupted run; recomputing their \(changed.count) shards"
+                "images of \(changed.count) finished shards changed since the interrupted run; recomputing those shards"
             logger.notice("\(note)")
             request.progress.note(note)
         }
@@ -227,7 +226,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     let summary = ExtractionSummary(
         images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
         shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
-        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, imagesChanged: imagesChanged,
+        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, shardsChanged: shardsChanged,
         weightsTransfers: weightsTransfers)
     return summary
 }
@@ -248,36 +247,26 @@ func removeTemporaryFiles(of outputPath: String, logger: Logger) {
     }
 }
 
-/// The finished shards any of whose images changed since they were read (size, modification time, or presence),
-/// with how many images changed in each. Checks the shards in parallel (a network filesystem answers each
-/// `stat` slowly, but many at once).
-func changedInputs(
-    inputs: ExtractionInputs, journal: ShardJournal, recorded: [Int: [ShardPart.InputStamp?]], shards: Set<Int>
-) -> [Int: Int] {
+/// The finished shards any of whose images changed since they were read (size, modification time, or presence):
+/// their stamps now give another digest than the one the journal log recorded. Checks the shards in parallel (a
+/// network filesystem answers each `stat` slowly, but many at once).
+func changedInputs(inputs: ExtractionInputs, journal: ShardJournal, shards: Set<Int>) -> Set<Int> {
     let order = shards.sorted()
-    let found = ChangedShards()
+    let found = Mutex(Set<Int>())
     let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
     let spans = journal.manifest.shards
+    let recorded = journal.records.mapValues(\.inputs)
     DispatchQueue.concurrentPerform(iterations: order.count) { index in
         let span = spans[order[index]]
         guard let entries = entriesBySplit[span.split] else { return }
-        let stamps = recorded[span.id] ?? []
-        var changed = 0
-        for offset in 0..<span.count {
-            let now = ImageFile.stamp(entries[span.start + offset].path)
-            let then = offset < stamps.count ? stamps[offset] : nil
-            if now?.size != then?.size || now?.modifiedNanoseconds != then?.modifiedNanoseconds { changed += 1 }
+        let stamps = (0..<span.count).map { offset -> ShardPart.InputStamp? in
+            ImageFile.stamp(entries[span.start + offset].path).map {
+                ShardPart.InputStamp(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds)
+            }
         }
-        if changed > 0 { found.add(span.id, changed) }
+        if ShardRecord.digest(of: stamps) != recorded[span.id] { found.withLock { _ = $0.insert(span.id) } }
     }
-    return found.value
-}
-
-/// Shard → changed images, filled from several threads.
-private final class ChangedShards: Sendable {
-    private let shards = Mutex<[Int: Int]>([:])
-    func add(_ shard: Int, _ count: Int) { shards.withLock { $0[shard] = count } }
-    var value: [Int: Int] { shards.withLock { $0 } }
+    return found.withLock { $0 }
 }
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.

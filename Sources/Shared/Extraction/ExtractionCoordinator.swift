@@ -50,7 +50,7 @@ final class ExtractionCoordinator {
     static let writerThreads = 2
     /// Plain mode: threads reading image files ahead of dispatch, and how many shards ahead they read.
     static let prefetchThreads = 2
-    static let prefetchShards = 8
+    static let prefetchShards = 4
 
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0

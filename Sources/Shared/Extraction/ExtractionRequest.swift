@@ -114,17 +114,17 @@ public struct ExtractionSummary: Sendable, Codable {
     public var imagesPerSecond: Double
     /// Images computed per worker name.
     public var perWorker: [String: Int]
-    /// Images of finished shards that had changed since they were read (their shards were computed again).
-    public var imagesChanged: Int
+    /// Finished shards whose images had changed since they were read (computed again).
+    public var shardsChanged: Int
     /// Weights files the coordinator sent to workers.
     public var weightsTransfers: Int
 
     public init(
         images: Int, skipped: Int, shardsTotal: Int, shardsResumed: Int, shardsRetried: Int,
         duplicatesDropped: Int, seconds: Double, imagesPerSecond: Double, perWorker: [String: Int],
-        imagesChanged: Int = 0, weightsTransfers: Int = 0
+        shardsChanged: Int = 0, weightsTransfers: Int = 0
     ) {
-        self.imagesChanged = imagesChanged
+        self.shardsChanged = shardsChanged
         self.weightsTransfers = weightsTransfers
         self.images = images
         self.skipped = skipped

@@ -17,9 +17,10 @@ public struct ShardRecord: Codable, Sendable, Equatable {
     /// SHA-256 (hex) of the `location.size` bytes at `location`.
     public var sha256: String
     public var skipped: [ShardPart.Skipped]
-    /// Per image in shard order: its stamp when read, nil when it was missing. A resume recomputes the shard
-    /// when any image's stamp differs now.
-    public var inputs: [ShardPart.InputStamp?]
+    /// The digest of the shard's input stamps (`ShardRecord.digest(of:)`): each image's size and modification
+    /// time when it was read, or its absence. A resume recomputes the shard when its images' stamps now give
+    /// another digest. A digest, not the stamps, keeps a line short (about 350 bytes for any shard size).
+    public var inputs: String
 
     public init(
         shard: Int, split: String, start: Int, count: Int, location: PartLocation, sha256: String,
@@ -32,7 +33,18 @@ public struct ShardRecord: Codable, Sendable, Equatable {
         self.location = location
         self.sha256 = sha256
         self.skipped = skipped
-        self.inputs = inputs
+        self.inputs = Self.digest(of: inputs)
+    }
+
+    /// SHA-256 over `size:modifiedNanoseconds\n` per image in order (`-\n` for a missing one), its first 16
+    /// bytes as hex.
+    public static func digest(of stamps: [ShardPart.InputStamp?]) -> String {
+        var text = ""
+        text.reserveCapacity(stamps.count * 32)
+        for stamp in stamps {
+            if let stamp { text += "\(stamp.size):\(stamp.modifiedNanoseconds)\n" } else { text += "-\n" }
+        }
+        return String(Checksum.sha256Hex(Array(text.utf8)).prefix(32))
     }
 }
 
@@ -41,8 +53,7 @@ public struct ShardRecord: Codable, Sendable, Equatable {
 ///
 /// As JSON: `{"done": {"shard": 3, "split": "train", "start": 12, "count": 4, "location": {"part":
 /// "part-train-000000.h5", "offset": 2144, "size": 401408}, "sha256": "…", "skipped": [{"offset": 1, "reason":
-/// "…"}], "inputs": [{"size": 1234, "modifiedNanoseconds": …}, null, …]}}` or `{"invalidated": {"shard": 3,
-/// "reason": "…"}}`.
+/// "…"}], "inputs": "<digest of the input stamps>"}}` or `{"invalidated": {"shard": 3, "reason": "…"}}`.
 public enum JournalEvent: Codable, Sendable, Equatable {
     case done(ShardRecord)
     case invalidated(shard: Int, reason: String)

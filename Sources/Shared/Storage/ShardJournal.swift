@@ -289,7 +289,7 @@ public final class ShardJournal {
             }
             let shard = manifest.shards[id]
             guard record.split == shard.split, record.start == shard.start, record.count == shard.count,
-                record.inputs.count == shard.count, record.location.size == shard.count * featureCount * 4
+                record.location.size == shard.count * featureCount * 4
             else {
                 lost.append((id, "its record in \(log.path) does not match shard \(id) of the plan"))
                 continue
