@@ -1,5 +1,7 @@
+import Dispatch
 import FileIntegrity
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -121,21 +123,47 @@ public final class JournalLog {
             Glibc.close(fd)
             throw JournalError(.io, FileIOError(path: path, operation: "read", error: error).description)
         }
-        var records: [Int: ShardRecord] = [:]
-        var ignored = 0
-        var lineStart = 0
-        let decoder = JSONDecoder()
-        var index = 0
-        while let newline = bytes[index...].firstIndex(of: 10) {
-            let line = bytes[lineStart..<newline]
-            index = newline + 1
-            lineStart = index
-            if line.isEmpty { continue }
-            guard let event = try? decoder.decode(JournalEvent.self, from: Data(line)) else {
-                ignored += 1
-                continue
+        // Complete lines end with a newline; whatever follows the last one is a torn line.
+        let complete = (bytes.lastIndex(of: 10) ?? -1) + 1
+        let lineStart = complete
+        // Decoding is the cost of a resume at scale: chunks of whole lines decode in parallel, then apply in order.
+        let chunkCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, complete / (1 << 20) + 1))
+        var bounds = [0]
+        for chunk in 1..<chunkCount {
+            var cut = complete * chunk / chunkCount
+            while cut < complete && bytes[cut - 1] != 10 { cut += 1 }
+            if cut > bounds.last! { bounds.append(cut) }
+        }
+        if complete > bounds.last! { bounds.append(complete) }
+        let decoded = Mutex([[JournalEvent]?](repeating: nil, count: max(0, bounds.count - 1)))
+        let ignoredLines = Atomic<Int>(0)
+        let chunks = bounds
+        DispatchQueue.concurrentPerform(iterations: max(0, chunks.count - 1)) { chunk in
+            bytes.withUnsafeBufferPointer { buffer in
+                let decoder = JSONDecoder()
+                var events: [JournalEvent] = []
+                var start = chunks[chunk]
+                let end = chunks[chunk + 1]
+                while start < end {
+                    var newline = start
+                    while buffer[newline] != 10 { newline += 1 }
+                    if newline > start {
+                        let line = Data(UnsafeBufferPointer(rebasing: buffer[start..<newline]))
+                        if let event = try? decoder.decode(JournalEvent.self, from: line) {
+                            events.append(event)
+                        } else {
+                            ignoredLines.add(1, ordering: .relaxed)
+                        }
+                    }
+                    start = newline + 1
+                }
+                decoded.withLock { $0[chunk] = events }
             }
-            apply(event, to: &records)
+        }
+        var records: [Int: ShardRecord] = [:]
+        var ignored = ignoredLines.load(ordering: .relaxed)
+        for events in decoded.withLock({ $0 }) {
+            for event in events ?? [] { apply(event, to: &records) }
         }
         if lineStart < bytes.count {
             // A torn last line: never durable as a whole, so never counted. Cut it off.

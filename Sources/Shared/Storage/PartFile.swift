@@ -176,9 +176,15 @@ public final class PartFiles: Sendable {
 
     /// Whether the part file exists and is long enough to hold `location`.
     public func holds(_ location: PartLocation) -> Bool {
+        guard let size = size(of: location.part) else { return false }
+        return size >= location.offset + location.size
+    }
+
+    /// The size in bytes of the part file `name`, nil when it does not exist.
+    public func size(of name: String) -> Int? {
         var info = stat()
-        guard stat(path(location.part), &info) == 0 else { return false }
-        return Int(info.st_size) >= location.offset + location.size
+        guard stat(path(name), &info) == 0 else { return nil }
+        return Int(info.st_size)
     }
 }
 

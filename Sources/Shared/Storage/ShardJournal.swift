@@ -282,6 +282,8 @@ public final class ShardJournal {
         var done = Set<Int>()
         var lost: [(Int, String)] = []
         let featureCount = manifest.featureShape.reduce(1, *)
+        // One stat per part file, not per shard.
+        var sizes: [String: Int?] = [:]
         for (id, record) in log.records.sorted(by: { $0.key < $1.key }) {
             guard id < manifest.shards.count else {
                 lost.append((id, "the journal log names a shard beyond the plan"))
@@ -294,7 +296,9 @@ public final class ShardJournal {
                 lost.append((id, "its record in \(log.path) does not match shard \(id) of the plan"))
                 continue
             }
-            guard parts.holds(record.location) else {
+            let name = record.location.part
+            if sizes[name] == nil { sizes[name] = .some(parts.size(of: name)) }
+            guard let size = sizes[name]!, size >= record.location.offset + record.location.size else {
                 lost.append(
                     (id, "\(parts.path(record.location.part)) is missing or shorter than the journal log says"))
                 continue
