@@ -274,7 +274,8 @@ struct ExtractCommand: ParsableCommand {
             + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
             + "\(summary.shardsRetried) retried)\n"
         if summary.shardsChanged > 0 {
-            text += "  \(summary.shardsChanged) shards had changed images since the interrupted run and were recomputed\n"
+            text +=
+                "  \(summary.shardsChanged) shards had changed images since the interrupted run and were recomputed\n"
         }
         for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
             text += "  \(name): \(count) images\n"

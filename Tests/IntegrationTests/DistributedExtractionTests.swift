@@ -148,7 +148,8 @@ struct DistributedExtractionTests {
         let location = try #require(fixture.partLocation("out.h5", shard: 2))
         func corrupt() throws {
             try FileManager.default.removeItem(atPath: fixture.directory.file("out.h5"))
-            let handle = try #require(FileHandle(forUpdatingAtPath: fixture.directory.file("out.h5.parts/" + location.part)))
+            let handle = try #require(
+                FileHandle(forUpdatingAtPath: fixture.directory.file("out.h5.parts/" + location.part)))
             try handle.seek(toOffset: UInt64(location.offset + 8))
             let byte = try #require(try handle.read(upToCount: 1)?.first)
             try handle.seek(toOffset: UInt64(location.offset + 8))

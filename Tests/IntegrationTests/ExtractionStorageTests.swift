@@ -23,7 +23,8 @@ struct ExtractionStorageTests {
     func virtualEqualsCopy() throws {
         let fixture = try DistributedFixture("virtual")
         defer { fixture.directory.remove() }
-        let copy = try fixture.runCoordinator(fixture.extractArguments("copy.h5", ["--workers", "1", "--shard-size", "4"]))
+        let copy = try fixture.runCoordinator(
+            fixture.extractArguments("copy.h5", ["--workers", "1", "--shard-size", "4"]))
         #expect(copy.status == 0, "\(copy.stderr)")
         let virtual = try fixture.runCoordinator(
             fixture.extractArguments("virtual.h5", ["--workers", "1", "--shard-size", "4", "--assemble", "virtual"]))
@@ -70,7 +71,9 @@ struct ExtractionStorageTests {
         print("h5py read the virtual output: \(result.stdout)")
     }
 
-    @Test("shared-filesystem mode: workers write the parts; kill -9 of the coordinator, and the rerun resumes from the log")
+    @Test(
+        "shared-filesystem mode: workers write the parts; kill -9 of the coordinator, and the rerun resumes from the log"
+    )
     func sharedFilesystemKilledAndResumed() throws {
         let fixture = try DistributedFixture("shared-kill")
         defer { fixture.directory.remove() }
@@ -103,9 +106,11 @@ struct ExtractionStorageTests {
 
     @Test("a worker in shared-filesystem mode that cannot see the parts directory refuses the job, naming it")
     func workerWithoutPartsDirectoryRefused() throws {
-        guard getuid() == 0, let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }) else {
+        guard getuid() == 0,
+            let unshare = ["/usr/bin/unshare", "/bin/unshare"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
             print("Parts-directory refusal test skipped: needs root and unshare(1) for a private mount namespace")
             return
         }

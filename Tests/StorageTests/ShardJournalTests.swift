@@ -39,7 +39,8 @@ struct ShardJournalTests {
     func rangePartFiles() throws {
         let directory = try TemporaryDirectory("journal-ranges")
         defer { directory.remove() }
-        let journal = try ShardJournal.open(directory: directory.file("parts"), manifest: Self.manifest(), restart: false)
+        let journal = try ShardJournal.open(
+            directory: directory.file("parts"), manifest: Self.manifest(), restart: false)
         #expect(journal.manifest.rowsPerPart == 8)
         for shard in journal.manifest.shards { try Self.store(journal, shard.id, skipped: shard.id == 3 ? [1] : []) }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.file("parts")).sorted()

@@ -201,7 +201,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
                 progress: request.progress)
         case .virtual:
             do {
-                try AtomicFile.write(Array(URL(fileURLWithPath: request.outputPath).lastPathComponent.utf8), to: virtualMarker)
+                try AtomicFile.write(
+                    Array(URL(fileURLWithPath: request.outputPath).lastPathComponent.utf8), to: virtualMarker)
             } catch {
                 throw ExtractionError(.failed, "cannot write \(virtualMarker): \(error)")
             }

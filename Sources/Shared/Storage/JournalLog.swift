@@ -115,7 +115,9 @@ public final class JournalLog {
     public static func open(_ path: String) throws -> JournalLog {
         let existed = access(path, F_OK) == 0
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description) }
+        guard fd >= 0 else {
+            throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description)
+        }
         let bytes: [UInt8]
         do {
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -171,7 +173,8 @@ public final class JournalLog {
             guard ftruncate(fd, off_t(lineStart)) == 0, fsync(fd) == 0 else {
                 let code = errno
                 Glibc.close(fd)
-                throw JournalError(.io, FileIOError(path: path, operation: "truncate a torn line of", errno: code).description)
+                throw JournalError(
+                    .io, FileIOError(path: path, operation: "truncate a torn line of", errno: code).description)
             }
         }
         if !existed {

@@ -151,7 +151,9 @@ public final class PartFiles: Sendable {
     public func read(_ location: PartLocation) throws -> [UInt8] {
         let path = path(location.part)
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description) }
+        guard fd >= 0 else {
+            throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description)
+        }
         defer { Glibc.close(fd) }
         var bytes = [UInt8](repeating: 0, count: location.size)
         var done = 0

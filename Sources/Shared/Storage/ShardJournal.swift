@@ -146,7 +146,9 @@ public struct JournalManifest: Codable, Sendable, Equatable {
             }
         }
         if shardSize != new.shardSize { changes.append("shard size (was \(shardSize), now \(new.shardSize))") }
-        if changes.isEmpty && (featureShape != new.featureShape || shards != new.shards || rowsPerPart != new.rowsPerPart) {
+        if changes.isEmpty
+            && (featureShape != new.featureShape || shards != new.shards || rowsPerPart != new.rowsPerPart)
+        {
             changes.append("shard plan or feature shape")
         }
         return changes

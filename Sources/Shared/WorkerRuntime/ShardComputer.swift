@@ -181,11 +181,13 @@ final class ShardComputer: @unchecked Sendable {
             let skippedOffsets = Set(skipped.map(\.offset))
             var source = 0
             for offset in 0..<count where !skippedOffsets.contains(offset) {
-                rows.replaceSubrange((offset * rowBytes)..<((offset + 1) * rowBytes), with: features[source..<(source + rowBytes)])
+                rows.replaceSubrange(
+                    (offset * rowBytes)..<((offset + 1) * rowBytes), with: features[source..<(source + rowBytes)])
                 source += rowBytes
             }
             guard part.size == rows.count else {
-                let why = "shard \(assignment.shardID): the part range of \(part.size) bytes does not hold its \(count) rows"
+                let why =
+                    "shard \(assignment.shardID): the part range of \(part.size) bytes does not hold its \(count) rows"
                 return ComputedShard(session: shard.session, result: result, features: [], failure: why)
             }
             do {
