@@ -284,28 +284,28 @@ public final class ShardJournal {
         var done = Set<Int>()
         var lost: [(Int, String)] = []
         let featureCount = manifest.featureShape.reduce(1, *)
-        // One stat per part file, not per shard.
-        var sizes: [String: Int?] = [:]
-        for (id, record) in log.records.sorted(by: { $0.key < $1.key }) {
-            guard id < manifest.shards.count else {
-                lost.append((id, "the journal log names a shard beyond the plan"))
-                continue
-            }
-            let shard = manifest.shards[id]
+        // One stat per part file, not per shard (a split's shards come in order, part file by part file).
+        var lastPart: (name: String, size: Int?)?
+        let records = log.records
+        for id in records.keys where id >= manifest.shards.count {
+            lost.append((id, "the journal log names shard \(id), beyond the plan"))
+        }
+        for shard in manifest.shards {
+            guard let record = records[shard.id] else { continue }
             guard record.split == shard.split, record.start == shard.start, record.count == shard.count,
                 record.location.size == shard.count * featureCount * 4
             else {
-                lost.append((id, "its record in \(log.path) does not match shard \(id) of the plan"))
+                lost.append((shard.id, "its record in \(log.path) does not match shard \(shard.id) of the plan"))
                 continue
             }
             let name = record.location.part
-            if sizes[name] == nil { sizes[name] = .some(parts.size(of: name)) }
-            guard let size = sizes[name]!, size >= record.location.offset + record.location.size else {
+            if lastPart?.name != name { lastPart = (name, parts.size(of: name)) }
+            guard let size = lastPart!.size, size >= record.location.offset + record.location.size else {
                 lost.append(
-                    (id, "\(parts.path(record.location.part)) is missing or shorter than the journal log says"))
+                    (shard.id, "\(parts.path(name)) is missing or shorter than the journal log says"))
                 continue
             }
-            done.insert(id)
+            done.insert(shard.id)
         }
         return (done, lost)
     }
