@@ -52,9 +52,12 @@ struct ExtractionStorageTests {
         }
         // From another working directory: h5py must find the parts next to the virtual file.
         let script = """
-            import os, sys, h5py, numpy as np
-            copy, virtual = sys.argv[1:3]
-            os.chdir("/")
+            from os import chdir
+            from sys import argv
+            h5py = __import__("h5py")
+            np = __import__("numpy")
+            copy, virtual = argv[1:3]
+            chdir("/")
             with h5py.File(copy, "r") as a, h5py.File(virtual, "r") as b:
                 assert b["train/features"].is_virtual and not a["train/features"].is_virtual
                 for split in ("train", "validation"):
