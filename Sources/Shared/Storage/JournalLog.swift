@@ -21,7 +21,7 @@ public struct ShardRecord: Codable, Sendable, Equatable {
     public var skipped: [ShardPart.Skipped]
     /// The digest of the shard's input stamps (`ShardRecord.digest(of:)`): each image's size and modification
     /// time when it was read, or its absence. A resume recomputes the shard when its images' stamps now give
-    /// another digest. A digest, not the stamps, keeps a line short (about 350 bytes for any shard size).
+    /// another digest. A digest, not the stamps, keeps a line the same length whatever the shard size.
     public var inputs: String
 
     public init(
