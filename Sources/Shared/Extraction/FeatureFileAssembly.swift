@@ -36,7 +36,8 @@ func assembleFeatureFile(
 /// Writes the feature file from a complete journal with each split's `features` an HDF5 virtual dataset over the
 /// range part files: one mapping per run of rows not skipped, source paths relative to the output's directory
 /// (`<output name>.parts/part-…`), so readers find the parts next to the output. Labels, file names and the
-/// skipped list are written for real (small next to the features). Reads no feature: the part files must stay.
+/// skipped list are written for real (small next to the features), and each shard's part range with its SHA-256
+/// as the split's segments, which `FeatureSplit.readFeatures` checks. Reads no feature: the part files must stay.
 func assembleVirtualFeatureFile(
     inputs: ExtractionInputs, attributes: FeatureFileAttributes, journal: ShardJournal, outputPath: String,
     progress: ProgressSink
@@ -44,14 +45,26 @@ func assembleVirtualFeatureFile(
     let writer = try FeatureFileWriter(path: outputPath, attributes: attributes, classNames: inputs.classNames)
     let partsPrefix = URL(fileURLWithPath: journal.directory).lastPathComponent + "/"
     let rowsPerPart = journal.manifest.rowsPerPart
+    var rowsBefore = 0
+    var split = ""
     let counts = try assemble(inputs: inputs, journal: journal, writer: writer, virtual: true, progress: progress) {
         shard, skipped, _, _ in
         guard let record = journal.records[shard.id] else {
             throw ExtractionError(.failed, "shard \(shard.id) has no record in \(journal.logPath)")
         }
+        if shard.split != split {
+            split = shard.split
+            rowsBefore = 0
+        }
         let rangeStart = shard.start / rowsPerPart * rowsPerPart
         let file = partsPrefix + record.location.part
         let entries = inputs.splits.first { $0.name == shard.split }!.entries
+        let kept = shard.count - skipped.count
+        try writer.recordSegment(
+            VirtualSegment(
+                file: file, offset: record.location.offset, size: record.location.size, sha256: record.sha256,
+                rows: rowsBefore..<(rowsBefore + kept)))
+        rowsBefore += kept
         // One mapping per run of images not skipped; the writer merges runs that continue each other.
         var runStart: Int?
         for offset in 0...shard.count {

@@ -24,6 +24,8 @@ public final class FeatureFileWriter {
         let featureSize: Int
         /// Runs of rows of other files, for a virtual split.
         var mappings: [HDF5Group.VirtualMapping] = []
+        /// The byte ranges a virtual split's rows come from, with their hashes.
+        var segments: [VirtualSegment] = []
         var rows = 0
         var labels: [Int32] = []
         var filenames: [String] = []
@@ -129,6 +131,15 @@ public final class FeatureFileWriter {
         current = split
     }
 
+    /// Records, for a virtual split, the byte range of a source file that holds the split's rows `rows` (and
+    /// perhaps rows left out, e.g. skipped images') with its SHA-256, so that readers can check the bytes.
+    public func recordSegment(_ segment: VirtualSegment) throws {
+        guard current != nil, current?.features == nil else {
+            throw StorageError(path: path, message: "recordSegment outside a virtual split")
+        }
+        current?.segments.append(segment)
+    }
+
     /// Records a file of the current split that has no features, with the reason.
     public func recordSkipped(filename: String, reason: String) throws {
         guard current != nil else { throw StorageError(path: path, message: "recordSkipped before beginSplit") }
@@ -142,6 +153,14 @@ public final class FeatureFileWriter {
         if split.features == nil {
             try file.root.createVirtualFloatDataset(
                 "\(split.name)/features", shape: [split.rows] + split.featureShape, mappings: split.mappings)
+            let segments = split.segments
+            let group = try file.root.group(split.name)
+            try group.writeStrings("segments/file", segments.map(\.file))
+            try group.write("segments/offset", segments.map { Int64($0.offset) }, shape: [segments.count])
+            try group.write("segments/size", segments.map { Int64($0.size) }, shape: [segments.count])
+            try group.writeStrings("segments/sha256", segments.map(\.sha256))
+            try group.write("segments/first_row", segments.map { Int64($0.rows.lowerBound) }, shape: [segments.count])
+            try group.write("segments/rows", segments.map { Int64($0.rows.count) }, shape: [segments.count])
         }
         let group = try file.root.group(split.name)
         try group.write("labels", split.labels, shape: [split.labels.count])
@@ -163,5 +182,22 @@ public final class FeatureFileWriter {
             throw StorageError(path: path, message: error.description)
         }
         finished = true
+    }
+}
+
+/// A byte range of another file that a virtual split's rows come from: `file` (relative to the feature file's
+/// directory), `offset` and `size` in bytes, the SHA-256 (hex) of those bytes, and the split's rows it holds.
+public struct VirtualSegment: Sendable, Equatable {
+    public var file: String
+    public var offset: Int
+    public var size: Int
+    public var sha256: String
+    public var rows: Range<Int>
+    public init(file: String, offset: Int, size: Int, sha256: String, rows: Range<Int>) {
+        self.file = file
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
+        self.rows = rows
     }
 }
