@@ -93,7 +93,7 @@ struct ExtractionStorageTests {
     }
 
     @Test(
-        "shared-filesystem mode: workers write the parts; kill -9 of the coordinator, and the rerun resumes from the log"
+        "shared-filesystem mode: workers write the parts; after kill -9 and a torn log line the rerun resumes from the log"
     )
     func sharedFilesystemKilledAndResumed() throws {
         let fixture = try DistributedFixture("shared-kill")
@@ -117,8 +117,15 @@ struct ExtractionStorageTests {
         let location = try #require(fixture.partLocation("out.h5", shard: 0))
         #expect(location.part == "part-train-000000.h5")
 
+        // A crash in the middle of an append leaves a torn last line: ignored, its shard computed again.
+        let log = try #require(FileHandle(forWritingAtPath: fixture.directory.file("out.h5.parts/journal.log")))
+        try log.seekToEnd()
+        try log.write(contentsOf: Data(#"{"done":{"count":2,"inputs":"#.utf8))
+        try log.close()
+
         let rerun = try fixture.runCoordinator(arguments)
         #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
+        #expect(rerun.stderr.contains("ignoring 1 unreadable line(s) of "), "\(rerun.stderr)")
         let total = fixture.partsCount("out.h5")
         #expect(rerun.stderr.contains("resuming: \(partsBefore) of "), "\(rerun.stderr)")
         #expect(total == 0, "the parts are removed after a copy assembly")
