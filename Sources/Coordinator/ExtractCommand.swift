@@ -86,7 +86,11 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Keep OUTPUT.parts/ after the feature file is written.")
     var keepParts = false
 
-    @Flag(help: "Send file paths instead of image bytes (workers see the same filesystem).")
+    @Flag(
+        help: """
+            Workers read the images by path and write the features into OUTPUT.parts/ themselves (they see the \
+            images and the output's directory under the same paths).
+            """)
     var sharedFilesystem = false
 
     @Flag(
