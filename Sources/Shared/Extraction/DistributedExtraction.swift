@@ -85,18 +85,30 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
     var shardsChanged = 0
+    var inputCheck: InputCheck?
     if !request.trustInputs && !done.isEmpty {
-        let changed = changedInputs(inputs: inputs, journal: journal, shards: done)
-        shardsChanged = changed.count
-        do {
-            try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
-        } catch { throw ExtractionError(.failed, "\(error)") }
-        done.subtract(changed)
-        if !changed.isEmpty {
-            let note =
-                "images of \(changed.count) finished shards changed since the interrupted run; recomputing those shards"
-            logger.notice("\(note)")
-            request.progress.note(note)
+        let spans = journal.manifest.shards
+        let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
+        let recorded = journal.records.mapValues(\.inputs)
+        let finished = done
+        let check: @Sendable () -> Set<Int> = {
+            changedInputs(spans: spans, entriesBySplit: entriesBySplit, recorded: recorded, shards: finished)
+        }
+        if done.count < journal.manifest.shards.count {
+            // Work to do: the check runs beside it, and the coordinator recomputes what it finds.
+            inputCheck = InputCheck(check)
+        } else {
+            let changed = check()
+            shardsChanged = changed.count
+            do {
+                try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
+            } catch { throw ExtractionError(.failed, "\(error)") }
+            done.subtract(changed)
+            if !changed.isEmpty {
+                let note = changedInputsNote(changed.count)
+                logger.notice("\(note)")
+                request.progress.note(note)
+            }
         }
     }
     let shardsTotal = journal.manifest.shards.count
@@ -157,8 +169,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             logger.notice("listening for workers on \(bound)")
         }
         let coordinator = ExtractionCoordinator(
-            request: request, inputs: inputs, journal: journal, alreadyDone: done, socket: socket,
-            logger: logger)
+            request: request, inputs: inputs, journal: journal, alreadyDone: done, inputCheck: inputCheck,
+            socket: socket, logger: logger)
         var pool: LocalWorkerPool?
         if let localEndpoint {
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
@@ -182,6 +194,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         computed = coordinator.computedImages
         perWorker = coordinator.perWorker
         weightsTransfers = coordinator.weightsTransfers
+        shardsChanged += coordinator.shardsChanged
     }
     if let signal = request.stop?.signal {
         throw ExtractionError(
@@ -249,14 +262,13 @@ func removeTemporaryFiles(of outputPath: String, logger: Logger) {
 }
 
 /// The finished shards any of whose images changed since they were read (size, modification time, or presence):
-/// their stamps now give another digest than the one the journal log recorded. Checks the shards in parallel (a
-/// network filesystem answers each `stat` slowly, but many at once).
-func changedInputs(inputs: ExtractionInputs, journal: ShardJournal, shards: Set<Int>) -> Set<Int> {
+/// their stamps now give another digest than the one the journal log recorded (`recorded`, by shard). Checks the
+/// shards in parallel (a network filesystem answers each `stat` slowly, but many at once).
+func changedInputs(
+    spans: [ShardSpan], entriesBySplit: [String: [ImageEntry]], recorded: [Int: String], shards: Set<Int>
+) -> Set<Int> {
     let order = shards.sorted()
     let found = Mutex(Set<Int>())
-    let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
-    let spans = journal.manifest.shards
-    let recorded = journal.records.mapValues(\.inputs)
     DispatchQueue.concurrentPerform(iterations: order.count) { index in
         let span = spans[order[index]]
         guard let entries = entriesBySplit[span.split] else { return }
@@ -268,6 +280,29 @@ func changedInputs(inputs: ExtractionInputs, journal: ShardJournal, shards: Set<
         if ShardRecord.digest(of: stamps) != recorded[span.id] { found.withLock { _ = $0.insert(span.id) } }
     }
     return found.withLock { $0 }
+}
+
+/// The input check of a resume run on a thread of its own, so that it does not hold back the first shards: the
+/// coordinator takes its outcome (`changed`, nil until it is known) and computes those shards again.
+final class InputCheck: Sendable {
+    private let outcome = Mutex<Set<Int>?>(nil)
+
+    init(_ check: @escaping @Sendable () -> Set<Int>) {
+        let thread = Thread { [self] in
+            let changed = check()
+            outcome.withLock { $0 = changed }
+        }
+        thread.name = "input-check"
+        thread.start()
+    }
+
+    /// The finished shards whose images changed, once the check is over.
+    var changed: Set<Int>? { outcome.withLock { $0 } }
+}
+
+/// What a resume says when the input check found changed images.
+func changedInputsNote(_ shards: Int) -> String {
+    "images of \(shards) finished shards changed since the interrupted run; recomputing those shards"
 }
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.

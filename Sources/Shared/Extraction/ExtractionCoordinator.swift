@@ -77,7 +77,11 @@ final class ExtractionCoordinator {
     /// event loop tells the workers and throws it.
     private var fatal: ExtractionError?
     private let progress: ProgressSink
-    private let resumedImages: Int
+    private var resumedImages: Int
+    /// A resume's input check, running beside the job; applied (its shards reopened) once it is over.
+    private var inputCheck: InputCheck?
+    /// Finished shards of the resume whose images had changed.
+    private(set) var shardsChanged = 0
     private var localWorkers: LocalWorkerPool?
     /// Plain mode: the threads that write shards' rows into the part files.
     private let writers: ShardWriterPool
@@ -100,8 +104,9 @@ final class ExtractionCoordinator {
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
-        socket: WireSocket, logger: Logger
+        inputCheck: InputCheck? = nil, socket: WireSocket, logger: Logger
     ) {
+        self.inputCheck = inputCheck
         self.request = request
         self.inputs = inputs
         self.journal = journal
@@ -150,7 +155,7 @@ final class ExtractionCoordinator {
         }
         defer { prefetcher.stop() }
         var lastHousekeeping = Date.distantPast
-        while !scheduler.isComplete || writers.pending > 0 || !toCommit.isEmpty {
+        while !scheduler.isComplete || writers.pending > 0 || !toCommit.isEmpty || inputCheck != nil {
             if let fatal {
                 endJob(reason: "the job failed")
                 throw fatal
@@ -177,6 +182,7 @@ final class ExtractionCoordinator {
                 try housekeeping(now: now)
             }
             commitFinished()
+            applyInputCheck()
             reportProgress()
         }
         reportProgress()
@@ -497,6 +503,29 @@ final class ExtractionCoordinator {
             logger.debug("shard \(result.shardID) done; \(workers[other]?.name ?? "?") computes a moot copy")
         }
         workers[identity]!.assignments[result.shardID] = nil
+    }
+
+    /// Once the resume's input check is over: withdraws the records of the finished shards whose images changed
+    /// (a journal log line each) and hands those shards out again.
+    private func applyInputCheck() {
+        guard let check = inputCheck, let changed = check.changed else { return }
+        inputCheck = nil
+        guard !changed.isEmpty else { return }
+        do {
+            try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
+        } catch {
+            if fatal == nil { fatal = ExtractionError(.failed, "\(error)") }
+            return
+        }
+        for shard in changed.sorted() {
+            scheduler.reopen(shard)
+            doneImages -= journal.manifest.shards[shard].count
+            resumedImages -= journal.manifest.shards[shard].count
+        }
+        shardsChanged = changed.count
+        let note = changedInputsNote(changed.count)
+        logger.notice("\(note)")
+        progress.note(note)
     }
 
     /// Makes the journal log lines of the shards stored since the last call durable in one append (one fsync),
