@@ -212,6 +212,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             written = try assembleFeatureFile(
                 inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
                 progress: request.progress)
+            // The output holds its features now; no virtual output maps onto the parts any more.
+            try? FileManager.default.removeItem(atPath: virtualMarker)
         case .virtual:
             do {
                 try AtomicFile.write(
