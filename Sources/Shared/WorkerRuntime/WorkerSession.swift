@@ -1,4 +1,3 @@
-import FileIntegrity
 import Foundation
 import ImageFeatures
 import ImageInput
@@ -408,9 +407,15 @@ public final class WorkerSession {
                         + "(\(token == nil ? "no readable job.id there" : "its job.id names another job")); a shared "
                         + "filesystem needs the same paths on the coordinator and every worker")
             }
-            do { try OutputCheck.probeWritable(parts + "/job.id") } catch {
-                return refuse("worker \(configuration.name) cannot write into the parts directory \(parts): \(error)")
+            // The part files are made like job.id (by the coordinator, same mode): writing them is opening it so.
+            let probe = open(parts + "/job.id", O_WRONLY | O_CLOEXEC)
+            guard probe >= 0 else {
+                let reason = String(cString: strerror(errno))
+                return refuse(
+                    "worker \(configuration.name) cannot write into the parts directory \(parts) of this job: \(reason)"
+                )
             }
+            close(probe)
         }
         job = announced
         computer.configure(jobID: announced.jobID, extractor: extractor)
