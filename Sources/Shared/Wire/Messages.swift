@@ -33,7 +33,8 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public var sharedFilesystem: Bool
     /// With a shared filesystem: the journal directory (absolute) where workers write shards' rows themselves
     /// (`ShardAssignment.part`). It holds `job.id`, whose text is `jobID`: a worker that cannot read it there, or
-    /// cannot open it for writing (the part files are made alike), refuses the job naming the path. Nil: features go back in results.
+    /// cannot open it for writing (the part files are made alike), refuses the job naming the path. Nil: features
+    /// go back in results.
     public var partsDirectory: String?
     /// How often each side sends a heartbeat when idle, milliseconds.
     public var heartbeatIntervalMilliseconds: Int
