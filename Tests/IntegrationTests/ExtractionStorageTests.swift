@@ -93,7 +93,7 @@ struct ExtractionStorageTests {
     }
 
     @Test(
-        "shared-filesystem mode: workers write the parts; after kill -9 and a torn log line the rerun resumes from the log"
+        "shared filesystem: workers write the parts; after kill -9 and a torn log line the rerun resumes from the log"
     )
     func sharedFilesystemKilledAndResumed() throws {
         let fixture = try DistributedFixture("shared-kill")

@@ -166,7 +166,8 @@ public final class FeatureSplit {
                 throw StorageError(
                     path: file.path,
                     message: "split '\(name)': \(segment.size) bytes at offset \(segment.offset) of \(path) have "
-                        + "SHA-256 \(actual.prefix(16))…, this file expects \(segment.sha256.prefix(16))… (the part "
+                        + "SHA-256 \(actual.prefix(16))…, this file expects \(segment.sha256.prefix(16))… "
+                        + "(the part "
                         + "files it maps onto changed; extract again)")
             }
             checks.withLock { _ = $0.checked.insert(index) }

@@ -47,13 +47,13 @@ public struct PartLocation: Codable, Sendable, Equatable {
 }
 
 /// The range part files of a journal: part file k of a split holds the split's rows [k·R, (k+1)·R) (R =
-/// `rowsPerPart`, a multiple of the shard size) as a valid HDF5 file with one contiguous float32 dataset
-/// `features` [rows, h, w, c] (the output's row shape), allocated when the file is made and never filled (sparse). Its metadata never
-/// changes again: writers put a shard's rows in place with `pwrite` at the dataset's raw offset, so the file is
-/// valid HDF5 whatever happens later.
+/// `rowsPerPart`, a multiple of the shard size) as a valid HDF5 file with one contiguous float32 dataset `features`
+/// [rows, h, w, c] (the output's row shape), allocated when the file is made and never filled (sparse). Its
+/// metadata never changes again: writers put a shard's rows in place with `pwrite` at the dataset's raw offset, so
+/// the file is valid HDF5 whatever happens later.
 ///
-/// Safe to use from several threads: the raw offsets found so far are kept under a mutex; each write opens,
-/// writes, fsyncs and closes the file itself.
+/// Safe to use from several threads: the raw offsets found so far are kept under a mutex; each write opens, writes,
+/// fsyncs and closes the file itself.
 public final class PartFiles: Sendable {
     public let directory: String
     public let rowsPerPart: Int
