@@ -88,6 +88,10 @@ final class ExtractionCoordinator {
     /// Plain mode: the threads that read image files ahead of dispatch.
     private let prefetcher = ShardPrefetcher(
         threads: ExtractionCoordinator.prefetchThreads, capacity: 2 * ExtractionCoordinator.prefetchShards)
+    /// Makes part files ahead of need, off the event loop (the range after the one a shard goes out in).
+    private let partMaker = DispatchQueue(label: "part-files")
+    /// Part files asked of `partMaker` (or made) so far.
+    private var partsRequested = Set<String>()
     /// Shards stored and not yet in the journal log, with the worker that computed each.
     private var toCommit: [(record: ShardRecord, worker: String)] = []
 
@@ -147,9 +151,12 @@ final class ExtractionCoordinator {
         }
         writers.start()
         defer { writers.stop() }
-        if !request.sharedFilesystem {
-            prefetcher.start()
-            if let first = journal.manifest.shards.indices.first(where: { !scheduler.isDone($0) }) {
+        // No part file is still being made once the job is over (the journal may be removed next).
+        defer { partMaker.sync {} }
+        if let first = journal.manifest.shards.indices.first(where: { !scheduler.isDone($0) }) {
+            preparePartsAhead(journal.manifest.shards[first])
+            if !request.sharedFilesystem {
+                prefetcher.start()
                 prefetchAfter(first - 1)
             }
         }
@@ -590,6 +597,7 @@ final class ExtractionCoordinator {
             let (shard, attempt) = scheduler.next(for: identity, now: now)
         {
             let span = journal.manifest.shards[shard]
+            preparePartsAhead(span)
             let entries = inputs.splits.first { $0.name == span.split }!.entries[span.start..<(span.start + span.count)]
             let sequence = worker.sentSequence + 1
             let assignment = ShardAssignment(
@@ -623,6 +631,22 @@ final class ExtractionCoordinator {
             workers[identity]!.assignments[shard] = Worker.Sent(
                 sequence: sequence, at: now, bytes: bytes, stamps: stamps, missing: missing)
             if !send(.shard(assignment, images: images), to: identity) { return }
+        }
+    }
+
+    /// Asks for the part files of `span`'s range and of the next range of its split to be made in the background,
+    /// so that neither the event loop (shared filesystem) nor a writer thread waits for one. A failure there is
+    /// met again, and reported, where the file is needed.
+    private func preparePartsAhead(_ span: ShardSpan) {
+        let rows = journal.manifest.rowsPerPart
+        let count = journal.imageCount(of: span.split)
+        let rangeStart = span.start / rows * rows
+        for start in [rangeStart, rangeStart + rows] where start < count {
+            let name = journal.parts.name(split: span.split, row: start)
+            guard partsRequested.insert(name).inserted else { continue }
+            let parts = journal.parts
+            let first = ShardSpan(id: -1, split: span.split, start: start, count: 1)
+            partMaker.async { _ = try? parts.prepare(first, splitImageCount: count) }
         }
     }
 
