@@ -4,9 +4,10 @@ import Storage
 import Synchronization
 
 /// Stores finished shards' rows into the range part files on threads of its own, so that the coordinator's event
-/// loop only schedules and moves messages: each job is a `pwrite`, an fsync and a SHA-256 of one shard's rows
-/// (`PartFiles.writeShard`). The loop takes the outcomes with `takeFinished()` and makes their journal log lines
-/// durable in one append (one fsync for the group).
+/// loop only schedules and moves messages: each job is a `pwrite` and a SHA-256 of one shard's rows
+/// (`PartFiles.writeShard`). A thread takes every job waiting (up to `batch`), writes them, then fsyncs each part
+/// file they touched once: under load the fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
+/// and makes their journal log lines durable in one append (one fsync for the group).
 ///
 /// Jobs of different shards write disjoint ranges, so any number may run at once. `submit` and `takeFinished`
 /// may be called from any thread; state is under one mutex, and a semaphore counts the jobs waiting.
@@ -82,35 +83,54 @@ final class ShardWriterPool: Sendable {
         }
     }
 
+    /// Jobs a thread takes at once (their part files are fsynced once for all of them).
+    static let batch = 64
+
     private func run() {
         while true {
             waiting.wait()
-            let job: Job? = state.withLock { state in
-                guard !state.stopped, state.head < state.queue.count else { return nil }
-                let job = state.queue[state.head]
-                state.head += 1
+            let jobs: [Job] = state.withLock { state in
+                guard !state.stopped, state.head < state.queue.count else { return [] }
+                let end = min(state.queue.count, state.head + Self.batch)
+                let jobs = Array(state.queue[state.head..<end])
+                state.head = end
                 if state.head > 1024 && state.head * 2 > state.queue.count {
                     state.queue.removeFirst(state.head)
                     state.head = 0
                 }
-                return job
+                return jobs
             }
-            guard let job else {
+            guard !jobs.isEmpty else {
                 if state.withLock({ $0.stopped }) { return }
                 continue
             }
-            let outcome: Outcome
-            do {
-                let record = try job.features.withUnsafeBytes {
-                    try parts.writeShard(
-                        job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped,
-                        inputs: job.inputs)
+            var outcomes: [Outcome] = []
+            var written: [(record: ShardRecord, worker: String)] = []
+            for job in jobs {
+                do {
+                    let record = try job.features.withUnsafeBytes {
+                        try parts.writeShard(
+                            job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped,
+                            inputs: job.inputs, sync: false)
+                    }
+                    written.append((record, job.worker))
+                } catch {
+                    outcomes.append(.failed(shard: job.span.id, reason: "\(error)"))
                 }
-                outcome = .stored(record, worker: job.worker)
-            } catch {
-                outcome = .failed(shard: job.span.id, reason: "\(error)")
             }
-            state.withLock { $0.finished.append(outcome) }
+            // One fsync per part file for the whole batch; a shard counts only once its file is synced.
+            var failedFiles: [String: String] = [:]
+            for name in Set(written.map(\.record.location.part)) {
+                do { try parts.sync(name) } catch { failedFiles[name] = "\(error)" }
+            }
+            for (record, worker) in written {
+                if let reason = failedFiles[record.location.part] {
+                    outcomes.append(.failed(shard: record.shard, reason: reason))
+                } else {
+                    outcomes.append(.stored(record, worker: worker))
+                }
+            }
+            state.withLock { $0.finished.append(contentsOf: outcomes) }
         }
     }
 }

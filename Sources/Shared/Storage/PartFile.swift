@@ -139,12 +139,18 @@ public final class PartFiles: Sendable {
         }
     }
 
-    /// Writes `bytes` at `location` (pwrite, then fsync) and returns their SHA-256 (hex).
-    public func write(_ bytes: UnsafeRawBufferPointer, at location: PartLocation) throws -> String {
+    /// Writes `bytes` at `location` (pwrite, then fsync unless `sync` is false: then `sync(_:)` the part file
+    /// before counting on them) and returns their SHA-256 (hex).
+    public func write(_ bytes: UnsafeRawBufferPointer, at location: PartLocation, sync: Bool = true) throws -> String {
         precondition(bytes.count == location.size, "\(bytes.count) bytes for a location of \(location.size)")
-        do { return try InPlaceWrite.write(bytes, to: path(location.part), at: location.offset) } catch {
+        do { return try InPlaceWrite.write(bytes, to: path(location.part), at: location.offset, sync: sync) } catch {
             throw JournalError(.io, error.description)
         }
+    }
+
+    /// fsyncs the part file `name` (after writes without `sync`).
+    public func sync(_ name: String) throws {
+        do { try InPlaceWrite.sync(path(name)) } catch { throw JournalError(.io, error.description) }
     }
 
     /// Reads the bytes at `location`; throws when the file is missing or shorter.
@@ -197,16 +203,17 @@ extension PartFiles {
     ///   - rows: float32 values of the shard's images that were not skipped, in shard order, `featureCount` each
     ///     (the layout the wire carries). Skipped images' rows are written as zeros.
     ///   - splitImageCount: images in the shard's split (the last part file of a split is shorter).
+    ///   - sync: fsync the part file after the write; when false, `sync(_:)` it before committing the record.
     public func writeShard(
         _ span: ShardSpan, splitImageCount: Int, rows: UnsafeRawBufferPointer, skipped: [ShardPart.Skipped],
-        inputs: [ShardPart.InputStamp?]
+        inputs: [ShardPart.InputStamp?], sync: Bool = true
     ) throws -> ShardRecord {
         let location = try location(of: span, splitImageCount: splitImageCount)
         let skippedOffsets = Set(skipped.map(\.offset))
         precondition(rows.count == (span.count - skippedOffsets.count) * rowBytes, "rows do not match the shard")
         let sha256: String
         if skippedOffsets.isEmpty {
-            sha256 = try write(rows, at: location)
+            sha256 = try write(rows, at: location, sync: sync)
         } else {
             var all = [UInt8](repeating: 0, count: location.size)
             var source = 0
@@ -217,7 +224,7 @@ extension PartFiles {
                     source += rowBytes
                 }
             }
-            sha256 = try all.withUnsafeBytes { try write($0, at: location) }
+            sha256 = try all.withUnsafeBytes { try write($0, at: location, sync: sync) }
         }
         return ShardRecord(
             shard: span.id, split: span.split, start: span.start, count: span.count, location: location,
