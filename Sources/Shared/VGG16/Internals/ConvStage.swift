@@ -4,6 +4,8 @@ import BLAS
 final class ConvScratch {
     let floats: UnsafeMutablePointer<Float>
     let count: Int
+    /// The packing workspace of the fp32 Winograd products (`packedSGEMM`).
+    let productWorkspace = PackedSGEMMWorkspace()
 
     init(floats count: Int) {
         self.count = max(1, count)
@@ -27,11 +29,19 @@ final class StageWeights: @unchecked Sendable {
     /// With `ConvPrecision.bf16`: the kernel's product matrices packed in bf16 (`.direct`: one; Winograd: one
     /// per point); empty in fp32.
     let packed: [BF16PackedMatrix]
+    /// fp32 Winograd on an AVX-512F CPU, at least `ConvStage.packedProductMinimumDepth` input channels: the
+    /// transformed kernels U_ξ packed for `packedSGEMM`, one per point;
+    /// `kernel` then holds nothing (one float), so the weights are in memory once. Empty otherwise.
+    let fp32Packed: [FP32PackedMatrix]
 
-    init(bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = []) {
+    init(
+        bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = [],
+        fp32Packed: [FP32PackedMatrix] = []
+    ) {
         self.bias = bias
         self.kernel = kernel
         self.packed = packed
+        self.fp32Packed = fp32Packed
     }
 
     deinit {
@@ -52,6 +62,17 @@ final class ConvStage {
         /// Images whose tiles share one matrix product per Winograd point (`runGroup`); 1 for `.direct`.
         var group: Int = 1
         var precision: ConvPrecision = .fp32
+        /// With `.winograd4x4`: F(6×6, 3×3) tiles instead (chosen by `.adaptive` in fp32).
+        var largeTiles = false
+
+        /// Output pixels per tile side: 1 (`.direct`), 2, 4 or 6.
+        var tileSide: Int {
+            switch algorithm {
+            case .direct: 1
+            case .winograd: 2
+            case .winograd4x4, .adaptive: largeTiles ? 6 : 4
+            }
+        }
     }
 
     /// Each image's rows in a grouped product start at a multiple of this. 1: with OpenBLAS' AVX-512 kernels,
@@ -63,6 +84,11 @@ final class ConvStage {
     static func alignedGroupRows(_ tiles: Int) -> Int {
         (tiles + groupRowAlignment - 1) / groupRowAlignment * groupRowAlignment
     }
+
+    /// Smallest input width whose fp32 Winograd products use the project's own packed product (`packedSGEMM`);
+    /// shallower ones (64 channels: block 1's second layer, block 2's first) stay with OpenBLAS' `sgemm`, which
+    /// was measured faster at that depth (BENCHMARKS.md).
+    static let packedProductMinimumDepth = 128
 
     /// Upper bound, in floats, of one im2col band (`.direct`); 1 Mi floats = 4 MiB.
     static let columnBudget = 1 << 20
@@ -81,14 +107,18 @@ final class ConvStage {
     /// Whether a 2×2/2 'valid' max-pool follows (last conv of a block).
     let pools: Bool
     let algorithm: ConvAlgorithm
+    /// Output pixels per tile side: 1 (`.direct`), 2 (`.winograd`), 4 (`.winograd4x4`), or 6 (`.winograd4x4`
+    /// with `Plan.largeTiles`: F(6×6, 3×3)).
+    let tileSide: Int
     /// Images computed together by `runGroup` (always exactly this many, so that the products' shapes never
     /// depend on how many real images there are).
     let group: Int
 
     /// HWC input with a zero border: `paddedHeight` × `paddedWidth` × inChannels, the image at (1, 1).
-    /// Sized for whole 4×4 Winograd tiles: 2·⌈height/2⌉ + 2 rows, 2·⌈width/2⌉ + 2 columns; only the
+    /// Sized for whole input tiles of every Winograd size (`paddedSide`); only the
     /// interior is ever written, so the border stays zero.
     let input: UnsafeMutablePointer<Float>
+    static func paddedSide(_ side: Int) -> Int { max(4 * ((side + 3) / 4), 6 * ((side + 5) / 6)) + 2 }
     let paddedHeight: Int
     let paddedWidth: Int
     var paddedRowFloats: Int { paddedWidth * inChannels }
@@ -99,7 +129,8 @@ final class ConvStage {
     let weights: StageWeights
     var bias: UnsafeMutablePointer<Float> { weights.bias }
     /// `.direct`: HWIO kernel, K × N row-major (K = 9·Cin, N = Cout). `.winograd`: 16 matrices U_ξ
-    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36.
+    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36;
+    /// F(6×6): 64.
     var kernel: UnsafeMutablePointer<Float> { weights.kernel }
 
     /// `.direct`: output rows per im2col band (even when pooling). `.winograd`: tile rows per band.
@@ -119,14 +150,15 @@ final class ConvStage {
         width = plan.width
         pools = plan.pools
         algorithm = plan.algorithm
+        tileSide = plan.tileSide
         group = plan.algorithm == .direct ? 1 : max(1, plan.group)
-        // Room for whole input tiles of either Winograd size: 4·⌈n/4⌉ + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
-        paddedHeight = 4 * ((height + 3) / 4) + 2
-        paddedWidth = 4 * ((width + 3) / 4) + 2
+        // Room for whole input tiles of every Winograd size: max(4·⌈n/4⌉, 6·⌈n/6⌉) + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
+        paddedHeight = Self.paddedSide(height)
+        paddedWidth = Self.paddedSide(width)
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
         let bias = allocateFloats(layer.outChannels)
         layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
-        let kernel: UnsafeMutablePointer<Float>
+        var kernel: UnsafeMutablePointer<Float>
         switch plan.algorithm {
         case .direct:
             kernel = allocateFloats(layer.kernel.count)
@@ -140,11 +172,14 @@ final class ConvStage {
             scratchFloats = rows * plan.width * (9 * layer.inChannels + layer.outChannels)
         case .winograd, .winograd4x4, .adaptive:
             precondition(plan.algorithm != .adaptive, "resolve .adaptive per layer first")
-            let m = plan.algorithm == .winograd ? 2 : 4  // output tile side
-            let points = (m + 2) * (m + 2)  // transformed tile size: 16 or 36
+            let m = plan.tileSide  // output tile side
+            let points = (m + 2) * (m + 2)  // transformed tile size: 16, 36 or 64
             kernel = allocateFloats(points * layer.inChannels * layer.outChannels)
             if m == 2 {
                 Self.transformKernel(
+                    layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
+            } else if m == 6 {
+                Self.transformKernel6x6(
                     layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
             } else {
                 Self.transformKernel4x4(
@@ -169,11 +204,21 @@ final class ConvStage {
             switch plan.algorithm {
             case .direct: packed = [try BF16PackedMatrix(k: 9 * cin, n: cout, kernel)]
             default:
-                let points = plan.algorithm == .winograd ? 16 : 36
+                let points = (plan.tileSide + 2) * (plan.tileSide + 2)
                 for xi in 0..<points { packed.append(try BF16PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout)) }
             }
         }
-        weights = StageWeights(bias: bias, kernel: kernel, packed: packed)
+        var fp32Packed: [FP32PackedMatrix] = []
+        if plan.precision == .fp32 && plan.algorithm != .direct && layer.inChannels >= Self.packedProductMinimumDepth
+            && FP32PackedMatrix.useForWinograd
+        {
+            let (cin, cout) = (layer.inChannels, layer.outChannels)
+            let points = (plan.tileSide + 2) * (plan.tileSide + 2)
+            fp32Packed = (0..<points).map { xi in FP32PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout) }
+            kernel.deallocate()
+            kernel = allocateFloats(1)
+        }
+        weights = StageWeights(bias: bias, kernel: kernel, packed: packed, fp32Packed: fp32Packed)
     }
 
     /// The same layer with its own input buffer, sharing `other`'s read-only weights.
@@ -185,6 +230,7 @@ final class ConvStage {
         width = other.width
         pools = other.pools
         algorithm = other.algorithm
+        tileSide = other.tileSide
         group = other.group
         paddedHeight = other.paddedHeight
         paddedWidth = other.paddedWidth
@@ -209,10 +255,15 @@ final class ConvStage {
         case .direct: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
         case .winograd:
             runWinograd(
-                WinogradF2.self, inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+                WinogradF2.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
         case .winograd4x4, .adaptive:
-            runWinograd(
-                WinogradF4.self, inputs: [input], scratch: scratch.floats, into: [destination], rowStride: rowStride)
+            if tileSide == 6 {
+                runWinograd(
+                    WinogradF6.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
+            } else {
+                runWinograd(
+                    WinogradF4.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
+            }
         }
     }
 
@@ -228,10 +279,13 @@ final class ConvStage {
         let inputs = stages.map(\.input)
         if algorithm == .winograd {
             runWinograd(
-                WinogradF2.self, inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
+                WinogradF2.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
+        } else if tileSide == 6 {
+            runWinograd(
+                WinogradF6.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
         } else {
             runWinograd(
-                WinogradF4.self, inputs: inputs, scratch: scratch.floats, into: destinations, rowStride: rowStride)
+                WinogradF4.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
         }
     }
 
