@@ -36,6 +36,18 @@ package final class FP32PackedMatrix: Sendable {
     deinit { storage.deallocate() }
 
     fileprivate var packed: UnsafePointer<Float> { UnsafePointer(storage) }
+
+    /// Packs B `[k, n]` (row-major, n a multiple of 32) where it lies: the packed matrix has the same size, so
+    /// a layer's weights need no second copy. `scratch` holds k · n floats. Needs `isSupported`.
+    package static func packInPlace(
+        k: Int, n: Int, _ b: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        precondition(isSupported, "FP32PackedMatrix needs AVX512F")
+        precondition(k >= 0 && n % 32 == 0 && max(k, n) <= Int(Int32.max), "packInPlace: n must be a multiple of 32")
+        precondition(bn_fp32_packed_b_count(Int32(k), Int32(n)) == k * n)
+        bn_fp32_pack_b(Int32(k), Int32(n), b, Int32(n), scratch)
+        b.update(from: scratch, count: k * n)
+    }
 }
 
 /// The workspace of `packedSGEMM`: one per thread, reused across products.
@@ -65,6 +77,15 @@ package func packedSGEMM(
     precondition(m >= 0 && m <= Int(Int32.max), "packedSGEMM: sizes out of range")
     bn_fp32_gemm_packed(
         Int32(m), Int32(b.n), Int32(b.k), a, Int32(lda ?? b.k), b.packed, c, Int32(ldc ?? b.n), workspace.floats)
+}
+
+/// `packedSGEMM` on B packed in place by `FP32PackedMatrix.packInPlace(k:n:_:scratch:)` at `packedB`.
+package func packedSGEMM(
+    m: Int, _ a: UnsafePointer<Float>, lda: Int? = nil, packedB: UnsafePointer<Float>, k: Int, n: Int,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, workspace: PackedSGEMMWorkspace
+) {
+    precondition(m >= 0 && m <= Int(Int32.max) && n % 32 == 0, "packedSGEMM: sizes out of range")
+    bn_fp32_gemm_packed(Int32(m), Int32(n), Int32(k), a, Int32(lda ?? k), packedB, c, Int32(ldc ?? n), workspace.floats)
 }
 
 /// The depth block of `packedSGEMM`'s order of sums.

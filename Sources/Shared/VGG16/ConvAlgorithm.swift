@@ -20,7 +20,7 @@ public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
     case adaptive
 
     /// Smallest height and width at which `.adaptive` uses 4×4 tiles.
-    public static let largeMapSide = 9
+    public static let largeMapSide = 20
     /// Smallest height and width at which `.adaptive` considers 6×6 tiles.
     public static let largestTileMapSide = 12
     /// `.adaptive` takes 6×6 tiles when they need at most this share of the multiplications of 4×4 tiles: their
@@ -36,19 +36,16 @@ public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
     /// Output pixels per tile side of the resolved algorithm (`.direct`: 1): 2, 4, or 6 where `.adaptive` in fp32
     /// takes F(6×6) (`pools`: a 2×2 max-pool follows, so only whole pooling windows are computed).
     func tileSide(height: Int, width: Int, pools: Bool, precision: ConvPrecision) -> Int {
-        switch resolved(height: height, width: width, precision: precision) {
-        case .direct: return 1
-        case .winograd: return 2
-        case .winograd4x4, .adaptive:
-            guard self == .adaptive && precision == .fp32 && min(height, width) >= Self.largestTileMapSide else {
-                return 4
-            }
-            let rows = pools ? height / 2 * 2 : height
-            let columns = pools ? width / 2 * 2 : width
-            func multiplications(_ side: Int) -> Int {
-                (side + 2) * (side + 2) * ((rows + side - 1) / side) * ((columns + side - 1) / side)
-            }
-            return Double(multiplications(6)) <= Self.largeTileShare * Double(multiplications(4)) ? 6 : 4
+        let algorithm = resolved(height: height, width: width, precision: precision)
+        let side = algorithm == .direct ? 1 : (algorithm == .winograd ? 2 : 4)
+        guard self == .adaptive && precision == .fp32 && min(height, width) >= Self.largestTileMapSide else {
+            return side
         }
+        let rows = pools ? height / 2 * 2 : height
+        let columns = pools ? width / 2 * 2 : width
+        func multiplications(_ side: Int) -> Int {
+            (side + 2) * (side + 2) * ((rows + side - 1) / side) * ((columns + side - 1) / side)
+        }
+        return Double(multiplications(6)) <= Self.largeTileShare * Double(multiplications(4)) ? 6 : side
     }
 }

@@ -29,14 +29,13 @@ final class StageWeights: @unchecked Sendable {
     /// With `ConvPrecision.bf16`: the kernel's product matrices packed in bf16 (`.direct`: one; Winograd: one
     /// per point); empty in fp32.
     let packed: [BF16PackedMatrix]
-    /// fp32 Winograd on an AVX-512F CPU, at least `ConvStage.packedProductMinimumDepth` input channels: the
-    /// transformed kernels U_ξ packed for `packedSGEMM`, one per point;
-    /// `kernel` then holds nothing (one float), so the weights are in memory once. Empty otherwise.
-    let fp32Packed: [FP32PackedMatrix]
+    /// fp32 Winograd on an AVX-512F CPU, at least `ConvStage.packedProductMinimumDepth` input channels and a
+    /// multiple of 32 output channels: `kernel`'s matrices U_ξ are packed in place for `packedSGEMM`.
+    let fp32Packed: Bool
 
     init(
         bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = [],
-        fp32Packed: [FP32PackedMatrix] = []
+        fp32Packed: Bool = false
     ) {
         self.bias = bias
         self.kernel = kernel
@@ -62,14 +61,14 @@ final class ConvStage {
         /// Images whose tiles share one matrix product per Winograd point (`runGroup`); 1 for `.direct`.
         var group: Int = 1
         var precision: ConvPrecision = .fp32
-        /// With `.winograd4x4`: F(6×6, 3×3) tiles instead (chosen by `.adaptive` in fp32).
+        /// A Winograd layer in F(6×6, 3×3) tiles instead (chosen by `.adaptive` in fp32).
         var largeTiles = false
 
         /// Output pixels per tile side: 1 (`.direct`), 2, 4 or 6.
         var tileSide: Int {
             switch algorithm {
             case .direct: 1
-            case .winograd: 2
+            case .winograd: largeTiles ? 6 : 2
             case .winograd4x4, .adaptive: largeTiles ? 6 : 4
             }
         }
@@ -107,8 +106,8 @@ final class ConvStage {
     /// Whether a 2×2/2 'valid' max-pool follows (last conv of a block).
     let pools: Bool
     let algorithm: ConvAlgorithm
-    /// Output pixels per tile side: 1 (`.direct`), 2 (`.winograd`), 4 (`.winograd4x4`), or 6 (`.winograd4x4`
-    /// with `Plan.largeTiles`: F(6×6, 3×3)).
+    /// Output pixels per tile side: 1 (`.direct`), 2 (`.winograd`), 4 (`.winograd4x4`), or 6 (`Plan.largeTiles`:
+    /// F(6×6, 3×3)).
     let tileSide: Int
     /// Images computed together by `runGroup` (always exactly this many, so that the products' shapes never
     /// depend on how many real images there are).
@@ -130,7 +129,7 @@ final class ConvStage {
     var bias: UnsafeMutablePointer<Float> { weights.bias }
     /// `.direct`: HWIO kernel, K × N row-major (K = 9·Cin, N = Cout). `.winograd`: 16 matrices U_ξ
     /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36;
-    /// F(6×6): 64.
+    /// F(6×6): 64. Packed in place per point for `packedSGEMM` when `weights.fp32Packed`.
     var kernel: UnsafeMutablePointer<Float> { weights.kernel }
 
     /// `.direct`: output rows per im2col band (even when pooling). `.winograd`: tile rows per band.
@@ -158,7 +157,7 @@ final class ConvStage {
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
         let bias = allocateFloats(layer.outChannels)
         layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
-        var kernel: UnsafeMutablePointer<Float>
+        let kernel: UnsafeMutablePointer<Float>
         switch plan.algorithm {
         case .direct:
             kernel = allocateFloats(layer.kernel.count)
@@ -208,15 +207,17 @@ final class ConvStage {
                 for xi in 0..<points { packed.append(try BF16PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout)) }
             }
         }
-        var fp32Packed: [FP32PackedMatrix] = []
-        if plan.precision == .fp32 && plan.algorithm != .direct && layer.inChannels >= Self.packedProductMinimumDepth
-            && FP32PackedMatrix.useForWinograd
-        {
+        let fp32Packed =
+            plan.precision == .fp32 && plan.algorithm != .direct && layer.inChannels >= Self.packedProductMinimumDepth
+            && layer.outChannels % 32 == 0 && FP32PackedMatrix.useForWinograd
+        if fp32Packed {
             let (cin, cout) = (layer.inChannels, layer.outChannels)
             let points = (plan.tileSide + 2) * (plan.tileSide + 2)
-            fp32Packed = (0..<points).map { xi in FP32PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout) }
-            kernel.deallocate()
-            kernel = allocateFloats(1)
+            let scratch = allocateFloats(cin * cout)
+            for xi in 0..<points {
+                FP32PackedMatrix.packInPlace(k: cin, n: cout, kernel + xi * cin * cout, scratch: scratch)
+            }
+            scratch.deallocate()
         }
         weights = StageWeights(bias: bias, kernel: kernel, packed: packed, fp32Packed: fp32Packed)
     }
@@ -251,19 +252,17 @@ final class ConvStage {
     /// input).
     func run(scratch: ConvScratch, into destination: UnsafeMutablePointer<Float>, rowStride: Int) {
         precondition(scratch.count >= scratchFloats)
-        switch algorithm {
-        case .direct: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
-        case .winograd:
+        switch tileSide {
+        case 1: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
+        case 2:
             runWinograd(
                 WinogradF2.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
-        case .winograd4x4, .adaptive:
-            if tileSide == 6 {
-                runWinograd(
-                    WinogradF6.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
-            } else {
-                runWinograd(
-                    WinogradF4.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
-            }
+        case 6:
+            runWinograd(
+                WinogradF6.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
+        default:
+            runWinograd(
+                WinogradF4.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
         }
     }
 
@@ -277,13 +276,14 @@ final class ConvStage {
         precondition(stages.count == group && destinations.count == group && algorithm != .direct)
         precondition(scratch.count >= scratchFloats)
         let inputs = stages.map(\.input)
-        if algorithm == .winograd {
+        switch tileSide {
+        case 2:
             runWinograd(
                 WinogradF2.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
-        } else if tileSide == 6 {
+        case 6:
             runWinograd(
                 WinogradF6.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
-        } else {
+        default:
             runWinograd(
                 WinogradF4.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
         }

@@ -103,10 +103,10 @@ extension ConvStage {
             let packed = weights.packed
             let fp32Packed = weights.fp32Packed
             for xi in 0..<points {
-                if !fp32Packed.isEmpty {
+                if fp32Packed {
                     packedSGEMM(
-                        m: allTiles, transformed + xi * allTiles * cin, fp32Packed[xi],
-                        products + xi * allTiles * cout, workspace: convScratch.productWorkspace)
+                        m: allTiles, transformed + xi * allTiles * cin, packedB: kernel + xi * cin * cout, k: cin,
+                        n: cout, products + xi * allTiles * cout, workspace: convScratch.productWorkspace)
                 } else if packed.isEmpty {
                     sgemm(
                         m: allTiles, n: cout, k: cin, transformed + xi * allTiles * cin, kernel + xi * cin * cout,
