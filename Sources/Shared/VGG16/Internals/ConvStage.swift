@@ -96,6 +96,12 @@ final class ConvStage {
     /// Larger bands mean larger matrix products; on a 2-core Zen 5 the time stops improving at about 2 Mi
     /// floats (8 MiB), so the whole map of most layers at 224×224 is one band.
     static let tileBudget = 1 << 21
+    /// Bands are cut smaller, to about this many floats (2 MiB) per side, where that still leaves at least
+    /// `bandMinimumTiles` tiles per product: the transforms of the shallow layers on large maps then work in
+    /// cache instead of streaming whole maps through memory (BENCHMARKS.md).
+    static let cachedTileBudget = 1 << 19
+    /// Fewest tiles per product for which a band is cut below `tileBudget`.
+    static let bandMinimumTiles = 196
 
     let name: String
     let inChannels: Int
@@ -190,7 +196,9 @@ final class ConvStage {
             let high = (rowsNeeded + m - 1) / m
             let wide = (columnsNeeded + m - 1) / m
             let rowFloats = points * wide * max(layer.inChannels, layer.outChannels)
-            let rows = group > 1 ? high : max(1, min(high, Self.tileBudget / max(1, rowFloats)))
+            let largest = max(1, min(high, Self.tileBudget / max(1, rowFloats)))
+            let cached = max(Self.cachedTileBudget / max(1, rowFloats), (Self.bandMinimumTiles + wide - 1) / wide)
+            let rows = group > 1 ? high : min(largest, max(1, cached))
             tilesHigh = high
             tilesWide = wide
             bandRows = rows
