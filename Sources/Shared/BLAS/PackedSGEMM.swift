@@ -14,9 +14,13 @@ package final class FP32PackedMatrix: Sendable {
     /// Whether this CPU runs the product (AVX512F); where it does not, multiply with `sgemm` instead.
     package static var isSupported: Bool { CPUFeatures.hasAVX512F }
 
-    /// Whether the conv base's fp32 Winograd products use `packedSGEMM` rather than OpenBLAS' `sgemm`: on every
-    /// CPU that runs it.
-    package static var useForWinograd: Bool { isSupported }
+    /// Whether the conv base's fp32 Winograd products use `packedSGEMM` rather than OpenBLAS' `sgemm`: when the
+    /// CPU runs it and OpenBLAS runs one of its AVX-512 kernel sets (`BLASKernels.avx512CoreNames`). Tying it
+    /// to the kernel set keeps the features' bits a function of the kernel set the compute profile records:
+    /// with the AVX2 set (chosen, or on a CPU without AVX-512) every product is OpenBLAS'.
+    package static var useForWinograd: Bool {
+        isSupported && BLASKernels.avx512CoreNames.contains(BLASKernels.coreName)
+    }
 
     /// Bytes of the packed matrix.
     package var byteCount: Int { bn_fp32_packed_b_count(Int32(k), Int32(n)) * MemoryLayout<Float>.stride }
