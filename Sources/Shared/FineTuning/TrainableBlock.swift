@@ -75,6 +75,13 @@ public struct TrainableBlock: Sendable {
         public var tensors: [[Float]]
         /// `d loss / d input` `[batch, inputCount]` when asked for, else empty.
         public var input: [Float]
+
+        public init(loss: Float, correct: Int, tensors: [[Float]], input: [Float] = []) {
+            self.loss = loss
+            self.correct = correct
+            self.tensors = tensors
+            self.input = input
+        }
     }
 
     /// Forward and backward pass on `input[batch, inputHeight, inputWidth, inputChannels]` (the frozen base's

@@ -1,0 +1,85 @@
+import Foundation
+import HDF5
+import TestSupport
+import Testing
+
+/// `finetune --workers/--bind`: chunks of each batch computed by real worker processes over real sockets,
+/// narrow weights, small images.
+@Suite("finetune across workers", .enabled(if: BuiltExecutables.available, "needs the built executables"))
+struct DistributedFinetuneTests {
+    /// A fixture with a top model trained on its block5_pool features.
+    func prepared(_ name: String) throws -> (DistributedFixture, model: String) {
+        let fixture = try DistributedFixture(name, imagesPerClass: 4, validationPerClass: 1)
+        let extract = try fixture.runCoordinator(fixture.extractArguments("features.h5", ["--workers", "1"]))
+        #expect(extract.status == 0, "\(extract.stderr)")
+        let model = fixture.directory.file("model.h5")
+        let train = try fixture.runCoordinator([
+            "train", "--features", fixture.directory.file("features.h5"), "--output", model, "--epochs", "1",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        return (fixture, model)
+    }
+
+    func arguments(_ fixture: DistributedFixture, model: String, output: String, augment: String) -> [String] {
+        [
+            "finetune", "--train", fixture.train, "--validation", fixture.validation, "--weights", fixture.weights,
+            "--top-model", model, "--output", fixture.directory.file(output), "--epochs", "2", "--batch-size", "5",
+            "--chunk-size", "2", "--augment", augment, "--seed", "5",
+        ]
+    }
+
+    func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
+
+    @Test(
+        "the fine-tuned model is the same bytes in one process and with 1, 2 or 3 workers, with and without augmentation"
+    )
+    func sameBytesForAnyWorkerCount() throws {
+        let (fixture, model) = try prepared("finetune-workers")
+        defer { fixture.directory.remove() }
+        for augment in ["rotation=10,zoom=0.1,horizontal-flip", "none"] {
+            let tag = augment == "none" ? "plain" : "aug"
+            let alone = try fixture.runCoordinator(
+                arguments(fixture, model: model, output: "\(tag)-0.h5", augment: augment), timeout: 300)
+            #expect(alone.status == 0, "\(alone.stderr)")
+            let reference = bytes(fixture.directory.file("\(tag)-0.h5"))
+            #expect(reference != nil)
+            for workers in 1...3 {
+                let output = "\(tag)-\(workers).h5"
+                let child = try fixture.startCoordinator(
+                    arguments(fixture, model: model, output: output, augment: augment) + [
+                        "--workers", String(workers), "--cache-dir", fixture.directory.file("cache"),
+                    ])
+                let status = child.wait(timeout: 300)
+                #expect(status == 0, "\(workers) workers: \(child.stderr)")
+                #expect(child.stdout.contains("traffic over"), "\(child.stdout)")
+                #expect(bytes(fixture.directory.file(output)) == reference, "\(augment), \(workers) workers")
+            }
+        }
+    }
+
+    @Test("a worker killed with SIGKILL mid-step loses its chunks to another worker; the model is the same bytes")
+    func workerKilledMidStep() throws {
+        let (fixture, model) = try prepared("finetune-kill-worker")
+        defer { fixture.directory.remove() }
+        let augment = "shear=0.2,zoom=0.2,horizontal-flip"
+        let alone = try fixture.runCoordinator(
+            arguments(fixture, model: model, output: "alone.h5", augment: augment), timeout: 300)
+        #expect(alone.status == 0, "\(alone.stderr)")
+        let endpoint = "ipc://" + fixture.directory.file("tune.sock")
+        let coordinator = try fixture.startCoordinator(
+            arguments(fixture, model: model, output: "survived.h5", augment: augment) + [
+                "--workers", "0", "--bind", endpoint, "--worker-timeout", "3",
+            ])
+        // The doomed worker dies on receiving its third chunk, holding it (and the one queued before it).
+        let doomed = try fixture.startWorker(endpoint, ["--die-after-chunks", "3"], label: "doomed", shardDelayMs: 0)
+        #expect(waitUntil(timeout: 120) { !doomed.isRunning }, "the worker's hook fired")
+        let survivor = try fixture.startWorker(endpoint, label: "survivor")
+        let status = coordinator.wait(timeout: 300)
+        survivor.wait(timeout: 30)
+        #expect(doomed.wasSignalled, "\(doomed.stderr)")
+        #expect(status == 0, "\(coordinator.stderr)")
+        #expect(coordinator.stderr.contains("silent"), "the coordinator noticed the dead worker")
+        let survived = bytes(fixture.directory.file("survived.h5"))
+        #expect(survived != nil && survived == bytes(fixture.directory.file("alone.h5")))
+    }
+}
