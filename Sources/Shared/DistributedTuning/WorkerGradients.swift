@@ -80,6 +80,7 @@ public final class WorkerGradients: ChunkGradientSource {
     private struct Worker {
         var name: String
         var lastHeard: Date
+        var lastSent: Date
         var ready = false
         var weightsStep = -1
         var images: Set<Int> = []
@@ -133,7 +134,7 @@ public final class WorkerGradients: ChunkGradientSource {
             imageHeight: setup.imageHeight, imageWidth: setup.imageWidth, interpolation: setup.interpolation,
             preprocessing: setup.preprocessing, layer: "block4_pool", featureCount: setup.frozenFeatureCount,
             sharedFilesystem: false, heartbeatIntervalMilliseconds: Int(setup.heartbeatInterval * 1000),
-            peerTimeoutMilliseconds: Int(setup.workerTimeout * 1000))
+            peerTimeoutMilliseconds: Int(max(setup.workerTimeout, Self.coordinatorSilence) * 1000))
         if let refusal = WireLimits().refusal(of: job) { throw DistributedTuningError("no worker would take the job: \(refusal)") }
         context = try WireContext()
         var options = SocketOptions()
@@ -182,6 +183,10 @@ public final class WorkerGradients: ChunkGradientSource {
     }
 
     deinit { close() }
+
+    /// How long workers wait for word from the coordinator before they reconnect, at least, seconds: between
+    /// steps (validation, checkpoints) the coordinator does not read or heartbeat.
+    static let coordinatorSilence = 300.0
 
     public func prepare(train: FineTuningImages) throws {
         precondition(train.height == setup.imageHeight && train.width == setup.imageWidth)
@@ -246,6 +251,9 @@ public final class WorkerGradients: ChunkGradientSource {
                 traffic.reassigned += 1
             }
             pending.sort()
+            for (identity, worker) in workers where now.timeIntervalSince(worker.lastSent) >= setup.heartbeatInterval {
+                send(.heartbeat(Heartbeat()), to: identity)
+            }
             if workers.values.contains(where: \.ready) { lastWorkerSeen = now }
             if now.timeIntervalSince(lastWorkerSeen) > max(60, setup.workerTimeout * 6) {
                 throw DistributedTuningError(
@@ -311,7 +319,7 @@ public final class WorkerGradients: ChunkGradientSource {
                 profile = workerProfile
             }
             if workers[identity] == nil {
-                workers[identity] = Worker(name: hello.workerName, lastHeard: now)
+                workers[identity] = Worker(name: hello.workerName, lastHeard: now, lastSent: now)
                 logger.info("worker \(hello.workerName) joined (pid \(hello.pid))")
             }
             workers[identity]!.lastHeard = now
@@ -359,10 +367,17 @@ public final class WorkerGradients: ChunkGradientSource {
         do {
             try socket.send([identity] + frames)
         } catch {
-            logger.warning("cannot send \(message.kind) to a worker: \(error)")
-            if let error = error as? WireError, error.reason == .peerUnreachable { drop(identity) }
+            if let error = error as? WireError, error.reason == .peerUnreachable {
+                if let worker = workers[identity] {
+                    logger.warning("worker \(worker.name) is gone (its connection closed); its chunks go to others")
+                }
+                drop(identity)
+            } else {
+                logger.warning("cannot send \(message.kind) to a worker: \(error)")
+            }
             return false
         }
+        workers[identity]?.lastSent = Date()
         switch message {
         case .tuneWeights: traffic.otherDown += frames[0].count
         case .tuneChunk: traffic.otherDown += frames[0].count
