@@ -140,7 +140,8 @@ struct FinetuneCommand: ParsableCommand {
             let logger = Logger(label: "bottleneck.finetune")
             var setup = TuningWorkersSetup(
                 weightsPath: weights, weightsSHA256: vgg.sha256, imageHeight: p.imageHeight, imageWidth: p.imageWidth,
-                interpolation: p.interpolation, preprocessing: p.preprocess, frozenFeatureCount: tuner.frozenFeatureCount,
+                interpolation: p.interpolation, preprocessing: p.preprocess,
+                frozenFeatureCount: tuner.frozenFeatureCount,
                 tuning: TuningSpec(
                     augmentation: options.augmentation.description, seed: seed, dropoutRate: options.dropoutRate,
                     topInputs: top.weights.inputs, topHidden: top.weights.hidden, classes: top.weights.classes,

@@ -77,7 +77,8 @@ struct WireCodecTests {
         #expect(refusal(weights) == .malformed)
         let chunk = WireCodec.encode(
             .tuneChunk(
-                TuningChunk(jobID: "j", step: 0, position: 0, epoch: 0, indices: [1, 2], labels: [0, 0], shipped: [true, true]),
+                TuningChunk(
+                    jobID: "j", step: 0, position: 0, epoch: 0, indices: [1, 2], labels: [0, 0], shipped: [true, true]),
                 images: [[1]]))
         #expect(refusal(chunk) == .malformed, "one image frame for two shipped images")
         let gradient = WireCodec.encode(

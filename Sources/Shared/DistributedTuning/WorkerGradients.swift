@@ -106,10 +106,12 @@ public final class WorkerGradients: ChunkGradientSource {
     /// Binds the socket and starts the local workers; throws `DistributedTuningError` when it cannot.
     public init(_ setup: TuningWorkersSetup, logger: Logger) throws {
         guard setup.localWorkers >= 0, setup.localWorkers > 0 || !setup.bindEndpoints.isEmpty else {
-            throw DistributedTuningError("no local workers needs an endpoint to bind, so that remote workers can connect")
+            throw DistributedTuningError(
+                "no local workers needs an endpoint to bind, so that remote workers can connect")
         }
         guard setup.workerTimeout > 0, setup.heartbeatInterval > 0, setup.chunksPerWorker >= 1 else {
-            throw DistributedTuningError("the worker timeout, heartbeat interval and chunks per worker must be positive")
+            throw DistributedTuningError(
+                "the worker timeout, heartbeat interval and chunks per worker must be positive")
         }
         if setup.curve == nil {
             for endpoint in setup.bindEndpoints {
@@ -135,7 +137,9 @@ public final class WorkerGradients: ChunkGradientSource {
             preprocessing: setup.preprocessing, layer: "block4_pool", featureCount: setup.frozenFeatureCount,
             sharedFilesystem: false, heartbeatIntervalMilliseconds: Int(setup.heartbeatInterval * 1000),
             peerTimeoutMilliseconds: Int(max(setup.workerTimeout, Self.coordinatorSilence) * 1000))
-        if let refusal = WireLimits().refusal(of: job) { throw DistributedTuningError("no worker would take the job: \(refusal)") }
+        if let refusal = WireLimits().refusal(of: job) {
+            throw DistributedTuningError("no worker would take the job: \(refusal)")
+        }
         context = try WireContext()
         var options = SocketOptions()
         options.maxMessageSize = Int64(1 << 30) + (1 << 20)
@@ -172,7 +176,8 @@ public final class WorkerGradients: ChunkGradientSource {
             }
             if let localEndpoint {
                 pool = try LocalWorkerPool(
-                    count: setup.localWorkers, endpoint: localEndpoint, threads: 1, cacheDirectory: setup.cacheDirectory,
+                    count: setup.localWorkers, endpoint: localEndpoint, threads: 1,
+                    cacheDirectory: setup.cacheDirectory,
                     giveUpAfter: max(10, setup.workerTimeout * 3), extraArguments: localKeys?.arguments ?? [],
                     logger: logger)
             }
@@ -236,7 +241,8 @@ public final class WorkerGradients: ChunkGradientSource {
             let now = Date()
             // Workers gone silent lose their chunks (a killed process says nothing).
             for (identity, worker) in workers where now.timeIntervalSince(worker.lastHeard) > setup.workerTimeout {
-                logger.warning("worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
+                logger.warning(
+                    "worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
                 drop(identity)
             }
             if let pool, !pool.replaceExited() {
@@ -302,7 +308,9 @@ public final class WorkerGradients: ChunkGradientSource {
         switch message {
         case .hello(let hello):
             guard let workerProfile = hello.computeProfile else {
-                send(.reject(Rejection(reason: "the worker did not report its compute profile; run the same build")), to: identity)
+                send(
+                    .reject(Rejection(reason: "the worker did not report its compute profile; run the same build")),
+                    to: identity)
                 return
             }
             if let profile {
@@ -327,12 +335,15 @@ public final class WorkerGradients: ChunkGradientSource {
         case .needWeights(let request):
             guard workers[identity] != nil, request.sha256 == job.weightsSHA256 else { return }
             workers[identity]!.lastHeard = now
-            if weightsBytes == nil { weightsBytes = FileManager.default.contents(atPath: setup.weightsPath).map(Array.init) }
+            if weightsBytes == nil {
+                weightsBytes = FileManager.default.contents(atPath: setup.weightsPath).map(Array.init)
+            }
             guard let bytes = weightsBytes, bytes.count == job.weightsSize else {
                 logger.error("cannot read \(setup.weightsPath) to send it to a worker")
                 return
             }
-            _ = send(.weights(WeightsTransfer(sha256: job.weightsSHA256, size: bytes.count), bytes: bytes), to: identity)
+            _ = send(
+                .weights(WeightsTransfer(sha256: job.weightsSHA256, size: bytes.count), bytes: bytes), to: identity)
         case .request(let request):
             guard workers[identity] != nil else {
                 send(.reset(Reset(reason: "unknown worker; send hello")), to: identity)
@@ -390,7 +401,9 @@ public final class WorkerGradients: ChunkGradientSource {
     public func close() {
         guard !closed else { return }
         closed = true
-        for identity in workers.keys { send(.end(JobEnd(jobID: job.jobID, reason: "fine-tuning finished")), to: identity) }
+        for identity in workers.keys {
+            send(.end(JobEnd(jobID: job.jobID, reason: "fine-tuning finished")), to: identity)
+        }
         pool?.shutDown(grace: 3)
         socket.close()
         zapHandler?.stop()

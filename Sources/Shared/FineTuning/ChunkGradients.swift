@@ -104,7 +104,9 @@ public final class ChunkGradients {
     ) -> TrainableBlock.Gradient {
         let mask = dropoutMask(indices: indices, hidden: block.top.hidden, epoch: epoch)
         return features.withUnsafeBufferPointer { x in
-            guard let mask else { return block.batchGradient(input: x.baseAddress!, labels: labels, batch: labels.count) }
+            guard let mask else {
+                return block.batchGradient(input: x.baseAddress!, labels: labels, batch: labels.count)
+            }
             return mask.withUnsafeBufferPointer { m in
                 block.batchGradient(
                     input: x.baseAddress!, labels: labels, batch: labels.count, dropoutMask: m.baseAddress)

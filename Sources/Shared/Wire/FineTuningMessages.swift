@@ -103,10 +103,13 @@ public enum FloatFrame {
         var out: [UInt8] = []
         out.reserveCapacity(tensors.reduce(0) { $0 + $1.count } * 4)
         for tensor in tensors {
-            for value in tensor {
-                let bits = value.bitPattern.littleEndian
-                withUnsafeBytes(of: bits) { out.append(contentsOf: $0) }
-            }
+            #if _endian(little)
+                tensor.withUnsafeBytes { out.append(contentsOf: $0) }
+            #else
+                for value in tensor {
+                    withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+                }
+            #endif
         }
         return out
     }
@@ -117,8 +120,12 @@ public enum FloatFrame {
         var offset = 0
         return bytes.withUnsafeBytes { raw in
             sizes.map { size in
-                let tensor = (0..<size).map { i in
-                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                let tensor = [Float](unsafeUninitializedCapacity: size) { buffer, count in
+                    for i in 0..<size {
+                        let bits = raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)
+                        buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
+                    }
+                    count = size
                 }
                 offset += 4 * size
                 return tensor

@@ -230,7 +230,8 @@ public enum WireCodec {
             let chunk = try decodeBody(TuningChunk.self)
             let count = chunk.indices.count
             try check(
-                (1...limits.maxShardImages).contains(count), "tuneChunk of \(count) images, limit \(limits.maxShardImages)")
+                (1...limits.maxShardImages).contains(count),
+                "tuneChunk of \(count) images, limit \(limits.maxShardImages)")
             try check(
                 chunk.labels.count == count && chunk.shipped.count == count,
                 "tuneChunk with \(chunk.labels.count) labels and \(chunk.shipped.count) flags for \(count) images")
