@@ -239,6 +239,8 @@ enum TuningTrafficText {
         return "traffic over \(t.steps) steps, \(t.chunks) chunks (\(t.reassigned) reassigned): weights down "
             + "\(mb(t.weightsDown)) (\(mb(t.weightsDown / steps))/step), gradients up \(mb(t.gradientsUp)) "
             + "(\(mb(t.gradientsUp / steps))/step), images down \(mb(t.imagesDown)), other down \(mb(t.otherDown)), "
-            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients"
+            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients; worker "
+            + "compute summed over workers: frozen pass \(String(format: "%.2f", t.workerFrozenSeconds)) s, block5 + top "
+            + "\(String(format: "%.2f", t.workerBlockSeconds)) s"
     }
 }

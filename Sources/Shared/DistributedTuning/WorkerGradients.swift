@@ -66,6 +66,10 @@ public struct TuningTraffic: Sendable, Equatable {
     public var reassigned = 0
     /// Seconds the trainer waited for the workers' gradients (their compute and the transfers).
     public var waitSeconds = 0.0
+    /// Seconds the workers reported for the chunks kept: the frozen pass (with augmentation and preprocessing)
+    /// and block5 + top forward/backward, summed over workers (divide by the worker count for wall time).
+    public var workerFrozenSeconds = 0.0
+    public var workerBlockSeconds = 0.0
 }
 
 /// A `ChunkGradientSource` whose chunks are computed by worker processes (`bottleneck-worker`).
@@ -230,6 +234,8 @@ public final class WorkerGradients: ChunkGradientSource {
                             results[header.position] == nil, header.count == chunks[header.position].rows.count,
                             let parts = FloatFrame.tensors(values, sizes: sizes)
                         else { continue }
+                        traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
+                        traffic.workerBlockSeconds += header.blockSeconds ?? 0
                         results[header.position] = TrainableBlock.Gradient(
                             loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
                     } else {

@@ -84,9 +84,16 @@ public struct TuningGradient: Codable, Sendable, Equatable {
     public var correct: Int
     public var count: Int
     public var valueCount: Int
+    /// Seconds the worker spent on the chunk's frozen pass (with augmentation and preprocessing), and on
+    /// block5 + top forward and backward: for the coordinator's account of where a step's time goes.
+    public var frozenSeconds: Double?
+    public var blockSeconds: Double?
     public init(
-        jobID: String, step: Int, position: Int, lossBits: UInt32, correct: Int, count: Int, valueCount: Int
+        jobID: String, step: Int, position: Int, lossBits: UInt32, correct: Int, count: Int, valueCount: Int,
+        frozenSeconds: Double? = nil, blockSeconds: Double? = nil
     ) {
+        self.frozenSeconds = frozenSeconds
+        self.blockSeconds = blockSeconds
         self.jobID = jobID
         self.step = step
         self.position = position

@@ -183,6 +183,7 @@ final class TuningComputer: @unchecked Sendable {
             guard let image = next.next(), image.count == computer.pixelCount else { return nil }
             pixels[index] = image
         }
+        let started = Date()
         let mapSize = computer.base.featureCount
         var features = [Float](repeating: 0, count: chunk.indices.count * mapSize)
         for (k, index) in chunk.indices.enumerated() {
@@ -202,6 +203,7 @@ final class TuningComputer: @unchecked Sendable {
             }
             if cacheFrozen { frozen[index] = Array(features[(k * mapSize)..<((k + 1) * mapSize)]) }
         }
+        let frozenDone = Date()
         let gradient = BLASThreads.withFixedCount(1) {
             computer.gradient(
                 block: block, features: features, labels: chunk.labels, indices: chunk.indices, epoch: chunk.epoch)
@@ -210,7 +212,9 @@ final class TuningComputer: @unchecked Sendable {
         return (
             TuningGradient(
                 jobID: chunk.jobID, step: chunk.step, position: chunk.position, lossBits: gradient.loss.bitPattern,
-                correct: gradient.correct, count: chunk.indices.count, valueCount: values.count / 4),
+                correct: gradient.correct, count: chunk.indices.count, valueCount: values.count / 4,
+                frozenSeconds: frozenDone.timeIntervalSince(started),
+                blockSeconds: Date().timeIntervalSince(frozenDone)),
             values
         )
     }
