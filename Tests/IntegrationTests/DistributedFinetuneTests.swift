@@ -84,4 +84,44 @@ struct DistributedFinetuneTests {
         let survived = bytes(fixture.directory.file("survived.h5"))
         #expect(survived != nil && survived == bytes(fixture.directory.file("alone.h5")))
     }
+
+    @Test(
+        "with CURVE, an authorized remote worker over TCP gives the one-process model; a stranger is refused"
+    )
+    func curveWorkers() throws {
+        let (fixture, model) = try prepared("finetune-curve")
+        defer { fixture.directory.remove() }
+        let augment = "zoom=0.1,horizontal-flip"
+        let alone = try fixture.runCoordinator(
+            arguments(fixture, model: model, output: "alone.h5", augment: augment), timeout: 300)
+        #expect(alone.status == 0, "\(alone.stderr)")
+        let keys = fixture.directory.file("keys")
+        let authorized = keys + "/authorized"
+        try FileManager.default.createDirectory(atPath: authorized, withIntermediateDirectories: true)
+        for name in ["coordinator", "worker-a", "stranger"] {
+            let made = try fixture.runCoordinator(["keygen", keys + "/" + name])
+            try #require(made.status == 0, "keygen \(name): \(made.stderr)")
+        }
+        try FileManager.default.copyItem(atPath: keys + "/worker-a.pub", toPath: authorized + "/worker-a.pub")
+        let endpoint = "tcp://127.0.0.1:\(freeTCPPort())"
+        let coordinator = try fixture.startCoordinator(
+            arguments(fixture, model: model, output: "curve.h5", augment: augment) + [
+                "--workers", "0", "--bind", endpoint, "--curve-key", keys + "/coordinator.key", "--authorized-workers",
+                authorized,
+            ])
+        #expect(coordinator.waitForStderr("listening", timeout: 60), "\(coordinator.stderr)")
+        let stranger = try fixture.startWorker(
+            endpoint, ["--curve-key", keys + "/stranger.key", "--server-key", keys + "/coordinator.pub"],
+            label: "stranger")
+        let remote = try fixture.startWorker(
+            endpoint, ["--curve-key", keys + "/worker-a.key", "--server-key", keys + "/coordinator.pub"],
+            label: "worker-a")
+        let status = coordinator.wait(timeout: 300)
+        #expect(status == 0, "\(coordinator.stderr)")
+        #expect(stranger.wait(timeout: 60).map { $0 != 0 } == true, "the stranger is refused: \(stranger.stderr)")
+        #expect(remote.wait(timeout: 30) == 0, "\(remote.stderr)")
+        #expect(coordinator.stdout.contains("(0 reassigned)"), "\(coordinator.stdout)")
+        #expect(FileManager.default.contents(atPath: fixture.directory.file("curve.h5")) != nil)
+        #expect(bytes(fixture.directory.file("curve.h5")) == bytes(fixture.directory.file("alone.h5")))
+    }
 }
