@@ -60,7 +60,8 @@ struct FinetuneCommand: ParsableCommand {
         name: .long,
         help: """
             Augmentation, Keras' ImageDataGenerator names: rotation, width-shift, height-shift, shear (degrees), \
-            zoom, horizontal-flip, vertical-flip, fill-mode, cval; or 'none'.
+            zoom, horizontal-flip, vertical-flip, fill-mode, cval; or 'none'. An integer shift is whole pixels, as \
+            Keras treats an int.
             """)
     var augment = "shear=0.2,zoom=0.2,horizontal-flip"
 
