@@ -53,7 +53,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(name: .long, help: "SGD momentum.")
     var momentum = 0.9
 
-    @Option(name: .long, help: "First trainable layer (only block5_conv1 for now).")
+    @Option(name: .long, help: "First trainable layer; the block5 layers before it stay frozen.")
     var trainableFrom = TrainableFrom.block5_conv1
 
     @Option(
@@ -103,6 +103,7 @@ struct FinetuneCommand: ParsableCommand {
         options.seed = seed
         options.earlyStoppingPatience = earlyStopping
         options.chunkSize = chunkSize
+        options.frozenBlockLayers = trainableFrom.frozenBlockLayers
         let top = try TopModel.load(topModel)
         let vgg = try VGG16Weights.load(path: weights)
         guard vgg.sha256 == top.provenance.weightsSHA256 else {
@@ -146,7 +147,7 @@ struct FinetuneCommand: ParsableCommand {
                 tuning: TuningSpec(
                     augmentation: options.augmentation.description, seed: seed, dropoutRate: options.dropoutRate,
                     topInputs: top.weights.inputs, topHidden: top.weights.hidden, classes: top.weights.classes,
-                    cacheFrozen: options.augmentation.isNone),
+                    cacheFrozen: options.augmentation.isNone, frozenBlockLayers: options.frozenBlockLayers),
                 localWorkers: distribution.workers ?? 0)
             setup.bindEndpoints = distribution.bind
             setup.insecure = distribution.insecure
@@ -178,7 +179,16 @@ struct FinetuneCommand: ParsableCommand {
 
 /// `finetune --trainable-from`: the first layer that is trained.
 enum TrainableFrom: String, CaseIterable, ExpressibleByArgument {
-    case block5_conv1
+    case block5_conv1, block5_conv2, block5_conv3
+
+    /// Conv layers of block5 before this one, kept frozen.
+    var frozenBlockLayers: Int {
+        switch self {
+        case .block5_conv1: 0
+        case .block5_conv2: 1
+        case .block5_conv3: 2
+        }
+    }
 }
 
 /// `finetune`'s worker options, as `extract`'s: local workers, endpoints for remote ones, CURVE.

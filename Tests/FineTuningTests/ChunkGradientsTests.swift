@@ -63,4 +63,50 @@ struct ChunkGradientsTests {
             }
         }
     }
+
+    @Test(
+        "training from block5_conv2 or block5_conv3: the later layers' gradients are the full block's, the frozen ones stay"
+    )
+    func laterTrainableLayers() throws {
+        let (images, top, weights) = try FineTunerTests.fixture()
+        let computer = try ChunkGradients(
+            weights: weights, height: images.height, width: images.width, preprocessing: .caffe,
+            augmentation: .none, seed: 0, dropoutRate: 0)
+        let base = computer.base
+        let rows = Array(0..<images.count)
+        let size = computer.pixelCount
+        var features = [Float](repeating: 0, count: rows.count * base.featureCount)
+        images.pixels.withUnsafeBufferPointer { pixels in
+            features.withUnsafeMutableBufferPointer { out in
+                for row in rows {
+                    computer.frozenFeatures(
+                        pixels: UnsafeBufferPointer(rebasing: pixels[(row * size)..<((row + 1) * size)]), index: row,
+                        epoch: nil, into: out.baseAddress! + row * base.featureCount)
+                }
+            }
+        }
+        func block(frozen: Int) throws -> TrainableBlock {
+            try TrainableBlock(
+                convLayers: Array(weights.layers.suffix(3)), top: top.weights, inputHeight: base.outputHeight,
+                inputWidth: base.outputWidth, inputChannels: base.outputChannels, frozenLayers: frozen)
+        }
+        let full = computer.gradient(
+            block: try block(frozen: 0), features: features, labels: images.labels, indices: rows, epoch: 0)
+        for frozen in 1...2 {
+            let part = computer.gradient(
+                block: try block(frozen: frozen), features: features, labels: images.labels, indices: rows, epoch: 0)
+            #expect(part.loss == full.loss)
+            #expect(part.tensors == Array(full.tensors.dropFirst(2 * frozen)), "\(frozen) frozen")
+            #expect(try block(frozen: frozen).tensors.count == 2 * (3 - frozen) + 4)
+        }
+        #expect(throws: FineTuningError.self) { try block(frozen: 3) }
+        var options = FineTunerTests.kerasSteps
+        options.frozenBlockLayers = 1
+        let tuner = try FineTuner(weights: weights, topModel: top, options: options)
+        let (model, _) = try tuner.run(train: images, validation: nil, checkpointPath: nil)
+        let original = weights.layers.suffix(3).map(\.kernel)
+        let trained = model.convLayers.suffix(3).map(\.kernel)
+        #expect(trained[0] == original[0], "block5_conv1 stays frozen")
+        #expect(trained[1] != original[1] && trained[2] != original[2], "block5_conv2 and block5_conv3 train")
+    }
 }

@@ -31,22 +31,25 @@ struct DistributedFinetuneTests {
     func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
     @Test(
-        "the fine-tuned model is the same bytes in one process and with 1, 2 or 3 workers, with and without augmentation"
+        "the fine-tuned model is the same bytes in one process and with 1, 2 or 3 workers (augmented, plain, from block5_conv2)"
     )
     func sameBytesForAnyWorkerCount() throws {
         let (fixture, model) = try prepared("finetune-workers")
         defer { fixture.directory.remove() }
-        for augment in ["rotation=10,zoom=0.1,horizontal-flip", "none"] {
-            let tag = augment == "none" ? "plain" : "aug"
+        for (augment, extra) in [
+            ("rotation=10,zoom=0.1,horizontal-flip", [String]()), ("none", []),
+            ("width-shift=3,horizontal-flip", ["--trainable-from", "block5_conv2"]),
+        ] {
+            let tag = augment == "none" ? "plain" : extra.isEmpty ? "aug" : "conv2"
             let alone = try fixture.runCoordinator(
-                arguments(fixture, model: model, output: "\(tag)-0.h5", augment: augment), timeout: 300)
+                arguments(fixture, model: model, output: "\(tag)-0.h5", augment: augment) + extra, timeout: 300)
             #expect(alone.status == 0, "\(alone.stderr)")
             let reference = bytes(fixture.directory.file("\(tag)-0.h5"))
             #expect(reference != nil)
             for workers in 1...3 {
                 let output = "\(tag)-\(workers).h5"
                 let child = try fixture.startCoordinator(
-                    arguments(fixture, model: model, output: output, augment: augment) + [
+                    arguments(fixture, model: model, output: output, augment: augment) + extra + [
                         "--workers", String(workers), "--cache-dir", fixture.directory.file("cache"),
                     ])
                 let status = child.wait(timeout: 300)

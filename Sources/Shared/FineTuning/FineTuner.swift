@@ -30,6 +30,9 @@ public struct FineTuningOptions: Sendable, Equatable {
     /// whose gradients are summed in order (`TrainingChunk`). Part of what decides the model's bytes, never
     /// the number of workers.
     public var chunkSize = 8
+    /// Conv layers of block5 kept frozen, from its first: 0 trains from `block5_conv1` (the recipe), 1 from
+    /// `block5_conv2`, 2 from `block5_conv3`.
+    public var frozenBlockLayers = 0
 
     public init() {}
 
@@ -42,6 +45,8 @@ public struct FineTuningOptions: Sendable, Equatable {
         try check(learningRate > 0 && learningRate.isFinite, "learning rate must be positive, got \(learningRate)")
         try check(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
         try check(dropoutRate >= 0 && dropoutRate < 1, "dropout rate must be in [0, 1), got \(dropoutRate)")
+        try check(
+            (0...2).contains(frozenBlockLayers), "frozen block5 layers must be 0...2, got \(frozenBlockLayers)")
         try check(chunkSize >= 1 && chunkSize <= 4096, "chunk size must be 1...4096, got \(chunkSize)")
         try check((earlyStoppingPatience ?? 0) >= 0, "patience must be 0 or more, got \(earlyStoppingPatience ?? 0)")
     }
@@ -50,7 +55,7 @@ public struct FineTuningOptions: Sendable, Equatable {
     /// settings is not resumed.
     var fingerprint: String {
         "epochs-independent: batch=\(batchSize) lr=\(learningRate) momentum=\(momentum) augment=\(augmentation) "
-            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle) chunk=\(chunkSize) patience=\(earlyStoppingPatience.map(String.init) ?? "none")"
+            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle) chunk=\(chunkSize) frozen5=\(frozenBlockLayers) patience=\(earlyStoppingPatience.map(String.init) ?? "none")"
     }
 }
 
@@ -153,7 +158,7 @@ public final class FineTuner {
     func initialBlock() throws -> TrainableBlock {
         try TrainableBlock(
             convLayers: Array(weights.layers.suffix(3)), top: start.weights, inputHeight: base.outputHeight,
-            inputWidth: base.outputWidth, inputChannels: base.outputChannels)
+            inputWidth: base.outputWidth, inputChannels: base.outputChannels, frozenLayers: options.frozenBlockLayers)
     }
 
     /// Frozen-base output `[count, block4 map]` of images `rows` of `images`, each augmented as drawn for

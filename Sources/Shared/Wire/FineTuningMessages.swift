@@ -18,11 +18,14 @@ public struct TuningSpec: Codable, Sendable, Equatable {
     public var classes: Int
     /// Without augmentation a worker keeps each image's frozen (`block4_pool`) features and computes them once.
     public var cacheFrozen: Bool
+    /// Conv layers of block5 kept frozen (0: all of block5 trains); nil means 0.
+    public var frozenBlockLayers: Int?
 
     public init(
         augmentation: String, seed: UInt64, dropoutRate: Double, topInputs: Int, topHidden: Int, classes: Int,
-        cacheFrozen: Bool
+        cacheFrozen: Bool, frozenBlockLayers: Int? = nil
     ) {
+        self.frozenBlockLayers = frozenBlockLayers
         self.augmentation = augmentation
         self.seed = seed
         self.dropoutRate = dropoutRate

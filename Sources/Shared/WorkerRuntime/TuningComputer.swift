@@ -82,7 +82,8 @@ final class TuningComputer: @unchecked Sendable {
                 outputBias: [Float](repeating: 0, count: tuning.classes))
             block = try TrainableBlock(
                 convLayers: Array(weights.layers.suffix(3)), top: top, inputHeight: made.base.outputHeight,
-                inputWidth: made.base.outputWidth, inputChannels: made.base.outputChannels)
+                inputWidth: made.base.outputWidth, inputChannels: made.base.outputChannels,
+                frozenLayers: tuning.frozenBlockLayers ?? 0)
             computer = made
         }
         condition.lock()
