@@ -17,7 +17,46 @@ struct ChunkGradientsTests {
         #expect(TrainingChunk.split([4, 2], size: 8).map(\.rows) == [[4, 2]])
     }
 
-    @Test("chunk gradients summed in chunk order equal the whole batch's gradient within float rounding")
+    @Test("the reduction tree's nodes partition the chunks, and sums of any cut of it assemble to the same bytes")
+    func reductionTreeCuts() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func value() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 997
+        }
+        for n in 1...9 {
+            let counts = (0..<n).map { 1 + $0 % 3 }
+            let parts = (0..<n).map { _ in
+                TrainableBlock.Gradient(
+                    loss: value(), correct: 1, tensors: [(0..<5).map { _ in value() }, (0..<3).map { _ in value() }])
+            }
+            let root = ChunkGradients.combine(parts, counts: counts)
+            let total = counts.reduce(0, +)
+            for cut in 1...(n + 1) {
+                let nodes = ReductionTree.nodes(chunks: n, parts: cut)
+                #expect(nodes.flatMap { Array($0) } == Array(0..<n), "n \(n), cut \(cut)")
+                #expect(nodes.count == min(cut, n) || nodes.count >= cut)
+                // Each node summed on its own (as a worker does), then the root assembled along the tree.
+                var sums: [Range<Int>: TrainableBlock.Gradient] = [:]
+                for node in nodes {
+                    sums[node] = ReductionTree.reduce(0..<node.count) {
+                        ChunkGradients.weighted(
+                            parts[node.lowerBound + $0], count: counts[node.lowerBound + $0], total: total)
+                    }
+                }
+                func assemble(_ node: Range<Int>) -> TrainableBlock.Gradient {
+                    if let sum = sums[node] { return sum }
+                    let (left, right) = ReductionTree.children(node)!
+                    return ReductionTree.add(assemble(left), assemble(right))
+                }
+                let assembled = assemble(0..<n)
+                #expect(assembled.tensors == root.tensors && assembled.loss == root.loss, "n \(n), cut \(cut)")
+                #expect(assembled.correct == n)
+            }
+        }
+    }
+
+    @Test("chunk gradients summed along the tree equal the whole batch's gradient within float rounding")
     func chunkedSumMatchesWholeBatch() throws {
         let (images, top, weights) = try FineTunerTests.fixture()
         let computer = try ChunkGradients(

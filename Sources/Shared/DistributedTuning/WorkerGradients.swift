@@ -62,7 +62,7 @@ public struct TuningTraffic: Sendable, Equatable {
     public var otherUp = 0
     public var steps = 0
     public var chunks = 0
-    /// Chunks handed out again because their worker was gone or silent.
+    /// Tree nodes handed out again because their worker was gone or silent.
     public var reassigned = 0
     /// Seconds the trainer waited for the workers' gradients (their compute and the transfers).
     public var waitSeconds = 0.0
@@ -74,11 +74,12 @@ public struct TuningTraffic: Sendable, Equatable {
 
 /// A `ChunkGradientSource` whose chunks are computed by worker processes (`bottleneck-worker`).
 ///
-/// Each step: every worker given work first receives the step's trainable weights, then at most
-/// `chunksPerWorker` chunks at a time; a chunk's pixels cross the link once per worker. The first gradient of a
-/// chunk is kept and later copies are dropped; a worker that leaves, or is silent past `workerTimeout`, loses
-/// its chunks to the others. Since a chunk's gradient does not depend on who computed it, the sum (the
-/// trainer's, in chunk order) is the same bytes whatever happened. Blocks the calling thread, which owns the
+/// Each step the batch's reduction tree (`ReductionTree`) is cut into one node per worker; every worker given
+/// work first receives the step's trainable weights, then its node (at most `chunksPerWorker` at a time), and
+/// answers with the node's summed gradient; an image's pixels cross the link once per worker. The first
+/// gradient of a node is kept, later copies dropped; a worker that leaves, or is silent past `workerTimeout`,
+/// loses its nodes to the others. Since a node's sum does not depend on who computed it, and the root is
+/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened. Blocks the calling thread, which owns the
 /// ROUTER socket: call every method from that one thread, not from Swift's cooperative pool.
 public final class WorkerGradients: ChunkGradientSource {
     private struct Worker {
@@ -88,8 +89,8 @@ public final class WorkerGradients: ChunkGradientSource {
         var ready = false
         var weightsStep = -1
         var images: Set<Int> = []
-        /// Positions of the current step's chunks this worker holds.
-        var holding: Set<Int> = []
+        /// Nodes (ranges of chunk positions) of the current step's reduction tree this worker holds.
+        var holding: Set<Range<Int>> = []
     }
 
     public let setup: TuningWorkersSetup
@@ -202,19 +203,24 @@ public final class WorkerGradients: ChunkGradientSource {
         self.train = train
     }
 
-    public func gradients(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> [TrainableBlock.Gradient]
+    public func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
+        -> TrainableBlock.Gradient
     {
         guard let train else { preconditionFailure("prepare(train:) comes first") }
         let started = Date()
         let sizes = tensors.map(\.count)
         let valueCount = sizes.reduce(0, +)
+        let batchCount = chunks.reduce(0) { $0 + $1.rows.count }
         var weightsFrame: [UInt8]?
-        var results = [TrainableBlock.Gradient?](repeating: nil, count: chunks.count)
-        var pending = Array(chunks.indices)
+        // One node of the reduction tree per worker (the local ones counted even before they are ready): each
+        // worker sends one summed gradient for its node.
+        let parts = max(1, setup.localWorkers, workers.values.filter(\.ready).count)
+        let nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        var results: [Range<Int>: TrainableBlock.Gradient] = [:]
+        var pending = nodes
         for key in workers.keys { workers[key]!.holding = [] }
         var lastWorkerSeen = Date()
-        while results.contains(where: { $0 == nil }) {
+        while results.count < nodes.count {
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
                     guard frames.count >= 2 else { continue }
@@ -228,15 +234,16 @@ public final class WorkerGradients: ChunkGradientSource {
                         traffic.gradientsUp += values.count
                         traffic.otherUp += frames[1].count
                         guard workers[identity] != nil else { continue }
+                        let node = header.position..<(header.position + (header.leaves ?? 1))
                         workers[identity]!.lastHeard = Date()
-                        workers[identity]!.holding.remove(header.position)
-                        guard header.jobID == job.jobID, header.step == step, header.position < chunks.count,
-                            results[header.position] == nil, header.count == chunks[header.position].rows.count,
+                        workers[identity]!.holding.remove(node)
+                        guard header.jobID == job.jobID, header.step == step, nodes.contains(node),
+                            results[node] == nil, header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
                             let parts = FloatFrame.tensors(values, sizes: sizes)
                         else { continue }
                         traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
                         traffic.workerBlockSeconds += header.blockSeconds ?? 0
-                        results[header.position] = TrainableBlock.Gradient(
+                        results[node] = TrainableBlock.Gradient(
                             loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
                     } else {
                         traffic.otherUp += frames.dropFirst().reduce(0) { $0 + $1.count }
@@ -245,7 +252,7 @@ public final class WorkerGradients: ChunkGradientSource {
                 }
             }
             let now = Date()
-            // Workers gone silent lose their chunks (a killed process says nothing).
+            // Workers gone silent lose their nodes (a killed process says nothing).
             for (identity, worker) in workers where now.timeIntervalSince(worker.lastHeard) > setup.workerTimeout {
                 logger.warning(
                     "worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
@@ -255,14 +262,13 @@ public final class WorkerGradients: ChunkGradientSource {
                 throw DistributedTuningError(
                     "local workers keep exiting (last status \(pool.lastExitStatus)); no worker is left to compute")
             }
-            // Chunks nobody holds any more (their worker left) and not done go back in line.
+            // Nodes nobody holds any more (their worker left) and not done go back in line.
             let held = Set(workers.values.flatMap(\.holding))
-            for position in chunks.indices
-            where results[position] == nil && !held.contains(position) && !pending.contains(position) {
-                pending.append(position)
+            for node in nodes where results[node] == nil && !held.contains(node) && !pending.contains(node) {
+                pending.append(node)
                 traffic.reassigned += 1
             }
-            pending.sort()
+            pending.sort { $0.lowerBound < $1.lowerBound }
             for (identity, worker) in workers where now.timeIntervalSince(worker.lastSent) >= setup.heartbeatInterval {
                 send(.heartbeat(Heartbeat()), to: identity)
             }
@@ -272,10 +278,10 @@ public final class WorkerGradients: ChunkGradientSource {
                     "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
                         + "that connect to this coordinator")
             }
-            // Hand out work: the step's weights once per worker, then chunks against its credit.
+            // Hand out work: the step's weights once per worker, then nodes against its credit.
             for identity in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !pending.isEmpty {
                 guard var worker = workers[identity], worker.ready else { continue }
-                while worker.holding.count < setup.chunksPerWorker, let position = pending.first {
+                while worker.holding.count < setup.chunksPerWorker, let node = pending.first {
                     if worker.weightsStep != step {
                         if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
                         let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
@@ -283,21 +289,22 @@ public final class WorkerGradients: ChunkGradientSource {
                         traffic.weightsDown += weightsFrame!.count
                         worker.weightsStep = step
                     }
-                    let chunk = chunks[position]
-                    let indices = chunk.rows.map { train.indices[$0] }
+                    let rows = chunks[node].flatMap(\.rows)
+                    let indices = rows.map { train.indices[$0] }
                     let shipped = indices.map { !worker.images.contains($0) }
                     let size = train.height * train.width * 3
-                    let images = zip(chunk.rows, shipped).filter(\.1).map { row, _ in
+                    let images = zip(rows, shipped).filter(\.1).map { row, _ in
                         Array(train.pixels[(row * size)..<((row + 1) * size)])
                     }
                     let header = TuningChunk(
-                        jobID: job.jobID, step: step, position: position, epoch: epoch, indices: indices,
-                        labels: chunk.rows.map { train.labels[$0] }, shipped: shipped)
+                        jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: indices,
+                        labels: rows.map { train.labels[$0] }, shipped: shipped,
+                        leafCounts: chunks[node].map(\.rows.count), batchCount: batchCount)
                     guard send(.tuneChunk(header, images: images), to: identity) else { break }
                     traffic.imagesDown += images.reduce(0) { $0 + $1.count }
-                    traffic.chunks += 1
+                    traffic.chunks += node.count
                     worker.images.formUnion(indices)
-                    worker.holding.insert(position)
+                    worker.holding.insert(node)
                     pending.removeFirst()
                 }
                 if workers[identity] != nil { workers[identity] = worker }
@@ -305,7 +312,13 @@ public final class WorkerGradients: ChunkGradientSource {
         }
         traffic.steps += 1
         traffic.waitSeconds += Date().timeIntervalSince(started)
-        return results.map { $0! }
+        // The root from the nodes computed, along the same tree.
+        func assemble(_ node: Range<Int>) -> TrainableBlock.Gradient {
+            if let computed = results[node] { return computed }
+            let (left, right) = ReductionTree.children(node)!
+            return ReductionTree.add(assemble(left), assemble(right))
+        }
+        return assemble(0..<chunks.count)
     }
 
     /// Handshakes, weights requests, readiness, heartbeats and goodbyes.

@@ -8,7 +8,8 @@ import VGG16
 ///
 /// A batch is cut into chunks of `FineTuningOptions.chunkSize` images (the last one shorter) whatever computes
 /// them, one process or any number of workers; each chunk's gradient is a pure function of the trainable
-/// weights, the chunk's images, the epoch and the seed, and `ChunkGradients.combine` sums them in chunk order.
+/// weights, the chunk's images, the epoch and the seed, and `ChunkGradients.combine` sums them along a fixed
+/// tree (`ReductionTree`).
 /// That is why the fine-tuned model is the same bytes for any number of workers.
 public struct TrainingChunk: Sendable, Equatable {
     /// Position of the chunk in its batch (0, 1, ...): the order of the sum.
@@ -114,38 +115,84 @@ public final class ChunkGradients {
         }
     }
 
-    /// The batch's gradient from its chunks' (`counts[i]` images each, in chunk order): the chunk gradients
-    /// weighted by `count / total` and summed in chunk order, the loss likewise, the correct counts added.
+    /// The batch's gradient from its chunks' (`counts[i]` images each, in chunk order): each chunk's gradient
+    /// and loss weighted by `count / total`, then summed along the fixed reduction tree (`ReductionTree`),
+    /// the correct counts added.
     public static func combine(_ chunks: [TrainableBlock.Gradient], counts: [Int]) -> TrainableBlock.Gradient {
         precondition(!chunks.isEmpty && chunks.count == counts.count)
-        let total = Float(counts.reduce(0, +))
-        var tensors = chunks[0].tensors.map { [Float](repeating: 0, count: $0.count) }
-        var loss: Float = 0
-        var correct = 0
-        for (chunk, count) in zip(chunks, counts) {
-            let weight = Float(count) / total
-            loss += chunk.loss * weight
-            correct += chunk.correct
-            for t in tensors.indices {
-                precondition(chunk.tensors[t].count == tensors[t].count)
-                chunk.tensors[t].withUnsafeBufferPointer { g in
-                    tensors[t].withUnsafeMutableBufferPointer { sum in
-                        for i in 0..<sum.count { sum[i] += g[i] * weight }
-                    }
-                }
-            }
-        }
-        return TrainableBlock.Gradient(loss: loss, correct: correct, tensors: tensors, input: [])
+        let total = counts.reduce(0, +)
+        return ReductionTree.reduce(0..<chunks.count) { weighted(chunks[$0], count: counts[$0], total: total) }
+    }
+
+    /// A chunk's gradient and loss scaled by its share of the batch, `count / total` (a float32 product).
+    public static func weighted(_ chunk: TrainableBlock.Gradient, count: Int, total: Int) -> TrainableBlock.Gradient {
+        let weight = Float(count) / Float(total)
+        return TrainableBlock.Gradient(
+            loss: chunk.loss * weight, correct: chunk.correct,
+            tensors: chunk.tensors.map { tensor in tensor.map { $0 * weight } })
     }
 }
 
-/// Where the trainer gets each batch's chunk gradients: this process (`nil` source) or workers.
+/// The fixed order in which a batch's weighted chunk gradients are summed: a binary tree over the chunk
+/// positions `0..<n` whose node `lo..<hi` (more than one chunk) is the sum of its left child `lo..<lo + p`
+/// and its right child `lo + p..<hi`, `p` the largest power of two below `hi − lo`.
 ///
-/// `gradients` returns one gradient per chunk, in chunk order, each computed with exactly `tensors` (the
-/// trainable weights in `TrainableBlock.tensors` order) for the training images' rows of `chunks`.
+/// A node's shape depends only on its size, so any node can be summed by whoever holds its chunks — a worker
+/// sends one gradient for all the chunks of a node it was given — and the root is the same bytes whatever
+/// nodes were computed where.
+public enum ReductionTree {
+    /// The children of node `node`, nil for a single chunk.
+    public static func children(_ node: Range<Int>) -> (Range<Int>, Range<Int>)? {
+        guard node.count > 1 else { return nil }
+        var half = 1
+        while half * 2 < node.count { half *= 2 }
+        return (node.lowerBound..<(node.lowerBound + half), (node.lowerBound + half)..<node.upperBound)
+    }
+
+    /// The sum over `node`, with `leaf(position)` giving each (weighted) chunk gradient.
+    public static func reduce(
+        _ node: Range<Int>, leaf: (Int) throws -> TrainableBlock.Gradient
+    ) rethrows -> TrainableBlock.Gradient {
+        guard let (left, right) = children(node) else { return try leaf(node.lowerBound) }
+        return add(try reduce(left, leaf: leaf), try reduce(right, leaf: leaf))
+    }
+
+    /// `a + b`, tensor by tensor, loss and correct counts added.
+    public static func add(_ a: TrainableBlock.Gradient, _ b: TrainableBlock.Gradient) -> TrainableBlock.Gradient {
+        precondition(a.tensors.count == b.tensors.count)
+        var tensors = a.tensors
+        for t in tensors.indices {
+            precondition(tensors[t].count == b.tensors[t].count)
+            b.tensors[t].withUnsafeBufferPointer { y in
+                tensors[t].withUnsafeMutableBufferPointer { x in
+                    for i in 0..<x.count { x[i] += y[i] }
+                }
+            }
+        }
+        return TrainableBlock.Gradient(loss: a.loss + b.loss, correct: a.correct + b.correct, tensors: tensors)
+    }
+
+    /// Cuts the tree into at least `parts` nodes (fewer when it has fewer chunks), splitting the largest node
+    /// first: the pieces of work for `parts` workers, each summed where it is computed.
+    public static func nodes(chunks: Int, parts: Int) -> [Range<Int>] {
+        var nodes = [0..<chunks]
+        while nodes.count < parts, let largest = nodes.indices.max(by: { nodes[$0].count < nodes[$1].count }),
+            let (left, right) = children(nodes[largest])
+        {
+            nodes.replaceSubrange(largest...largest, with: [left, right])
+        }
+        return nodes
+    }
+}
+
+/// Where the trainer gets each batch's gradient when not from this process: workers.
+///
+/// `batchGradient` returns exactly `ChunkGradients.combine` of the chunks' gradients, each computed with
+/// `tensors` (the trainable weights in `TrainableBlock.tensors` order) for the training images' rows of
+/// `chunks`; nodes of the `ReductionTree` may be summed elsewhere first.
 public protocol ChunkGradientSource: AnyObject {
     /// Called once before the first batch with the training images (the source ships pixels from them).
     func prepare(train: FineTuningImages) throws
-    func gradients(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> [TrainableBlock.Gradient]
+    func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
+        -> TrainableBlock.Gradient
 }

@@ -244,11 +244,12 @@ public final class FineTuner {
                     let batchRows = Array(rows[start..<min(start + options.batchSize, rows.count)])
                     let chunks = TrainingChunk.split(batchRows, size: options.chunkSize)
                     let step = epoch * batchesPerEpoch + start / options.batchSize
-                    let parts: [TrainableBlock.Gradient]
+                    let gradient: TrainableBlock.Gradient
                     if let source {
-                        parts = try source.gradients(tensors: block.tensors, chunks: chunks, epoch: epoch, step: step)
+                        gradient = try source.batchGradient(
+                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step)
                     } else {
-                        parts = chunks.map { chunk in
+                        let parts = chunks.map { chunk in
                             let features =
                                 cachedTrain.map { cached in
                                     chunk.rows.flatMap { cached[($0 * mapSize)..<(($0 + 1) * mapSize)] }
@@ -257,8 +258,8 @@ public final class FineTuner {
                                 block: block, features: features, labels: chunk.rows.map { train.labels[$0] },
                                 indices: chunk.rows.map { train.indices[$0] }, epoch: epoch)
                         }
+                        gradient = ChunkGradients.combine(parts, counts: chunks.map(\.rows.count))
                     }
-                    let gradient = ChunkGradients.combine(parts, counts: chunks.map(\.rows.count))
                     guard gradient.loss.isFinite else {
                         throw FineTuningError.invalidArgument(
                             "training diverged: the loss of epoch \(epoch + 1), batch "

@@ -50,13 +50,20 @@ public struct TuningWeights: Codable, Sendable, Equatable {
     }
 }
 
-/// One chunk of a step's batch. Followed by one frame of RGB bytes (`height · width · 3`) per image whose
-/// `shipped` flag is set; the worker has the others from earlier chunks of the job.
+/// A node of a step's reduction tree: consecutive chunks of the batch, starting at chunk `position`, whose
+/// images are listed in order (`leafCounts[i]` images for its i-th chunk). The worker answers with the sum
+/// of the chunks' gradients, each weighted by its share of the batch (`batchCount` images), summed as the
+/// tree does. Followed by one frame of RGB bytes (`height · width · 3`) per image whose `shipped` flag is set;
+/// the worker has the others from earlier chunks of the job.
 public struct TuningChunk: Codable, Sendable, Equatable {
     public var jobID: String
     public var step: Int
-    /// The chunk's position in its batch.
+    /// The node's first chunk's position in its batch.
     public var position: Int
+    /// Images per chunk of the node, in order; nil: one chunk of all the images.
+    public var leafCounts: [Int]?
+    /// Images in the whole batch; nil: the node's images (weight 1).
+    public var batchCount: Int?
     public var epoch: Int
     /// Each image's index in the training split: the key of its augmentation and dropout draws, and of the
     /// worker's pixel cache.
@@ -64,8 +71,11 @@ public struct TuningChunk: Codable, Sendable, Equatable {
     public var labels: [Int32]
     public var shipped: [Bool]
     public init(
-        jobID: String, step: Int, position: Int, epoch: Int, indices: [Int], labels: [Int32], shipped: [Bool]
+        jobID: String, step: Int, position: Int, epoch: Int, indices: [Int], labels: [Int32], shipped: [Bool],
+        leafCounts: [Int]? = nil, batchCount: Int? = nil
     ) {
+        self.leafCounts = leafCounts
+        self.batchCount = batchCount
         self.jobID = jobID
         self.step = step
         self.position = position
@@ -76,12 +86,14 @@ public struct TuningChunk: Codable, Sendable, Equatable {
     }
 }
 
-/// A chunk's gradient, in the frame that follows: float32 little-endian, the trainable tensors' gradients in
-/// the trainer's order, concatenated.
+/// A node's (weighted, summed) gradient, in the frame that follows: float32 little-endian, the trainable
+/// tensors' gradients in the trainer's order, concatenated.
 public struct TuningGradient: Codable, Sendable, Equatable {
     public var jobID: String
     public var step: Int
     public var position: Int
+    /// Chunks in the node (nil: 1).
+    public var leaves: Int?
     /// The chunk's mean loss, as the bits of a float32 (exact through JSON).
     public var lossBits: UInt32
     public var correct: Int
@@ -93,8 +105,9 @@ public struct TuningGradient: Codable, Sendable, Equatable {
     public var blockSeconds: Double?
     public init(
         jobID: String, step: Int, position: Int, lossBits: UInt32, correct: Int, count: Int, valueCount: Int,
-        frozenSeconds: Double? = nil, blockSeconds: Double? = nil
+        frozenSeconds: Double? = nil, blockSeconds: Double? = nil, leaves: Int? = nil
     ) {
+        self.leaves = leaves
         self.frozenSeconds = frozenSeconds
         self.blockSeconds = blockSeconds
         self.jobID = jobID

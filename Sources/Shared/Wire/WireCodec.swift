@@ -238,6 +238,14 @@ public enum WireCodec {
             try check(
                 chunk.step >= 0 && chunk.position >= 0 && chunk.epoch >= 0 && chunk.indices.allSatisfy { $0 >= 0 }
                     && chunk.labels.allSatisfy { $0 >= 0 }, "tuneChunk with negative ids")
+            if let leafCounts = chunk.leafCounts {
+                try check(
+                    !leafCounts.isEmpty && leafCounts.allSatisfy { $0 >= 1 } && leafCounts.reduce(0, +) == count,
+                    "tuneChunk whose chunk sizes do not add up to its \(count) images")
+            }
+            if let batchCount = chunk.batchCount {
+                try check(batchCount >= count, "tuneChunk of \(count) images in a batch of \(batchCount)")
+            }
             try expectFrames(chunk.shipped.filter { $0 }.count)
             for image in payload {
                 try check(image.count <= limits.maxImageBytes, "tuneChunk with an image over the size limit")
@@ -248,7 +256,8 @@ public enum WireCodec {
             let gradient = try decodeBody(TuningGradient.self)
             try check(
                 gradient.step >= 0 && gradient.position >= 0 && gradient.correct >= 0
-                    && gradient.correct <= gradient.count && gradient.count >= 1 && gradient.valueCount >= 1,
+                    && gradient.correct <= gradient.count && gradient.count >= 1 && gradient.valueCount >= 1
+                    && (gradient.leaves ?? 1) >= 1,
                 "tuneGradient with negative or inconsistent counts")
             let (expected, overflow) = gradient.valueCount.multipliedReportingOverflow(by: 4)
             try check(

@@ -205,9 +205,19 @@ final class TuningComputer: @unchecked Sendable {
             if cacheFrozen { frozen[index] = Array(features[(k * mapSize)..<((k + 1) * mapSize)]) }
         }
         let frozenDone = Date()
+        // The node's chunks, each weighted by its share of the batch, summed along the fixed tree.
+        let leafCounts = chunk.leafCounts ?? [chunk.indices.count]
+        let batchCount = chunk.batchCount ?? chunk.indices.count
+        let starts = leafCounts.reduce(into: [0]) { $0.append($0.last! + $1) }
         let gradient = BLASThreads.withFixedCount(1) {
-            computer.gradient(
-                block: block, features: features, labels: chunk.labels, indices: chunk.indices, epoch: chunk.epoch)
+            ReductionTree.reduce(0..<leafCounts.count) { leaf in
+                let range = starts[leaf]..<starts[leaf + 1]
+                let part = computer.gradient(
+                    block: block,
+                    features: Array(features[(range.lowerBound * mapSize)..<(range.upperBound * mapSize)]),
+                    labels: Array(chunk.labels[range]), indices: Array(chunk.indices[range]), epoch: chunk.epoch)
+                return ChunkGradients.weighted(part, count: range.count, total: batchCount)
+            }
         }
         let values = FloatFrame.bytes(gradient.tensors)
         return (
@@ -215,7 +225,7 @@ final class TuningComputer: @unchecked Sendable {
                 jobID: chunk.jobID, step: chunk.step, position: chunk.position, lossBits: gradient.loss.bitPattern,
                 correct: gradient.correct, count: chunk.indices.count, valueCount: values.count / 4,
                 frozenSeconds: frozenDone.timeIntervalSince(started),
-                blockSeconds: Date().timeIntervalSince(frozenDone)),
+                blockSeconds: Date().timeIntervalSince(frozenDone), leaves: leafCounts.count),
             values
         )
     }
