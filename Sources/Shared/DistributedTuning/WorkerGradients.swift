@@ -278,10 +278,13 @@ public final class WorkerGradients: ChunkGradientSource {
                     "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
                         + "that connect to this coordinator")
             }
-            // Hand out work: the step's weights once per worker, then nodes against its credit.
-            for identity in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !pending.isEmpty {
+            // Hand out work: the step's weights once per worker, then nodes against its credit; idle workers
+            // first (one node each), so that a second node queues behind a first only when nobody is idle.
+            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
+            where !pending.isEmpty {
                 guard var worker = workers[identity], worker.ready else { continue }
-                while worker.holding.count < setup.chunksPerWorker, let node = pending.first {
+                while worker.holding.count < limit, let node = pending.first {
                     if worker.weightsStep != step {
                         if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
                         let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
