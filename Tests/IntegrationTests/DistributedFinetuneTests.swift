@@ -88,6 +88,31 @@ struct DistributedFinetuneTests {
         #expect(survived != nil && survived == bytes(fixture.directory.file("alone.h5")))
     }
 
+    @Test("a worker that lost the images it held leaves and registers again; its node is recomputed, same model")
+    func workerLosingItsState() throws {
+        let (fixture, model) = try prepared("finetune-forget")
+        defer { fixture.directory.remove() }
+        let augment = "none"
+        let alone = try fixture.runCoordinator(
+            arguments(fixture, model: model, output: "alone.h5", augment: augment), timeout: 300)
+        #expect(alone.status == 0, "\(alone.stderr)")
+        let endpoint = "ipc://" + fixture.directory.file("tune.sock")
+        let coordinator = try fixture.startCoordinator(
+            arguments(fixture, model: model, output: "again.h5", augment: augment) + [
+                "--workers", "0", "--bind", endpoint,
+            ])
+        // One worker, one node per step: after step 3 (the last of epoch 1) it forgets every image, so the
+        // first node of epoch 2, whose images it was sent before, cannot be computed.
+        let worker = try fixture.startWorker(
+            endpoint, ["--forget-images-after-chunks", "3"], label: "forgetful", shardDelayMs: 0)
+        let status = coordinator.wait(timeout: 300)
+        #expect(status == 0, "\(coordinator.stderr)")
+        #expect(worker.wait(timeout: 60) == 0, "\(worker.stderr)")
+        #expect(worker.stderr.contains("registering again"), "\(worker.stderr)")
+        #expect(!coordinator.stdout.contains("(0 reassigned)"), "\(coordinator.stdout)")
+        #expect(bytes(fixture.directory.file("again.h5")) == bytes(fixture.directory.file("alone.h5")))
+    }
+
     @Test(
         "with CURVE, an authorized remote worker over TCP gives the one-process model; a stranger is refused"
     )

@@ -78,7 +78,8 @@ public struct WorkerOptions: ParsableArguments {
     /// starts. `shardDelayMilliseconds` slows every shard down, `exitAfterChunks` kills the
     /// process on its this-many-th fine-tuning chunk (developer tool only).
     public func run(
-        selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, exitAfterChunks: Int? = nil
+        selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, exitAfterChunks: Int? = nil,
+        forgetImagesAfterChunks: Int? = nil
     ) throws -> Never {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
         common.bootstrapLogging()
@@ -92,6 +93,7 @@ public struct WorkerOptions: ParsableArguments {
             endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
             giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds,
             exitAfterChunks: exitAfterChunks)
+        configuration.forgetImagesAfterChunks = forgetImagesAfterChunks
         configuration.security = security
         let session = WorkerSession(configuration: configuration, logger: logger)
         // SIGTERM (and SIGINT): leave the job cleanly; a second one ends the process at once.

@@ -7,11 +7,15 @@ import TopModel
 import VGG16
 import Wire
 
-/// A fine-tuning chunk computed and ready to be sent back.
+/// A fine-tuning node computed and ready to be sent back, or why it could not be.
 struct ComputedChunk: Sendable {
     let session: Int
     let gradient: TuningGradient
     let values: [UInt8]
+    /// Set when the worker lacks what the node needs (the step's weights, an image's pixels): the session
+    /// then leaves and registers again, so that the coordinator gives the node to someone and starts this
+    /// worker afresh.
+    var failure: String? = nil
 }
 
 /// The fine-tuning side of a worker: one compute thread that takes the step's weights and the chunks of a
@@ -27,6 +31,7 @@ final class TuningComputer: @unchecked Sendable {
     private enum Work {
         case weights(session: Int, step: Int, values: [UInt8])
         case chunk(session: Int, chunk: TuningChunk, images: [[UInt8]])
+        case forgetImages
     }
 
     private let condition = NSCondition()
@@ -114,6 +119,9 @@ final class TuningComputer: @unchecked Sendable {
         enqueue(.chunk(session: session, chunk: chunk, images: images))
     }
 
+    /// Developer hook: drops the pixels and frozen features kept so far (in order with the work queued).
+    func forgetImages() { enqueue(.forgetImages) }
+
     private func enqueue(_ work: Work) {
         condition.lock()
         inbox.append(work)
@@ -158,6 +166,9 @@ final class TuningComputer: @unchecked Sendable {
             let jobID = self.jobID
             condition.unlock()
             switch work {
+            case .forgetImages:
+                pixels = [:]
+                frozen = [:]
             case .weights(_, let step, let values):
                 guard var block, let tensors = FloatFrame.tensors(values, sizes: block.tensors.map(\.count)) else {
                     continue
@@ -166,11 +177,20 @@ final class TuningComputer: @unchecked Sendable {
                 self.block = block
                 weightsStep = step
             case .chunk(let session, let chunk, let images):
-                guard chunk.jobID == jobID, let result = compute(chunk, images: images) else { continue }
-                condition.lock()
-                if self.generation == generation {
-                    outbox.append(ComputedChunk(session: session, gradient: result.0, values: result.1))
+                guard chunk.jobID == jobID else { continue }
+                let computed: ComputedChunk
+                if let result = compute(chunk, images: images) {
+                    computed = ComputedChunk(session: session, gradient: result.0, values: result.1)
+                } else {
+                    let empty = TuningGradient(
+                        jobID: chunk.jobID, step: chunk.step, position: chunk.position, lossBits: 0, correct: 0,
+                        count: chunk.indices.count, valueCount: 0)
+                    computed = ComputedChunk(
+                        session: session, gradient: empty, values: [],
+                        failure: "this worker lacks the weights of step \(chunk.step) or an image of its chunks")
                 }
+                condition.lock()
+                if self.generation == generation { outbox.append(computed) }
                 condition.unlock()
             }
         }

@@ -25,6 +25,9 @@ public struct WorkerConfiguration: Sendable {
     /// Developer hook (`bottleneck-dev worker` only): the process kills itself with SIGKILL on receiving its
     /// this-many-th fine-tuning chunk, as a worker that dies mid-step. nil: never.
     public var exitAfterChunks: Int?
+    /// Developer hook: after its this-many-th fine-tuning chunk the worker forgets the images it holds, as a
+    /// worker whose state is lost would; the next chunk needing one fails and the worker registers again.
+    public var forgetImagesAfterChunks: Int?
 
     public init(
         endpoint: String, threads: Int? = nil, persistent: Bool = false, cacheDirectory: String? = nil,

@@ -223,6 +223,12 @@ public final class WorkerSession {
                 }
             }
             for computed in tuning.takeResults() where computed.session == session {
+                if let failure = computed.failure {
+                    // Leave and register again: the coordinator hands the node to others and starts afresh here.
+                    logger.warning("\(failure); registering again")
+                    send(.goodbye(Goodbye(reason: failure)))
+                    return .reconnect
+                }
                 send(.tuneGradient(computed.gradient, values: computed.values))
             }
             for computed in computer.takeResults() where computed.session == session {
@@ -329,6 +335,10 @@ public final class WorkerSession {
                 kill(getpid(), SIGKILL)
             }
             tuning.submitChunk(session: session, chunk, images: images)
+            if chunksReceived == configuration.forgetImagesAfterChunks {
+                logger.warning("developer hook: forgetting the images held after \(chunksReceived) chunks")
+                tuning.forgetImages()
+            }
         case .heartbeat:
             break
         case .end(let end):
