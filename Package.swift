@@ -9,7 +9,7 @@ import PackageDescription
 //   Provenance (ComputeProfile: what decides the features' bytes) ◄─ Wire, Storage, Extraction, WorkerRuntime
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
-//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ the bf16 product, CPU features)
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ bf16 and packed fp32 products, CPU features)
 //   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
@@ -17,11 +17,12 @@ import PackageDescription
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
 //   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
-//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
+//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity, FineTuning (chunk gradients)
+//   DistributedTuning ◄─ FineTuning, Extraction (the local worker pool), Wire: fine-tuning across workers
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
-//   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
+//   bottleneck-coordinator ◄─ Extraction, DistributedTuning, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
@@ -137,9 +138,16 @@ let package = Package(
             name: "WorkerRuntime",
             dependencies: [
                 "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Provenance", "Reporting",
-                .product(name: "Logging", package: "swift-log"),
+                "FineTuning", "TopModel", "Augmentation", "BLAS", .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
+        .target(
+            name: "DistributedTuning",
+            dependencies: [
+                "FineTuning", "Extraction", "Wire", "Provenance", "Reporting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/DistributedTuning", exclude: ["README.md"]),
         .target(
             name: "WeightsDownload",
             dependencies: ["Reporting", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
@@ -159,7 +167,7 @@ let package = Package(
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
                 "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report", "FineTuning",
-                "Augmentation",
+                "Augmentation", "DistributedTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

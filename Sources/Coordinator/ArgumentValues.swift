@@ -1,4 +1,5 @@
 import ArgumentParser
+import Extraction
 import ImageInput
 import VGG16
 
@@ -7,6 +8,7 @@ import VGG16
 extension Preprocessing: ExpressibleByArgument {}
 extension Interpolation: ExpressibleByArgument {}
 extension PoolingLayer: ExpressibleByArgument {}
+extension FeatureAssembly: ExpressibleByArgument {}
 
 /// `train --optimizer`: Keras' optimizers, with Keras' defaults.
 enum OptimizerName: String, CaseIterable, ExpressibleByArgument {

@@ -4,7 +4,8 @@ import WorkerCommandLine
 /// `bottleneck-dev worker`: the real worker session with `bottleneck-worker`'s options plus test hooks.
 ///
 /// `--shard-delay-ms N` waits N ms before each shard: a slow worker for tests of reassignment, duplicates
-/// and progress.
+/// and progress. `--die-after-chunks N` kills the worker with SIGKILL on its N-th fine-tuning chunk;
+/// `--forget-images-after-chunks N` drops the images it holds after its N-th one.
 struct DevWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -15,11 +16,20 @@ struct DevWorkerCommand: ParsableCommand {
     @Option(help: "Milliseconds to wait before each shard (simulates a slow worker).")
     var shardDelayMs: Int = 0
 
+    @Option(help: "Kill this process with SIGKILL on receiving its N-th fine-tuning chunk (a worker dying mid-step).")
+    var dieAfterChunks: Int?
+
+    @Option(help: "Forget the images held after the N-th fine-tuning chunk (a worker that lost its state).")
+    var forgetImagesAfterChunks: Int?
+
     func validate() throws {
         if shardDelayMs < 0 { throw ValidationError("--shard-delay-ms must not be negative") }
+        if let dieAfterChunks, dieAfterChunks < 1 { throw ValidationError("--die-after-chunks must be 1 or more") }
     }
 
     func run() throws {
-        try options.run(selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs)
+        try options.run(
+            selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs,
+            exitAfterChunks: dieAfterChunks, forgetImagesAfterChunks: forgetImagesAfterChunks)
     }
 }

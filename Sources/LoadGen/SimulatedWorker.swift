@@ -259,8 +259,8 @@ final class SimulatedWorker {
             self.rejection = rejection.reason
             phase = .finished
             close()
-        case .hello, .request, .result, .needWeights, .goodbye:
-            break
+        default:
+            break  // worker-to-coordinator messages, and fine-tuning ones: not part of an extraction
         }
     }
 

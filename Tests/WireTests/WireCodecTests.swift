@@ -44,6 +44,22 @@ struct WireCodecTests {
         .end(JobEnd(jobID: "job-1", reason: "done")),
         .reject(Rejection(reason: "no")),
         .reset(Reset(reason: "who are you")),
+        .welcome(
+            Welcome(
+                job: job,
+                tuning: TuningSpec(
+                    augmentation: "shear=0.2,zoom=0.8:1.2,horizontal-flip", seed: 7, dropoutRate: 0.5, topInputs: 16,
+                    topHidden: 8, classes: 3, cacheFrozen: false))),
+        .tuneWeights(TuningWeights(jobID: "job-1", step: 3, valueCount: 2), values: FloatFrame.bytes([[1.5], [-2]])),
+        .tuneChunk(
+            TuningChunk(
+                jobID: "job-1", step: 3, position: 1, epoch: 0, indices: [4, 9], labels: [0, 2], shipped: [true, false]),
+            images: [[1, 2, 3]]),
+        .tuneGradient(
+            TuningGradient(
+                jobID: "job-1", step: 3, position: 1, lossBits: Float(0.25).bitPattern, correct: 1, count: 2,
+                valueCount: 1),
+            values: FloatFrame.bytes([[0.5]])),
     ]
 
     @Test("every message kind survives an encode/decode round trip")
@@ -52,6 +68,28 @@ struct WireCodecTests {
             #expect(try WireCodec.decode(WireCodec.encode(message)) == message, "\(message.kind)")
         }
         #expect(Set(Self.samples.map(\.kind)) == Set(MessageKind.allCases))
+    }
+
+    @Test("fine-tuning messages whose frames disagree with their headers are refused; float frames round-trip exactly")
+    func fineTuningMessagesChecked() throws {
+        let weights = WireCodec.encode(
+            .tuneWeights(TuningWeights(jobID: "j", step: 0, valueCount: 3), values: FloatFrame.bytes([[1, 2]])))
+        #expect(refusal(weights) == .malformed)
+        let chunk = WireCodec.encode(
+            .tuneChunk(
+                TuningChunk(
+                    jobID: "j", step: 0, position: 0, epoch: 0, indices: [1, 2], labels: [0, 0], shipped: [true, true]),
+                images: [[1]]))
+        #expect(refusal(chunk) == .malformed, "one image frame for two shipped images")
+        let gradient = WireCodec.encode(
+            .tuneGradient(
+                TuningGradient(jobID: "j", step: 0, position: 0, lossBits: 0, correct: 3, count: 2, valueCount: 1),
+                values: FloatFrame.bytes([[1]])))
+        #expect(refusal(gradient) == .malformed, "more correct than images")
+        let values: [[Float]] = [[1, -0.0, .leastNonzeroMagnitude], [.greatestFiniteMagnitude, .infinity]]
+        let back = FloatFrame.tensors(FloatFrame.bytes(values), sizes: [3, 2])
+        #expect(back?.flatMap { $0 }.map(\.bitPattern) == values.flatMap { $0 }.map(\.bitPattern))
+        #expect(FloatFrame.tensors(FloatFrame.bytes(values), sizes: [3, 3]) == nil)
     }
 
     /// Decodes `frames` and returns the reason it was refused (nil if it was accepted).

@@ -130,6 +130,14 @@ struct ShardScheduler {
         return holders.map(\.worker)
     }
 
+    /// Takes a done shard back (a resume found its images changed): it waits again, ahead of the others.
+    mutating func reopen(_ shard: Int) {
+        guard done[shard] else { return }
+        done[shard] = false
+        doneCount -= 1
+        enqueueRetry(shard)
+    }
+
     /// Gives back a worker's hold on `shard` without a result (it sent something unusable).
     mutating func release(_ worker: [UInt8], shard: Int) {
         guard var holders = inFlight[shard] else { return }

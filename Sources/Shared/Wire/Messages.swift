@@ -31,6 +31,11 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public var featureCount: Int
     /// Shards carry file paths instead of bytes: coordinator and workers share a filesystem.
     public var sharedFilesystem: Bool
+    /// With a shared filesystem: the journal directory (absolute) where workers write shards' rows themselves
+    /// (`ShardAssignment.part`). It holds `job.id`, whose text is `jobID`: a worker that cannot read it there, or
+    /// cannot open it for writing (the part files are made alike), refuses the job naming the path. Nil: features
+    /// go back in results.
+    public var partsDirectory: String?
     /// How often each side sends a heartbeat when idle, milliseconds.
     public var heartbeatIntervalMilliseconds: Int
     /// Silence after which the worker considers the coordinator gone, milliseconds.
@@ -39,7 +44,7 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public init(
         jobID: String, weightsSHA256: String, weightsSize: Int, imageHeight: Int, imageWidth: Int,
         interpolation: String, preprocessing: String, layer: String, featureCount: Int, sharedFilesystem: Bool,
-        heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int
+        partsDirectory: String? = nil, heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int
     ) {
         self.jobID = jobID
         self.weightsSHA256 = weightsSHA256
@@ -51,6 +56,7 @@ public struct JobSpec: Codable, Sendable, Hashable {
         self.layer = layer
         self.featureCount = featureCount
         self.sharedFilesystem = sharedFilesystem
+        self.partsDirectory = partsDirectory
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
         self.peerTimeoutMilliseconds = peerTimeoutMilliseconds
     }
@@ -76,7 +82,12 @@ public struct Hello: Codable, Sendable, Equatable {
 
 public struct Welcome: Codable, Sendable, Equatable {
     public var job: JobSpec
-    public init(job: JobSpec) { self.job = job }
+    /// Set for a fine-tuning job (see `TuningSpec`); the job's `layer` is then `block4_pool`, the frozen part.
+    public var tuning: TuningSpec?
+    public init(job: JobSpec, tuning: TuningSpec? = nil) {
+        self.job = job
+        self.tuning = tuning
+    }
 }
 
 /// What a worker holds, so that the coordinator can compute its credit and notice shards lost in transit (a
@@ -121,10 +132,13 @@ public struct ShardAssignment: Codable, Sendable, Equatable {
     public var start: Int
     public var filenames: [String]
     public var paths: [String]?
+    /// With a shared filesystem and a parts directory: where the worker writes the shard's rows itself.
+    public var part: PartRange?
     public init(
         jobID: String, shardID: Int, attempt: Int, sequence: Int, start: Int, filenames: [String],
-        paths: [String]? = nil
+        paths: [String]? = nil, part: PartRange? = nil
     ) {
+        self.part = part
         self.jobID = jobID
         self.shardID = shardID
         self.attempt = attempt
@@ -132,6 +146,27 @@ public struct ShardAssignment: Codable, Sendable, Equatable {
         self.start = start
         self.filenames = filenames
         self.paths = paths
+    }
+}
+
+/// A byte range of a journal part file (shared-filesystem mode): a shard's rows, `count × featureCount` float32
+/// little-endian values in shard order, a skipped image's row as zeros.
+///
+/// The worker `pwrite`s the rows at `offset` of the existing file `path` (never creating or truncating it),
+/// fsyncs, hashes the `size` bytes with SHA-256, and answers with a `ShardResult` carrying the same range in
+/// `written`, the hash, the skipped images with reasons and the input stamps, and an empty feature frame.
+public struct PartRange: Codable, Sendable, Equatable {
+    /// Absolute path of the part file, the same for coordinator and workers.
+    public var path: String
+    public var offset: Int
+    public var size: Int
+    /// SHA-256 (hex) of the bytes written; nil in an assignment.
+    public var sha256: String?
+    public init(path: String, offset: Int, size: Int, sha256: String? = nil) {
+        self.path = path
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
     }
 }
 
@@ -168,7 +203,8 @@ public struct UnreadableImage: Codable, Sendable, Equatable {
 }
 
 /// The features of one shard. Followed by one frame: float32 little-endian, (count − skipped) × featureCount
-/// values, rows in shard order with skipped images left out, each row in the layer's NHWC order.
+/// values, rows in shard order with skipped images left out, each row in the layer's NHWC order; or, when the
+/// worker wrote the rows into a part file itself (`written`), an empty frame.
 public struct ShardResult: Codable, Sendable, Equatable {
     public var jobID: String
     public var shardID: Int
@@ -182,10 +218,14 @@ public struct ShardResult: Codable, Sendable, Equatable {
     /// With paths: images whose read failed. A result with any is not the shard's features; the coordinator
     /// hands the shard out again (to another worker when there is one).
     public var unreadable: [UnreadableImage]?
+    /// Shared-filesystem mode: the part range the worker wrote (the assignment's) with the SHA-256 of its bytes.
+    public var written: PartRange?
     public init(
         jobID: String, shardID: Int, attempt: Int, start: Int, count: Int, featureCount: Int,
-        skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil
+        skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil,
+        written: PartRange? = nil
     ) {
+        self.written = written
         self.inputs = inputs
         self.unreadable = unreadable
         self.jobID = jobID
@@ -261,6 +301,12 @@ public enum WireMessage: Sendable, Equatable {
     case end(JobEnd)
     case reject(Rejection)
     case reset(Reset)
+    /// Fine-tuning: `values`, the step's trainable weights (float32 little-endian).
+    case tuneWeights(TuningWeights, values: [UInt8])
+    /// Fine-tuning: `images`, one RGB frame per shipped image.
+    case tuneChunk(TuningChunk, images: [[UInt8]])
+    /// Fine-tuning: `values`, the chunk's gradients (float32 little-endian).
+    case tuneGradient(TuningGradient, values: [UInt8])
 
     public var kind: MessageKind {
         switch self {
@@ -276,6 +322,9 @@ public enum WireMessage: Sendable, Equatable {
         case .end: .end
         case .reject: .reject
         case .reset: .reset
+        case .tuneWeights: .tuneWeights
+        case .tuneChunk: .tuneChunk
+        case .tuneGradient: .tuneGradient
         }
     }
 }
@@ -288,10 +337,13 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case needWeights = 4
     case heartbeat = 5
     case goodbye = 6
+    case tuneGradient = 7
     case welcome = 20
     case shard = 21
     case weights = 22
     case end = 23
     case reject = 24
     case reset = 25
+    case tuneWeights = 26
+    case tuneChunk = 27
 }

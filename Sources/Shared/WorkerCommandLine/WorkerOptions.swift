@@ -75,8 +75,12 @@ public struct WorkerOptions: ParsableArguments {
     /// Runs the self-check (with `--blas-selfcheck`) or a worker session, and ends the process.
     ///
     /// `selfCheckArguments` make this executable run the self-check in the child that `BLASKernelChoice`
-    /// starts. `shardDelayMilliseconds` slows every shard down (developer tool only).
-    public func run(selfCheckArguments: [String], shardDelayMilliseconds: Int = 0) throws -> Never {
+    /// starts. `shardDelayMilliseconds` slows every shard down, `exitAfterChunks` kills the
+    /// process on its this-many-th fine-tuning chunk (developer tool only).
+    public func run(
+        selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, exitAfterChunks: Int? = nil,
+        forgetImagesAfterChunks: Int? = nil
+    ) throws -> Never {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.worker")
@@ -87,7 +91,9 @@ public struct WorkerOptions: ParsableArguments {
         }
         var configuration = WorkerConfiguration(
             endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds)
+            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds,
+            exitAfterChunks: exitAfterChunks)
+        configuration.forgetImagesAfterChunks = forgetImagesAfterChunks
         configuration.security = security
         let session = WorkerSession(configuration: configuration, logger: logger)
         // SIGTERM (and SIGINT): leave the job cleanly; a second one ends the process at once.
