@@ -19,7 +19,7 @@ import PackageDescription
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
-//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, VGG16, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
@@ -145,7 +145,7 @@ let package = Package(
         .target(
             name: "WorkerCommandLine",
             dependencies: [
-                "WorkerRuntime", "Wire", "BLAS", "CLI",
+                "WorkerRuntime", "Wire", "BLAS", "VGG16", "CLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -7,6 +7,7 @@ import VGG16
 extension Preprocessing: ExpressibleByArgument {}
 extension Interpolation: ExpressibleByArgument {}
 extension PoolingLayer: ExpressibleByArgument {}
+extension ConvPrecision: ExpressibleByArgument {}
 
 /// `train --optimizer`: Keras' optimizers, with Keras' defaults.
 enum OptimizerName: String, CaseIterable, ExpressibleByArgument {

@@ -4,7 +4,8 @@ import WorkerCommandLine
 /// `bottleneck-dev worker`: the real worker session with `bottleneck-worker`'s options plus test hooks.
 ///
 /// `--shard-delay-ms N` waits N ms before each shard: a slow worker for tests of reassignment, duplicates
-/// and progress.
+/// and progress. `--withhold-cpu-flag avx512_bf16` treats that CPU flag as missing, so that a test sees the refusal
+/// of bf16 on a CPU that has it.
 struct DevWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -15,11 +16,15 @@ struct DevWorkerCommand: ParsableCommand {
     @Option(help: "Milliseconds to wait before each shard (simulates a slow worker).")
     var shardDelayMs: Int = 0
 
+    @Option(help: "A /proc/cpuinfo flag to treat as missing, e.g. avx512_bf16 (repeatable).")
+    var withholdCpuFlag: [String] = []
+
     func validate() throws {
         if shardDelayMs < 0 { throw ValidationError("--shard-delay-ms must not be negative") }
     }
 
     func run() throws {
-        try options.run(selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs)
+        try options.run(selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs,
+            withheldCPUFlags: withholdCpuFlag)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VGG16
 import Reporting
 import Wire
 
@@ -22,6 +23,9 @@ public struct WorkerConfiguration: Sendable {
     public var security: SocketSecurity = .plaintext
     /// Milliseconds to wait before computing each shard: simulates a slow worker in tests and demos.
     public var shardDelayMilliseconds: Int
+    /// The arithmetic of the convolutions; part of the compute profile, so a job of another precision refuses
+    /// this worker.
+    public var precision: ConvPrecision = .fp32
 
     public init(
         endpoint: String, threads: Int? = nil, persistent: Bool = false, cacheDirectory: String? = nil,

@@ -52,7 +52,7 @@ extension ConvStage {
     /// transformed kernels, and the output transform adds bias, applies ReLU (and pools) into `destinations`.
     func runWinograd<T: WinogradTransform>(
         _: T.Type, inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
-        into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
+        workspace: UnsafeMutablePointer<UInt16>? = nil, into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
     ) {
         let cin = inChannels
         let cout = outChannels
@@ -107,7 +107,8 @@ extension ConvStage {
                         products + xi * allTiles * cout)
                 } else {
                     bf16gemm(
-                        m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout)
+                        m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout,
+                        workspace: workspace)
                 }
             }
             for (slot, destination) in destinations.enumerated() {
