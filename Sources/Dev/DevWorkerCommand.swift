@@ -24,7 +24,8 @@ struct DevWorkerCommand: ParsableCommand {
     }
 
     func run() throws {
-        try options.run(selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs,
+        try options.run(
+            selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs,
             withheldCPUFlags: withholdCpuFlag)
     }
 }

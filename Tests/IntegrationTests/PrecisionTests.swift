@@ -71,7 +71,8 @@ struct BF16ExtractionTests {
         let coordinator = try fixture.startCoordinator(
             fixture.extractArguments(
                 "out.h5",
-                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--precision", "bf16", "--worker-timeout", "3"]))
+                ["--workers", "0", "--bind", "tcp://127.0.0.1:\(port)", "--precision", "bf16", "--worker-timeout", "3"])
+        )
         defer { if coordinator.isRunning { coordinator.signal(SIGKILL) } }
         let fp32Worker = try fixture.startWorker("tcp://127.0.0.1:\(port)", label: "fp32-worker")
         let status = fp32Worker.wait(timeout: 60)
@@ -116,7 +117,8 @@ struct BF16ExtractionTests {
         for (root, perClass) in [(train, 10), (validation, 6)] {
             for (k, name) in ["red", "green", "blue"].enumerated() {
                 for i in 0..<perClass {
-                    let rgb = PipelineFixture.pattern(colour: k, index: i + (root == train ? 0 : 50), width: 48, height: 40)
+                    let rgb = PipelineFixture.pattern(
+                        colour: k, index: i + (root == train ? 0 : 50), width: 48, height: 40)
                     try ImageFiles.write(
                         try ImageFiles.jpeg(rgb, width: 48, height: 40, channels: 3), to: root + "/\(name)/\(i).jpg")
                 }
@@ -133,13 +135,16 @@ struct BF16ExtractionTests {
                 coordinator,
                 [
                     "extract", "--train", train, "--validation", validation, "--weights", weights, "--output", features,
-                    "--image-size", "32", "--preprocess", "rescale", "--workers", "1", "--precision", precision,
+                    "--image-size", "32", "--preprocess", "caffe", "--workers", "1", "--precision", precision,
                     "--cache-dir", directory.file("cache"), "--log-level", "warning",
                 ], in: directory.path, label: "extract-\(precision)")
             #expect(extract.status == 0, "\(extract.stderr)")
             let trained = try runExecutable(
                 coordinator,
-                ["train", "--features", features, "--output", model, "--epochs", "8", "--batch-size", "8", "--seed", "1"],
+                [
+                    "train", "--features", features, "--output", model, "--epochs", "30", "--batch-size", "8",
+                    "--optimizer", "adam", "--seed", "1",
+                ],
                 in: directory.path, label: "train-\(precision)")
             #expect(trained.status == 0, "\(trained.stderr)")
             #expect(try HDF5File.open(model).root.attributes.string("bottleneck_precision") == precision)
@@ -168,7 +173,7 @@ struct BF16ExtractionTests {
             coordinator,
             [
                 "evaluate", "--images", validation, "--model", directory.file("model-bf16.h5"), "--json", "--workers",
-                "1", "--cache-dir", directory.file("cache"),
+                "1", "--cache-dir", directory.file("cache"), "--weights", weights,
             ], in: directory.path, label: "evaluate-images")
         #expect(images.status == 0, "\(images.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(images.stdout.utf8)) as? [String: Any]
@@ -177,7 +182,10 @@ struct BF16ExtractionTests {
         // predict computes at the model's precision: its probabilities are those of the bf16 features.
         let predicted = try runExecutable(
             coordinator,
-            ["predict", "--model", directory.file("model-bf16.h5"), "--weights", weights, "--json", validation + "/red"],
+            [
+                "predict", "--model", directory.file("model-bf16.h5"), "--weights", weights, "--json",
+                validation + "/red",
+            ],
             in: directory.path, label: "predict")
         #expect(predicted.status == 0, "\(predicted.stderr)")
         #expect(predicted.stdout.contains("\"red\""))

@@ -131,7 +131,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
             pool = try LocalWorkerPool(
                 count: workerCount, endpoint: localEndpoint, threads: threads, cacheDirectory: request.cacheDirectory,
-                giveUpAfter: max(10, request.workerTimeout * 3), extraArguments: (localWorkerKeys?.arguments ?? []) + ["--precision", request.precision.rawValue],
+                giveUpAfter: max(10, request.workerTimeout * 3),
+                extraArguments: (localWorkerKeys?.arguments ?? []) + ["--precision", request.precision.rawValue],
                 logger: logger)
             coordinator.attach(pool!)
             logger.info("started \(workerCount) local workers with \(threads) threads each")

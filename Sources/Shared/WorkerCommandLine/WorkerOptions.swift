@@ -92,7 +92,8 @@ public struct WorkerOptions: ParsableArguments {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
         if precision == .bf16 {
             // Refused before connecting, naming the flag; never a fall-back to fp32.
-            let missing = CPUFeatures.missingForBF16 + withheldCPUFlags.filter { !CPUFeatures.missingForBF16.contains($0) }
+            let missing =
+                CPUFeatures.missingForBF16 + withheldCPUFlags.filter { !CPUFeatures.missingForBF16.contains($0) }
             if !missing.isEmpty { throw MissingCPUFeature(missingFlags: missing) }
         }
         common.bootstrapLogging()

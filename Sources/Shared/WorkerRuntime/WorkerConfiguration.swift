@@ -1,6 +1,6 @@
 import Foundation
-import VGG16
 import Reporting
+import VGG16
 import Wire
 
 /// How a worker process connects and behaves; built from `bottleneck-worker`'s command line.
