@@ -44,6 +44,13 @@ struct WireCodecTests {
         .end(JobEnd(jobID: "job-1", reason: "done")),
         .reject(Rejection(reason: "no")),
         .reset(Reset(reason: "who are you")),
+        .welcome(
+            Welcome(
+                job: JobSpec(
+                    jobID: "job-2", weightsSHA256: sha, weightsSize: 1234, imageHeight: 224, imageWidth: 224,
+                    interpolation: "nearest", preprocessing: "caffe", layer: "block5_pool", featureCount: 25088,
+                    sharedFilesystem: false, heartbeatIntervalMilliseconds: 1000, peerTimeoutMilliseconds: 10_000,
+                    precision: "bf16"))),
     ]
 
     @Test("every message kind survives an encode/decode round trip")
@@ -52,6 +59,13 @@ struct WireCodecTests {
             #expect(try WireCodec.decode(WireCodec.encode(message)) == message, "\(message.kind)")
         }
         #expect(Set(Self.samples.map(\.kind)) == Set(MessageKind.allCases))
+    }
+
+    @Test("a job spec without a precision (an earlier coordinator's) decodes as fp32's nil")
+    func jobSpecWithoutPrecision() throws {
+        let json = try JSONEncoder().encode(Self.job)
+        #expect(!String(decoding: json, as: UTF8.self).contains("precision"))
+        #expect(try JSONDecoder().decode(JobSpec.self, from: json).precision == nil)
     }
 
     /// Decodes `frames` and returns the reason it was refused (nil if it was accepted).
