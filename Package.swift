@@ -17,11 +17,12 @@ import PackageDescription
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
 //   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
-//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
+//   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity, FineTuning (chunk gradients)
+//   DistributedTuning ◄─ FineTuning, Extraction (the local worker pool), Wire: fine-tuning across workers
 //   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, VGG16, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
-//   bottleneck-coordinator ◄─ Extraction, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
+//   bottleneck-coordinator ◄─ Extraction, DistributedTuning, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS
@@ -135,9 +136,16 @@ let package = Package(
             name: "WorkerRuntime",
             dependencies: [
                 "ImageInput", "ImageFeatures", "VGG16", "Wire", "FileIntegrity", "Provenance", "Reporting",
-                .product(name: "Logging", package: "swift-log"),
+                "FineTuning", "TopModel", "Augmentation", "BLAS", .product(name: "Logging", package: "swift-log"),
             ],
             path: "\(shared)/WorkerRuntime", exclude: ["README.md"]),
+        .target(
+            name: "DistributedTuning",
+            dependencies: [
+                "FineTuning", "Extraction", "Wire", "Provenance", "Reporting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "\(shared)/DistributedTuning", exclude: ["README.md"]),
         .target(
             name: "WeightsDownload",
             dependencies: ["Reporting", "FileIntegrity", .product(name: "Crypto", package: "swift-crypto")],
@@ -157,7 +165,7 @@ let package = Package(
             dependencies: [
                 "Extraction", "DataCheck", "TopModel", "ImageFeatures", "ImageInput", "VGG16", "Storage", "Wire",
                 "BLAS", "CLI", "Reporting", "WeightsDownload", "FileIntegrity", "Export", "Report", "FineTuning",
-                "Augmentation",
+                "Augmentation", "DistributedTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

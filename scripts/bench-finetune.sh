@@ -3,7 +3,8 @@
 # this project's `finetune` against tf-keras' `fit` on the same images, augmentation (shear 0.2, zoom 0.2,
 # horizontal flip), batch size, starting weights and cores, side by side in one run. Prints images/s of each
 # and how our epoch splits between the frozen pass (with augmentation and preprocessing), block5 + top, and
-# communication.
+# communication; then the same epoch with `--workers` (one local worker per core), its traffic counted at the
+# coordinator's socket.
 #
 # How the split is measured: an epoch with `--augment none` trains on frozen features computed once before the
 # first epoch (outside the epoch's time), so its time is block5 + top alone; the augmented epoch's remainder is
@@ -64,6 +65,8 @@ echo "== finetune, augmented (shear 0.2, zoom 0.2, horizontal flip), $epochs epo
 finetune augmented
 echo "== finetune, no augmentation (block5 + top on frozen features computed once)"
 finetune frozen --augment none
+echo "== finetune, augmented, $cores local workers (one core each; chunks of 8 images), cores $cpus"
+finetune workers --workers "$cores"
 # tf-keras with as many threads as cores, and (for the like-for-like line) with one, as our one process uses.
 for threads in $(printf '%s\n' "$cores" 1 | sort -un); do
     echo "== tf-keras fit, augmented, $epochs epochs, $threads thread(s), cores $cpus"

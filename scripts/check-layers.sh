@@ -15,7 +15,8 @@ layers=(
     "HDF5 BLAS Wire ImageInput WeightsDownload Augmentation"
     "VGG16 Storage DataCheck"
     "TopModel ImageFeatures Export"
-    "Extraction WorkerRuntime Report FineTuning"
+    "Extraction Report FineTuning"
+    "WorkerRuntime DistributedTuning"
     "WorkerCommandLine"
     "Coordinator Worker Dev"
 )

@@ -85,4 +85,29 @@ struct AugmentationSettingsTests {
         #expect(flips > 10 && flips < 40)
         #expect(AugmentationSettings.none.parameters(seed: 1, epoch: 0, index: 0, height: 8, width: 8).isIdentity)
     }
+
+    @Test("an integer shift is Keras' int range: whole pixels k·±1 with k in 0..<n; a float one stays a float")
+    func integerShifts() throws {
+        let settings = try AugmentationSettings(parsing: "width-shift=3,height-shift=2")
+        #expect(settings.widthShiftInteger && settings.heightShiftInteger)
+        #expect(settings.description == "width-shift=3,height-shift=2")
+        #expect(try AugmentationSettings(parsing: settings.description) == settings)
+        var widths: Set<Double> = []
+        var heights: Set<Double> = []
+        for index in 0..<400 {
+            let p = settings.parameters(seed: 1, epoch: 0, index: index, height: 40, width: 40)
+            widths.insert(p.ty)
+            heights.insert(p.tx)
+        }
+        #expect(widths == [-2, -1, 0, 1, 2], "\(widths.sorted())")
+        #expect(heights == [-1, 0, 1], "\(heights.sorted())")
+        let float = try AugmentationSettings(parsing: "width-shift=3.0")
+        #expect(!float.widthShiftInteger && float.description == "width-shift=3.0")
+        let drawn = (0..<50).map { float.parameters(seed: 1, epoch: 0, index: $0, height: 40, width: 40).ty }
+        #expect(drawn.contains { $0 != $0.rounded() } && drawn.allSatisfy { abs($0) <= 3 })
+        // Keras' int 1 draws choice(1) = 0: no shift at all.
+        let one = try AugmentationSettings(parsing: "width-shift=1")
+        #expect((0..<20).allSatisfy { one.parameters(seed: 2, epoch: 1, index: $0, height: 8, width: 8).ty == 0 })
+        #expect(throws: AugmentationError.self) { try AugmentationSettings(parsing: "width-shift=2000000") }
+    }
 }

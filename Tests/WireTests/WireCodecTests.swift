@@ -46,6 +46,22 @@ struct WireCodecTests {
         .reset(Reset(reason: "who are you")),
         .welcome(
             Welcome(
+                job: job,
+                tuning: TuningSpec(
+                    augmentation: "shear=0.2,zoom=0.8:1.2,horizontal-flip", seed: 7, dropoutRate: 0.5, topInputs: 16,
+                    topHidden: 8, classes: 3, cacheFrozen: false))),
+        .tuneWeights(TuningWeights(jobID: "job-1", step: 3, valueCount: 2), values: FloatFrame.bytes([[1.5], [-2]])),
+        .tuneChunk(
+            TuningChunk(
+                jobID: "job-1", step: 3, position: 1, epoch: 0, indices: [4, 9], labels: [0, 2], shipped: [true, false]),
+            images: [[1, 2, 3]]),
+        .tuneGradient(
+            TuningGradient(
+                jobID: "job-1", step: 3, position: 1, lossBits: Float(0.25).bitPattern, correct: 1, count: 2,
+                valueCount: 1),
+            values: FloatFrame.bytes([[0.5]])),
+        .welcome(
+            Welcome(
                 job: JobSpec(
                     jobID: "job-2", weightsSHA256: sha, weightsSize: 1234, imageHeight: 224, imageWidth: 224,
                     interpolation: "nearest", preprocessing: "caffe", layer: "block5_pool", featureCount: 25088,
@@ -66,6 +82,28 @@ struct WireCodecTests {
         let json = try JSONEncoder().encode(Self.job)
         #expect(!String(decoding: json, as: UTF8.self).contains("precision"))
         #expect(try JSONDecoder().decode(JobSpec.self, from: json).precision == nil)
+    }
+
+    @Test("fine-tuning messages whose frames disagree with their headers are refused; float frames round-trip exactly")
+    func fineTuningMessagesChecked() throws {
+        let weights = WireCodec.encode(
+            .tuneWeights(TuningWeights(jobID: "j", step: 0, valueCount: 3), values: FloatFrame.bytes([[1, 2]])))
+        #expect(refusal(weights) == .malformed)
+        let chunk = WireCodec.encode(
+            .tuneChunk(
+                TuningChunk(
+                    jobID: "j", step: 0, position: 0, epoch: 0, indices: [1, 2], labels: [0, 0], shipped: [true, true]),
+                images: [[1]]))
+        #expect(refusal(chunk) == .malformed, "one image frame for two shipped images")
+        let gradient = WireCodec.encode(
+            .tuneGradient(
+                TuningGradient(jobID: "j", step: 0, position: 0, lossBits: 0, correct: 3, count: 2, valueCount: 1),
+                values: FloatFrame.bytes([[1]])))
+        #expect(refusal(gradient) == .malformed, "more correct than images")
+        let values: [[Float]] = [[1, -0.0, .leastNonzeroMagnitude], [.greatestFiniteMagnitude, .infinity]]
+        let back = FloatFrame.tensors(FloatFrame.bytes(values), sizes: [3, 2])
+        #expect(back?.flatMap { $0 }.map(\.bitPattern) == values.flatMap { $0 }.map(\.bitPattern))
+        #expect(FloatFrame.tensors(FloatFrame.bytes(values), sizes: [3, 3]) == nil)
     }
 
     /// Decodes `frames` and returns the reason it was refused (nil if it was accepted).

@@ -47,6 +47,16 @@ def main():
     print(f"  block5 + top forward/backward and step                   {block5_top:7.2f} s  "
           f"{100 * block5_top / ours:5.1f} %")
     print("  communication                                              0.00 s    0.0 % (one process, no workers)")
+    workers_path = os.path.join(run, "workers.stdout")
+    if os.path.exists(workers_path):
+        with_workers = typical(epoch_seconds(workers_path))
+        with open(workers_path) as f:
+            traffic = next((line.strip() for line in f if line.startswith("traffic over")), "")
+        print(f"{'bottleneck finetune --workers ' + str(cores):40} {with_workers:9.2f} {images / with_workers:9.1f}")
+        for keras in runs:
+            theirs = typical(keras["epoch_seconds"])
+            print(f"  tf-keras ({keras['threads']} thread(s)) time / ours with workers: {theirs / with_workers:.2f}")
+        print(f"  {traffic}")
     for note in sorted({n for keras in runs for n in keras.get("notes", [])}):
         print(f"note: {note}")
 

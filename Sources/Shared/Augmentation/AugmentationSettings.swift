@@ -3,13 +3,17 @@ import Reporting
 
 /// The random augmentation of a training run, with the meanings of Keras' `ImageDataGenerator` arguments
 /// of the same names: `rotation` (`rotation_range`, degrees), `widthShift` / `heightShift` (fraction of
-/// the width / height when below 1, else pixels), `shear` (`shear_range`, degrees), `zoom` (the range
+/// the width / height when below 1, else pixels; given as an integer, Keras' int: a whole number of pixels
+/// drawn from `0..<n` with a random sign), `shear` (`shear_range`, degrees), `zoom` (the range
 /// `[lower, upper]` of the zoom factors, Keras' `zoom_range`), the flips (each with probability ½), the
 /// fill mode and fill value (`cval`).
 public struct AugmentationSettings: Sendable, Equatable, Codable, CustomStringConvertible {
     public var rotation: Double = 0
     public var widthShift: Double = 0
     public var heightShift: Double = 0
+    /// The shift was given as an integer n ≥ 1 (Keras' int): whole pixels `k · ±1` with `k` in `0..<n`.
+    public var widthShiftInteger = false
+    public var heightShiftInteger = false
     public var shear: Double = 0
     public var zoom: ClosedRange<Double> = 1...1
     public var horizontalFlip = false
@@ -63,6 +67,14 @@ public struct AugmentationSettings: Sendable, Equatable, Codable, CustomStringCo
                 }
                 return v
             }
+            // Keras treats an int shift range as whole pixels; "3" is an int, "3.0" a float.
+            func integer() throws -> Bool {
+                guard let value, let n = Int(value) else { return false }
+                guard n <= 1_000_000 else {
+                    throw AugmentationError(entry: entry, expected: "\(name)=PIXELS of at most 1000000")
+                }
+                return n >= 1
+            }
             func flag() throws -> Bool {
                 switch value?.lowercased() {
                 case nil, "true", "1", "yes": return true
@@ -72,8 +84,12 @@ public struct AugmentationSettings: Sendable, Equatable, Codable, CustomStringCo
             }
             switch name {
             case "rotation": rotation = try number("DEGREES")
-            case "width-shift": widthShift = try number("FRACTION")
-            case "height-shift": heightShift = try number("FRACTION")
+            case "width-shift":
+                widthShift = try number("FRACTION")
+                widthShiftInteger = try integer()
+            case "height-shift":
+                heightShift = try number("FRACTION")
+                heightShiftInteger = try integer()
             case "shear": shear = try number("DEGREES")
             case "zoom":
                 if let value, value.contains(":") {
@@ -119,8 +135,12 @@ public struct AugmentationSettings: Sendable, Equatable, Codable, CustomStringCo
         guard !isNone || fillMode != .nearest || fillValue != 0 else { return "none" }
         var entries: [String] = []
         if rotation != 0 { entries.append("rotation=\(rotation)") }
-        if widthShift != 0 { entries.append("width-shift=\(widthShift)") }
-        if heightShift != 0 { entries.append("height-shift=\(heightShift)") }
+        if widthShift != 0 {
+            entries.append("width-shift=" + (widthShiftInteger ? String(Int(widthShift)) : "\(widthShift)"))
+        }
+        if heightShift != 0 {
+            entries.append("height-shift=" + (heightShiftInteger ? String(Int(heightShift)) : "\(heightShift)"))
+        }
         if shear != 0 { entries.append("shear=\(shear)") }
         if zoom != 1...1 { entries.append("zoom=\(zoom.lowerBound):\(zoom.upperBound)") }
         if horizontalFlip { entries.append("horizontal-flip") }
@@ -136,13 +156,26 @@ public struct AugmentationSettings: Sendable, Equatable, Codable, CustomStringCo
     public func draw(height: Int, width: Int, random: inout AugmentationRandom) -> TransformParameters {
         var p = TransformParameters()
         if rotation != 0 { p.theta = random.uniform(-rotation, rotation) }
+        // Keras' int range: `np.random.choice(n) * np.random.choice([-1, 1])`, whole pixels.
+        func pixels(_ n: Double) -> Double {
+            let k = Double(random.next() % UInt64(n))
+            return random.unit() < 0.5 ? -k : k
+        }
         if heightShift != 0 {
-            p.tx = random.uniform(-heightShift, heightShift)
-            if heightShift < 1 { p.tx *= Double(height) }
+            if heightShiftInteger {
+                p.tx = pixels(heightShift)
+            } else {
+                p.tx = random.uniform(-heightShift, heightShift)
+                if heightShift < 1 { p.tx *= Double(height) }
+            }
         }
         if widthShift != 0 {
-            p.ty = random.uniform(-widthShift, widthShift)
-            if widthShift < 1 { p.ty *= Double(width) }
+            if widthShiftInteger {
+                p.ty = pixels(widthShift)
+            } else {
+                p.ty = random.uniform(-widthShift, widthShift)
+                if widthShift < 1 { p.ty *= Double(width) }
+            }
         }
         if shear != 0 { p.shear = random.uniform(-shear, shear) }
         if zoom != 1...1 {

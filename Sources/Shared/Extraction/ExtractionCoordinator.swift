@@ -265,7 +265,7 @@ final class ExtractionCoordinator {
                 fatal = ExtractionError(
                     .failed, "no worker can take this job (\(refusals.count) refused it): \(goodbye.reason)")
             }
-        case .hello, .welcome, .shard, .weights, .end, .reject, .reset:
+        case .hello, .welcome, .shard, .weights, .end, .reject, .reset, .tuneWeights, .tuneChunk, .tuneGradient:
             drop("a \(message.kind) message, which only a coordinator sends")
         }
     }

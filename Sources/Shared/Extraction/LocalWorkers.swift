@@ -11,15 +11,15 @@ import Logging
 /// Each is started with `--parent-pid <coordinator>`, so it exits by itself when the coordinator dies, whatever
 /// the signal, and logs at the coordinator's level. A worker that exits during the job is replaced, up to `respawnBudget` times in all. Used from the
 /// coordinator's event-loop thread only.
-final class LocalWorkerPool {
-    let executable: String
-    let arguments: [String]
-    private(set) var processes: [Process] = []
+public final class LocalWorkerPool {
+    public let executable: String
+    public let arguments: [String]
+    public private(set) var processes: [Process] = []
     private var respawnBudget: Int
     private let logger: Logger
-    private(set) var lastExitStatus: Int32 = 0
+    public private(set) var lastExitStatus: Int32 = 0
 
-    init(
+    public init(
         count: Int, endpoint: String, threads: Int?, cacheDirectory: String?, giveUpAfter: Double,
         extraArguments: [String] = [], logger: Logger
     ) throws {
@@ -37,7 +37,7 @@ final class LocalWorkerPool {
     }
 
     /// `bottleneck-worker` next to the running executable, or `$BOTTLENECK_WORKER`.
-    static func workerExecutable() throws -> String {
+    public static func workerExecutable() throws -> String {
         if let path = ProcessInfo.processInfo.environment["BOTTLENECK_WORKER"], !path.isEmpty { return path }
         let me =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -61,7 +61,7 @@ final class LocalWorkerPool {
     }
 
     /// Replaces workers that exited; returns false when one exited and the respawn budget is spent.
-    func replaceExited() -> Bool {
+    public func replaceExited() -> Bool {
         var healthy = true
         for (index, process) in processes.enumerated() where !process.isRunning {
             lastExitStatus = process.terminationStatus
@@ -82,10 +82,10 @@ final class LocalWorkerPool {
         return healthy
     }
 
-    var runningCount: Int { processes.filter(\.isRunning).count }
+    public var runningCount: Int { processes.filter(\.isRunning).count }
 
     /// Waits up to `grace` seconds for the workers to exit on their own (after `end`), then kills the rest.
-    func shutDown(grace: Double) {
+    public func shutDown(grace: Double) {
         let deadline = Date().addingTimeInterval(grace)
         while processes.contains(where: \.isRunning) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         for process in processes where process.isRunning {

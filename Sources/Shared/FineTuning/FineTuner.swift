@@ -26,6 +26,13 @@ public struct FineTuningOptions: Sendable, Equatable {
     /// epoch (Keras' `EarlyStopping(monitor="val_loss", restore_best_weights=True)`, as `train` does).
     /// Needs validation images. nil: no early stopping.
     public var earlyStoppingPatience: Int? = nil
+    /// Images per gradient chunk: each batch is cut into chunks of this many images (the last one shorter)
+    /// whose gradients are summed in order (`TrainingChunk`). Part of what decides the model's bytes, never
+    /// the number of workers.
+    public var chunkSize = 8
+    /// Conv layers of block5 kept frozen, from its first: 0 trains from `block5_conv1` (the recipe), 1 from
+    /// `block5_conv2`, 2 from `block5_conv3`.
+    public var frozenBlockLayers = 0
 
     public init() {}
 
@@ -38,6 +45,9 @@ public struct FineTuningOptions: Sendable, Equatable {
         try check(learningRate > 0 && learningRate.isFinite, "learning rate must be positive, got \(learningRate)")
         try check(momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
         try check(dropoutRate >= 0 && dropoutRate < 1, "dropout rate must be in [0, 1), got \(dropoutRate)")
+        try check(
+            (0...2).contains(frozenBlockLayers), "frozen block5 layers must be 0...2, got \(frozenBlockLayers)")
+        try check(chunkSize >= 1 && chunkSize <= 4096, "chunk size must be 1...4096, got \(chunkSize)")
         try check((earlyStoppingPatience ?? 0) >= 0, "patience must be 0 or more, got \(earlyStoppingPatience ?? 0)")
     }
 
@@ -45,7 +55,7 @@ public struct FineTuningOptions: Sendable, Equatable {
     /// settings is not resumed.
     var fingerprint: String {
         "epochs-independent: batch=\(batchSize) lr=\(learningRate) momentum=\(momentum) augment=\(augmentation) "
-            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle) patience=\(earlyStoppingPatience.map(String.init) ?? "none")"
+            + "seed=\(seed) dropout=\(dropoutRate) shuffle=\(shuffle) chunk=\(chunkSize) frozen5=\(frozenBlockLayers) patience=\(earlyStoppingPatience.map(String.init) ?? "none")"
     }
 }
 
@@ -117,6 +127,7 @@ public final class FineTuner {
     public let options: FineTuningOptions
     let base: ConvBase
     let preprocessing: Preprocessing
+    let chunkGradients: ChunkGradients
 
     /// Prepares the frozen base for the top model's image size. Throws when the top model was not
     /// trained on `block5_pool` features of these weights' shape.
@@ -134,39 +145,34 @@ public final class FineTuner {
         self.start = topModel
         self.options = options
         self.preprocessing = preprocessing
-        base = try ConvBase(
-            weights: weights, imageHeight: p.imageHeight, imageWidth: p.imageWidth, output: .block4_pool)
+        chunkGradients = try ChunkGradients(
+            weights: weights, height: p.imageHeight, width: p.imageWidth, preprocessing: preprocessing,
+            augmentation: options.augmentation, seed: options.seed, dropoutRate: options.dropoutRate)
+        base = chunkGradients.base
         _ = try initialBlock()
     }
+
+    /// Values per image of the frozen pass' output (`block4_pool`).
+    public var frozenFeatureCount: Int { base.featureCount }
 
     func initialBlock() throws -> TrainableBlock {
         try TrainableBlock(
             convLayers: Array(weights.layers.suffix(3)), top: start.weights, inputHeight: base.outputHeight,
-            inputWidth: base.outputWidth, inputChannels: base.outputChannels)
+            inputWidth: base.outputWidth, inputChannels: base.outputChannels, frozenLayers: options.frozenBlockLayers)
     }
 
     /// Frozen-base output `[count, block4 map]` of images `rows` of `images`, each augmented as drawn for
     /// `epoch` (nil: no augmentation).
     func frozenFeatures(_ images: FineTuningImages, rows: [Int], epoch: Int?) -> [Float] {
-        let (h, w) = (images.height, images.width)
-        let size = h * w * 3
+        let size = chunkGradients.pixelCount
         var out = [Float](repeating: 0, count: rows.count * base.featureCount)
-        var pixels = [Float](repeating: 0, count: size)
-        var augmented = [Float](repeating: 0, count: size)
-        var input = [Float](repeating: 0, count: size)
-        for (k, row) in rows.enumerated() {
-            for i in 0..<size { pixels[i] = Float(images.pixels[row * size + i]) }
-            if let epoch, !options.augmentation.isNone {
-                let parameters = options.augmentation.parameters(
-                    seed: options.seed, epoch: epoch, index: images.indices[row], height: h, width: w)
-                ImageAugmentation.apply(
-                    parameters, image: pixels, height: h, width: w, fillMode: options.augmentation.fillMode,
-                    fillValue: options.augmentation.fillValue, output: &augmented)
-                swap(&pixels, &augmented)
-            }
-            Preprocess.apply(pixels: pixels, count: h * w, mode: preprocessing, into: &input)
+        images.pixels.withUnsafeBufferPointer { pixels in
             out.withUnsafeMutableBufferPointer { out in
-                base.forward(image: input, into: out.baseAddress! + k * base.featureCount)
+                for (k, row) in rows.enumerated() {
+                    chunkGradients.frozenFeatures(
+                        pixels: UnsafeBufferPointer(rebasing: pixels[(row * size)..<((row + 1) * size)]),
+                        index: images.indices[row], epoch: epoch, into: out.baseAddress! + k * base.featureCount)
+                }
             }
         }
         return out
@@ -183,20 +189,6 @@ public final class FineTuner {
         return rows
     }
 
-    /// Inverted-dropout factors `[rows, hidden]`: each image's row drawn from the seed, the epoch and its index.
-    func dropoutMask(indices: [Int], hidden: Int, epoch: Int) -> [Float]? {
-        guard options.dropoutRate > 0 else { return nil }
-        let rate = options.dropoutRate
-        let scale = Float(1 / (1 - rate))
-        var mask: [Float] = []
-        mask.reserveCapacity(indices.count * hidden)
-        for index in indices {
-            var random = AugmentationRandom(seed: options.seed ^ 0x4452_4F50_4F55_5421, epoch: epoch, index: index)
-            for _ in 0..<hidden { mask.append(random.unit() < rate ? 0 : scale) }
-        }
-        return mask
-    }
-
     /// Trains for `options.epochs` epochs (resuming from `checkpointPath` when it holds a checkpoint of the
     /// same settings and start), calling `onEpoch` after each with Keras' epoch figures (`loss`, `accuracy`:
     /// training-mode running figures as Keras' `fit` reports them); returns the fine-tuned model and the
@@ -206,7 +198,7 @@ public final class FineTuner {
     /// it is called on the calling thread.
     public func run(
         train: FineTuningImages, validation: FineTuningImages?, checkpointPath: String?,
-        progress: ProgressSink = .none, onEpoch: (EpochRecord) -> Void = { _ in }
+        source: ChunkGradientSource? = nil, progress: ProgressSink = .none, onEpoch: (EpochRecord) -> Void = { _ in }
     ) throws -> (model: FineTunedModel, history: TrainingHistory) {
         guard train.count > 0 else { throw FineTuningError.invalidArgument("no readable training image") }
         if options.earlyStoppingPatience != nil, (validation?.count ?? 0) == 0 {
@@ -239,7 +231,10 @@ public final class FineTuner {
                 v.count > 0 ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
             }
             let cachedTrain =
-                options.augmentation.isNone ? frozenFeatures(train, rows: Array(0..<train.count), epoch: nil) : nil
+                options.augmentation.isNone && source == nil
+                ? frozenFeatures(train, rows: Array(0..<train.count), epoch: nil) : nil
+            try source?.prepare(train: train)
+            let batchesPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
             for epoch in firstEpoch..<options.epochs where !stopping.stopped {
                 let started = ContinuousClock.now
                 var lossSum = 0.0
@@ -247,22 +242,23 @@ public final class FineTuner {
                 let rows = order(count: train.count, epoch: epoch)
                 for start in stride(from: 0, to: rows.count, by: options.batchSize) {
                     let batchRows = Array(rows[start..<min(start + options.batchSize, rows.count)])
-                    let features =
-                        cachedTrain.map { cached in
-                            batchRows.flatMap { cached[($0 * mapSize)..<(($0 + 1) * mapSize)] }
-                        } ?? frozenFeatures(train, rows: batchRows, epoch: epoch)
-                    let labels = batchRows.map { train.labels[$0] }
-                    let mask = dropoutMask(
-                        indices: batchRows.map { train.indices[$0] }, hidden: block.top.hidden, epoch: epoch)
-                    let gradient = features.withUnsafeBufferPointer { x in
-                        guard let mask else {
-                            return block.batchGradient(input: x.baseAddress!, labels: labels, batch: batchRows.count)
+                    let chunks = TrainingChunk.split(batchRows, size: options.chunkSize)
+                    let step = epoch * batchesPerEpoch + start / options.batchSize
+                    let gradient: TrainableBlock.Gradient
+                    if let source {
+                        gradient = try source.batchGradient(
+                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step)
+                    } else {
+                        let parts = chunks.map { chunk in
+                            let features =
+                                cachedTrain.map { cached in
+                                    chunk.rows.flatMap { cached[($0 * mapSize)..<(($0 + 1) * mapSize)] }
+                                } ?? frozenFeatures(train, rows: chunk.rows, epoch: epoch)
+                            return chunkGradients.gradient(
+                                block: block, features: features, labels: chunk.rows.map { train.labels[$0] },
+                                indices: chunk.rows.map { train.indices[$0] }, epoch: epoch)
                         }
-                        return mask.withUnsafeBufferPointer { m in
-                            block.batchGradient(
-                                input: x.baseAddress!, labels: labels, batch: batchRows.count,
-                                dropoutMask: m.baseAddress)
-                        }
+                        gradient = ChunkGradients.combine(parts, counts: chunks.map(\.rows.count))
                     }
                     guard gradient.loss.isFinite else {
                         throw FineTuningError.invalidArgument(

@@ -12,6 +12,9 @@ import VGG16
 public struct TrainableBlock: Sendable {
     /// The block's conv layers in order (`block5_conv1` … `block5_conv3`), HWIO kernels.
     public var convLayers: [ConvLayerWeights]
+    /// How many of `convLayers`, from the first, are frozen: run forward, never trained (`--trainable-from`
+    /// a later layer of the block). Their tensors are not in `tensors` and get no gradient.
+    public let frozenLayers: Int
     public var top: TopModelWeights
     /// The input feature map: `[inputHeight, inputWidth, inputChannels]` per image.
     public let inputHeight: Int
@@ -21,9 +24,15 @@ public struct TrainableBlock: Sendable {
     /// Throws `FineTuningError` when the layers do not chain, or when the top model's input size is not the
     /// pooled block's output size.
     public init(
-        convLayers: [ConvLayerWeights], top: TopModelWeights, inputHeight: Int, inputWidth: Int, inputChannels: Int
+        convLayers: [ConvLayerWeights], top: TopModelWeights, inputHeight: Int, inputWidth: Int, inputChannels: Int,
+        frozenLayers: Int = 0
     ) throws {
         guard !convLayers.isEmpty else { throw FineTuningError.structure("the trainable block has no conv layer") }
+        guard frozenLayers >= 0 && frozenLayers < convLayers.count else {
+            throw FineTuningError.structure(
+                "\(frozenLayers) frozen layers of a block of \(convLayers.count): at least one conv layer trains")
+        }
+        self.frozenLayers = frozenLayers
         var channels = inputChannels
         for layer in convLayers {
             guard layer.inChannels == channels, layer.kernel.count == 9 * channels * layer.outChannels,
@@ -51,18 +60,21 @@ public struct TrainableBlock: Sendable {
     /// Values per image of the input feature map.
     public var inputCount: Int { inputHeight * inputWidth * inputChannels }
 
-    /// Every trainable tensor, in Keras' `trainable_weights` order: each conv layer's kernel and bias, then
-    /// the top model's hidden kernel, hidden bias, output kernel and output bias.
+    /// Every trainable tensor, in Keras' `trainable_weights` order: each trained conv layer's kernel and bias,
+    /// then the top model's hidden kernel, hidden bias, output kernel and output bias.
     public var tensors: [[Float]] {
-        get { convLayers.flatMap { [$0.kernel, $0.bias] } + top.tensors }
+        get { convLayers[frozenLayers...].flatMap { [$0.kernel, $0.bias] } + top.tensors }
         set {
-            precondition(newValue.count == 2 * convLayers.count + 4)
-            for (i, layer) in convLayers.enumerated() {
+            let trained = convLayers.count - frozenLayers
+            precondition(newValue.count == 2 * trained + 4)
+            for k in 0..<trained {
+                let i = frozenLayers + k
+                let layer = convLayers[i]
                 convLayers[i] = ConvLayerWeights(
                     name: layer.name, inChannels: layer.inChannels, outChannels: layer.outChannels,
-                    kernel: newValue[2 * i], bias: newValue[2 * i + 1])
+                    kernel: newValue[2 * k], bias: newValue[2 * k + 1])
             }
-            top.tensors = Array(newValue[(2 * convLayers.count)...])
+            top.tensors = Array(newValue[(2 * trained)...])
         }
     }
 
@@ -75,6 +87,13 @@ public struct TrainableBlock: Sendable {
         public var tensors: [[Float]]
         /// `d loss / d input` `[batch, inputCount]` when asked for, else empty.
         public var input: [Float]
+
+        public init(loss: Float, correct: Int, tensors: [[Float]], input: [Float] = []) {
+            self.loss = loss
+            self.correct = correct
+            self.tensors = tensors
+            self.input = input
+        }
     }
 
     /// Forward and backward pass on `input[batch, inputHeight, inputWidth, inputChannels]` (the frozen base's
@@ -95,14 +114,17 @@ public struct TrainableBlock: Sendable {
         var dA = [Float](repeating: 0, count: pixels * channels)
         MaxPool2x2.backward(
             x, dy: topGradient.input, batch: batch, height: h, width: w, channels: channels, into: &dA)
-        var gradients = [[Float]](repeating: [], count: 2 * convLayers.count)
+        var gradients = [[Float]](repeating: [], count: 2 * (convLayers.count - frozenLayers))
         var dInput: [Float] = []
-        for index in convLayers.indices.reversed() {
+        // Frozen layers get no gradient, and nothing flows below the first trained one unless the input's
+        // gradient is asked for (then the frozen layers pass it down without a weight gradient).
+        let lowest = inputGradient ? 0 : frozenLayers
+        for index in convLayers.indices.reversed() where index >= lowest {
             let layer = convLayers[index]
             ReLU.backward(output: outputs[index], gradient: &dA, count: dA.count)
             var dKernel = [Float](repeating: 0, count: layer.kernel.count)
             var dBias = [Float](repeating: 0, count: layer.outChannels)
-            let needInput = index > 0 || inputGradient
+            let needInput = index > lowest || inputGradient
             var dColumns = [Float](repeating: 0, count: needInput ? pixels * 9 * layer.inChannels : 0)
             dColumns.withUnsafeMutableBufferPointer { dColumns in
                 Conv3x3.backward(
@@ -110,8 +132,10 @@ public struct TrainableBlock: Sendable {
                     outChannels: layer.outChannels, kernel: layer.kernel, dKernel: &dKernel, dBias: &dBias,
                     dColumns: needInput ? dColumns.baseAddress! : nil)
             }
-            gradients[2 * index] = dKernel
-            gradients[2 * index + 1] = dBias
+            if index >= frozenLayers {
+                gradients[2 * (index - frozenLayers)] = dKernel
+                gradients[2 * (index - frozenLayers) + 1] = dBias
+            }
             if needInput {
                 var dx = [Float](repeating: 0, count: pixels * layer.inChannels)
                 Conv3x3.col2im(dColumns, batch: batch, height: h, width: w, channels: layer.inChannels, into: &dx)

@@ -79,7 +79,12 @@ public struct Hello: Codable, Sendable, Equatable {
 
 public struct Welcome: Codable, Sendable, Equatable {
     public var job: JobSpec
-    public init(job: JobSpec) { self.job = job }
+    /// Set for a fine-tuning job (see `TuningSpec`); the job's `layer` is then `block4_pool`, the frozen part.
+    public var tuning: TuningSpec?
+    public init(job: JobSpec, tuning: TuningSpec? = nil) {
+        self.job = job
+        self.tuning = tuning
+    }
 }
 
 /// What a worker holds, so that the coordinator can compute its credit and notice shards lost in transit (a
@@ -264,6 +269,12 @@ public enum WireMessage: Sendable, Equatable {
     case end(JobEnd)
     case reject(Rejection)
     case reset(Reset)
+    /// Fine-tuning: `values`, the step's trainable weights (float32 little-endian).
+    case tuneWeights(TuningWeights, values: [UInt8])
+    /// Fine-tuning: `images`, one RGB frame per shipped image.
+    case tuneChunk(TuningChunk, images: [[UInt8]])
+    /// Fine-tuning: `values`, the chunk's gradients (float32 little-endian).
+    case tuneGradient(TuningGradient, values: [UInt8])
 
     public var kind: MessageKind {
         switch self {
@@ -279,6 +290,9 @@ public enum WireMessage: Sendable, Equatable {
         case .end: .end
         case .reject: .reject
         case .reset: .reset
+        case .tuneWeights: .tuneWeights
+        case .tuneChunk: .tuneChunk
+        case .tuneGradient: .tuneGradient
         }
     }
 }
@@ -291,10 +305,13 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case needWeights = 4
     case heartbeat = 5
     case goodbye = 6
+    case tuneGradient = 7
     case welcome = 20
     case shard = 21
     case weights = 22
     case end = 23
     case reject = 24
     case reset = 25
+    case tuneWeights = 26
+    case tuneChunk = 27
 }

@@ -45,7 +45,7 @@ public struct WireLimits: Sendable {
 /// frames of their own, never inside JSON.
 public enum WireCodec {
     public static let magic: [UInt8] = Array("BNWK".utf8)
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
     static let headerSize = 8
 
     /// The frames of `message`, ready for `WireSocket.send` (a ROUTER prepends the peer's routing id).
@@ -77,6 +77,9 @@ public enum WireCodec {
         case .end(let body): return [header(body)]
         case .reject(let body): return [header(body)]
         case .reset(let body): return [header(body)]
+        case .tuneWeights(let body, let values): return [header(body), values]
+        case .tuneChunk(let body, let images): return [header(body)] + images
+        case .tuneGradient(let body, let values): return [header(body), values]
         }
     }
 
@@ -214,6 +217,53 @@ public enum WireCodec {
         case .reset:
             try expectFrames(0)
             return .reset(try decodeBody(Reset.self))
+        case .tuneWeights:
+            try expectFrames(1)
+            let weights = try decodeBody(TuningWeights.self)
+            try check(weights.step >= 0 && weights.valueCount >= 1, "tuneWeights with a negative step or no values")
+            let (expected, overflow) = weights.valueCount.multipliedReportingOverflow(by: 4)
+            try check(
+                !overflow && expected <= limits.maxFeatureBytes && payload[0].count == expected,
+                "tuneWeights announcing \(weights.valueCount) values with a \(payload[0].count)-byte frame")
+            return .tuneWeights(weights, values: payload[0])
+        case .tuneChunk:
+            let chunk = try decodeBody(TuningChunk.self)
+            let count = chunk.indices.count
+            try check(
+                (1...limits.maxShardImages).contains(count),
+                "tuneChunk of \(count) images, limit \(limits.maxShardImages)")
+            try check(
+                chunk.labels.count == count && chunk.shipped.count == count,
+                "tuneChunk with \(chunk.labels.count) labels and \(chunk.shipped.count) flags for \(count) images")
+            try check(
+                chunk.step >= 0 && chunk.position >= 0 && chunk.epoch >= 0 && chunk.indices.allSatisfy { $0 >= 0 }
+                    && chunk.labels.allSatisfy { $0 >= 0 }, "tuneChunk with negative ids")
+            if let leafCounts = chunk.leafCounts {
+                try check(
+                    !leafCounts.isEmpty && leafCounts.allSatisfy { $0 >= 1 } && leafCounts.reduce(0, +) == count,
+                    "tuneChunk whose chunk sizes do not add up to its \(count) images")
+            }
+            if let batchCount = chunk.batchCount {
+                try check(batchCount >= count, "tuneChunk of \(count) images in a batch of \(batchCount)")
+            }
+            try expectFrames(chunk.shipped.filter { $0 }.count)
+            for image in payload {
+                try check(image.count <= limits.maxImageBytes, "tuneChunk with an image over the size limit")
+            }
+            return .tuneChunk(chunk, images: payload)
+        case .tuneGradient:
+            try expectFrames(1)
+            let gradient = try decodeBody(TuningGradient.self)
+            try check(
+                gradient.step >= 0 && gradient.position >= 0 && gradient.correct >= 0
+                    && gradient.correct <= gradient.count && gradient.count >= 1 && gradient.valueCount >= 1
+                    && (gradient.leaves ?? 1) >= 1,
+                "tuneGradient with negative or inconsistent counts")
+            let (expected, overflow) = gradient.valueCount.multipliedReportingOverflow(by: 4)
+            try check(
+                !overflow && expected <= limits.maxFeatureBytes && payload[0].count == expected,
+                "tuneGradient announcing \(gradient.valueCount) values with a \(payload[0].count)-byte frame")
+            return .tuneGradient(gradient, values: payload[0])
         }
     }
 

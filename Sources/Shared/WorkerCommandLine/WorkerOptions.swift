@@ -82,12 +82,14 @@ public struct WorkerOptions: ParsableArguments {
     /// Runs the self-check (with `--blas-selfcheck`) or a worker session, and ends the process.
     ///
     /// `selfCheckArguments` make this executable run the self-check in the child that `BLASKernelChoice`
-    /// starts. `shardDelayMilliseconds` slows every shard down (developer tool only).
+    /// starts. `shardDelayMilliseconds` slows every shard down, `exitAfterChunks` kills the
+    /// process on its this-many-th fine-tuning chunk (developer tool only).
     ///
     /// `withheldCPUFlags` are /proc/cpuinfo flags this process treats as missing (developer tool only: it lets a
     /// test see the refusal of bf16 on a CPU that has the flag).
     public func run(
-        selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, withheldCPUFlags: [String] = []
+        selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, exitAfterChunks: Int? = nil,
+        forgetImagesAfterChunks: Int? = nil, withheldCPUFlags: [String] = []
     ) throws -> Never {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
         if precision == .bf16 {
@@ -105,7 +107,9 @@ public struct WorkerOptions: ParsableArguments {
         }
         var configuration = WorkerConfiguration(
             endpoint: connect, threads: threads, persistent: persistent, cacheDirectory: cacheDir,
-            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds)
+            giveUpAfter: giveUpAfter, parentPID: parentPid, name: name, shardDelayMilliseconds: shardDelayMilliseconds,
+            exitAfterChunks: exitAfterChunks)
+        configuration.forgetImagesAfterChunks = forgetImagesAfterChunks
         configuration.security = security
         configuration.precision = precision
         let session = WorkerSession(configuration: configuration, logger: logger)

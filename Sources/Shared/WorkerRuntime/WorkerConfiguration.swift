@@ -26,11 +26,19 @@ public struct WorkerConfiguration: Sendable {
     /// The arithmetic of the convolutions; part of the compute profile, so a job of another precision refuses
     /// this worker.
     public var precision: ConvPrecision = .fp32
+    /// Developer hook (`bottleneck-dev worker` only): the process kills itself with SIGKILL on receiving its
+    /// this-many-th fine-tuning chunk, as a worker that dies mid-step. nil: never.
+    public var exitAfterChunks: Int?
+    /// Developer hook: after its this-many-th fine-tuning chunk the worker forgets the images it holds, as a
+    /// worker whose state is lost would; the next chunk needing one fails and the worker registers again.
+    public var forgetImagesAfterChunks: Int?
 
     public init(
         endpoint: String, threads: Int? = nil, persistent: Bool = false, cacheDirectory: String? = nil,
-        giveUpAfter: Double = 60, parentPID: Int32? = nil, name: String? = nil, shardDelayMilliseconds: Int = 0
+        giveUpAfter: Double = 60, parentPID: Int32? = nil, name: String? = nil, shardDelayMilliseconds: Int = 0,
+        exitAfterChunks: Int? = nil
     ) {
+        self.exitAfterChunks = exitAfterChunks
         self.shardDelayMilliseconds = shardDelayMilliseconds
         self.endpoint = endpoint
         self.threads = threads

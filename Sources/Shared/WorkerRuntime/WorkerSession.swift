@@ -16,6 +16,13 @@ public final class WorkerSession {
     public let configuration: WorkerConfiguration
     private let logger: Logger
     private let computer: ShardComputer
+    /// Fine-tuning jobs' chunks (a welcome with `tuning`): computed on a thread of their own.
+    private let tuning = TuningComputer()
+    /// The fine-tuning settings of `job` / `awaitedJob`, nil for an extraction job.
+    private var tuningSpec: TuningSpec?
+    private var awaitedTuning: TuningSpec?
+    /// Fine-tuning chunks received in this process (for the developer hook `exitAfterChunks`).
+    private var chunksReceived = 0
     private let cache: WeightsCache
 
     /// The job the extractor is set up for.
@@ -78,7 +85,9 @@ public final class WorkerSession {
         let context: WireContext
         do { context = try WireContext() } catch { return .failed("\(error)") }
         computer.start()
+        tuning.start()
         defer {
+            tuning.stop()
             computer.stop()
             context.terminate()
         }
@@ -110,6 +119,7 @@ public final class WorkerSession {
                 outcome = .reconnect
             }
             computer.abandon()
+            tuning.abandon()
             switch outcome {
             case .finished(let result):
                 return result
@@ -212,6 +222,15 @@ public final class WorkerSession {
                     if let end = try handle(message, send: send) { return end }
                 }
             }
+            for computed in tuning.takeResults() where computed.session == session {
+                if let failure = computed.failure {
+                    // Leave and register again: the coordinator hands the node to others and starts afresh here.
+                    logger.warning("\(failure); registering again")
+                    send(.goodbye(Goodbye(reason: failure)))
+                    return .reconnect
+                }
+                send(.tuneGradient(computed.gradient, values: computed.values))
+            }
             for computed in computer.takeResults() where computed.session == session {
                 send(.result(computed.result, features: computed.features))
                 held.remove(computed.result.shardID)
@@ -263,14 +282,15 @@ public final class WorkerSession {
         case .welcome(let welcome):
             let announced = welcome.job
             registered = true
-            if announced == awaitedJob { return nil }  // weights already asked for
-            if announced == job {
+            if announced == awaitedJob && welcome.tuning == awaitedTuning { return nil }  // weights already asked for
+            if announced == job && welcome.tuning == tuningSpec {
                 // Welcomed again (a repeated hello, or registering anew after a reset): say what this worker holds.
                 send(.request(ShardRequest(jobID: announced.jobID, status: status)))
                 return nil
             }
             held = []
             lastSequence = 0
+            awaitedTuning = welcome.tuning
             if let path = cache.verifiedPath(for: announced.weightsSHA256) {
                 return setUp(announced, weightsPath: path, send: send)
             }
@@ -303,12 +323,30 @@ public final class WorkerSession {
             lastSequence = max(lastSequence, assignment.sequence)
             held.insert(assignment.shardID)
             computer.submit(PendingShard(session: session, assignment: assignment, images: images))
+        case .tuneWeights(let weights, let values):
+            guard let job, tuningSpec != nil, weights.jobID == job.jobID else { return nil }
+            tuning.submitWeights(session: session, weights, values: values)
+        case .tuneChunk(let chunk, let images):
+            guard let job, tuningSpec != nil, chunk.jobID == job.jobID else { return nil }
+            chunksReceived += 1
+            if let limit = configuration.exitAfterChunks, chunksReceived >= limit {
+                // Developer hook: die as a crashed or killed worker does, holding a chunk it never answers.
+                logger.warning("developer hook: killing this worker after \(chunksReceived) chunks")
+                kill(getpid(), SIGKILL)
+            }
+            tuning.submitChunk(session: session, chunk, images: images)
+            if chunksReceived == configuration.forgetImagesAfterChunks {
+                logger.warning("developer hook: forgetting the images held after \(chunksReceived) chunks")
+                tuning.forgetImages()
+            }
         case .heartbeat:
             break
         case .end(let end):
             logger.info("the coordinator ended job \(end.jobID): \(end.reason)")
             job = nil
+            tuningSpec = nil
             computer.configure(jobID: "", extractor: nil)
+            try? tuning.configure(job: nil, tuning: nil, weights: nil)
             return configuration.persistent ? .jobEnded : .finished(.jobEnded)
         case .reject(let rejection):
             return .finished(
@@ -322,7 +360,7 @@ public final class WorkerSession {
             registered = false
             helloRetry = Self.helloRetrySeconds.first
             send(.hello(hello))
-        case .hello, .request, .result, .needWeights, .goodbye:
+        case .hello, .request, .result, .needWeights, .goodbye, .tuneGradient:
             logger.warning("dropping a \(message.kind) message: only workers send those")
         }
         return nil
@@ -373,6 +411,27 @@ public final class WorkerSession {
         guard let layer = PoolingLayer(rawValue: announced.layer) else {
             return refuse("unknown layer \(announced.layer)")
         }
+        let tuningSettings = awaitedTuning
+        awaitedTuning = nil
+        if let tuningSettings {
+            do {
+                let weights = try VGG16Weights.load(path: weightsPath)
+                try tuning.configure(job: announced, tuning: tuningSettings, weights: weights)
+            } catch {
+                return refuse("cannot set up the fine-tuning job: \(error)")
+            }
+            job = announced
+            tuningSpec = tuningSettings
+            computer.configure(jobID: "", extractor: nil)
+            let summary =
+                "fine-tuning job \(announced.jobID): \(announced.imageHeight)x\(announced.imageWidth), weights "
+                + "\(announced.weightsSHA256.prefix(12))…, augmentation \(tuningSettings.augmentation)"
+            logger.info("\(summary)")
+            send(.request(ShardRequest(jobID: announced.jobID, status: status)))
+            return nil
+        }
+        tuningSpec = nil
+        try? tuning.configure(job: nil, tuning: nil, weights: nil)
         let settings = ImageSettings(
             height: announced.imageHeight, width: announced.imageWidth, interpolation: interpolation,
             preprocessing: preprocessing)

@@ -1,0 +1,443 @@
+import Extraction
+import FineTuning
+import Foundation
+import Logging
+import Provenance
+import Reporting
+import Wire
+
+/// How a fine-tuning run reaches its workers: local ones it starts, remote ones that connect to `bindEndpoints`.
+public struct TuningWorkersSetup {
+    /// The VGG16 weights file the workers receive by its SHA-256 (the frozen blocks and block5's start).
+    public var weightsPath: String
+    public var weightsSHA256: String
+    public var imageHeight: Int
+    public var imageWidth: Int
+    /// `ImageInput.Interpolation` / `Preprocessing` raw values, as in `JobSpec`.
+    public var interpolation: String
+    public var preprocessing: String
+    /// Values per image of the frozen pass' output (`block4_pool`).
+    public var frozenFeatureCount: Int
+    public var tuning: TuningSpec
+    /// Local worker processes to start (0: remote workers only).
+    public var localWorkers: Int
+    public var bindEndpoints: [String] = []
+    public var curve: CurveServerSetup?
+    /// Allow binding a non-loopback endpoint without CURVE.
+    public var insecure = false
+    /// Silence after which a worker counts as gone and its chunks go to others, seconds.
+    public var workerTimeout = 10.0
+    public var heartbeatInterval = 1.0
+    /// The local workers' weights cache directory (nil: their default).
+    public var cacheDirectory: String?
+    /// Chunks a worker may hold at once (computing one, the next one queued behind it).
+    public var chunksPerWorker = 2
+
+    public init(
+        weightsPath: String, weightsSHA256: String, imageHeight: Int, imageWidth: Int, interpolation: String,
+        preprocessing: String, frozenFeatureCount: Int, tuning: TuningSpec, localWorkers: Int
+    ) {
+        self.weightsPath = weightsPath
+        self.weightsSHA256 = weightsSHA256
+        self.imageHeight = imageHeight
+        self.imageWidth = imageWidth
+        self.interpolation = interpolation
+        self.preprocessing = preprocessing
+        self.frozenFeatureCount = frozenFeatureCount
+        self.tuning = tuning
+        self.localWorkers = localWorkers
+    }
+}
+
+/// Bytes counted at the coordinator's socket (every frame of every message, routing ids left out) over a run.
+public struct TuningTraffic: Sendable, Equatable {
+    /// Trainable weights sent to workers (`tuneWeights` frames).
+    public var weightsDown = 0
+    /// Image pixels sent with chunks.
+    public var imagesDown = 0
+    /// Gradients received (`tuneGradient` frames).
+    public var gradientsUp = 0
+    /// Everything else: headers, handshakes, heartbeats, the VGG16 file shipped to workers without it.
+    public var otherDown = 0
+    public var otherUp = 0
+    public var steps = 0
+    public var chunks = 0
+    /// Tree nodes handed out again because their worker was gone or silent.
+    public var reassigned = 0
+    /// Seconds the trainer waited for the workers' gradients (their compute and the transfers).
+    public var waitSeconds = 0.0
+    /// Seconds the workers reported for the chunks kept: the frozen pass (with augmentation and preprocessing)
+    /// and block5 + top forward/backward, summed over workers (divide by the worker count for wall time).
+    public var workerFrozenSeconds = 0.0
+    public var workerBlockSeconds = 0.0
+}
+
+/// A `ChunkGradientSource` whose chunks are computed by worker processes (`bottleneck-worker`).
+///
+/// Each step the batch's reduction tree (`ReductionTree`) is cut into one node per worker; every worker given
+/// work first receives the step's trainable weights, then its node (at most `chunksPerWorker` at a time), and
+/// answers with the node's summed gradient; an image's pixels cross the link once per worker. The first
+/// gradient of a node is kept, later copies dropped; a worker that leaves, or is silent past `workerTimeout`,
+/// loses its nodes to the others. Since a node's sum does not depend on who computed it, and the root is
+/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened. Blocks the calling thread, which owns the
+/// ROUTER socket: call every method from that one thread, not from Swift's cooperative pool.
+public final class WorkerGradients: ChunkGradientSource {
+    private struct Worker {
+        var name: String
+        var lastHeard: Date
+        var lastSent: Date
+        var ready = false
+        var weightsStep = -1
+        var images: Set<Int> = []
+        /// Nodes (ranges of chunk positions) of the current step's reduction tree this worker holds.
+        var holding: Set<Range<Int>> = []
+    }
+
+    public let setup: TuningWorkersSetup
+    public private(set) var traffic = TuningTraffic()
+    private let logger: Logger
+    private let job: JobSpec
+    private let context: WireContext
+    private let socket: WireSocket
+    private var zapHandler: ZAPHandler?
+    private var localKeys: LocalWorkerKeys?
+    private var pool: LocalWorkerPool?
+    private var workers: [[UInt8]: Worker] = [:]
+    private var profile: ComputeProfile?
+    private var weightsBytes: [UInt8]?
+    private var train: FineTuningImages?
+    private var closed = false
+
+    /// Binds the socket and starts the local workers; throws `DistributedTuningError` when it cannot.
+    public init(_ setup: TuningWorkersSetup, logger: Logger) throws {
+        guard setup.localWorkers >= 0, setup.localWorkers > 0 || !setup.bindEndpoints.isEmpty else {
+            throw DistributedTuningError(
+                "no local workers needs an endpoint to bind, so that remote workers can connect")
+        }
+        guard setup.workerTimeout > 0, setup.heartbeatInterval > 0, setup.chunksPerWorker >= 1 else {
+            throw DistributedTuningError(
+                "the worker timeout, heartbeat interval and chunks per worker must be positive")
+        }
+        if setup.curve == nil {
+            for endpoint in setup.bindEndpoints {
+                if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: setup.insecure) {
+                    throw refusal
+                }
+                if !CurveBindPolicy.isLoopback(endpoint) {
+                    logger.warning("\(CurveBindPolicy.insecureWarning(endpoint: endpoint))")
+                }
+            }
+        }
+        let size: Int
+        do {
+            size = try (FileManager.default.attributesOfItem(atPath: setup.weightsPath)[.size] as? Int) ?? 0
+        } catch {
+            throw DistributedTuningError("cannot read \(setup.weightsPath): \(error)")
+        }
+        self.setup = setup
+        self.logger = logger
+        job = JobSpec(
+            jobID: "finetune-\(UUID().uuidString.prefix(8))", weightsSHA256: setup.weightsSHA256, weightsSize: size,
+            imageHeight: setup.imageHeight, imageWidth: setup.imageWidth, interpolation: setup.interpolation,
+            preprocessing: setup.preprocessing, layer: "block4_pool", featureCount: setup.frozenFeatureCount,
+            sharedFilesystem: false, heartbeatIntervalMilliseconds: Int(setup.heartbeatInterval * 1000),
+            peerTimeoutMilliseconds: Int(max(setup.workerTimeout, Self.coordinatorSilence) * 1000))
+        if let refusal = WireLimits().refusal(of: job) {
+            throw DistributedTuningError("no worker would take the job: \(refusal)")
+        }
+        context = try WireContext()
+        var options = SocketOptions()
+        options.maxMessageSize = Int64(1 << 30) + (1 << 20)
+        options.lingerMilliseconds = 1000
+        options.heartbeatIntervalMilliseconds = Int32(setup.heartbeatInterval * 1000)
+        options.heartbeatTimeoutMilliseconds = Int32(setup.workerTimeout * 1000)
+        options.heartbeatTTLMilliseconds = Int32(setup.workerTimeout * 1000)
+        do {
+            if let curve = setup.curve {
+                zapHandler = try curve.startZAPHandler(context: context) { decision in
+                    logger.log(level: decision.allowed ? .info : .warning, "\(decision.logLine)")
+                }
+                options.security = curve.socketSecurity
+                if setup.localWorkers > 0 { localKeys = try curve.localWorkerKeys() }
+            }
+            socket = try WireSocket(context: context, kind: .router, options: options)
+        } catch {
+            zapHandler?.stop()
+            localKeys?.remove()
+            context.terminate()
+            throw error
+        }
+        do {
+            var localEndpoint: String?
+            if setup.localWorkers > 0 {
+                localEndpoint = try socket.bind("ipc://@bottleneck-tune-\(getpid())-\(UUID().uuidString.prefix(8))")
+            }
+            for endpoint in setup.bindEndpoints {
+                let bound: String
+                do { bound = try socket.bind(endpoint) } catch {
+                    throw DistributedTuningError("cannot listen on \(endpoint): \(error)")
+                }
+                logger.notice("listening for workers on \(bound)")
+            }
+            if let localEndpoint {
+                pool = try LocalWorkerPool(
+                    count: setup.localWorkers, endpoint: localEndpoint, threads: 1,
+                    cacheDirectory: setup.cacheDirectory,
+                    giveUpAfter: max(10, setup.workerTimeout * 3), extraArguments: localKeys?.arguments ?? [],
+                    logger: logger)
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// How long workers wait for word from the coordinator before they reconnect, at least, seconds: between
+    /// steps (validation, checkpoints) the coordinator does not read or heartbeat.
+    static let coordinatorSilence = 300.0
+
+    public func prepare(train: FineTuningImages) throws {
+        precondition(train.height == setup.imageHeight && train.width == setup.imageWidth)
+        self.train = train
+    }
+
+    public func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
+        -> TrainableBlock.Gradient
+    {
+        guard let train else { preconditionFailure("prepare(train:) comes first") }
+        let started = Date()
+        let sizes = tensors.map(\.count)
+        let valueCount = sizes.reduce(0, +)
+        let batchCount = chunks.reduce(0) { $0 + $1.rows.count }
+        var weightsFrame: [UInt8]?
+        // One node of the reduction tree per worker (the local ones counted even before they are ready): each
+        // worker sends one summed gradient for its node.
+        let parts = max(1, setup.localWorkers, workers.values.filter(\.ready).count)
+        let nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        var results: [Range<Int>: TrainableBlock.Gradient] = [:]
+        var pending = nodes
+        for key in workers.keys { workers[key]!.holding = [] }
+        var lastWorkerSeen = Date()
+        while results.count < nodes.count {
+            if try socket.waitReadable(timeoutMilliseconds: 20) {
+                while let frames = try socket.receive() {
+                    guard frames.count >= 2 else { continue }
+                    let identity = frames[0]
+                    let message: WireMessage
+                    do { message = try WireCodec.decode(Array(frames.dropFirst())) } catch {
+                        logger.warning("dropping a message from a worker: \(error)")
+                        continue
+                    }
+                    if case .tuneGradient(let header, let values) = message {
+                        traffic.gradientsUp += values.count
+                        traffic.otherUp += frames[1].count
+                        guard workers[identity] != nil else { continue }
+                        let node = header.position..<(header.position + (header.leaves ?? 1))
+                        workers[identity]!.lastHeard = Date()
+                        workers[identity]!.holding.remove(node)
+                        guard header.jobID == job.jobID, header.step == step, nodes.contains(node),
+                            results[node] == nil, header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
+                            let parts = FloatFrame.tensors(values, sizes: sizes)
+                        else { continue }
+                        traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
+                        traffic.workerBlockSeconds += header.blockSeconds ?? 0
+                        results[node] = TrainableBlock.Gradient(
+                            loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
+                    } else {
+                        traffic.otherUp += frames.dropFirst().reduce(0) { $0 + $1.count }
+                        handle(message, from: identity)
+                    }
+                }
+            }
+            let now = Date()
+            // Workers gone silent lose their nodes (a killed process says nothing).
+            for (identity, worker) in workers where now.timeIntervalSince(worker.lastHeard) > setup.workerTimeout {
+                logger.warning(
+                    "worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
+                drop(identity)
+            }
+            if let pool, !pool.replaceExited() {
+                throw DistributedTuningError(
+                    "local workers keep exiting (last status \(pool.lastExitStatus)); no worker is left to compute")
+            }
+            // Nodes nobody holds any more (their worker left) and not done go back in line.
+            let held = Set(workers.values.flatMap(\.holding))
+            for node in nodes where results[node] == nil && !held.contains(node) && !pending.contains(node) {
+                pending.append(node)
+                traffic.reassigned += 1
+            }
+            pending.sort { $0.lowerBound < $1.lowerBound }
+            for (identity, worker) in workers where now.timeIntervalSince(worker.lastSent) >= setup.heartbeatInterval {
+                send(.heartbeat(Heartbeat()), to: identity)
+            }
+            if workers.values.contains(where: \.ready) { lastWorkerSeen = now }
+            if now.timeIntervalSince(lastWorkerSeen) > max(60, setup.workerTimeout * 6) {
+                throw DistributedTuningError(
+                    "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
+                        + "that connect to this coordinator")
+            }
+            // Hand out work: the step's weights once per worker, then nodes against its credit; idle workers
+            // first (one node each), so that a second node queues behind a first only when nobody is idle.
+            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
+            where !pending.isEmpty {
+                guard var worker = workers[identity], worker.ready else { continue }
+                while worker.holding.count < limit, let node = pending.first {
+                    if worker.weightsStep != step {
+                        if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
+                        let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
+                        guard send(.tuneWeights(header, values: weightsFrame!), to: identity) else { break }
+                        traffic.weightsDown += weightsFrame!.count
+                        worker.weightsStep = step
+                    }
+                    let rows = chunks[node].flatMap(\.rows)
+                    let indices = rows.map { train.indices[$0] }
+                    let shipped = indices.map { !worker.images.contains($0) }
+                    let size = train.height * train.width * 3
+                    let images = zip(rows, shipped).filter(\.1).map { row, _ in
+                        Array(train.pixels[(row * size)..<((row + 1) * size)])
+                    }
+                    let header = TuningChunk(
+                        jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: indices,
+                        labels: rows.map { train.labels[$0] }, shipped: shipped,
+                        leafCounts: chunks[node].map(\.rows.count), batchCount: batchCount)
+                    guard send(.tuneChunk(header, images: images), to: identity) else { break }
+                    traffic.imagesDown += images.reduce(0) { $0 + $1.count }
+                    traffic.chunks += node.count
+                    worker.images.formUnion(indices)
+                    worker.holding.insert(node)
+                    pending.removeFirst()
+                }
+                if workers[identity] != nil { workers[identity] = worker }
+            }
+        }
+        traffic.steps += 1
+        traffic.waitSeconds += Date().timeIntervalSince(started)
+        // The root from the nodes computed, along the same tree.
+        func assemble(_ node: Range<Int>) -> TrainableBlock.Gradient {
+            if let computed = results[node] { return computed }
+            let (left, right) = ReductionTree.children(node)!
+            return ReductionTree.add(assemble(left), assemble(right))
+        }
+        return assemble(0..<chunks.count)
+    }
+
+    /// Handshakes, weights requests, readiness, heartbeats and goodbyes.
+    private func handle(_ message: WireMessage, from identity: [UInt8]) {
+        let now = Date()
+        switch message {
+        case .hello(let hello):
+            guard let workerProfile = hello.computeProfile else {
+                send(
+                    .reject(Rejection(reason: "the worker did not report its compute profile; run the same build")),
+                    to: identity)
+                return
+            }
+            if let profile {
+                let differences = profile.differences(from: workerProfile)
+                guard differences.isEmpty else {
+                    let reason =
+                        "this job's gradients are computed with \(profile.summary), this worker's differ: "
+                        + differences.joined(separator: "; ") + "; the model would depend on which worker computed"
+                    logger.warning("refusing worker \(hello.workerName): \(reason)")
+                    send(.reject(Rejection(reason: reason)), to: identity)
+                    return
+                }
+            } else {
+                profile = workerProfile
+            }
+            if workers[identity] == nil {
+                workers[identity] = Worker(name: hello.workerName, lastHeard: now, lastSent: now)
+                logger.info("worker \(hello.workerName) joined (pid \(hello.pid))")
+            }
+            workers[identity]!.lastHeard = now
+            send(.welcome(Welcome(job: job, tuning: setup.tuning)), to: identity)
+        case .needWeights(let request):
+            guard workers[identity] != nil, request.sha256 == job.weightsSHA256 else { return }
+            workers[identity]!.lastHeard = now
+            if weightsBytes == nil {
+                weightsBytes = FileManager.default.contents(atPath: setup.weightsPath).map(Array.init)
+            }
+            guard let bytes = weightsBytes, bytes.count == job.weightsSize else {
+                logger.error("cannot read \(setup.weightsPath) to send it to a worker")
+                return
+            }
+            _ = send(
+                .weights(WeightsTransfer(sha256: job.weightsSHA256, size: bytes.count), bytes: bytes), to: identity)
+        case .request(let request):
+            guard workers[identity] != nil else {
+                send(.reset(Reset(reason: "unknown worker; send hello")), to: identity)
+                return
+            }
+            workers[identity]!.lastHeard = now
+            if request.jobID == job.jobID, !workers[identity]!.ready {
+                workers[identity]!.ready = true
+                logger.info("worker \(workers[identity]!.name) is ready")
+            }
+        case .heartbeat:
+            guard workers[identity] != nil else {
+                send(.reset(Reset(reason: "unknown worker; send hello")), to: identity)
+                return
+            }
+            workers[identity]!.lastHeard = now
+        case .goodbye(let goodbye):
+            if let worker = workers[identity] { logger.notice("worker \(worker.name) left: \(goodbye.reason)") }
+            drop(identity)
+        case .result, .tuneGradient, .welcome, .shard, .weights, .end, .reject, .reset, .tuneWeights, .tuneChunk:
+            break
+        }
+    }
+
+    private func drop(_ identity: [UInt8]) {
+        workers[identity] = nil
+    }
+
+    @discardableResult
+    private func send(_ message: WireMessage, to identity: [UInt8]) -> Bool {
+        let frames = WireCodec.encode(message)
+        do {
+            try socket.send([identity] + frames)
+        } catch {
+            if let error = error as? WireError, error.reason == .peerUnreachable {
+                if let worker = workers[identity] {
+                    logger.warning("worker \(worker.name) is gone (its connection closed); its chunks go to others")
+                }
+                drop(identity)
+            } else {
+                logger.warning("cannot send \(message.kind) to a worker: \(error)")
+            }
+            return false
+        }
+        workers[identity]?.lastSent = Date()
+        switch message {
+        case .tuneWeights: traffic.otherDown += frames[0].count
+        case .tuneChunk: traffic.otherDown += frames[0].count
+        default: traffic.otherDown += frames.reduce(0) { $0 + $1.count }
+        }
+        return true
+    }
+
+    /// Tells every worker the job is over, stops the local workers and closes the socket.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        for identity in workers.keys {
+            send(.end(JobEnd(jobID: job.jobID, reason: "fine-tuning finished")), to: identity)
+        }
+        pool?.shutDown(grace: 3)
+        socket.close()
+        zapHandler?.stop()
+        localKeys?.remove()
+        context.terminate()
+    }
+}
+
+/// Why distributed fine-tuning cannot start or go on.
+public struct DistributedTuningError: ReportedError {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var category: FailureCategory { .failedRun }
+    public var description: String { "fine-tuning across workers: \(message)" }
+}
