@@ -9,7 +9,7 @@ import PackageDescription
 //   Provenance (ComputeProfile: what decides the features' bytes) ◄─ Wire, Storage, Extraction, WorkerRuntime
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
-//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ the bf16 product, CPU features)
+//   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ bf16 and packed fp32 products, CPU features)
 //   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput

@@ -47,5 +47,5 @@ public struct ComputeProfile: Codable, Sendable, Hashable {
 
 /// The version of this build of Bottleneck; workers and coordinators of one job must be of the same build.
 public enum BuildVersion {
-    public static let current = "0.10.0"
+    public static let current = "0.11.0"
 }

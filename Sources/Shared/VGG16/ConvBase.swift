@@ -102,13 +102,17 @@ public final class ConvBase {
                         message: "layer \(layer.name) has kernel (3,3,\(layer.inChannels),\(layer.outChannels)) and "
                             + "\(layer.bias.count) biases, expected (3,3,\(inChannels),out) and out biases")
                 }
+                let pools = conv == VGG16Weights.convLayersPerBlock[block] - 1
+                let first = layerIndex == 0
                 plans.append(
                     ConvStage.Plan(
-                        layer: layer, height: height, width: width,
-                        pools: conv == VGG16Weights.convLayersPerBlock[block] - 1,
-                        algorithm: layerIndex == 0
+                        layer: layer, height: height, width: width, pools: pools,
+                        algorithm: first
                             ? .direct : algorithm.resolved(height: height, width: width, precision: precision),
-                        precision: precision))
+                        precision: precision,
+                        largeTiles: !first
+                            && algorithm.tileSide(height: height, width: width, pools: pools, precision: precision) == 6
+                    ))
                 inChannels = layer.outChannels
                 layerIndex += 1
             }
@@ -130,7 +134,7 @@ public final class ConvBase {
             while groupedFrom > 1 {
                 let plan = plans[groupedFrom - 1]
                 guard plan.algorithm != .direct else { break }
-                let side = plan.algorithm == .winograd ? 2 : 4
+                let side = plan.tileSide
                 let tiles =
                     ((plan.pools ? plan.height / 2 * 2 : plan.height) + side - 1) / side
                     * (((plan.pools ? plan.width / 2 * 2 : plan.width) + side - 1) / side)

@@ -7,6 +7,8 @@ final class ConvScratch {
     let count: Int
     /// `bf16gemm`'s packing workspace (`bf16GEMMWorkspaceCount` halves) in bf16; nil in fp32.
     let bf16Workspace: UnsafeMutablePointer<UInt16>?
+    /// The packing workspace of the fp32 Winograd products (`packedSGEMM`).
+    let productWorkspace = PackedSGEMMWorkspace()
 
     init(floats count: Int, precision: ConvPrecision = .fp32) {
         self.count = max(1, count)
@@ -35,11 +37,18 @@ final class StageWeights: @unchecked Sendable {
     /// With `ConvPrecision.bf16`: the kernel's product matrices packed in bf16 (`.direct`: one; Winograd: one
     /// per point); empty in fp32.
     let packed: [BF16PackedMatrix]
+    /// fp32 Winograd on an AVX-512F CPU, at least `ConvStage.packedProductMinimumDepth` input channels and a
+    /// multiple of 32 output channels: `kernel`'s matrices U_ξ are packed in place for `packedSGEMM`.
+    let fp32Packed: Bool
 
-    init(bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = []) {
+    init(
+        bias: UnsafeMutablePointer<Float>, kernel: UnsafeMutablePointer<Float>, packed: [BF16PackedMatrix] = [],
+        fp32Packed: Bool = false
+    ) {
         self.bias = bias
         self.kernel = kernel
         self.packed = packed
+        self.fp32Packed = fp32Packed
     }
 
     deinit {
@@ -60,6 +69,17 @@ final class ConvStage {
         /// Images whose tiles share one matrix product per Winograd point (`runGroup`); 1 for `.direct`.
         var group: Int = 1
         var precision: ConvPrecision = .fp32
+        /// A Winograd layer in F(6×6, 3×3) tiles instead (chosen by `.adaptive` in fp32).
+        var largeTiles = false
+
+        /// Output pixels per tile side: 1 (`.direct`), 2, 4 or 6.
+        var tileSide: Int {
+            switch algorithm {
+            case .direct: 1
+            case .winograd: largeTiles ? 6 : 2
+            case .winograd4x4, .adaptive: largeTiles ? 6 : 4
+            }
+        }
     }
 
     /// Each image's rows in a grouped product start at a multiple of this. 1: with OpenBLAS' AVX-512 kernels,
@@ -72,6 +92,11 @@ final class ConvStage {
         (tiles + groupRowAlignment - 1) / groupRowAlignment * groupRowAlignment
     }
 
+    /// Smallest input width whose fp32 Winograd products use the project's own packed product (`packedSGEMM`);
+    /// shallower ones (64 channels: block 1's second layer, block 2's first) stay with OpenBLAS' `sgemm`, which
+    /// was measured faster at that depth (BENCHMARKS.md).
+    static let packedProductMinimumDepth = 128
+
     /// Upper bound, in floats, of one im2col band (`.direct`); 1 Mi floats = 4 MiB.
     static let columnBudget = 1 << 20
     /// Upper bound, in floats, of one band of transformed tiles (`.winograd`), for the input and the
@@ -79,6 +104,12 @@ final class ConvStage {
     /// Larger bands mean larger matrix products; on a 2-core Zen 5 the time stops improving at about 2 Mi
     /// floats (8 MiB), so the whole map of most layers at 224×224 is one band.
     static let tileBudget = 1 << 21
+    /// Bands are cut smaller, to about this many floats (2 MiB) per side, where that still leaves at least
+    /// `bandMinimumTiles` tiles per product: the transforms of the shallow layers on large maps then work in
+    /// cache instead of streaming whole maps through memory (BENCHMARKS.md).
+    static let cachedTileBudget = 1 << 19
+    /// Fewest tiles per product for which a band is cut below `tileBudget`.
+    static let bandMinimumTiles = 196
 
     let name: String
     let inChannels: Int
@@ -89,14 +120,18 @@ final class ConvStage {
     /// Whether a 2×2/2 'valid' max-pool follows (last conv of a block).
     let pools: Bool
     let algorithm: ConvAlgorithm
+    /// Output pixels per tile side: 1 (`.direct`), 2 (`.winograd`), 4 (`.winograd4x4`), or 6 (`Plan.largeTiles`:
+    /// F(6×6, 3×3)).
+    let tileSide: Int
     /// Images computed together by `runGroup` (always exactly this many, so that the products' shapes never
     /// depend on how many real images there are).
     let group: Int
 
     /// HWC input with a zero border: `paddedHeight` × `paddedWidth` × inChannels, the image at (1, 1).
-    /// Sized for whole 4×4 Winograd tiles: 2·⌈height/2⌉ + 2 rows, 2·⌈width/2⌉ + 2 columns; only the
+    /// Sized for whole input tiles of every Winograd size (`paddedSide`); only the
     /// interior is ever written, so the border stays zero.
     let input: UnsafeMutablePointer<Float>
+    static func paddedSide(_ side: Int) -> Int { max(4 * ((side + 3) / 4), 6 * ((side + 5) / 6)) + 2 }
     let paddedHeight: Int
     let paddedWidth: Int
     var paddedRowFloats: Int { paddedWidth * inChannels }
@@ -107,7 +142,8 @@ final class ConvStage {
     let weights: StageWeights
     var bias: UnsafeMutablePointer<Float> { weights.bias }
     /// `.direct`: HWIO kernel, K × N row-major (K = 9·Cin, N = Cout). `.winograd`: 16 matrices U_ξ
-    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36.
+    /// (Cin × Cout row-major), U = G g Gᵀ for each input/output channel pair; `.winograd4x4`: 36;
+    /// F(6×6): 64. Packed in place per point for `packedSGEMM` when `weights.fp32Packed`.
     var kernel: UnsafeMutablePointer<Float> { weights.kernel }
 
     /// `.direct`: output rows per im2col band (even when pooling). `.winograd`: tile rows per band.
@@ -127,10 +163,11 @@ final class ConvStage {
         width = plan.width
         pools = plan.pools
         algorithm = plan.algorithm
+        tileSide = plan.tileSide
         group = plan.algorithm == .direct ? 1 : max(1, plan.group)
-        // Room for whole input tiles of either Winograd size: 4·⌈n/4⌉ + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
-        paddedHeight = 4 * ((height + 3) / 4) + 2
-        paddedWidth = 4 * ((width + 3) / 4) + 2
+        // Room for whole input tiles of every Winograd size: max(4·⌈n/4⌉, 6·⌈n/6⌉) + 2 ≥ 2·⌈n/2⌉ + 2 ≥ n + 2.
+        paddedHeight = Self.paddedSide(height)
+        paddedWidth = Self.paddedSide(width)
         input = allocateFloats(paddedHeight * paddedWidth * inChannels)
         let bias = allocateFloats(layer.outChannels)
         layer.bias.withUnsafeBufferPointer { bias.update(from: $0.baseAddress!, count: $0.count) }
@@ -148,11 +185,14 @@ final class ConvStage {
             scratchFloats = rows * plan.width * (9 * layer.inChannels + layer.outChannels)
         case .winograd, .winograd4x4, .adaptive:
             precondition(plan.algorithm != .adaptive, "resolve .adaptive per layer first")
-            let m = plan.algorithm == .winograd ? 2 : 4  // output tile side
-            let points = (m + 2) * (m + 2)  // transformed tile size: 16 or 36
+            let m = plan.tileSide  // output tile side
+            let points = (m + 2) * (m + 2)  // transformed tile size: 16, 36 or 64
             kernel = allocateFloats(points * layer.inChannels * layer.outChannels)
             if m == 2 {
                 Self.transformKernel(
+                    layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
+            } else if m == 6 {
+                Self.transformKernel6x6(
                     layer.kernel, inChannels: layer.inChannels, outChannels: layer.outChannels, into: kernel)
             } else {
                 Self.transformKernel4x4(
@@ -164,7 +204,9 @@ final class ConvStage {
             let high = (rowsNeeded + m - 1) / m
             let wide = (columnsNeeded + m - 1) / m
             let rowFloats = points * wide * max(layer.inChannels, layer.outChannels)
-            let rows = group > 1 ? high : max(1, min(high, Self.tileBudget / max(1, rowFloats)))
+            let largest = max(1, min(high, Self.tileBudget / max(1, rowFloats)))
+            let cached = max(Self.cachedTileBudget / max(1, rowFloats), (Self.bandMinimumTiles + wide - 1) / wide)
+            let rows = group > 1 ? high : min(largest, max(1, cached))
             tilesHigh = high
             tilesWide = wide
             bandRows = rows
@@ -177,16 +219,28 @@ final class ConvStage {
             switch plan.algorithm {
             case .direct: packed = [try BF16PackedMatrix(k: 9 * cin, n: cout, kernel)]
             default:
-                let points = plan.algorithm == .winograd ? 16 : 36
+                let points = (plan.tileSide + 2) * (plan.tileSide + 2)
                 for xi in 0..<points { packed.append(try BF16PackedMatrix(k: cin, n: cout, kernel + xi * cin * cout)) }
             }
         }
+        let fp32Packed =
+            plan.precision == .fp32 && plan.algorithm != .direct && layer.inChannels >= Self.packedProductMinimumDepth
+            && layer.outChannels % 32 == 0 && FP32PackedMatrix.useForWinograd
+        if fp32Packed {
+            let (cin, cout) = (layer.inChannels, layer.outChannels)
+            let points = (plan.tileSide + 2) * (plan.tileSide + 2)
+            let scratch = allocateFloats(cin * cout)
+            for xi in 0..<points {
+                FP32PackedMatrix.packInPlace(k: cin, n: cout, kernel + xi * cin * cout, scratch: scratch)
+            }
+            scratch.deallocate()
+        }
         if packed.isEmpty {
-            weights = StageWeights(bias: bias, kernel: kernel, packed: packed)
+            weights = StageWeights(bias: bias, kernel: kernel, packed: packed, fp32Packed: fp32Packed)
         } else {
             // bf16 multiplies only the packed matrices: the fp32 kernel is not kept beside them.
             kernel.deallocate()
-            weights = StageWeights(bias: bias, kernel: allocateFloats(1), packed: packed)
+            weights = StageWeights(bias: bias, kernel: allocateFloats(1), packed: packed, fp32Packed: fp32Packed)
         }
     }
 
@@ -199,6 +253,7 @@ final class ConvStage {
         width = other.width
         pools = other.pools
         algorithm = other.algorithm
+        tileSide = other.tileSide
         group = other.group
         paddedHeight = other.paddedHeight
         paddedWidth = other.paddedWidth
@@ -219,18 +274,19 @@ final class ConvStage {
     /// input).
     func run(scratch: ConvScratch, into destination: UnsafeMutablePointer<Float>, rowStride: Int) {
         precondition(scratch.count >= scratchFloats)
-        switch algorithm {
-        case .direct:
+        switch tileSide {
+        case 1:
             runDirect(
                 scratch: scratch.floats, workspace: scratch.bf16Workspace, into: destination, rowStride: rowStride)
-        case .winograd:
+        case 2:
             runWinograd(
-                WinogradF2.self, inputs: [input], scratch: scratch.floats, workspace: scratch.bf16Workspace,
-                into: [destination], rowStride: rowStride)
-        case .winograd4x4, .adaptive:
+                WinogradF2.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
+        case 6:
             runWinograd(
-                WinogradF4.self, inputs: [input], scratch: scratch.floats, workspace: scratch.bf16Workspace,
-                into: [destination], rowStride: rowStride)
+                WinogradF6.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
+        default:
+            runWinograd(
+                WinogradF4.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
         }
     }
 
@@ -244,14 +300,16 @@ final class ConvStage {
         precondition(stages.count == group && destinations.count == group && algorithm != .direct)
         precondition(scratch.count >= scratchFloats)
         let inputs = stages.map(\.input)
-        if algorithm == .winograd {
+        switch tileSide {
+        case 2:
             runWinograd(
-                WinogradF2.self, inputs: inputs, scratch: scratch.floats, workspace: scratch.bf16Workspace,
-                into: destinations, rowStride: rowStride)
-        } else {
+                WinogradF2.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
+        case 6:
             runWinograd(
-                WinogradF4.self, inputs: inputs, scratch: scratch.floats, workspace: scratch.bf16Workspace,
-                into: destinations, rowStride: rowStride)
+                WinogradF6.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
+        default:
+            runWinograd(
+                WinogradF4.self, inputs: inputs, scratch: scratch, into: destinations, rowStride: rowStride)
         }
     }
 

@@ -51,13 +51,14 @@ extension ConvStage {
     /// tiles of every image are transformed, one matrix product per Winograd point multiplies them by the
     /// transformed kernels, and the output transform adds bias, applies ReLU (and pools) into `destinations`.
     func runWinograd<T: WinogradTransform>(
-        _: T.Type, inputs: [UnsafeMutablePointer<Float>], scratch: UnsafeMutablePointer<Float>,
-        workspace: UnsafeMutablePointer<UInt16>? = nil, into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
+        _: T.Type, inputs: [UnsafeMutablePointer<Float>], scratch convScratch: ConvScratch,
+        into destinations: [UnsafeMutablePointer<Float>], rowStride: Int
     ) {
         let cin = inChannels
         let cout = outChannels
         let m = T.outputSize
         let points = T.points
+        let scratch = convScratch.floats
         var firstTileRow = 0
         while firstTileRow < tilesHigh {
             let rows = min(bandRows, tilesHigh - firstTileRow)
@@ -100,15 +101,20 @@ extension ConvStage {
                 }
             }
             let packed = weights.packed
+            let fp32Packed = weights.fp32Packed
             for xi in 0..<points {
-                if packed.isEmpty {
+                if fp32Packed {
+                    packedSGEMM(
+                        m: allTiles, transformed + xi * allTiles * cin, packedB: kernel + xi * cin * cout, k: cin,
+                        n: cout, products + xi * allTiles * cout, workspace: convScratch.productWorkspace)
+                } else if packed.isEmpty {
                     sgemm(
                         m: allTiles, n: cout, k: cin, transformed + xi * allTiles * cin, kernel + xi * cin * cout,
                         products + xi * allTiles * cout)
                 } else {
                     bf16gemm(
                         m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout,
-                        workspace: workspace)
+                        workspace: convScratch.bf16Workspace)
                 }
             }
             for (slot, destination) in destinations.enumerated() {
@@ -500,6 +506,243 @@ enum WinogradF4: WinogradTransform {
         return (
             destination + scale * tileRow * rowStride + scale * tileColumn * cout, min(4, rowsNeeded - 4 * tileRow),
             min(4, columnsNeeded - 4 * tileColumn)
+        )
+    }
+}
+
+// MARK: - Winograd F(6×6, 3×3)
+
+extension ConvStage {
+    /// U_ξ[i][o] = (G g Gᵀ)[ξ], ξ over the 8×8 transformed tile, with the interpolation points 0, ±1, ±2, ±½, ∞:
+    /// G = [[1, 0, 0], [-2/9, -2/9, -2/9], [-2/9, 2/9, -2/9], [1/90, 1/45, 2/45], [1/90, -1/45, 2/45],
+    /// [32/45, 16/45, 8/45], [32/45, -16/45, 8/45], [0, 0, 1]]. Computed in Double, stored as Float.
+    static func transformKernel6x6(
+        _ hwio: [Float], inChannels: Int, outChannels: Int, into u: UnsafeMutablePointer<Float>
+    ) {
+        let pairs = inChannels * outChannels
+        typealias Eight = (Double, Double, Double, Double, Double, Double, Double, Double)
+        @inline(__always) func gTimes(_ k0: Double, _ k1: Double, _ k2: Double) -> Eight {
+            (
+                k0, -2 * (k0 + k1 + k2) / 9, -2 * (k0 - k1 + k2) / 9, k0 / 90 + k1 / 45 + 2 * k2 / 45,
+                k0 / 90 - k1 / 45 + 2 * k2 / 45, 32 * k0 / 45 + 16 * k1 / 45 + 8 * k2 / 45,
+                32 * k0 / 45 - 16 * k1 / 45 + 8 * k2 / 45, k2
+            )
+        }
+        hwio.withUnsafeBufferPointer { kernel in
+            for pair in 0..<pairs {
+                @inline(__always) func k(_ kh: Int, _ kw: Int) -> Double {
+                    Double(kernel[(kh * 3 + kw) * pairs + pair])
+                }
+                // G g, column by column: c_kw holds rows 0…7 of column kw.
+                let c0 = gTimes(k(0, 0), k(1, 0), k(2, 0))
+                let c1 = gTimes(k(0, 1), k(1, 1), k(2, 1))
+                let c2 = gTimes(k(0, 2), k(1, 2), k(2, 2))
+                // (G g) Gᵀ, row by row.
+                @inline(__always) func store(_ a: Int, _ r0: Double, _ r1: Double, _ r2: Double) {
+                    let row = gTimes(r0, r1, r2)
+                    let base = u + a * 8 * pairs + pair
+                    base[0] = Float(row.0)
+                    base[pairs] = Float(row.1)
+                    base[2 * pairs] = Float(row.2)
+                    base[3 * pairs] = Float(row.3)
+                    base[4 * pairs] = Float(row.4)
+                    base[5 * pairs] = Float(row.5)
+                    base[6 * pairs] = Float(row.6)
+                    base[7 * pairs] = Float(row.7)
+                }
+                store(0, c0.0, c1.0, c2.0)
+                store(1, c0.1, c1.1, c2.1)
+                store(2, c0.2, c1.2, c2.2)
+                store(3, c0.3, c1.3, c2.3)
+                store(4, c0.4, c1.4, c2.4)
+                store(5, c0.5, c1.5, c2.5)
+                store(6, c0.6, c1.6, c2.6)
+                store(7, c0.7, c1.7, c2.7)
+            }
+        }
+    }
+}
+
+/// Bᵀ x for one column or row x of an 8×8 tile, Bᵀ = [[1, 0, -21/4, 0, 21/4, 0, -1, 0],
+/// [0, 1, 1, -17/4, -17/4, 1, 1, 0], [0, -1, 1, 17/4, -17/4, -1, 1, 0], [0, ½, ¼, -5/2, -5/4, 2, 1, 0],
+/// [0, -½, ¼, 5/2, -5/4, -2, 1, 0], [0, 2, 4, -5/2, -5, ½, 1, 0], [0, -2, 4, 5/2, -5, -½, 1, 0],
+/// [0, -1, 0, 21/4, 0, -21/4, 0, 1]].
+@inline(__always)
+func winograd6x6B<L: WinogradLane>(
+    _ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L, _ x6: L, _ x7: L
+) -> (L, L, L, L, L, L, L, L) {
+    let t1 = x2 + x6 - x4 * 4.25
+    let t2 = x1 + x5 - x3 * 4.25
+    let t3 = x6 + x2 * 0.25 - x4 * 1.25
+    let t4 = x1 * 0.5 - x3 * 2.5 + x5 * 2
+    let t5 = x6 + x2 * 4 - x4 * 5
+    let t6 = x1 * 2 - x3 * 2.5 + x5 * 0.5
+    return (
+        x0 - x6 + (x4 - x2) * 5.25, t1 + t2, t1 - t2, t3 + t4, t3 - t4, t5 + t6, t5 - t6,
+        x7 - x1 + (x3 - x5) * 5.25
+    )
+}
+
+/// V = Bᵀ d B for one 8×8 input tile d (rows `rowFloats` apart, columns `pixel` apart), written as V_ξ at
+/// `out + ξ·stride`, ξ = 8·row + column.
+@inline(__always)
+func winograd6x6Input<L: WinogradLane>(
+    _: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+    stride: Int
+) {
+    @inline(__always) func column(_ j: Int) -> (L, L, L, L, L, L, L, L) {
+        let p = origin + j * pixel
+        return winograd6x6B(
+            L.load(p), L.load(p + rowFloats), L.load(p + 2 * rowFloats), L.load(p + 3 * rowFloats),
+            L.load(p + 4 * rowFloats), L.load(p + 5 * rowFloats), L.load(p + 6 * rowFloats),
+            L.load(p + 7 * rowFloats))
+    }
+    let c0 = column(0)
+    let c1 = column(1)
+    let c2 = column(2)
+    let c3 = column(3)
+    let c4 = column(4)
+    let c5 = column(5)
+    let c6 = column(6)
+    let c7 = column(7)
+    @inline(__always) func row(_ i: Int, _ t: (L, L, L, L, L, L, L, L)) {
+        let v = winograd6x6B(t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7)
+        let base = out + 8 * i * stride
+        v.0.store(base)
+        v.1.store(base + stride)
+        v.2.store(base + 2 * stride)
+        v.3.store(base + 3 * stride)
+        v.4.store(base + 4 * stride)
+        v.5.store(base + 5 * stride)
+        v.6.store(base + 6 * stride)
+        v.7.store(base + 7 * stride)
+    }
+    row(0, (c0.0, c1.0, c2.0, c3.0, c4.0, c5.0, c6.0, c7.0))
+    row(1, (c0.1, c1.1, c2.1, c3.1, c4.1, c5.1, c6.1, c7.1))
+    row(2, (c0.2, c1.2, c2.2, c3.2, c4.2, c5.2, c6.2, c7.2))
+    row(3, (c0.3, c1.3, c2.3, c3.3, c4.3, c5.3, c6.3, c7.3))
+    row(4, (c0.4, c1.4, c2.4, c3.4, c4.4, c5.4, c6.4, c7.4))
+    row(5, (c0.5, c1.5, c2.5, c3.5, c4.5, c5.5, c6.5, c7.5))
+    row(6, (c0.6, c1.6, c2.6, c3.6, c4.6, c5.6, c6.6, c7.6))
+    row(7, (c0.7, c1.7, c2.7, c3.7, c4.7, c5.7, c6.7, c7.7))
+}
+
+/// Aᵀ x for one column or row x of an 8×8 product tile, Aᵀ = [[1, 1, 1, 1, 1, 1, 1, 0],
+/// [0, 1, -1, 2, -2, ½, -½, 0], [0, 1, 1, 4, 4, ¼, ¼, 0], [0, 1, -1, 8, -8, ⅛, -⅛, 0],
+/// [0, 1, 1, 16, 16, 1/16, 1/16, 0], [0, 1, -1, 32, -32, 1/32, -1/32, 1]].
+@inline(__always)
+func winograd6x6A<L: WinogradLane>(
+    _ x0: L, _ x1: L, _ x2: L, _ x3: L, _ x4: L, _ x5: L, _ x6: L, _ x7: L
+) -> (L, L, L, L, L, L) {
+    let s1 = x1 + x2
+    let d1 = x1 - x2
+    let s2 = x3 + x4
+    let d2 = x3 - x4
+    let s3 = x5 + x6
+    let d3 = x5 - x6
+    return (
+        x0 + s1 + s2 + s3, d1 + d2 * 2 + d3 * 0.5, s1 + s2 * 4 + s3 * 0.25, d1 + d2 * 8 + d3 * 0.125,
+        s1 + s2 * 16 + s3 * 0.0625, d1 + d2 * 32 + d3 * 0.03125 + x7
+    )
+}
+
+/// Y = Aᵀ M A for one tile (M_ξ at `source + ξ·stride`), then bias and ReLU; writes either the 3×3 max-pooled
+/// outputs of the 6×6 tile (`pools`, `rows`/2 × `columns`/2 of them; `rows` and `columns` are even then) or its
+/// `rows` × `columns` valid outputs, at `target` (rows `rowStride` apart, pixels `pixel` apart).
+@inline(__always)
+func winograd6x6Output<L: WinogradLane>(
+    _: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+    _ target: UnsafeMutablePointer<Float>,
+    rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+) {
+    @inline(__always) func column(_ b: Int) -> (L, L, L, L, L, L) {
+        let p = source + b * stride
+        return winograd6x6A(
+            L.load(p), L.load(p + 8 * stride), L.load(p + 16 * stride), L.load(p + 24 * stride),
+            L.load(p + 32 * stride), L.load(p + 40 * stride), L.load(p + 48 * stride), L.load(p + 56 * stride))
+    }
+    let s0 = column(0)
+    let s1 = column(1)
+    let s2 = column(2)
+    let s3 = column(3)
+    let s4 = column(4)
+    let s5 = column(5)
+    let s6 = column(6)
+    let s7 = column(7)
+    let y0 = winograd6x6A(s0.0, s1.0, s2.0, s3.0, s4.0, s5.0, s6.0, s7.0)
+    let y1 = winograd6x6A(s0.1, s1.1, s2.1, s3.1, s4.1, s5.1, s6.1, s7.1)
+    let y2 = winograd6x6A(s0.2, s1.2, s2.2, s3.2, s4.2, s5.2, s6.2, s7.2)
+    let y3 = winograd6x6A(s0.3, s1.3, s2.3, s3.3, s4.3, s5.3, s6.3, s7.3)
+    let y4 = winograd6x6A(s0.4, s1.4, s2.4, s3.4, s4.4, s5.4, s6.4, s7.4)
+    let y5 = winograd6x6A(s0.5, s1.5, s2.5, s3.5, s4.5, s5.5, s6.5, s7.5)
+    let b = L.load(bias)
+    if pools {
+        @inline(__always) func pooledRow(
+            _ top: (L, L, L, L, L, L), _ bottom: (L, L, L, L, L, L), _ row: UnsafeMutablePointer<Float>
+        ) {
+            @inline(__always) func window(_ a: L, _ b2: L, _ c: L, _ d: L) -> L {
+                L.larger(L.larger(L.larger(a, b2), L.larger(c, d)) + b, .zero)
+            }
+            window(top.0, top.1, bottom.0, bottom.1).store(row)
+            if columns > 2 { window(top.2, top.3, bottom.2, bottom.3).store(row + pixel) }
+            if columns > 4 { window(top.4, top.5, bottom.4, bottom.5).store(row + 2 * pixel) }
+        }
+        pooledRow(y0, y1, target)
+        if rows > 2 { pooledRow(y2, y3, target + rowStride) }
+        if rows > 4 { pooledRow(y4, y5, target + 2 * rowStride) }
+        return
+    }
+    @inline(__always) func writeRow(_ y: (L, L, L, L, L, L), _ row: UnsafeMutablePointer<Float>) {
+        L.larger(y.0 + b, .zero).store(row)
+        if columns > 1 { L.larger(y.1 + b, .zero).store(row + pixel) }
+        if columns > 2 { L.larger(y.2 + b, .zero).store(row + 2 * pixel) }
+        if columns > 3 { L.larger(y.3 + b, .zero).store(row + 3 * pixel) }
+        if columns > 4 { L.larger(y.4 + b, .zero).store(row + 4 * pixel) }
+        if columns > 5 { L.larger(y.5 + b, .zero).store(row + 5 * pixel) }
+    }
+    writeRow(y0, target)
+    if rows > 1 { writeRow(y1, target + rowStride) }
+    if rows > 2 { writeRow(y2, target + 2 * rowStride) }
+    if rows > 3 { writeRow(y3, target + 3 * rowStride) }
+    if rows > 4 { writeRow(y4, target + 4 * rowStride) }
+    if rows > 5 { writeRow(y5, target + 5 * rowStride) }
+}
+
+/// F(6×6, 3×3): 8×8 input tiles, 64 points.
+enum WinogradF6: WinogradTransform {
+    static var outputSize: Int { 6 }
+    static var points: Int { 64 }
+
+    @inline(__always)
+    static func input<L: WinogradLane>(
+        _ lane: L.Type, _ origin: UnsafePointer<Float>, rowFloats: Int, pixel: Int, _ out: UnsafeMutablePointer<Float>,
+        stride: Int
+    ) {
+        winograd6x6Input(lane, origin, rowFloats: rowFloats, pixel: pixel, out, stride: stride)
+    }
+
+    @inline(__always)
+    static func output<L: WinogradLane>(
+        _ lane: L.Type, _ source: UnsafePointer<Float>, stride: Int, bias: UnsafePointer<Float>,
+        _ target: UnsafeMutablePointer<Float>, rowStride: Int, pixel: Int, pools: Bool, rows: Int, columns: Int
+    ) {
+        winograd6x6Output(
+            lane, source, stride: stride, bias: bias, target, rowStride: rowStride, pixel: pixel, pools: pools,
+            rows: rows, columns: columns)
+    }
+
+    /// Up to 6×6 outputs (3×3 pooled) per tile, fewer where the map (cut to whole pooling windows) ends.
+    @inline(__always)
+    static func placement(
+        in stage: ConvStage, destination: UnsafeMutablePointer<Float>, rowStride: Int, tileRow: Int, tileColumn: Int
+    ) -> (target: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+        let cout = stage.outChannels
+        let rowsNeeded = stage.pools ? (stage.height / 2) * 2 : stage.height
+        let columnsNeeded = stage.pools ? (stage.width / 2) * 2 : stage.width
+        let scale = stage.pools ? 3 : 6
+        return (
+            destination + scale * tileRow * rowStride + scale * tileColumn * cout, min(6, rowsNeeded - 6 * tileRow),
+            min(6, columnsNeeded - 6 * tileColumn)
         )
     }
 }
