@@ -3,10 +3,10 @@ SHELL := /bin/bash
 DEB_PACKAGES := libzmq3-dev libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev pkg-config libcurl4
 # Test-only tools: jq (check-layers.sh), shellcheck (deploy scripts), tcpdump (packet capture of the multi-host
 # test), iproute2 (namespaces), python3 (the local HTTP server of the download tests), chromium (renders the
-# HTML report headless), python3-numpy (reads the exported .npy files), slurm-wlm, slurmctld, slurmd, munge and
-# openssh-server / openssh-client (the real Slurm and ssh launcher tests).
-TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy slurm-wlm slurmctld slurmd munge \
-    openssh-server openssh-client
+# HTML report headless), python3-numpy (reads the exported .npy files), python3-h5py (reads virtual feature files),
+# slurm-wlm, slurmctld, slurmd, munge and openssh-server / openssh-client (the real Slurm and ssh launcher tests).
+TEST_PACKAGES := shellcheck tcpdump iproute2 jq python3 chromium python3-numpy python3-h5py slurm-wlm slurmctld \
+    slurmd munge openssh-server openssh-client
 SWIFT ?= swift
 
 .PHONY: deps build release test check-layers demo bench bench-engine bench-topmodel bench-convbase bench-finetune-step bench-finetune fixtures clean

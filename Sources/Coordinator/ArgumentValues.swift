@@ -1,4 +1,5 @@
 import ArgumentParser
+import Extraction
 import ImageInput
 import VGG16
 
@@ -8,6 +9,7 @@ extension Preprocessing: ExpressibleByArgument {}
 extension Interpolation: ExpressibleByArgument {}
 extension PoolingLayer: ExpressibleByArgument {}
 extension ConvPrecision: ExpressibleByArgument {}
+extension FeatureAssembly: ExpressibleByArgument {}
 
 /// `train --optimizer`: Keras' optimizers, with Keras' defaults.
 enum OptimizerName: String, CaseIterable, ExpressibleByArgument {

@@ -97,7 +97,11 @@ struct ExtractCommand: ParsableCommand {
     @Flag(help: "Keep OUTPUT.parts/ after the feature file is written.")
     var keepParts = false
 
-    @Flag(help: "Send file paths instead of image bytes (workers see the same filesystem).")
+    @Flag(
+        help: """
+            Workers read the images by path and write the features into OUTPUT.parts/ themselves (they see the \
+            images and the output's directory under the same paths).
+            """)
     var sharedFilesystem = false
 
     @Flag(
@@ -106,6 +110,20 @@ struct ExtractCommand: ParsableCommand {
             time).
             """)
     var trustInputs = false
+
+    @Flag(
+        help: """
+            On a resume, read every finished shard's features and check their SHA-256 before work starts \
+            (otherwise only the part files' sizes are checked; hashes are checked when the output is assembled).
+            """)
+    var verifyParts = false
+
+    @Option(
+        help: """
+            copy: the output holds the features. virtual: its features map onto the part files in OUTPUT.parts/, \
+            which must then stay next to it (no copy of the features; for very large jobs).
+            """)
+    var assemble: FeatureAssembly = .copy
 
     @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
     var weightsTransfers = 4
@@ -240,6 +258,8 @@ struct ExtractCommand: ParsableCommand {
         }
         request.insecure = insecure
         request.trustInputs = trustInputs
+        request.verifyParts = verifyParts
+        request.assembly = assemble
         request.maxWeightsTransfers = weightsTransfers
         request.precision = precision
         // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
@@ -271,8 +291,9 @@ struct ExtractCommand: ParsableCommand {
             + "\(String(format: "%.1f", summary.seconds)) s, \(String(format: "%.1f", summary.imagesPerSecond)) "
             + "images/s; shards: \(summary.shardsTotal) (\(summary.shardsResumed) resumed, "
             + "\(summary.shardsRetried) retried)\n"
-        if summary.imagesChanged > 0 {
-            text += "  \(summary.imagesChanged) images had changed since the interrupted run and were recomputed\n"
+        if summary.shardsChanged > 0 {
+            text +=
+                "  \(summary.shardsChanged) shards had changed images since the interrupted run and were recomputed\n"
         }
         for (name, count) in summary.perWorker.sorted(by: { $0.key < $1.key }) {
             text += "  \(name): \(count) images\n"
@@ -288,7 +309,7 @@ struct ExtractCommand: ParsableCommand {
             "shards_retried": summary.shardsRetried, "duplicates_dropped": summary.duplicatesDropped,
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
-            "images_changed": summary.imagesChanged, "weights_transfers": summary.weightsTransfers,
+            "shards_changed": summary.shardsChanged, "weights_transfers": summary.weightsTransfers,
         ]
     }
 }

@@ -137,25 +137,47 @@ struct DistributedExtractionTests {
         #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
     }
 
-    @Test("a corrupted part file is detected on resume and recomputed")
+    @Test("a corrupted part is caught by its hash at assembly and by --verify-parts, named, and recomputed")
     func corruptPart() throws {
         let fixture = try DistributedFixture("corrupt-part")
         defer { fixture.directory.remove() }
         let expected = try reference(fixture)
         let arguments = fixture.extractArguments("out.h5", ["--workers", "1", "--shard-size", "4", "--keep-parts"])
         #expect(try fixture.runCoordinator(arguments).status == 0)
-        try FileManager.default.removeItem(atPath: fixture.directory.file("out.h5"))
-        let part = fixture.directory.file("out.h5.parts/part-000002.bin")
-        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: part)))
-        bytes[bytes.count / 2] ^= 0x40
-        try Data(bytes).write(to: URL(fileURLWithPath: part))
         let shards = fixture.partsCount("out.h5")
+        let location = try #require(fixture.partLocation("out.h5", shard: 2))
+        func corrupt() throws {
+            try FileManager.default.removeItem(atPath: fixture.directory.file("out.h5"))
+            let handle = try #require(
+                FileHandle(forUpdatingAtPath: fixture.directory.file("out.h5.parts/" + location.part)))
+            try handle.seek(toOffset: UInt64(location.offset + 8))
+            let byte = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.seek(toOffset: UInt64(location.offset + 8))
+            try handle.write(contentsOf: Data([byte ^ 0x40]))
+            try handle.close()
+        }
 
+        // A resume trusts the journal log; assembly reads the rows, finds the mismatch and names it.
+        try corrupt()
+        let caught = try fixture.runCoordinator(arguments)
+        #expect(caught.status == 1, "\(caught.stderr)")
+        #expect(caught.stderr.contains("resuming: \(shards) of \(shards) shards done"), "\(caught.stderr)")
+        #expect(caught.stderr.contains("shard 2: "), "\(caught.stderr)")
+        #expect(caught.stderr.contains(location.part) && caught.stderr.contains("offset \(location.offset)"))
+        #expect(caught.stderr.contains("checksum mismatch"))
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("out.h5")))
         let rerun = try fixture.runCoordinator(arguments)
         #expect(rerun.status == 0, "rerun:\n\(rerun.stderr)")
-        #expect(rerun.stderr.contains("shard 2 must be recomputed"))
-        #expect(rerun.stderr.contains("checksum mismatch"))
-        #expect(rerun.stderr.contains("resuming: \(shards - 1) of \(shards) shards done"))
+        #expect(rerun.stderr.contains("resuming: \(shards - 1) of \(shards) shards done"), "\(rerun.stderr)")
+        #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
+
+        // --verify-parts hashes every finished shard before work starts.
+        try corrupt()
+        let verified = try fixture.runCoordinator(arguments + ["--verify-parts"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stderr.contains("shard 2 must be recomputed"), "\(verified.stderr)")
+        #expect(verified.stderr.contains("checksum mismatch"))
+        #expect(verified.stderr.contains("resuming: \(shards - 1) of \(shards) shards done"))
         #expect(try FeatureSnapshot(fixture.directory.file("out.h5")) == expected)
     }
 

@@ -100,9 +100,39 @@ struct DistributedFixture {
         return try ChildProcess(BuiltExecutables.worker, common + extra, logDirectory: directory.path, label: label)
     }
 
+    /// Where the journal log of `output` says shard `shard`'s rows are (the last record of it).
+    func partLocation(_ output: String, shard: Int) -> (part: String, offset: Int, size: Int)? {
+        guard let data = FileManager.default.contents(atPath: directory.file(output) + ".parts/journal.log") else {
+            return nil
+        }
+        var found: (String, Int, Int)?
+        for line in data.split(separator: 10) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                let record = object["done"] as? [String: Any],
+                record["shard"] as? Int == shard, let location = record["location"] as? [String: Any],
+                let part = location["part"] as? String, let offset = location["offset"] as? Int,
+                let size = location["size"] as? Int
+            else { continue }
+            found = (part, offset, size)
+        }
+        return found
+    }
+
+    /// Shards the journal log of `output` records as done (complete lines; invalidations applied).
     func partsCount(_ output: String) -> Int {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.file(output) + ".parts")) ?? []
-        return names.filter { $0.hasPrefix("part-") && $0.hasSuffix(".bin") }.count
+        guard let data = FileManager.default.contents(atPath: directory.file(output) + ".parts/journal.log") else {
+            return 0
+        }
+        var done = Set<Int>()
+        for line in data.split(separator: 10) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+            if let record = object["done"] as? [String: Any], let shard = record["shard"] as? Int {
+                done.insert(shard)
+            } else if let withdrawn = object["invalidated"] as? [String: Any], let shard = withdrawn["shard"] as? Int {
+                done.remove(shard)
+            }
+        }
+        return done.count
     }
 }
 

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
@@ -44,6 +45,10 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     let splitCounts = inputs.splits.map { "\($0.name) \($0.entries.count)" }.joined(separator: ", ")
     logger.info("found \(inputs.imageCount) images in \(inputs.classNames.count) classes (\(splitCounts))")
+    // A virtual output maps onto the part files: a restart, which removes them, removes that output too and
+    // says so (it would be left reading zeros).
+    let virtualMarker = request.partsDirectory + "/" + virtualOutputMarker
+    let restartDropsVirtualOutput = request.restart && FileManager.default.fileExists(atPath: virtualMarker)
     let journal: ShardJournal
     do {
         journal = try ShardJournal.open(
@@ -55,25 +60,57 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     }
     // The journal's lock is held: whatever a crashed run of this output left half-written can go.
     removeTemporaryFiles(of: request.outputPath, logger: logger)
-    let scanned = journal.scanFinishedShards()
-    var done = scanned.done
-    for (shard, reason) in scanned.corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
-    var imagesChanged = 0
+    if restartDropsVirtualOutput && FileManager.default.fileExists(atPath: request.outputPath) {
+        let note =
+            "restarting removes the part files that \(request.outputPath) (a virtual output) maps onto; removing it too"
+        logger.notice("\(note)")
+        request.progress.note(note)
+        try? FileManager.default.removeItem(atPath: request.outputPath)
+    }
+    if journal.ignoredLogLines > 0 {
+        let note =
+            "ignoring \(journal.ignoredLogLines) unreadable line(s) of \(journal.logPath) (a torn last line after a "
+            + "crash); their shards are computed again"
+        logger.warning("\(note)")
+    }
+    let finished = journal.finishedShards()
+    var done = finished.done
+    var corrupt = finished.lost
+    if request.verifyParts && !done.isEmpty {
+        logger.notice("checking the SHA-256 of \(done.count) finished shards")
+        let failed = journal.verify(done, threads: max(2, cores))
+        for (shard, _) in failed { done.remove(shard) }
+        corrupt += failed
+        do { try journal.invalidate(failed) } catch { throw ExtractionError(.failed, "\(error)") }
+    }
+    for (shard, reason) in corrupt { logger.warning("shard \(shard) must be recomputed: \(reason)") }
+    var shardsChanged = 0
+    var inputCheck: InputCheck?
     if !request.trustInputs && !done.isEmpty {
-        let changed = changedInputs(inputs: inputs, journal: journal, recorded: scanned.inputs, shards: done)
-        imagesChanged = changed.values.reduce(0, +)
-        for shard in changed.keys.sorted() {
-            do { try journal.discardPart(shard) } catch { throw ExtractionError(.failed, "\(error)") }
-            done.remove(shard)
+        let spans = journal.manifest.shards
+        let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
+        let recorded = journal.records.mapValues(\.inputs)
+        let finished = done
+        let check: @Sendable () -> Set<Int> = {
+            changedInputs(spans: spans, entriesBySplit: entriesBySplit, recorded: recorded, shards: finished)
         }
-        if !changed.isEmpty {
-            let note =
-                "\(imagesChanged) images changed since the interrupted run; recomputing their \(changed.count) shards"
-            logger.notice("\(note)")
-            request.progress.note(note)
+        if done.count < journal.manifest.shards.count {
+            // Work to do: the check runs beside it, and the coordinator recomputes what it finds.
+            inputCheck = InputCheck(check)
+        } else {
+            let changed = check()
+            shardsChanged = changed.count
+            do {
+                try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
+            } catch { throw ExtractionError(.failed, "\(error)") }
+            done.subtract(changed)
+            if !changed.isEmpty {
+                let note = changedInputsNote(changed.count)
+                logger.notice("\(note)")
+                request.progress.note(note)
+            }
         }
     }
-    let corrupt = scanned.corrupt
     let shardsTotal = journal.manifest.shards.count
     if !done.isEmpty || !corrupt.isEmpty {
         logger.notice("resuming: \(done.count) of \(shardsTotal) shards done")
@@ -86,7 +123,15 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     var perWorker: [String: Int] = [:]
     var weightsTransfers = 0
     if done.count < shardsTotal {
-        let context = try WireContext()
+        // The traffic to expect: feature rows back (and image bytes out) in plain mode, at a generous rate per
+        // local worker and for a cluster of remote ones; shard messages of paths and hashes only with a shared
+        // filesystem.
+        let imagesPerSecond = Double(workerCount) * 50 + (request.bindEndpoints.isEmpty ? 0 : 2000)
+        let bytesPerImage = request.sharedFilesystem ? 512.0 : Double(inputs.featureCount * 4 + 100_000)
+        let ioThreads = WireContext.ioThreads(
+            bytesPerSecond: imagesPerSecond * bytesPerImage, curve: request.curve != nil, maximum: max(1, cores / 2))
+        let context = try WireContext(ioThreads: ioThreads)
+        logger.debug("ZeroMQ I/O threads: \(ioThreads)")
         defer { context.terminate() }
         var options = SocketOptions()
         options.maxMessageSize = Int64(shardSize * inputs.featureCount * 4 + (1 << 20))
@@ -124,8 +169,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             logger.notice("listening for workers on \(bound)")
         }
         let coordinator = ExtractionCoordinator(
-            request: request, inputs: inputs, journal: journal, alreadyDone: done, socket: socket,
-            logger: logger)
+            request: request, inputs: inputs, journal: journal, alreadyDone: done, inputCheck: inputCheck,
+            socket: socket, logger: logger)
         var pool: LocalWorkerPool?
         if let localEndpoint {
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
@@ -150,6 +195,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         computed = coordinator.computedImages
         perWorker = coordinator.perWorker
         weightsTransfers = coordinator.weightsTransfers
+        shardsChanged += coordinator.shardsChanged
     }
     if let signal = request.stop?.signal {
         throw ExtractionError(
@@ -163,25 +209,49 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         var attributes = inputs.attributes
         attributes.provenance = journal.manifest.provenance
         attributes.precision = request.precision.rawValue
-        written = try assembleFeatureFile(
-            inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
-            progress: request.progress)
+        switch request.assembly {
+        case .copy:
+            written = try assembleFeatureFile(
+                inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+                progress: request.progress)
+            // The output holds its features now; no virtual output maps onto the parts any more.
+            try? FileManager.default.removeItem(atPath: virtualMarker)
+        case .virtual:
+            do {
+                try AtomicFile.write(
+                    Array(URL(fileURLWithPath: request.outputPath).lastPathComponent.utf8), to: virtualMarker)
+            } catch {
+                throw ExtractionError(.failed, "cannot write \(virtualMarker): \(error)")
+            }
+            written = try assembleVirtualFeatureFile(
+                inputs: inputs, attributes: attributes, journal: journal, outputPath: request.outputPath,
+                progress: request.progress)
+        }
     } catch let error as ExtractionError {
         throw error
+    } catch let error as JournalError where error.reason == .corruptPart {
+        throw ExtractionError(
+            .failed,
+            "cannot assemble \(request.outputPath): \(error.message); the shard's record is withdrawn, and the same "
+                + "job run again computes it")
     } catch {
         throw ExtractionError(.failed, "cannot assemble \(request.outputPath): \(error)")
     }
-    if !request.keepParts {
+    if !request.keepParts && request.assembly == .copy {
         do { try journal.remove() } catch { logger.warning("\(error)") }
     }
     let seconds = Date().timeIntervalSince(started)
     let summary = ExtractionSummary(
         images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
         shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
-        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, imagesChanged: imagesChanged,
+        imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, shardsChanged: shardsChanged,
         weightsTransfers: weightsTransfers)
     return summary
 }
+
+/// The file in the journal directory that says a virtual output maps onto its part files (its text: the output's
+/// name).
+let virtualOutputMarker = "virtual-output"
 
 /// Removes `<output>.tmp-*` files next to the output: feature files a crashed run was assembling. Call only with
 /// the journal's lock held (no other coordinator writes this output).
@@ -195,36 +265,48 @@ func removeTemporaryFiles(of outputPath: String, logger: Logger) {
     }
 }
 
-/// The finished shards any of whose images changed since they were read (size, modification time, or presence),
-/// with how many images changed in each. Checks the shards in parallel (a network filesystem answers each
-/// `stat` slowly, but many at once).
+/// The finished shards any of whose images changed since they were read (size, modification time, or presence):
+/// their stamps now give another digest than the one the journal log recorded (`recorded`, by shard). Checks the
+/// shards in parallel (a network filesystem answers each `stat` slowly, but many at once).
 func changedInputs(
-    inputs: ExtractionInputs, journal: ShardJournal, recorded: [Int: [ShardPart.InputStamp?]], shards: Set<Int>
-) -> [Int: Int] {
+    spans: [ShardSpan], entriesBySplit: [String: [ImageEntry]], recorded: [Int: String], shards: Set<Int>
+) -> Set<Int> {
     let order = shards.sorted()
-    let found = ChangedShards()
-    let entriesBySplit = Dictionary(uniqueKeysWithValues: inputs.splits.map { ($0.name, $0.entries) })
-    let spans = journal.manifest.shards
+    let found = Mutex(Set<Int>())
     DispatchQueue.concurrentPerform(iterations: order.count) { index in
         let span = spans[order[index]]
         guard let entries = entriesBySplit[span.split] else { return }
-        let stamps = recorded[span.id] ?? []
-        var changed = 0
-        for offset in 0..<span.count {
-            let now = ImageFile.stamp(entries[span.start + offset].path)
-            let then = offset < stamps.count ? stamps[offset] : nil
-            if now?.size != then?.size || now?.modifiedNanoseconds != then?.modifiedNanoseconds { changed += 1 }
+        let stamps = (0..<span.count).map { offset -> ShardPart.InputStamp? in
+            ImageFile.stamp(entries[span.start + offset].path).map {
+                ShardPart.InputStamp(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds)
+            }
         }
-        if changed > 0 { found.add(span.id, changed) }
+        if ShardRecord.digest(of: stamps) != recorded[span.id] { found.withLock { _ = $0.insert(span.id) } }
     }
-    return found.value
+    return found.withLock { $0 }
 }
 
-/// Shard → changed images, filled from several threads.
-private final class ChangedShards: Sendable {
-    private let shards = Mutex<[Int: Int]>([:])
-    func add(_ shard: Int, _ count: Int) { shards.withLock { $0[shard] = count } }
-    var value: [Int: Int] { shards.withLock { $0 } }
+/// The input check of a resume run on a thread of its own, so that it does not hold back the first shards: the
+/// coordinator takes its outcome (`changed`, nil until it is known) and computes those shards again.
+final class InputCheck: Sendable {
+    private let outcome = Mutex<Set<Int>?>(nil)
+
+    init(_ check: @escaping @Sendable () -> Set<Int>) {
+        let thread = Thread { [self] in
+            let changed = check()
+            outcome.withLock { $0 = changed }
+        }
+        thread.name = "input-check"
+        thread.start()
+    }
+
+    /// The finished shards whose images changed, once the check is over.
+    var changed: Set<Int>? { outcome.withLock { $0 } }
+}
+
+/// What a resume says when the input check found changed images.
+func changedInputsNote(_ shards: Int) -> String {
+    "images of \(shards) finished shards changed since the interrupted run; recomputing those shards"
 }
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.

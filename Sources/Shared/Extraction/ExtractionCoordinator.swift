@@ -46,6 +46,12 @@ final class ExtractionCoordinator {
     /// reason (when no worker has accepted it).
     static let refusalsBeforeGivingUp = 3
 
+    /// Threads writing parts in plain mode: a few, for the fsyncs of several shards to overlap.
+    static let writerThreads = 2
+    /// Plain mode: threads reading image files ahead of dispatch, and how many shards ahead they read.
+    static let prefetchThreads = 2
+    static let prefetchShards = 4
+
     /// The bandwidth assumed to a worker before any delivery to it was measured, bytes per second.
     static let assumedBytesPerSecond = 1_000_000.0
 
@@ -71,8 +77,23 @@ final class ExtractionCoordinator {
     /// event loop tells the workers and throws it.
     private var fatal: ExtractionError?
     private let progress: ProgressSink
-    private let resumedImages: Int
+    private var resumedImages: Int
+    /// A resume's input check, running beside the job; applied (its shards reopened) once it is over.
+    private var inputCheck: InputCheck?
+    /// Finished shards of the resume whose images had changed.
+    private(set) var shardsChanged = 0
     private var localWorkers: LocalWorkerPool?
+    /// Plain mode: the threads that write shards' rows into the part files.
+    private let writers: ShardWriterPool
+    /// Plain mode: the threads that read image files ahead of dispatch.
+    private let prefetcher = ShardPrefetcher(
+        threads: ExtractionCoordinator.prefetchThreads, capacity: 2 * ExtractionCoordinator.prefetchShards)
+    /// Makes part files ahead of need, off the event loop (the range after the one a shard goes out in).
+    private let partMaker = DispatchQueue(label: "part-files")
+    /// Part files asked of `partMaker` (or made) so far.
+    private var partsRequested = Set<String>()
+    /// Shards stored and not yet in the journal log, with the worker that computed each.
+    private var toCommit: [(record: ShardRecord, worker: String)] = []
 
     private(set) var retried = 0
     private(set) var duplicates = 0
@@ -87,14 +108,16 @@ final class ExtractionCoordinator {
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
-        socket: WireSocket, logger: Logger
+        inputCheck: InputCheck? = nil, socket: WireSocket, logger: Logger
     ) {
+        self.inputCheck = inputCheck
         self.request = request
         self.inputs = inputs
         self.journal = journal
         self.logger = logger
         self.socket = socket
         progress = request.progress
+        writers = ShardWriterPool(parts: journal.parts, threads: Self.writerThreads)
         scheduler = ShardScheduler(shardCount: journal.manifest.shards.count, alreadyDone: alreadyDone)
         doneImages = alreadyDone.reduce(0) { $0 + journal.manifest.shards[$1].count }
         resumedImages = doneImages
@@ -108,6 +131,7 @@ final class ExtractionCoordinator {
             interpolation: request.settings.interpolation.rawValue,
             preprocessing: request.settings.preprocessing.rawValue, layer: request.layer.rawValue,
             featureCount: inputs.featureCount, sharedFilesystem: request.sharedFilesystem,
+            partsDirectory: request.sharedFilesystem ? OutputCheck.resolve(journal.directory) : nil,
             heartbeatIntervalMilliseconds: Int(request.heartbeatInterval * 1000),
             peerTimeoutMilliseconds: Int(request.workerTimeout * 1000), precision: request.precision.rawValue)
     }
@@ -119,8 +143,26 @@ final class ExtractionCoordinator {
         if let refusal = limits.refusal(of: job) {
             throw ExtractionError(.badInput, "no worker would take this job: \(refusal)")
         }
+        if let parts = job.partsDirectory {
+            // Workers that write parts check they see this directory by this file.
+            do { try AtomicFile.write(Array(job.jobID.utf8), to: parts + "/job.id") } catch {
+                throw ExtractionError(.failed, "cannot write \(parts)/job.id: \(error)")
+            }
+        }
+        writers.start()
+        defer { writers.stop() }
+        // No part file is still being made once the job is over (the journal may be removed next).
+        defer { partMaker.sync {} }
+        if let first = journal.manifest.shards.indices.first(where: { !scheduler.isDone($0) }) {
+            preparePartsAhead(journal.manifest.shards[first])
+            if !request.sharedFilesystem {
+                prefetcher.start()
+                prefetchAfter(first - 1)
+            }
+        }
+        defer { prefetcher.stop() }
         var lastHousekeeping = Date.distantPast
-        while !scheduler.isComplete {
+        while !scheduler.isComplete || writers.pending > 0 || !toCommit.isEmpty || inputCheck != nil {
             if let fatal {
                 endJob(reason: "the job failed")
                 throw fatal
@@ -132,7 +174,8 @@ final class ExtractionCoordinator {
                     "stopped by \(signalName(signal)) with \(scheduler.doneCount) of \(journal.manifest.shards.count) "
                         + "shards done; they are kept in \(journal.directory), and the same job run again resumes")
             }
-            if try socket.waitReadable(timeoutMilliseconds: 100) {
+            let busy = writers.pending > 0 || !toCommit.isEmpty
+            if try socket.waitReadable(timeoutMilliseconds: busy ? 5 : 100) {
                 var handled = 0
                 while handled < 1000, let frames = try receiveFrames() {
                     handled += 1
@@ -145,6 +188,8 @@ final class ExtractionCoordinator {
                 lastHousekeeping = now
                 try housekeeping(now: now)
             }
+            commitFinished()
+            applyInputCheck()
             reportProgress()
         }
         reportProgress()
@@ -431,29 +476,106 @@ final class ExtractionCoordinator {
         let skipped = result.skipped.map {
             ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
         }
-        var values = [Float](repeating: 0, count: features.count / 4)
-        values.withUnsafeMutableBytes { target in features.withUnsafeBytes { target.copyMemory(from: $0) } }
-        let part = ShardPart(
-            shardID: span.id, split: span.split, start: span.start, count: span.count,
-            featureCount: inputs.featureCount, skipped: skipped, inputs: stamps, features: values)
-        do {
-            try journal.writePart(part)
-        } catch {
-            // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
-            // retry: stop the job. The parts written so far stay, so a rerun resumes once there is room.
-            fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
-            return
+        let skippedOffsets = Set(skipped.map(\.offset))
+        if let written = result.written {
+            // Shared filesystem: the worker wrote the rows into the part file; only the range and hash came.
+            let expected: PartLocation
+            do {
+                expected = try journal.parts.location(of: span, splitImageCount: journal.imageCount(of: span.split))
+            } catch {
+                fatal = ExtractionError(.failed, "cannot store shard \(result.shardID): \(error)")
+                return
+            }
+            guard written.path == journal.parts.path(expected.part), written.offset == expected.offset,
+                written.size == expected.size, let sha256 = written.sha256
+            else {
+                scheduler.release(identity, shard: result.shardID)
+                workers[identity]!.assignments[result.shardID] = nil
+                return drop("a result for shard \(result.shardID) from \(name) written to another part range")
+            }
+            toCommit.append(
+                (
+                    ShardRecord(
+                        shard: span.id, split: span.split, start: span.start, count: span.count, location: expected,
+                        sha256: sha256, skipped: skipped, inputs: stamps), name
+                ))
+        } else {
+            guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
+                features.count == (span.count - skipped.count) * inputs.featureCount * 4
+            else {
+                scheduler.release(identity, shard: result.shardID)
+                workers[identity]!.assignments[result.shardID] = nil
+                return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
+            }
+            // Plain mode: the rows go to the writer threads; the shard is logged when they are on disk.
+            writers.submit(
+                ShardWriterPool.Job(
+                    span: span, splitImageCount: journal.imageCount(of: span.split), features: features,
+                    skipped: skipped, inputs: stamps, worker: name))
         }
+        // Done for scheduling from now on (no copy is handed out again); it counts as done once its journal log
+        // line is durable (`commitFinished`). A write that fails ends the job.
         for other in scheduler.complete(result.shardID) where other != identity {
             // The copies elsewhere are moot; their results will be dropped as duplicates.
             logger.debug("shard \(result.shardID) done; \(workers[other]?.name ?? "?") computes a moot copy")
         }
         workers[identity]!.assignments[result.shardID] = nil
-        doneImages += span.count
-        computedImages += span.count
-        perWorker[name, default: 0] += span.count
-        for skipped in skipped {
-            logger.warning("skipping \(entries[span.start + skipped.offset].filename): \(skipped.reason)")
+    }
+
+    /// Once the resume's input check is over: withdraws the records of the finished shards whose images changed
+    /// (a journal log line each) and hands those shards out again.
+    private func applyInputCheck() {
+        guard let check = inputCheck, let changed = check.changed else { return }
+        inputCheck = nil
+        guard !changed.isEmpty else { return }
+        do {
+            try journal.invalidate(changed.sorted().map { ($0, "its images changed") })
+        } catch {
+            if fatal == nil { fatal = ExtractionError(.failed, "\(error)") }
+            return
+        }
+        for shard in changed.sorted() {
+            scheduler.reopen(shard)
+            doneImages -= journal.manifest.shards[shard].count
+            resumedImages -= journal.manifest.shards[shard].count
+        }
+        shardsChanged = changed.count
+        let note = changedInputsNote(changed.count)
+        logger.notice("\(note)")
+        progress.note(note)
+    }
+
+    /// Makes the journal log lines of the shards stored since the last call durable in one append (one fsync),
+    /// then counts them done. A failed write or append ends the job; what is not logged is computed by a rerun.
+    private func commitFinished() {
+        for outcome in writers.takeFinished() {
+            switch outcome {
+            case .stored(let record, let worker): toCommit.append((record, worker))
+            case .failed(let shard, let reason):
+                // A part that cannot be written (disk full, quota, I/O error, read-only) would fail again on every
+                // retry: stop the job. The shards logged so far stay, so a rerun resumes once there is room.
+                if fatal == nil { fatal = ExtractionError(.failed, "cannot store shard \(shard): \(reason)") }
+            }
+        }
+        guard !toCommit.isEmpty else { return }
+        let committing = toCommit
+        toCommit.removeAll()
+        do {
+            try journal.commit(committing.map(\.record))
+        } catch {
+            if fatal == nil {
+                fatal = ExtractionError(.failed, "cannot log shards \(committing.map(\.record.shard)): \(error)")
+            }
+            return
+        }
+        for (record, worker) in committing {
+            doneImages += record.count
+            computedImages += record.count
+            perWorker[worker, default: 0] += record.count
+            let entries = inputs.splits.first { $0.name == record.split }!.entries
+            for skipped in record.skipped {
+                logger.warning("skipping \(entries[record.start + skipped.offset].filename): \(skipped.reason)")
+            }
         }
     }
 
@@ -485,38 +607,33 @@ final class ExtractionCoordinator {
             let (shard, attempt) = scheduler.next(for: identity, now: now)
         {
             let span = journal.manifest.shards[shard]
+            preparePartsAhead(span)
             let entries = inputs.splits.first { $0.name == span.split }!.entries[span.start..<(span.start + span.count)]
             let sequence = worker.sentSequence + 1
             let assignment = ShardAssignment(
                 jobID: job.jobID, shardID: shard, attempt: attempt, sequence: sequence, start: span.start,
-                filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil)
+                filenames: entries.map(\.filename), paths: request.sharedFilesystem ? entries.map(\.path) : nil,
+                part: partRange(for: span))
+            if request.sharedFilesystem && assignment.part == nil {
+                scheduler.release(identity, shard: shard)
+                return
+            }
             var images: [[UInt8]] = []
             var stamps: [ShardPart.InputStamp?]?
             var missing = Set<Int>()
             if !request.sharedFilesystem {
-                // The coordinator reads: it records each image's stamp, and tells a failed read from a missing file.
-                var read: [ShardPart.InputStamp?] = []
-                var failure: (path: String, reason: String)?
-                for (offset, entry) in entries.enumerated() {
-                    switch ImageFile.read(entry.path) {
-                    case .read(let bytes, let stamp):
-                        images.append(bytes)
-                        read.append(.init(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
-                    case .missing:
-                        images.append([])
-                        read.append(nil)
-                        missing.insert(offset)
-                    case .failed(let reason):
-                        failure = (entry.path, reason)
-                    }
-                    if failure != nil { break }
-                }
-                if let failure {
+                // The coordinator reads (ahead, on the prefetch threads, when it could): it records each image's
+                // stamp, and tells a failed read from a missing file.
+                let read = prefetcher.take(shard) ?? ShardPrefetcher.read(entries.map(\.path))
+                if let failure = read.failure {
                     scheduler.release(identity, shard: shard)
                     readFailed(shard: shard, failures: [failure], on: nil, now: now)
                     return
                 }
-                stamps = read
+                images = read.images
+                missing = read.missing
+                prefetchAfter(shard)
+                stamps = read.stamps
             }
             let bytes = images.reduce(0) { $0 + $1.count } + assignment.filenames.reduce(0) { $0 + $1.utf8.count * 2 }
             workers[identity]!.credit -= 1
@@ -524,6 +641,45 @@ final class ExtractionCoordinator {
             workers[identity]!.assignments[shard] = Worker.Sent(
                 sequence: sequence, at: now, bytes: bytes, stamps: stamps, missing: missing)
             if !send(.shard(assignment, images: images), to: identity) { return }
+        }
+    }
+
+    /// Asks for the part files of `span`'s range and of the next range of its split to be made in the background,
+    /// so that neither the event loop (shared filesystem) nor a writer thread waits for one. A failure there is
+    /// met again, and reported, where the file is needed.
+    private func preparePartsAhead(_ span: ShardSpan) {
+        let rows = journal.manifest.rowsPerPart
+        let count = journal.imageCount(of: span.split)
+        let rangeStart = span.start / rows * rows
+        for start in [rangeStart, rangeStart + rows] where start < count {
+            let name = journal.parts.name(split: span.split, row: start)
+            guard partsRequested.insert(name).inserted else { continue }
+            let parts = journal.parts
+            let first = ShardSpan(id: -1, split: span.split, start: start, count: 1)
+            partMaker.async { _ = try? parts.prepare(first, splitImageCount: count) }
+        }
+    }
+
+    /// Plain mode: asks for the files of the shards after `shard` in its split to be read ahead.
+    private func prefetchAfter(_ shard: Int) {
+        let shards = journal.manifest.shards
+        for next in (shard + 1)..<min(shards.count, shard + 1 + Self.prefetchShards) where !scheduler.isDone(next) {
+            let span = shards[next]
+            let entries = inputs.splits.first { $0.name == span.split }!.entries
+            prefetcher.want(next, paths: entries[span.start..<(span.start + span.count)].map(\.path))
+        }
+    }
+
+    /// Shared filesystem: the part range a worker writes `span`'s rows into, making its part file first when needed
+    /// (a failure to make it ends the job, and returns nil). Nil in plain mode.
+    private func partRange(for span: ShardSpan) -> PartRange? {
+        guard request.sharedFilesystem else { return nil }
+        do {
+            let location = try journal.parts.location(of: span, splitImageCount: journal.imageCount(of: span.split))
+            return PartRange(path: journal.parts.path(location.part), offset: location.offset, size: location.size)
+        } catch {
+            fatal = ExtractionError(.failed, "cannot prepare shard \(span.id): \(error)")
+            return nil
         }
     }
 

@@ -47,6 +47,11 @@ public struct ExtractionRequest: Sendable {
     /// On a resume, trust that no image of a finished shard changed (skips checking their sizes and
     /// modification times).
     public var trustInputs: Bool = false
+    /// Before work starts, read every finished shard's rows and check their SHA-256 (in parallel); shards that
+    /// fail are computed again. Off: a resume trusts the journal log and checks only the part files' sizes.
+    public var verifyParts: Bool = false
+    /// How the output file holds the features: copied from the part files, or mapped onto them.
+    public var assembly: FeatureAssembly = .copy
     /// Asked to stop early (signals); nil: runs to the end.
     public var stop: ExtractionStop? = nil
     /// Weights transfers the coordinator sends at a time; workers asking beyond this wait in a queue.
@@ -112,17 +117,17 @@ public struct ExtractionSummary: Sendable, Codable {
     public var imagesPerSecond: Double
     /// Images computed per worker name.
     public var perWorker: [String: Int]
-    /// Images of finished shards that had changed since they were read (their shards were computed again).
-    public var imagesChanged: Int
+    /// Finished shards whose images had changed since they were read (computed again).
+    public var shardsChanged: Int
     /// Weights files the coordinator sent to workers.
     public var weightsTransfers: Int
 
     public init(
         images: Int, skipped: Int, shardsTotal: Int, shardsResumed: Int, shardsRetried: Int,
         duplicatesDropped: Int, seconds: Double, imagesPerSecond: Double, perWorker: [String: Int],
-        imagesChanged: Int = 0, weightsTransfers: Int = 0
+        shardsChanged: Int = 0, weightsTransfers: Int = 0
     ) {
-        self.imagesChanged = imagesChanged
+        self.shardsChanged = shardsChanged
         self.weightsTransfers = weightsTransfers
         self.images = images
         self.skipped = skipped
@@ -134,4 +139,13 @@ public struct ExtractionSummary: Sendable, Codable {
         self.imagesPerSecond = imagesPerSecond
         self.perWorker = perWorker
     }
+}
+
+/// How the output feature file holds the features.
+public enum FeatureAssembly: String, CaseIterable, Sendable {
+    /// A plain HDF5 file with the features copied in (the part files are removed unless kept).
+    case copy
+    /// `<split>/features` are HDF5 virtual datasets over the part files, which must stay next to the output;
+    /// labels and filenames are written for real.
+    case virtual
 }

@@ -73,6 +73,14 @@ struct ShardScheduler {
         return (inFlight.removeValue(forKey: shard) ?? []).map(\.worker)
     }
 
+    /// Takes a done shard back (a resume found its images changed): it waits again, ahead of the others.
+    mutating func reopen(_ shard: Int) {
+        guard done[shard] else { return }
+        done[shard] = false
+        doneCount -= 1
+        retry.append(shard)
+    }
+
     /// Gives back a worker's hold on `shard` without a result (it sent something unusable).
     mutating func release(_ worker: [UInt8], shard: Int) {
         inFlight[shard]?.removeAll { $0.worker == worker }

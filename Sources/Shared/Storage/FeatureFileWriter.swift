@@ -18,8 +18,14 @@ public final class FeatureFileWriter {
 
     private struct OpenSplit {
         let name: String
-        let features: HDF5Dataset
+        /// The features dataset, nil for a virtual split (made when the split ends).
+        let features: HDF5Dataset?
+        let featureShape: [Int]
         let featureSize: Int
+        /// Runs of rows of other files, for a virtual split.
+        var mappings: [HDF5Group.VirtualMapping] = []
+        /// The byte ranges a virtual split's rows come from, with their hashes.
+        var segments: [VirtualSegment] = []
         var rows = 0
         var labels: [Int32] = []
         var filenames: [String] = []
@@ -62,29 +68,77 @@ public final class FeatureFileWriter {
     }
 
     /// Starts the split `name` ("train", "validation") with features of shape `featureShape` (h, w, c).
-    public func beginSplit(_ name: String, featureShape: [Int]) throws {
+    ///
+    /// With `virtual`, the split's features are an HDF5 virtual dataset over rows of other files, given with
+    /// `appendMapped`; otherwise they are stored here, given with `append`.
+    public func beginSplit(_ name: String, featureShape: [Int], virtual: Bool = false) throws {
         try endSplit()
         let size = featureShape.reduce(1, *)
-        let features = try file.root.createDataset(
-            "\(name)/features", of: Float.self, shape: [0] + featureShape, maxRows: Int.max,
-            chunkRows: Self.chunkRows(featureSize: size))
-        current = OpenSplit(name: name, features: features, featureSize: size)
+        let features =
+            virtual
+            ? nil
+            : try file.root.createDataset(
+                "\(name)/features", of: Float.self, shape: [0] + featureShape, maxRows: Int.max,
+                chunkRows: Self.chunkRows(featureSize: size))
+        current = OpenSplit(name: name, features: features, featureShape: featureShape, featureSize: size)
+    }
+
+    /// Appends rows of the current (virtual) split, in index order: rows `sourceRows` of the float32 dataset
+    /// `sourceDataset` of the file `sourceFile` (a name relative to this file's directory, where readers look
+    /// for it), with their labels and file names. Adjacent runs of one source are merged into one mapping.
+    public func appendMapped(
+        sourceFile: String, sourceDataset: String, sourceRows: Range<Int>, labels: [Int32], filenames: [String]
+    ) throws {
+        guard var split = current, split.features == nil else {
+            throw StorageError(path: path, message: "appendMapped outside a virtual split")
+        }
+        guard labels.count == filenames.count, sourceRows.count == labels.count else {
+            throw StorageError(
+                path: path,
+                message: "split \(split.name): \(sourceRows.count) mapped rows, \(labels.count) labels and "
+                    + "\(filenames.count) file names do not describe the same rows")
+        }
+        guard !sourceRows.isEmpty else { return }
+        if let last = split.mappings.last, last.sourceFile == sourceFile, last.sourceDataset == sourceDataset,
+            last.sourceRows.upperBound == sourceRows.lowerBound, last.row + last.sourceRows.count == split.rows
+        {
+            split.mappings[split.mappings.count - 1].sourceRows = last.sourceRows.lowerBound..<sourceRows.upperBound
+        } else {
+            split.mappings.append(
+                HDF5Group.VirtualMapping(
+                    sourceFile: sourceFile, sourceDataset: sourceDataset, sourceRows: sourceRows, row: split.rows))
+        }
+        split.rows += labels.count
+        split.labels += labels
+        split.filenames += filenames
+        current = split
     }
 
     /// Appends rows of the current split, in index order: `labels.count` rows of `featureShape` floats.
     public func append(features: UnsafeBufferPointer<Float>, labels: [Int32], filenames: [String]) throws {
-        guard var split = current else { throw StorageError(path: path, message: "append before beginSplit") }
+        guard var split = current, let dataset = split.features else {
+            throw StorageError(path: path, message: "append outside a stored split")
+        }
         guard labels.count == filenames.count, features.count == labels.count * split.featureSize else {
             throw StorageError(
                 path: path,
                 message: "split \(split.name): \(features.count) feature values, \(labels.count) labels and "
                     + "\(filenames.count) file names do not describe the same rows of \(split.featureSize) values")
         }
-        try split.features.writeRows(features, at: split.rows)
+        try dataset.writeRows(features, at: split.rows)
         split.rows += labels.count
         split.labels += labels
         split.filenames += filenames
         current = split
+    }
+
+    /// Records, for a virtual split, the byte range of a source file that holds the split's rows `rows` (and
+    /// perhaps rows left out, e.g. skipped images') with its SHA-256, so that readers can check the bytes.
+    public func recordSegment(_ segment: VirtualSegment) throws {
+        guard current != nil, current?.features == nil else {
+            throw StorageError(path: path, message: "recordSegment outside a virtual split")
+        }
+        current?.segments.append(segment)
     }
 
     /// Records a file of the current split that has no features, with the reason.
@@ -97,6 +151,18 @@ public final class FeatureFileWriter {
     private func endSplit() throws {
         guard let split = current else { return }
         current = nil
+        if split.features == nil {
+            try file.root.createVirtualFloatDataset(
+                "\(split.name)/features", shape: [split.rows] + split.featureShape, mappings: split.mappings)
+            let segments = split.segments
+            let group = try file.root.group(split.name)
+            try group.writeStrings("segments/file", segments.map(\.file))
+            try group.write("segments/offset", segments.map { Int64($0.offset) }, shape: [segments.count])
+            try group.write("segments/size", segments.map { Int64($0.size) }, shape: [segments.count])
+            try group.writeStrings("segments/sha256", segments.map(\.sha256))
+            try group.write("segments/first_row", segments.map { Int64($0.rows.lowerBound) }, shape: [segments.count])
+            try group.write("segments/rows", segments.map { Int64($0.rows.count) }, shape: [segments.count])
+        }
         let group = try file.root.group(split.name)
         try group.write("labels", split.labels, shape: [split.labels.count])
         try group.writeStrings("filenames", split.filenames)
@@ -117,5 +183,22 @@ public final class FeatureFileWriter {
             throw StorageError(path: path, message: error.description)
         }
         finished = true
+    }
+}
+
+/// A byte range of another file that a virtual split's rows come from: `file` (relative to the feature file's
+/// directory), `offset` and `size` in bytes, the SHA-256 (hex) of those bytes, and the split's rows it holds.
+public struct VirtualSegment: Sendable, Equatable {
+    public var file: String
+    public var offset: Int
+    public var size: Int
+    public var sha256: String
+    public var rows: Range<Int>
+    public init(file: String, offset: Int, size: Int, sha256: String, rows: Range<Int>) {
+        self.file = file
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
+        self.rows = rows
     }
 }

@@ -1,12 +1,15 @@
 import Crypto
+import FileIntegrity
 import Foundation
+import HDF5
+import Synchronization
 
-/// The features of one finished shard, as stored in `part-<shard>.bin` in the journal directory.
-///
-/// Layout (all little-endian): magic "BNPART01"; UInt32 length of the JSON header; the header (`ShardPart.Header`);
-/// (count − skipped) × featureCount float32 values, rows in shard order with skipped images left out, each row in
-/// the layer's NHWC order; then the 32-byte SHA-256 of everything before it.
-public struct ShardPart: Sendable, Equatable {
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the journal records of a shard besides its features.
+public enum ShardPart {
     public struct Skipped: Codable, Sendable, Equatable {
         /// Position within the shard, 0..<count.
         public var offset: Int
@@ -26,92 +29,234 @@ public struct ShardPart: Sendable, Equatable {
             self.modifiedNanoseconds = modifiedNanoseconds
         }
     }
+}
 
-    public struct Header: Codable, Sendable, Equatable {
-        public var shardID: Int
-        public var split: String
-        /// Index of the shard's first image within its split.
-        public var start: Int
-        public var count: Int
-        public var featureCount: Int
-        public var skipped: [Skipped]
-        /// Per image in shard order: its stamp when read, nil when it was missing. A resume recomputes the shard
-        /// when any image's stamp differs now.
-        public var inputs: [InputStamp?]
+/// Where a shard's rows live: a byte range of one range part file.
+public struct PartLocation: Codable, Sendable, Equatable {
+    /// The part file's name inside the journal directory.
+    public var part: String
+    /// The byte offset of the shard's first row in the part file.
+    public var offset: Int
+    /// Bytes of the shard's rows: `count × featureCount × 4` (skipped images' rows included, as zeros).
+    public var size: Int
+    public init(part: String, offset: Int, size: Int) {
+        self.part = part
+        self.offset = offset
+        self.size = size
+    }
+}
+
+/// The range part files of a journal: part file k of a split holds the split's rows [k·R, (k+1)·R) (R =
+/// `rowsPerPart`, a multiple of the shard size) as a valid HDF5 file with one contiguous float32 dataset `features`
+/// [rows, h, w, c] (the output's row shape), allocated when the file is made and never filled (sparse). Its
+/// metadata never changes again: writers put a shard's rows in place with `pwrite` at the dataset's raw offset, so
+/// the file is valid HDF5 whatever happens later.
+///
+/// Safe to use from several threads: the raw offsets found so far are kept under a mutex; each write opens, writes,
+/// fsyncs and closes the file itself.
+public final class PartFiles: Sendable {
+    public let directory: String
+    public let rowsPerPart: Int
+    public let featureShape: [Int]
+    public var featureCount: Int { featureShape.reduce(1, *) }
+    /// Part file name → the raw offset of its `features` dataset, for files made or opened so far.
+    private let offsets = Mutex<[String: Int]>([:])
+    /// Serialises the making of part files (HDF5 calls), so one file is made once.
+    private let making = Mutex<Void>(())
+
+    public init(directory: String, rowsPerPart: Int, featureShape: [Int]) {
+        self.directory = directory
+        self.rowsPerPart = rowsPerPart
+        self.featureShape = featureShape
     }
 
-    public var header: Header
-    /// float32 features, `rowCount × featureCount` values.
-    public var features: [Float]
+    public var rowBytes: Int { featureCount * 4 }
 
-    public init(
-        shardID: Int, split: String, start: Int, count: Int, featureCount: Int, skipped: [Skipped],
-        inputs: [InputStamp?], features: [Float]
-    ) {
-        header = Header(
-            shardID: shardID, split: split, start: start, count: count, featureCount: featureCount, skipped: skipped,
-            inputs: inputs)
-        self.features = features
+    /// The name of the part file holding row `row` of `split`.
+    public func name(split: String, row: Int) -> String {
+        let index = String(row / rowsPerPart)
+        return "part-\(split)-" + String(repeating: "0", count: max(0, 6 - index.count)) + index + ".h5"
     }
 
-    public var rowCount: Int { header.count - header.skipped.count }
+    public func path(_ name: String) -> String { directory + "/" + name }
 
-    static let magic: [UInt8] = Array("BNPART01".utf8)
+    /// Where the rows of `shard` go (the part file must exist for `offset` to be known: see `prepare`).
+    public func location(of shard: ShardSpan, splitImageCount: Int) throws -> PartLocation {
+        let name = name(split: shard.split, row: shard.start)
+        let dataOffset = try prepare(shard, splitImageCount: splitImageCount)
+        let rangeStart = shard.start / rowsPerPart * rowsPerPart
+        return PartLocation(
+            part: name, offset: dataOffset + (shard.start - rangeStart) * rowBytes, size: shard.count * rowBytes)
+    }
 
-    /// The bytes of the part file, checksum included.
-    public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json: [UInt8]
-        do { json = Array(try encoder.encode(header)) } catch {
-            preconditionFailure("a part header of strings and integers failed to encode: \(error)")
+    /// Makes the part file of `shard`'s range when it does not exist yet (temporary name, fsync, rename,
+    /// directory fsync), and returns the raw offset of its `features` dataset.
+    @discardableResult
+    public func prepare(_ shard: ShardSpan, splitImageCount: Int) throws -> Int {
+        let name = name(split: shard.split, row: shard.start)
+        if let known = offsets.withLock({ $0[name] }) { return known }
+        return try making.withLock { _ in
+            if let known = offsets.withLock({ $0[name] }) { return known }
+            let path = path(name)
+            let offset: Int
+            if FileManager.default.fileExists(atPath: path) {
+                offset = try Self.dataOffset(path)
+            } else {
+                let rangeStart = shard.start / rowsPerPart * rowsPerPart
+                let rows = min(rowsPerPart, splitImageCount - rangeStart)
+                let temporary = AtomicFile.temporaryPath(for: path)
+                do {
+                    let file = try HDF5File.create(temporary)
+                    offset = try file.root.createInPlaceFloatDataset("features", shape: [rows] + featureShape)
+                    try file.closeChecked()
+                    try AtomicFile.publish(temporary, as: path)
+                } catch let error as FileIOError {
+                    unlink(temporary)
+                    throw JournalError(.io, "cannot make the part file \(path): \(error)")
+                } catch {
+                    unlink(temporary)
+                    throw JournalError(.io, "cannot make the part file \(path): \(error)")
+                }
+            }
+            offsets.withLock { $0[name] = offset }
+            return offset
         }
-        var bytes = Self.magic
-        bytes.reserveCapacity(8 + 4 + json.count + features.count * 4 + 32)
-        withUnsafeBytes(of: UInt32(json.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: json)
-        features.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: SHA256.hash(data: bytes))
+    }
+
+    /// The raw offset of the `features` dataset of an existing part file.
+    static func dataOffset(_ path: String) throws -> Int {
+        do {
+            let file = try HDF5File.open(path)
+            defer { file.close() }
+            guard let offset = try file.root.dataset("features").rawDataOffset() else {
+                throw JournalError(.corruptPart, "\(path): its features dataset has no storage")
+            }
+            return offset
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw JournalError(.corruptPart, "\(path): not a readable part file: \(error)")
+        }
+    }
+
+    /// Writes `bytes` at `location` (pwrite, then fsync unless `sync` is false: then `sync(_:)` the part file
+    /// before counting on them) and returns their SHA-256 (hex).
+    public func write(_ bytes: UnsafeRawBufferPointer, at location: PartLocation, sync: Bool = true) throws -> String {
+        precondition(bytes.count == location.size, "\(bytes.count) bytes for a location of \(location.size)")
+        do { return try InPlaceWrite.write(bytes, to: path(location.part), at: location.offset, sync: sync) } catch {
+            throw JournalError(.io, error.description)
+        }
+    }
+
+    /// fsyncs the part file `name` (after writes without `sync`).
+    public func sync(_ name: String) throws {
+        do { try InPlaceWrite.sync(path(name)) } catch { throw JournalError(.io, error.description) }
+    }
+
+    /// Reads the bytes at `location`; throws when the file is missing or shorter.
+    public func read(_ location: PartLocation) throws -> [UInt8] {
+        let path = path(location.part)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw JournalError(.io, FileIOError(path: path, operation: "open", errno: errno).description)
+        }
+        defer { Glibc.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: location.size)
+        var done = 0
+        try bytes.withUnsafeMutableBytes { buffer in
+            while done < location.size {
+                let result = pread(fd, buffer.baseAddress! + done, location.size - done, off_t(location.offset + done))
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw JournalError(.io, FileIOError(path: path, operation: "read", errno: errno).description)
+                }
+                if result == 0 {
+                    throw JournalError(
+                        .corruptPart,
+                        "\(path) ends before offset \(location.offset + done) (\(location.size) bytes expected at "
+                            + "offset \(location.offset))")
+                }
+                done += result
+            }
+        }
         return bytes
     }
 
-    /// Parses and verifies part-file bytes; throws `JournalError.corruptPart` naming what is wrong.
-    public static func decode(_ bytes: [UInt8], name: String) throws -> ShardPart {
-        func corrupt(_ why: String) -> JournalError { JournalError(.corruptPart, "\(name): \(why)") }
-        guard bytes.count >= 8 + 4 + 32 else { throw corrupt("\(bytes.count) bytes, too short for a part file") }
-        guard Array(bytes[0..<8]) == magic else { throw corrupt("not a part file (bad magic)") }
-        let body = bytes[0..<(bytes.count - 32)]
-        guard Array(SHA256.hash(data: body)) == Array(bytes[(bytes.count - 32)...]) else {
-            throw corrupt("checksum mismatch")
-        }
-        let jsonLength = Int(
-            UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
-        guard 12 + jsonLength <= body.count else { throw corrupt("header length \(jsonLength) beyond the file") }
-        let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes[12..<(12 + jsonLength)]))
-        } catch {
-            throw corrupt("unreadable header")
-        }
-        guard header.inputs.count == header.count else {
-            throw corrupt("\(header.inputs.count) input stamps for \(header.count) images")
-        }
-        let featureBytes = body.count - 12 - jsonLength
-        let rows = header.count - header.skipped.count
-        guard header.featureCount > 0, rows >= 0, featureBytes == rows * header.featureCount * 4 else {
-            throw corrupt("\(featureBytes) feature bytes for \(rows) rows of \(header.featureCount) floats")
-        }
-        var features = [Float](repeating: 0, count: rows * header.featureCount)
-        features.withUnsafeMutableBytes { target in
-            bytes.withUnsafeBytes { source in
-                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(12 + jsonLength)..<body.count]))
-            }
-        }
-        return ShardPart(header: header, features: features)
+    /// Whether the part file exists and is long enough to hold `location`.
+    public func holds(_ location: PartLocation) -> Bool {
+        guard let size = size(of: location.part) else { return false }
+        return size >= location.offset + location.size
     }
 
-    init(header: Header, features: [Float]) {
-        self.header = header
-        self.features = features
+    /// The size in bytes of the part file `name`, nil when it does not exist.
+    public func size(of name: String) -> Int? {
+        var info = stat()
+        guard stat(path(name), &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+}
+
+extension PartFiles {
+    /// Writes a finished shard's rows in place and returns its record for the journal log (not yet committed).
+    ///
+    /// - Parameters:
+    ///   - rows: float32 values of the shard's images that were not skipped, in shard order, `featureCount` each
+    ///     (the layout the wire carries). Skipped images' rows are written as zeros.
+    ///   - splitImageCount: images in the shard's split (the last part file of a split is shorter).
+    ///   - sync: fsync the part file after the write; when false, `sync(_:)` it before committing the record.
+    public func writeShard(
+        _ span: ShardSpan, splitImageCount: Int, rows: UnsafeRawBufferPointer, skipped: [ShardPart.Skipped],
+        inputs: [ShardPart.InputStamp?], sync: Bool = true
+    ) throws -> ShardRecord {
+        let location = try location(of: span, splitImageCount: splitImageCount)
+        let skippedOffsets = Set(skipped.map(\.offset))
+        precondition(rows.count == (span.count - skippedOffsets.count) * rowBytes, "rows do not match the shard")
+        let sha256: String
+        if skippedOffsets.isEmpty {
+            sha256 = try write(rows, at: location, sync: sync)
+        } else {
+            var all = [UInt8](repeating: 0, count: location.size)
+            var source = 0
+            all.withUnsafeMutableBytes { target in
+                for offset in 0..<span.count where !skippedOffsets.contains(offset) {
+                    (target.baseAddress! + offset * rowBytes).copyMemory(
+                        from: rows.baseAddress! + source, byteCount: rowBytes)
+                    source += rowBytes
+                }
+            }
+            sha256 = try all.withUnsafeBytes { try write($0, at: location, sync: sync) }
+        }
+        return ShardRecord(
+            shard: span.id, split: span.split, start: span.start, count: span.count, location: location,
+            sha256: sha256, skipped: skipped, inputs: inputs)
+    }
+
+    /// Reads a recorded shard's rows and checks them against the record's SHA-256; returns the rows of the images
+    /// not skipped, in shard order. A mismatch throws `corruptPart` naming the shard, the part file, the offset
+    /// and the hash expected.
+    public func readShard(_ record: ShardRecord) throws -> [Float] {
+        let bytes = try read(record.location)
+        let actual = Checksum.sha256Hex(bytes)
+        guard actual == record.sha256 else {
+            throw JournalError(
+                .corruptPart,
+                "shard \(record.shard): \(record.location.size) bytes at offset \(record.location.offset) of "
+                    + "\(path(record.location.part)) have SHA-256 \(actual.prefix(16))…, the journal log expects "
+                    + "\(record.sha256.prefix(16))… (checksum mismatch)")
+        }
+        let skipped = Set(record.skipped.map(\.offset))
+        let perRow = featureCount
+        var values = [Float](repeating: 0, count: (record.count - skipped.count) * perRow)
+        values.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in
+                var row = 0
+                for offset in 0..<record.count where !skipped.contains(offset) {
+                    (target.baseAddress! + row * rowBytes).copyMemory(
+                        from: source.baseAddress! + offset * rowBytes, byteCount: rowBytes)
+                    row += 1
+                }
+            }
+        }
+        return values
     }
 }

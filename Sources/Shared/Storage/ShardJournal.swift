@@ -3,6 +3,7 @@ import FileIntegrity
 import Foundation
 import Provenance
 import Reporting
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -60,7 +61,7 @@ public struct JournalSplit: Codable, Sendable, Equatable {
 
 /// Everything that decides the bytes of the output; a resume must find exactly the same.
 public struct JournalManifest: Codable, Sendable, Equatable {
-    public var formatVersion = 2
+    public var formatVersion = 3
     public var classNames: [String]
     public var splits: [JournalSplit]
     public var weightsSHA256: String
@@ -71,6 +72,8 @@ public struct JournalManifest: Codable, Sendable, Equatable {
     public var layer: String
     public var featureShape: [Int]
     public var shardSize: Int
+    /// Rows of a split per range part file: a multiple of the shard size, at least `minimumRowsPerPart`.
+    public var rowsPerPart: Int
     public var shards: [ShardSpan]
     /// What the finished shards were computed under; recorded when the first worker joins
     /// (`ShardJournal.record(_:)`), nil before.
@@ -78,7 +81,8 @@ public struct JournalManifest: Codable, Sendable, Equatable {
 
     public init(
         classNames: [String], splits: [JournalSplit], weightsSHA256: String, imageHeight: Int, imageWidth: Int,
-        preprocessing: String, interpolation: String, layer: String, featureShape: [Int], shardSize: Int
+        preprocessing: String, interpolation: String, layer: String, featureShape: [Int], shardSize: Int,
+        minimumRowsPerPart: Int = JournalManifest.defaultMinimumRowsPerPart
     ) {
         self.classNames = classNames
         self.splits = splits
@@ -90,6 +94,7 @@ public struct JournalManifest: Codable, Sendable, Equatable {
         self.layer = layer
         self.featureShape = featureShape
         self.shardSize = shardSize
+        rowsPerPart = max(1, (max(1, minimumRowsPerPart) + shardSize - 1) / max(shardSize, 1)) * max(shardSize, 1)
         var shards: [ShardSpan] = []
         for split in splits {
             var start = 0
@@ -101,6 +106,9 @@ public struct JournalManifest: Codable, Sendable, Equatable {
         }
         self.shards = shards
     }
+
+    /// At most one part file per this many images of a split.
+    public static let defaultMinimumRowsPerPart = 10_000
 
     /// What differs between the journal's manifest (`self`) and a new run's, in words a user can act on.
     public func changes(comparedTo new: JournalManifest) -> [String] {
@@ -138,27 +146,36 @@ public struct JournalManifest: Codable, Sendable, Equatable {
             }
         }
         if shardSize != new.shardSize { changes.append("shard size (was \(shardSize), now \(new.shardSize))") }
-        if changes.isEmpty && (featureShape != new.featureShape || shards != new.shards) {
+        if changes.isEmpty
+            && (featureShape != new.featureShape || shards != new.shards || rowsPerPart != new.rowsPerPart)
+        {
             changes.append("shard plan or feature shape")
         }
         return changes
     }
 }
 
-/// The journal of an extraction: a manifest and one checksummed part file per finished shard.
+/// The journal of an extraction: a manifest, range part files holding the features (`PartFiles`), and the
+/// journal log (`JournalLog`, `journal.log`) with one line per finished shard.
 ///
-/// Every file is written to a temporary name, fsynced, renamed, and the directory fsynced, so a part that exists
-/// under its final name is whole unless the disk lies; the checksum catches the rest. Used from one thread.
+/// A shard counts as done once its log line is durable; its rows were written and fsynced before. A resume
+/// trusts the log and checks only that each part file exists and is long enough; `verify(_:)` hashes the rows.
+/// Used from one thread; `parts` may be used from any.
 public final class ShardJournal {
     public let directory: String
     public private(set) var manifest: JournalManifest
+    public let parts: PartFiles
 
     private let lock: JournalLock
+    private let log: JournalLog
 
-    private init(directory: String, manifest: JournalManifest, lock: JournalLock) {
+    private init(directory: String, manifest: JournalManifest, lock: JournalLock, log: JournalLog) {
         self.directory = directory
         self.manifest = manifest
         self.lock = lock
+        self.log = log
+        parts = PartFiles(
+            directory: directory, rowsPerPart: manifest.rowsPerPart, featureShape: manifest.featureShape)
     }
 
     /// Opens the journal in `directory` for `manifest`, creating it when absent.
@@ -166,7 +183,7 @@ public final class ShardJournal {
     /// First takes the journal's lock (`JournalLock`, held until the journal is released): when another process
     /// holds it, throws `inUse` naming its pid and host, having touched nothing. With `restart`, an existing
     /// journal is then emptied. Without it, an existing manifest that differs from `manifest` throws
-    /// `settingsChanged` naming each change.
+    /// `settingsChanged` naming each change. Temporary files a crashed run left are removed.
     public static func open(directory: String, manifest: JournalManifest, restart: Bool) throws -> ShardJournal {
         let fileManager = FileManager.default
         let manifestPath = directory + "/manifest.json"
@@ -176,22 +193,32 @@ public final class ShardJournal {
             throw JournalError(.io, FileIOError(path: directory, operation: "create", error: error).description)
         }
         let lock = try JournalLock.acquire(directory: directory)
-        if restart {
-            for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name != JournalLock.name {
-                do { try fileManager.removeItem(atPath: directory + "/" + name) } catch {
-                    throw JournalError(
-                        .io,
-                        FileIOError(path: directory + "/" + name, operation: "remove (for a restart)", error: error)
-                            .description)
-                }
+        for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? []
+        where name != JournalLock.name && (restart || name.contains(".tmp-")) {
+            do { try fileManager.removeItem(atPath: directory + "/" + name) } catch {
+                throw JournalError(
+                    .io,
+                    FileIOError(path: directory + "/" + name, operation: "remove (for a restart)", error: error)
+                        .description)
             }
         }
+        var opened = manifest
         if fileManager.fileExists(atPath: manifestPath) {
             let old: JournalManifest
             do {
                 old = try JSONDecoder().decode(
                     JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
             } catch {
+                if let version = try? JSONDecoder().decode(
+                    FormatVersionOnly.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath))),
+                    version.formatVersion != manifest.formatVersion
+                {
+                    let change = "journal format (was \(version.formatVersion), now \(manifest.formatVersion))"
+                    throw JournalError(
+                        .settingsChanged(changes: [change]),
+                        "cannot resume \(directory): changed since the interrupted run: \(change). Restart the job "
+                            + "to start over.")
+                }
                 throw JournalError(
                     .settingsChanged(changes: ["manifest unreadable"]),
                     "\(manifestPath) is unreadable; restart the job to start over")
@@ -203,13 +230,17 @@ public final class ShardJournal {
                     "cannot resume \(directory): changed since the interrupted run: \(changes.joined(separator: "; "))"
                         + ". Restart the job to start over.")
             }
-            return ShardJournal(directory: directory, manifest: old, lock: lock)
+            opened = old
+        } else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
-        return ShardJournal(directory: directory, manifest: manifest, lock: lock)
+        let log = try JournalLog.open(directory + "/" + JournalLog.name)
+        return ShardJournal(directory: directory, manifest: opened, lock: lock, log: log)
     }
+
+    private struct FormatVersionOnly: Decodable { var formatVersion: Int }
 
     /// Records what the shards are computed under. The first record is written to the manifest; a later one
     /// (a resume, another worker) must equal it, or `settingsChanged` names each difference.
@@ -232,71 +263,101 @@ public final class ShardJournal {
         manifest = updated
     }
 
-    /// The path of a shard's part file.
-    public func partPath(_ shardID: Int) -> String {
-        directory + "/part-" + String(repeating: "0", count: max(0, 6 - String(shardID).count)) + "\(shardID).bin"
+    /// The path of the journal log.
+    public var logPath: String { log.path }
+
+    /// Lines of the log that could not be read when it was opened (a torn last line after a crash), ignored.
+    public var ignoredLogLines: Int { log.ignoredLines }
+
+    /// Each finished shard's record, by shard id, as the log says.
+    public var records: [Int: ShardRecord] { log.records }
+
+    /// Images of `split` (the last part file of a split is shorter than the others).
+    public func imageCount(of split: String) -> Int {
+        manifest.splits.first { $0.name == split }?.imageCount ?? 0
     }
 
-    /// Checks every part present: returns the shards whose parts are whole and match the plan with the input
-    /// stamps each recorded, removes leftover temporary files and corrupt parts, and reports each corrupt one
-    /// (`shardID`, why).
-    public func scanFinishedShards() -> (
-        done: Set<Int>, corrupt: [(shardID: Int, reason: String)], inputs: [Int: [ShardPart.InputStamp?]]
-    ) {
-        let fileManager = FileManager.default
-        for name in (try? fileManager.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(".tmp-") {
-            try? fileManager.removeItem(atPath: directory + "/" + name)
-        }
+    /// The shards the log records as done whose part file exists and is long enough, without reading a feature;
+    /// and those it records whose record does not match the plan or whose part file is missing or short
+    /// (`shardID`, why), which must be computed again.
+    public func finishedShards() -> (done: Set<Int>, lost: [(shardID: Int, reason: String)]) {
         var done = Set<Int>()
-        var corrupt: [(Int, String)] = []
-        var inputs: [Int: [ShardPart.InputStamp?]] = [:]
+        var lost: [(Int, String)] = []
+        let featureCount = manifest.featureShape.reduce(1, *)
+        // One stat per part file, not per shard (a split's shards come in order, part file by part file).
+        var lastPart: (name: String, size: Int?)?
+        let records = log.records
+        for id in records.keys where id >= manifest.shards.count {
+            lost.append((id, "the journal log names shard \(id), beyond the plan"))
+        }
         for shard in manifest.shards {
-            let path = partPath(shard.id)
-            guard fileManager.fileExists(atPath: path) else { continue }
-            do {
-                let part = try readPart(shard.id)
-                let header = part.header
-                guard header.shardID == shard.id, header.split == shard.split, header.start == shard.start,
-                    header.count == shard.count, header.featureCount == manifest.featureShape.reduce(1, *)
-                else {
-                    throw JournalError(.corruptPart, "\(path): does not match shard \(shard.id) of the plan")
+            guard let record = records[shard.id] else { continue }
+            guard record.split == shard.split, record.start == shard.start, record.count == shard.count,
+                record.location.size == shard.count * featureCount * 4
+            else {
+                lost.append((shard.id, "its record in \(log.path) does not match shard \(shard.id) of the plan"))
+                continue
+            }
+            let name = record.location.part
+            if lastPart?.name != name { lastPart = (name, parts.size(of: name)) }
+            guard let size = lastPart!.size, size >= record.location.offset + record.location.size else {
+                lost.append(
+                    (shard.id, "\(parts.path(name)) is missing or shorter than the journal log says"))
+                continue
+            }
+            done.insert(shard.id)
+        }
+        return (done, lost)
+    }
+
+    /// Reads and hashes every recorded shard of `shards`, on `threads` threads; returns those whose rows do not
+    /// match their SHA-256 or cannot be read (`shardID`, why), in shard order.
+    public func verify(_ shards: Set<Int>, threads: Int) -> [(shardID: Int, reason: String)] {
+        let records = shards.sorted().compactMap { log.records[$0] }
+        let failures = Mutex<[(Int, String)]>([])
+        let parts = parts
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, records.count))) { _ in
+            while true {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < records.count else { return }
+                do { _ = try parts.readShard(records[index]) } catch {
+                    let reason = (error as? JournalError)?.message ?? "\(error)"
+                    failures.withLock { $0.append((records[index].shard, reason)) }
                 }
-                done.insert(shard.id)
-                inputs[shard.id] = header.inputs
-            } catch {
-                corrupt.append((shard.id, "\(error)"))
-                try? fileManager.removeItem(atPath: path)
             }
         }
-        return (done, corrupt, inputs)
+        return failures.withLock { $0 }.sorted { $0.0 < $1.0 }
     }
 
-    /// Removes a finished shard's part, so that the shard is computed again (its inputs changed).
-    public func discardPart(_ shardID: Int) throws {
-        let path = partPath(shardID)
-        guard unlink(path) == 0 || errno == ENOENT else {
-            throw JournalError(.io, "cannot remove \(path): \(String(cString: strerror(errno)))")
-        }
-        do { try AtomicFile.syncDirectory(containing: path) } catch let error as FileIOError {
-            throw JournalError(.io, error.description)
-        }
+    /// Makes the log lines of finished shards durable (one write, one fsync): from then on they count as done.
+    public func commit(_ records: [ShardRecord]) throws {
+        try log.append(records.map { .done($0) })
     }
 
-    /// Stores a finished shard atomically (temporary name, fsync, rename, directory fsync).
-    public func writePart(_ part: ShardPart) throws {
-        try Self.writeAtomically(part.encoded(), to: partPath(part.header.shardID))
+    /// Withdraws shards' records (a log line each, one fsync), so that they are computed again.
+    public func invalidate(_ shards: [(shardID: Int, reason: String)]) throws {
+        try log.append(shards.map { .invalidated(shard: $0.shardID, reason: $0.reason) })
     }
 
-    public func readPart(_ shardID: Int) throws -> ShardPart {
-        let path = partPath(shardID)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw JournalError(.io, "cannot read \(path)")
+    /// Reads a finished shard's rows (images not skipped, shard order), checking their SHA-256; on a mismatch
+    /// withdraws the shard's record (so that a rerun recomputes it) and throws `corruptPart` naming the shard,
+    /// the part file, the offset and the hash expected.
+    public func readShard(_ shardID: Int) throws -> (record: ShardRecord, features: [Float]) {
+        guard let record = log.records[shardID] else {
+            throw JournalError(.corruptPart, "shard \(shardID) has no record in \(log.path)")
         }
-        return try ShardPart.decode(Array(data), name: path)
+        do {
+            return (record, try parts.readShard(record))
+        } catch let error as JournalError where error.reason == .corruptPart {
+            try? invalidate([(shardID, error.message)])
+            throw error
+        }
     }
 
     /// Removes the whole journal directory (after the output is complete).
     public func remove() throws {
+        log.close()
         do { try FileManager.default.removeItem(atPath: directory) } catch {
             throw JournalError(.io, FileIOError(path: directory, operation: "remove", error: error).description)
         }

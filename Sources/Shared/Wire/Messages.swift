@@ -31,6 +31,11 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public var featureCount: Int
     /// Shards carry file paths instead of bytes: coordinator and workers share a filesystem.
     public var sharedFilesystem: Bool
+    /// With a shared filesystem: the journal directory (absolute) where workers write shards' rows themselves
+    /// (`ShardAssignment.part`). It holds `job.id`, whose text is `jobID`: a worker that cannot read it there, or
+    /// cannot open it for writing (the part files are made alike), refuses the job naming the path. Nil: features
+    /// go back in results.
+    public var partsDirectory: String?
     /// How often each side sends a heartbeat when idle, milliseconds.
     public var heartbeatIntervalMilliseconds: Int
     /// Silence after which the worker considers the coordinator gone, milliseconds.
@@ -41,7 +46,8 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public init(
         jobID: String, weightsSHA256: String, weightsSize: Int, imageHeight: Int, imageWidth: Int,
         interpolation: String, preprocessing: String, layer: String, featureCount: Int, sharedFilesystem: Bool,
-        heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int, precision: String? = nil
+        partsDirectory: String? = nil, heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int,
+        precision: String? = nil
     ) {
         self.precision = precision
         self.jobID = jobID
@@ -54,6 +60,7 @@ public struct JobSpec: Codable, Sendable, Hashable {
         self.layer = layer
         self.featureCount = featureCount
         self.sharedFilesystem = sharedFilesystem
+        self.partsDirectory = partsDirectory
         self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
         self.peerTimeoutMilliseconds = peerTimeoutMilliseconds
     }
@@ -129,10 +136,13 @@ public struct ShardAssignment: Codable, Sendable, Equatable {
     public var start: Int
     public var filenames: [String]
     public var paths: [String]?
+    /// With a shared filesystem and a parts directory: where the worker writes the shard's rows itself.
+    public var part: PartRange?
     public init(
         jobID: String, shardID: Int, attempt: Int, sequence: Int, start: Int, filenames: [String],
-        paths: [String]? = nil
+        paths: [String]? = nil, part: PartRange? = nil
     ) {
+        self.part = part
         self.jobID = jobID
         self.shardID = shardID
         self.attempt = attempt
@@ -140,6 +150,27 @@ public struct ShardAssignment: Codable, Sendable, Equatable {
         self.start = start
         self.filenames = filenames
         self.paths = paths
+    }
+}
+
+/// A byte range of a journal part file (shared-filesystem mode): a shard's rows, `count × featureCount` float32
+/// little-endian values in shard order, a skipped image's row as zeros.
+///
+/// The worker `pwrite`s the rows at `offset` of the existing file `path` (never creating or truncating it),
+/// fsyncs, hashes the `size` bytes with SHA-256, and answers with a `ShardResult` carrying the same range in
+/// `written`, the hash, the skipped images with reasons and the input stamps, and an empty feature frame.
+public struct PartRange: Codable, Sendable, Equatable {
+    /// Absolute path of the part file, the same for coordinator and workers.
+    public var path: String
+    public var offset: Int
+    public var size: Int
+    /// SHA-256 (hex) of the bytes written; nil in an assignment.
+    public var sha256: String?
+    public init(path: String, offset: Int, size: Int, sha256: String? = nil) {
+        self.path = path
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
     }
 }
 
@@ -176,7 +207,8 @@ public struct UnreadableImage: Codable, Sendable, Equatable {
 }
 
 /// The features of one shard. Followed by one frame: float32 little-endian, (count − skipped) × featureCount
-/// values, rows in shard order with skipped images left out, each row in the layer's NHWC order.
+/// values, rows in shard order with skipped images left out, each row in the layer's NHWC order; or, when the
+/// worker wrote the rows into a part file itself (`written`), an empty frame.
 public struct ShardResult: Codable, Sendable, Equatable {
     public var jobID: String
     public var shardID: Int
@@ -190,10 +222,14 @@ public struct ShardResult: Codable, Sendable, Equatable {
     /// With paths: images whose read failed. A result with any is not the shard's features; the coordinator
     /// hands the shard out again (to another worker when there is one).
     public var unreadable: [UnreadableImage]?
+    /// Shared-filesystem mode: the part range the worker wrote (the assignment's) with the SHA-256 of its bytes.
+    public var written: PartRange?
     public init(
         jobID: String, shardID: Int, attempt: Int, start: Int, count: Int, featureCount: Int,
-        skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil
+        skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil,
+        written: PartRange? = nil
     ) {
+        self.written = written
         self.inputs = inputs
         self.unreadable = unreadable
         self.jobID = jobID

@@ -45,7 +45,7 @@ public struct WireLimits: Sendable {
 /// frames of their own, never inside JSON.
 public enum WireCodec {
     public static let magic: [UInt8] = Array("BNWK".utf8)
-    public static let protocolVersion: UInt16 = 3
+    public static let protocolVersion: UInt16 = 4
     static let headerSize = 8
 
     /// The frames of `message`, ready for `WireSocket.send` (a ROUTER prepends the peer's routing id).
@@ -159,8 +159,15 @@ public enum WireCodec {
                         && unreadable.reason.utf8.count <= 4096,
                     "result with an unreadable image out of range or with an over-long reason")
             }
-            let (expected, overflow) = result.rowCount.multipliedReportingOverflow(by: result.featureCount * 4)
+            var (expected, overflow) = result.rowCount.multipliedReportingOverflow(by: result.featureCount * 4)
             try check(!overflow && expected <= limits.maxFeatureBytes, "result with an oversized feature block")
+            if let written = result.written {
+                try check(
+                    written.offset >= 0 && written.size == result.count * result.featureCount * 4
+                        && written.sha256?.utf8.count == 64 && written.path.utf8.count <= 4096,
+                    "result with a written part range that does not hold its \(result.count) rows, or no hash")
+                expected = 0
+            }
             try check(
                 payload[0].count == expected,
                 "result for shard \(result.shardID) with \(payload[0].count) feature bytes, expected \(expected)")

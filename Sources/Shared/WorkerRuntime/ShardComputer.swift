@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import ImageFeatures
 import ImageInput
@@ -15,6 +16,8 @@ struct ComputedShard: Sendable {
     let session: Int
     let result: ShardResult
     let features: [UInt8]
+    /// Why the shard's rows could not be written into its part file (shared filesystem); the worker then leaves.
+    var failure: String? = nil
 }
 
 /// The compute threads of a worker: each takes a whole shard from an inbox, computes it with an extractor of its
@@ -166,10 +169,37 @@ final class ShardComputer: @unchecked Sendable {
                 skipped.append(SkippedImage(offset: offset, reason: error.reason))
             }
         }
-        let result = ShardResult(
+        var result = ShardResult(
             jobID: assignment.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
             count: count, featureCount: extractor.featureCount, skipped: skipped,
             inputs: assignment.paths == nil ? nil : stamps)
+        if let part = assignment.part {
+            // Shared filesystem: the rows go into the part file here, every image's row (zeros for a skipped
+            // one); only the range and its hash go back.
+            let rowBytes = extractor.featureCount * 4
+            var rows = [UInt8](repeating: 0, count: count * rowBytes)
+            let skippedOffsets = Set(skipped.map(\.offset))
+            var source = 0
+            for offset in 0..<count where !skippedOffsets.contains(offset) {
+                rows.replaceSubrange(
+                    (offset * rowBytes)..<((offset + 1) * rowBytes), with: features[source..<(source + rowBytes)])
+                source += rowBytes
+            }
+            guard part.size == rows.count else {
+                let why =
+                    "shard \(assignment.shardID): the part range of \(part.size) bytes does not hold its \(count) rows"
+                return ComputedShard(session: shard.session, result: result, features: [], failure: why)
+            }
+            do {
+                let sha256 = try rows.withUnsafeBytes { try InPlaceWrite.write($0, to: part.path, at: part.offset) }
+                result.written = PartRange(path: part.path, offset: part.offset, size: part.size, sha256: sha256)
+            } catch {
+                return ComputedShard(
+                    session: shard.session, result: result, features: [],
+                    failure: "cannot write shard \(assignment.shardID) into the part file: \(error)")
+            }
+            return ComputedShard(session: shard.session, result: result, features: [])
+        }
         return ComputedShard(session: shard.session, result: result, features: features)
     }
 }

@@ -232,6 +232,13 @@ public final class WorkerSession {
                 send(.tuneGradient(computed.gradient, values: computed.values))
             }
             for computed in computer.takeResults() where computed.session == session {
+                if let failure = computed.failure {
+                    // A part file this worker cannot write would fail again for every shard: leave, so that
+                    // the coordinator hands the shards to others at once.
+                    logger.error("\(failure)")
+                    send(.goodbye(Goodbye(reason: "\(configuration.name): \(failure)")))
+                    return .finished(.failed(failure))
+                }
                 send(.result(computed.result, features: computed.features))
                 held.remove(computed.result.shardID)
                 send(.request(ShardRequest(jobID: computed.result.jobID, status: status)))
@@ -454,6 +461,27 @@ public final class WorkerSession {
             return refuse(
                 "this worker computes \(extractor.featureCount) values per image, the job expects "
                     + "\(announced.featureCount)")
+        }
+        if let parts = announced.partsDirectory {
+            // Shared filesystem: this worker writes shards' rows into the journal's part files itself, so it must
+            // see the coordinator's journal directory (its job.id names this job) and be able to write there.
+            let token = (try? String(contentsOfFile: parts + "/job.id", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token == announced.jobID else {
+                return refuse(
+                    "worker \(configuration.name) cannot see the parts directory \(parts) of this job "
+                        + "(\(token == nil ? "no readable job.id there" : "its job.id names another job")); a shared "
+                        + "filesystem needs the same paths on the coordinator and every worker")
+            }
+            // The part files are made like job.id (by the coordinator, same mode): writing them is opening it so.
+            let probe = open(parts + "/job.id", O_WRONLY | O_CLOEXEC)
+            guard probe >= 0 else {
+                let reason = String(cString: strerror(errno))
+                return refuse(
+                    "worker \(configuration.name) cannot write into the parts directory \(parts) of this job: \(reason)"
+                )
+            }
+            close(probe)
         }
         job = announced
         computer.configure(jobID: announced.jobID, extractor: extractor)
