@@ -20,7 +20,7 @@ import PackageDescription
 //   FineTuning ◄─ VGG16, TopModel, ImageInput, Augmentation, HDF5, BLAS, FileIntegrity (block5 + top training)
 //   WorkerRuntime ◄─ ImageInput, ImageFeatures, VGG16, Wire, FileIntegrity, FineTuning (chunk gradients)
 //   DistributedTuning ◄─ FineTuning, Extraction (the local worker pool), Wire: fine-tuning across workers
-//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, CLI
+//   WorkerCommandLine ◄─ WorkerRuntime, Wire, BLAS, VGG16, CLI
 //   WeightsDownload ◄─ Reporting, FileIntegrity (and FoundationNetworking, Crypto): Keras' cache, HTTP fetch
 //   bottleneck-coordinator ◄─ Extraction, DistributedTuning, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
@@ -155,7 +155,7 @@ let package = Package(
         .target(
             name: "WorkerCommandLine",
             dependencies: [
-                "WorkerRuntime", "Wire", "BLAS", "CLI",
+                "WorkerRuntime", "Wire", "BLAS", "VGG16", "CLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -8,6 +8,7 @@ import VGG16
 extension Preprocessing: ExpressibleByArgument {}
 extension Interpolation: ExpressibleByArgument {}
 extension PoolingLayer: ExpressibleByArgument {}
+extension ConvPrecision: ExpressibleByArgument {}
 extension FeatureAssembly: ExpressibleByArgument {}
 
 /// `train --optimizer`: Keras' optimizers, with Keras' defaults.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLAS
 import CLI
 import Extraction
 import FileIntegrity
@@ -7,6 +8,7 @@ import ImageInput
 import Logging
 import Storage
 import TopModel
+import VGG16
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -128,6 +130,12 @@ struct EvaluateCommand: ParsableCommand {
         var request = ExtractionRequest(
             trainDirectory: images, weightsPath: weightsPath, outputPath: output, settings: settings, layer: layer,
             workers: workers, progress: progress.sink, cacheDirectory: cacheDir)
+        // The model's features were computed at its recorded precision; so are the images'.
+        guard let precision = ConvPrecision(rawValue: loaded.top.provenance.precision) else {
+            throw ReportedFailure("\(model): unknown precision \(loaded.top.provenance.precision) in its attributes")
+        }
+        if precision == .bf16 { try CPUFeatures.requireBF16() }
+        request.precision = precision
         // SIGINT / SIGTERM stop the extraction (its workers are told), so that the temporary directory is removed.
         let stop = ExtractionStop()
         request.stop = stop

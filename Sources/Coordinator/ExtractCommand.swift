@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLAS
 import CLI
 import Extraction
 import FileIntegrity
@@ -68,6 +69,16 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(help: "Pooling layer whose output is stored.")
     var layer: PoolingLayer = .block5_pool
+
+    @Option(
+        help: ArgumentHelp(
+            "The arithmetic of the convolutions: fp32 (default) or bf16 (needs the CPU flag avx512_bf16).",
+            discussion: """
+                bf16 rounds images and weights to bfloat16 and sums in fp32 (block5_pool features within 2e-2 of \
+                fp32, relative). Recorded in the feature file; remote workers must be started with the same \
+                --precision, and a resume must use the precision it started with.
+                """))
+    var precision: ConvPrecision = .fp32
 
     @Option(
         parsing: .unconditional,
@@ -249,6 +260,8 @@ struct ExtractCommand: ParsableCommand {
                 overwrite: force, recognises: FeatureFile.isFeatureFile)
         }
         try checkOutput(weights: weights)
+        // bf16 on a CPU without the flag: refused before any work, naming it (local workers compute here).
+        if precision == .bf16 && workers != 0 { try CPUFeatures.requireBF16() }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
         var settings = imageSettings!
@@ -281,6 +294,7 @@ struct ExtractCommand: ParsableCommand {
         request.verifyParts = verifyParts
         request.assembly = assemble
         request.maxWeightsTransfers = weightsTransfers
+        request.precision = precision
         // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
         // with 128 + the signal; a second one exits at once.
         let stop = ExtractionStop()

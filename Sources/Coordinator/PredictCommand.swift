@@ -73,15 +73,18 @@ struct PredictCommand: ParsableCommand {
         }
         guard let layer = PoolingLayer(rawValue: provenance.featureLayer),
             let interpolation = Interpolation(rawValue: provenance.interpolation),
-            let preprocessing = Preprocessing(rawValue: provenance.preprocess)
+            let preprocessing = Preprocessing(rawValue: provenance.preprocess),
+            let precision = ConvPrecision(rawValue: provenance.precision)
         else {
-            throw ReportedFailure("\(model): unknown feature layer, interpolation or preprocessing in its attributes")
+            throw ReportedFailure(
+                "\(model): unknown feature layer, interpolation, preprocessing or precision in its attributes")
         }
         let settings = ImageSettings(
             height: provenance.imageHeight, width: provenance.imageWidth, interpolation: interpolation,
             preprocessing: preprocessing)
         let extractor = try FeatureExtractor(
-            weights: vgg, settings: settings, layer: layer, threads: ProcessInfo.processInfo.activeProcessorCount)
+            weights: vgg, settings: settings, layer: layer, threads: ProcessInfo.processInfo.activeProcessorCount,
+            precision: precision)
         guard extractor.featureShape == topModel.featureShape else {
             throw ReportedFailure(
                 "\(model) expects features \(topModel.featureShape), the weights give \(extractor.featureShape)")

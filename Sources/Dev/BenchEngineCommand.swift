@@ -154,6 +154,3 @@ struct BenchEngineCommand: ParsableCommand {
         return result
     }
 }
-
-// `--precision`: a fixed set of values, parsed as the enum (`--help` lists them).
-extension ConvPrecision: ExpressibleByArgument {}

@@ -5,7 +5,8 @@ import WorkerCommandLine
 ///
 /// `--shard-delay-ms N` waits N ms before each shard: a slow worker for tests of reassignment, duplicates
 /// and progress. `--die-after-chunks N` kills the worker with SIGKILL on its N-th fine-tuning chunk;
-/// `--forget-images-after-chunks N` drops the images it holds after its N-th one.
+/// `--forget-images-after-chunks N` drops the images it holds after its N-th one. `--withhold-cpu-flag
+/// avx512_bf16` treats that CPU flag as missing, so that a test sees the refusal of bf16 on a CPU that has it.
 struct DevWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -22,6 +23,9 @@ struct DevWorkerCommand: ParsableCommand {
     @Option(help: "Forget the images held after the N-th fine-tuning chunk (a worker that lost its state).")
     var forgetImagesAfterChunks: Int?
 
+    @Option(help: "A /proc/cpuinfo flag to treat as missing, e.g. avx512_bf16 (repeatable).")
+    var withholdCpuFlag: [String] = []
+
     func validate() throws {
         if shardDelayMs < 0 { throw ValidationError("--shard-delay-ms must not be negative") }
         if let dieAfterChunks, dieAfterChunks < 1 { throw ValidationError("--die-after-chunks must be 1 or more") }
@@ -30,6 +34,7 @@ struct DevWorkerCommand: ParsableCommand {
     func run() throws {
         try options.run(
             selfCheckArguments: ["worker", "--blas-selfcheck"], shardDelayMilliseconds: shardDelayMs,
-            exitAfterChunks: dieAfterChunks, forgetImagesAfterChunks: forgetImagesAfterChunks)
+            exitAfterChunks: dieAfterChunks, forgetImagesAfterChunks: forgetImagesAfterChunks,
+            withheldCPUFlags: withholdCpuFlag)
     }
 }

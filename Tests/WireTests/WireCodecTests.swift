@@ -60,6 +60,13 @@ struct WireCodecTests {
                 jobID: "job-1", step: 3, position: 1, lossBits: Float(0.25).bitPattern, correct: 1, count: 2,
                 valueCount: 1),
             values: FloatFrame.bytes([[0.5]])),
+        .welcome(
+            Welcome(
+                job: JobSpec(
+                    jobID: "job-2", weightsSHA256: sha, weightsSize: 1234, imageHeight: 224, imageWidth: 224,
+                    interpolation: "nearest", preprocessing: "caffe", layer: "block5_pool", featureCount: 25088,
+                    sharedFilesystem: false, heartbeatIntervalMilliseconds: 1000, peerTimeoutMilliseconds: 10_000,
+                    precision: "bf16"))),
     ]
 
     @Test("every message kind survives an encode/decode round trip")
@@ -68,6 +75,13 @@ struct WireCodecTests {
             #expect(try WireCodec.decode(WireCodec.encode(message)) == message, "\(message.kind)")
         }
         #expect(Set(Self.samples.map(\.kind)) == Set(MessageKind.allCases))
+    }
+
+    @Test("a job spec without a precision (an earlier coordinator's) decodes as fp32's nil")
+    func jobSpecWithoutPrecision() throws {
+        let json = try JSONEncoder().encode(Self.job)
+        #expect(!String(decoding: json, as: UTF8.self).contains("precision"))
+        #expect(try JSONDecoder().decode(JobSpec.self, from: json).precision == nil)
     }
 
     @Test("fine-tuning messages whose frames disagree with their headers are refused; float frames round-trip exactly")

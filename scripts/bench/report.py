@@ -6,6 +6,8 @@ other processes sharing the cores; ours counts the coordinator and every worker)
 the feature cross-checks. Then the conv base's per-layer GFLOP/s on one thread.
 """
 import json
+import os
+import statistics
 import sys
 
 
@@ -64,8 +66,60 @@ def main():
           "\nimg/CPU-s: images per CPU-second (all our processes; ORT's process). fast vs ref: the default"
           " algorithm against im2col+sgemm on random images; ORT vs ours: the two engines' features on the"
           " same JPEGs; both max |difference| / max |reference|.")
+    ratios(out, repeats, sizes, summary)
     with open(f"{out}/summary.json", "w") as handle:
         json.dump(summary, handle)
+
+
+def spread(values):
+    """min / median / max of a list, as text."""
+    ordered = sorted(values)
+    return f"{ordered[0]:6.1f} {statistics.median(ordered):6.1f} {ordered[-1]:6.1f}"
+
+
+def ratios(out, repeats, sizes, summary):
+    """Our fp32 against ORT, our bf16 against OpenVINO's bf16 (and OpenVINO's f32 when run): images/s as
+    min / median / max of the rounds, and the ratio of the best rounds."""
+    rounds = range(1, repeats + 1)
+    if not os.path.exists(f"{out}/extract-bf16-{sizes[0]}-1.json"):
+        return
+    print(f"\nimages/s, min / median / max of {repeats} rounds; ratio: best round against best round")
+    head = f"{'size':>5} {'engine':<22} {'min':>6} {'median':>6} {'max':>6}   ratio"
+    print(head)
+    print("-" * len(head))
+    for size in sizes:
+        ours = [load(f"{out}/extract-{size}-{r}.json") for r in rounds]
+        ort = [load(f"{out}/ort-{size}-{r}.json") for r in rounds]
+        images = ort[0]["images"]
+        ours_bf16 = [load(f"{out}/extract-bf16-{size}-{r}.json") for r in rounds]
+        if any(o["exit_status"] != 0 for o in ours + ours_bf16):
+            print(f"{size}: extract failed (see {out}/extract-*{size}-*.json.stderr)")
+            continue
+        ovino = [load(f"{out}/openvino-bf16-{size}-{r}.json") for r in rounds]
+        ov_f32_paths = [f"{out}/openvino-f32-{size}-{r}.json" for r in rounds]
+        ov_f32 = [load(p) for p in ov_f32_paths if os.path.exists(p)]
+        rows = [
+            ("ours fp32 (end to end)", [images / o["wall_seconds"] for o in ours]),
+            ("ORT fp32 (inference)", [o["images_per_second"] for o in ort]),
+            ("ours bf16 (end to end)", [images / o["wall_seconds"] for o in ours_bf16]),
+            ("OpenVINO bf16 (infer.)", [o["images_per_second"] for o in ovino]),
+        ]
+        if ov_f32:
+            rows.append(("OpenVINO f32 (infer.)", [o["images_per_second"] for o in ov_f32]))
+        for name, values in rows:
+            ratio = ""
+            if name.startswith("ours fp32"):
+                ratio = f"{max(values) / max(rows[1][1]):5.2f} of ORT"
+            elif name.startswith("ours bf16"):
+                ratio = f"{max(values) / max(rows[3][1]):5.2f} of OpenVINO bf16"
+            print(f"{size:>5} {name:<22} {spread(values)}   {ratio}")
+        rss = max(o["worker_peak_rss_mib"] for o in ours_bf16)
+        error = max(o["max_relative_error_vs_extract"] for o in ovino)
+        print(f"{size:>5} bf16 worker peak RSS {rss:.0f} MiB; OpenVINO bf16 vs our bf16 features: {error:.1e} "
+              f"(OpenVINO {ovino[0]['openvino']}, execution precision {ovino[0]['execution_precision']})")
+        summary.setdefault(size, {}).update({
+            "ours_bf16": max(rows[2][1]), "openvino_bf16": max(rows[3][1]),
+            "bf16_ratio": max(rows[2][1]) / max(rows[3][1]), "bf16_worker_peak_rss_mib": rss})
 
 
 if __name__ == "__main__":

@@ -55,14 +55,21 @@ package final class BF16PackedMatrix: Sendable {
 }
 
 /// `bf16gemm` with B packed beforehand: `C = A · B + beta · C`, A `[m, b.k]`, C `[m, b.n]`; the same result,
-/// bit for bit, as `bf16gemm` on the unpacked B. Single-threaded; allocates its workspace for A.
+/// bit for bit, as `bf16gemm` on the unpacked B. Single-threaded.
+///
+/// `workspace` (`bf16GEMMWorkspaceCount` halves, used by one thread at a time) holds A's packed panels; nil
+/// allocates one for this call. Callers that multiply often (a conv base) keep one per thread.
 package func bf16gemm(
     m: Int, _ a: UnsafePointer<Float>, lda: Int? = nil, _ b: BF16PackedMatrix, beta: Float = 0,
-    _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+    _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, workspace: UnsafeMutablePointer<UInt16>? = nil
 ) {
     precondition(m >= 0 && m <= Int(Int32.max), "bf16gemm: sizes out of range")
-    let workspace = UnsafeMutablePointer<UInt16>.allocate(capacity: bn_bf16_gemm_workspace_count())
-    defer { workspace.deallocate() }
+    let own = workspace == nil ? UnsafeMutablePointer<UInt16>.allocate(capacity: bf16GEMMWorkspaceCount) : nil
+    defer { own?.deallocate() }
     bn_bf16_gemm_packed(
-        Int32(m), Int32(b.n), Int32(b.k), a, Int32(lda ?? b.k), b.packed, beta, c, Int32(ldc ?? b.n), workspace)
+        Int32(m), Int32(b.n), Int32(b.k), a, Int32(lda ?? b.k), b.packed, beta, c, Int32(ldc ?? b.n),
+        (workspace ?? own)!)
 }
+
+/// Halves (UInt16) of the workspace `bf16gemm` packs A into: the same for every size (under 1 MiB).
+package var bf16GEMMWorkspaceCount: Int { bn_bf16_gemm_workspace_count() }

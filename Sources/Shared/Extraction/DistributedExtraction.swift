@@ -176,7 +176,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
             pool = try LocalWorkerPool(
                 count: workerCount, endpoint: localEndpoint, threads: threads, cacheDirectory: request.cacheDirectory,
-                giveUpAfter: max(10, request.workerTimeout * 3), extraArguments: localWorkerKeys?.arguments ?? [],
+                giveUpAfter: max(10, request.workerTimeout * 3),
+                extraArguments: (localWorkerKeys?.arguments ?? []) + ["--precision", request.precision.rawValue],
                 logger: logger)
             coordinator.attach(pool!)
             logger.info("started \(workerCount) local workers with \(threads) threads each")
@@ -207,6 +208,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     do {
         var attributes = inputs.attributes
         attributes.provenance = journal.manifest.provenance
+        attributes.precision = request.precision.rawValue
         switch request.assembly {
         case .copy:
             written = try assembleFeatureFile(

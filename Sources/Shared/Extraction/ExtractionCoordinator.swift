@@ -144,7 +144,7 @@ final class ExtractionCoordinator {
             featureCount: inputs.featureCount, sharedFilesystem: request.sharedFilesystem,
             partsDirectory: request.sharedFilesystem ? OutputCheck.resolve(journal.directory) : nil,
             heartbeatIntervalMilliseconds: Int(request.heartbeatInterval * 1000),
-            peerTimeoutMilliseconds: Int(request.workerTimeout * 1000))
+            peerTimeoutMilliseconds: Int(request.workerTimeout * 1000), precision: request.precision.rawValue)
     }
 
     func attach(_ pool: LocalWorkerPool) { localWorkers = pool }
@@ -343,6 +343,16 @@ final class ExtractionCoordinator {
                     + "run the same build of bottleneck on both sides"
                 logger.warning("refusing a worker: \(reason)")
                 send(.reject(Rejection(reason: reason)), to: identity)
+                return
+            }
+            guard profile.precision == request.precision.rawValue else {
+                let reason =
+                    "this job computes in \(request.precision.rawValue), the worker \(hello.workerName) in "
+                    + "\(profile.precision): precision (job \(request.precision.rawValue), worker \(profile.precision)); "
+                    + "start the worker with the job's precision setting"
+                logger.warning("refusing a worker: \(reason)")
+                send(.reject(Rejection(reason: reason)), to: identity)
+                if request.bindEndpoints.isEmpty { fatal = ExtractionError(.failed, reason) }
                 return
             }
             if let expected = computeProfile {

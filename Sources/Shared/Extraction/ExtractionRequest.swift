@@ -66,6 +66,9 @@ public struct ExtractionRequest: Sendable {
     public var maxWeightsTransfers: Int = 4
     /// Reads of one image that may fail (I/O errors, not decode errors) before the job fails.
     public var maxReadAttempts: Int = 3
+    /// The arithmetic of the convolutions; every worker must compute in it (its compute profile says so), and a
+    /// resume must find the precision its journal recorded.
+    public var precision: ConvPrecision = .fp32
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
     /// the tail is short), at most 32 images per shard for large ones, and a multiple of 4 (workers compute the

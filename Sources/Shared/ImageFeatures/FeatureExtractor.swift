@@ -20,17 +20,24 @@ import VGG16
 public final class FeatureExtractor {
     public let settings: ImageSettings
     public let layer: PoolingLayer
+    /// The arithmetic of the convolutions (`ConvBase.precision`).
+    public let precision: ConvPrecision
     private let convBases: [ConvBase]
     private let decodeQueue = DispatchQueue(label: "bottleneck.decode")
     private let lookahead: Int
 
-    public init(weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, threads: Int = 1) throws {
+    /// `precision` `.bf16` throws `MissingCPUFeature` on a CPU without avx512_bf16 (never falls back to fp32).
+    public init(
+        weights: VGG16Weights, settings: ImageSettings, layer: PoolingLayer, threads: Int = 1,
+        precision: ConvPrecision = .fp32
+    ) throws {
         BLASThreads.set(1)
         self.settings = settings
         self.layer = layer
+        self.precision = precision
         let first = try ConvBase(
             weights: weights, imageHeight: settings.height, imageWidth: settings.width, output: layer,
-            batch: ConvBase.recommendedBatch)
+            batch: ConvBase.recommendedBatch, precision: precision)
         convBases = [first] + (1..<max(1, threads)).map { _ in ConvBase(sharingWeightsWith: first) }
         lookahead = (convBases.count + 1) * first.batch
     }
@@ -38,6 +45,7 @@ public final class FeatureExtractor {
     private init(sharingWeightsWith other: FeatureExtractor) {
         settings = other.settings
         layer = other.layer
+        precision = other.precision
         convBases = [ConvBase(sharingWeightsWith: other.convBases[0])]
         lookahead = 2 * convBases[0].batch
     }
@@ -54,8 +62,6 @@ public final class FeatureExtractor {
     public static var kernelSet: String { BLASKernels.coreName }
     /// Images whose last layers a conv base computes together.
     public static var grouping: Int { ConvBase.recommendedBatch }
-    /// The arithmetic of the convolutions; "fp32" is the only one today.
-    public static let precision = "fp32"
     /// Versions of the libraries that decide this process's features, by name: "openblas" (its configuration
     /// string), "libjpeg-turbo", "libpng".
     public static var libraryVersions: [String: String] {

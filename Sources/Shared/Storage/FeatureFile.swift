@@ -60,7 +60,8 @@ public final class FeatureFile {
                 imageHeight: try a.int("image_height"), imageWidth: try a.int("image_width"),
                 preprocess: try a.string("preprocess"), interpolation: try a.string("interpolation"),
                 layer: try a.string("layer"), weightsSHA256: try a.string("weights_sha256"),
-                model: try a.string("model"), dataFormat: try a.string("data_format"))
+                model: try a.string("model"), dataFormat: try a.string("data_format"),
+                precision: a.contains("precision") ? try a.string("precision") : "fp32")
             let classNames = try root.dataset("class_names").readStrings()
             let splits = try root.memberNames().filter { root.isGroup($0) && root.exists("\($0)/features") }
             return FeatureFile(path: path, file: file, classNames: classNames, attributes: attributes, splits: splits)

@@ -18,12 +18,15 @@ public struct FeatureFileAttributes: Sendable, Codable, Hashable {
     public var dataFormat: String
     /// What the features were computed under; nil only for a file without rows computed (no images).
     public var provenance: ComputeProfile?
+    /// The arithmetic of the convolutions, "fp32" or "bf16" (root attribute `precision`; absent means fp32).
+    public var precision: String
 
     public init(
         imageHeight: Int, imageWidth: Int, preprocess: String, interpolation: String, layer: String,
         weightsSHA256: String, model: String = "vgg16", dataFormat: String = "channels_last",
-        provenance: ComputeProfile? = nil
+        provenance: ComputeProfile? = nil, precision: String = "fp32"
     ) {
+        self.precision = precision
         self.provenance = provenance
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth

@@ -52,6 +52,7 @@ public final class FeatureFileWriter {
             try root.set("interpolation", string: attributes.interpolation)
             try root.set("data_format", string: attributes.dataFormat)
             try root.set("weights_sha256", string: attributes.weightsSHA256)
+            try root.set("precision", string: attributes.precision)
             for (name, value) in attributes.provenance?.attributes ?? [] { try root.set(name, string: value) }
             try file.root.writeStrings("class_names", classNames)
         } catch let error as HDF5Error {

@@ -42,7 +42,7 @@ extension FeatureProvenance {
         self.init(
             featureLayer: attributes.layer, imageHeight: attributes.imageHeight, imageWidth: attributes.imageWidth,
             preprocess: attributes.preprocess, interpolation: attributes.interpolation,
-            weightsSHA256: attributes.weightsSHA256)
+            weightsSHA256: attributes.weightsSHA256, precision: attributes.precision)
     }
 
     /// Human-readable differences from a feature file's attributes (empty when the features were made the
@@ -57,6 +57,7 @@ extension FeatureProvenance {
         compare("preprocess", preprocess, attributes.preprocess)
         compare("interpolation", interpolation, attributes.interpolation)
         compare("weights sha256", weightsSHA256, attributes.weightsSHA256)
+        compare("precision", precision, attributes.precision)
         return out
     }
 }

@@ -61,6 +61,7 @@ extension TopModel {
             try a.set("bottleneck_preprocess", string: provenance.preprocess)
             try a.set("bottleneck_interpolation", string: provenance.interpolation)
             try a.set("bottleneck_weights_sha256", string: provenance.weightsSHA256)
+            try a.set("bottleneck_precision", string: provenance.precision)
             try file.flush()
             try file.closeChecked()
         } catch {
@@ -167,7 +168,8 @@ extension TopModel {
                 imageHeight: try a.int("bottleneck_image_height"),
                 imageWidth: try a.int("bottleneck_image_width"), preprocess: try a.string("bottleneck_preprocess"),
                 interpolation: try a.string("bottleneck_interpolation"),
-                weightsSHA256: try a.string("bottleneck_weights_sha256"))
+                weightsSHA256: try a.string("bottleneck_weights_sha256"),
+                precision: a.contains("bottleneck_precision") ? try a.string("bottleneck_precision") : "fp32")
             let weights = try TopModelWeights(
                 inputs: inputs, hidden: hidden, classes: classes, hiddenKernel: k1.values, hiddenBias: b1.values,
                 outputKernel: k2.values, outputBias: b2.values)

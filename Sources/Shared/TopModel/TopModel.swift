@@ -15,17 +15,38 @@ public struct FeatureProvenance: Sendable, Codable, Equatable {
     public var interpolation: String
     /// SHA-256 (hex) of the convolutional base's weights file.
     public var weightsSHA256: String
+    /// The arithmetic of the convolutions that computed the features, "fp32" or "bf16": images given to the
+    /// model are computed at it.
+    public var precision: String
 
     public init(
         featureLayer: String, imageHeight: Int, imageWidth: Int, preprocess: String, interpolation: String,
-        weightsSHA256: String
+        weightsSHA256: String, precision: String = "fp32"
     ) {
+        self.precision = precision
         self.featureLayer = featureLayer
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth
         self.preprocess = preprocess
         self.interpolation = interpolation
         self.weightsSHA256 = weightsSHA256
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case featureLayer, imageHeight, imageWidth, preprocess, interpolation, weightsSHA256, precision
+    }
+
+    /// Decodes a provenance; one without `precision` (written before bf16 existed) is fp32.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            featureLayer: try c.decode(String.self, forKey: .featureLayer),
+            imageHeight: try c.decode(Int.self, forKey: .imageHeight),
+            imageWidth: try c.decode(Int.self, forKey: .imageWidth),
+            preprocess: try c.decode(String.self, forKey: .preprocess),
+            interpolation: try c.decode(String.self, forKey: .interpolation),
+            weightsSHA256: try c.decode(String.self, forKey: .weightsSHA256),
+            precision: try c.decodeIfPresent(String.self, forKey: .precision) ?? "fp32")
     }
 }
 

@@ -153,7 +153,8 @@ public final class ConvBase {
         self.groupStages = groupLeaders.map { leader in
             [leader] + (1..<(groupLeaders.isEmpty ? 1 : batch)).map { _ in ConvStage(sharingWeightsOf: leader) }
         }
-        self.scratch = ConvScratch(floats: (stages + groupLeaders).map(\.scratchFloats).max() ?? 0)
+        self.scratch = ConvScratch(
+            floats: (stages + groupLeaders).map(\.scratchFloats).max() ?? 0, precision: precision)
         self.padding = allocateFloats(groupedFrom < plans.count ? height * width * inChannels : 1)
     }
 
@@ -249,7 +250,7 @@ public final class ConvBase {
         batch = other.batch
         stages = other.stages.map(ConvStage.init(sharingWeightsOf:))
         groupStages = other.groupStages.map { $0.map(ConvStage.init(sharingWeightsOf:)) }
-        scratch = ConvScratch(floats: other.scratch.count)
+        scratch = ConvScratch(floats: other.scratch.count, precision: other.precision)
         padding = allocateFloats(batch > 1 ? other.featureCount : 1)
     }
 

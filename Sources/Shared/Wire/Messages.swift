@@ -40,12 +40,16 @@ public struct JobSpec: Codable, Sendable, Hashable {
     public var heartbeatIntervalMilliseconds: Int
     /// Silence after which the worker considers the coordinator gone, milliseconds.
     public var peerTimeoutMilliseconds: Int
+    /// `VGG16.ConvPrecision` raw value ("fp32", "bf16"); nil means fp32 (a coordinator of an earlier build).
+    public var precision: String?
 
     public init(
         jobID: String, weightsSHA256: String, weightsSize: Int, imageHeight: Int, imageWidth: Int,
         interpolation: String, preprocessing: String, layer: String, featureCount: Int, sharedFilesystem: Bool,
-        partsDirectory: String? = nil, heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int
+        partsDirectory: String? = nil, heartbeatIntervalMilliseconds: Int, peerTimeoutMilliseconds: Int,
+        precision: String? = nil
     ) {
+        self.precision = precision
         self.jobID = jobID
         self.weightsSHA256 = weightsSHA256
         self.weightsSize = weightsSize

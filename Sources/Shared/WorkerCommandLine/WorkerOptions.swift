@@ -3,6 +3,7 @@ import BLAS
 import CLI
 import Foundation
 import Logging
+import VGG16
 import Wire
 import WorkerRuntime
 
@@ -51,6 +52,12 @@ public struct WorkerOptions: ParsableArguments {
     @Flag(help: ArgumentHelp("Check this process' OpenBLAS sgemm and print its kernel set.", visibility: .hidden))
     public var blasSelfcheck = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The arithmetic of the convolutions: fp32 (default) or bf16 (needs the CPU flag avx512_bf16).",
+            discussion: "A coordinator refuses a worker whose precision is not its job's."))
+    public var precision: ConvPrecision = .fp32
+
     @OptionGroup public var common: CommonOptions
 
     @Option(help: "This worker's CURVE key pair (from `bottleneck-coordinator keygen`).")
@@ -77,11 +84,20 @@ public struct WorkerOptions: ParsableArguments {
     /// `selfCheckArguments` make this executable run the self-check in the child that `BLASKernelChoice`
     /// starts. `shardDelayMilliseconds` slows every shard down, `exitAfterChunks` kills the
     /// process on its this-many-th fine-tuning chunk (developer tool only).
+    ///
+    /// `withheldCPUFlags` are /proc/cpuinfo flags this process treats as missing (developer tool only: it lets a
+    /// test see the refusal of bf16 on a CPU that has the flag).
     public func run(
         selfCheckArguments: [String], shardDelayMilliseconds: Int = 0, exitAfterChunks: Int? = nil,
-        forgetImagesAfterChunks: Int? = nil
+        forgetImagesAfterChunks: Int? = nil, withheldCPUFlags: [String] = []
     ) throws -> Never {
         if blasSelfcheck { throw ExitCode(BLASKernelChoice.runSelfCheck()) }
+        if precision == .bf16 {
+            // Refused before connecting, naming the flag; never a fall-back to fp32.
+            let missing =
+                CPUFeatures.missingForBF16 + withheldCPUFlags.filter { !CPUFeatures.missingForBF16.contains($0) }
+            if !missing.isEmpty { throw MissingCPUFeature(missingFlags: missing) }
+        }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.worker")
         BLASKernelChoice.apply(mode: blasCoretype, selfCheckArguments: selfCheckArguments, logger: logger)
@@ -95,6 +111,7 @@ public struct WorkerOptions: ParsableArguments {
             exitAfterChunks: exitAfterChunks)
         configuration.forgetImagesAfterChunks = forgetImagesAfterChunks
         configuration.security = security
+        configuration.precision = precision
         let session = WorkerSession(configuration: configuration, logger: logger)
         // SIGTERM (and SIGINT): leave the job cleanly; a second one ends the process at once.
         let stopRequest = session.stopRequest
@@ -115,3 +132,6 @@ public struct WorkerOptions: ParsableArguments {
         _exit(outcome.exitCode)
     }
 }
+
+// `--precision`: a fixed set of values, parsed as the enum (`--help` lists them).
+extension ConvPrecision: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import Foundation
 import Reporting
+import VGG16
 import Wire
 
 /// How a worker process connects and behaves; built from `bottleneck-worker`'s command line.
@@ -22,6 +23,9 @@ public struct WorkerConfiguration: Sendable {
     public var security: SocketSecurity = .plaintext
     /// Milliseconds to wait before computing each shard: simulates a slow worker in tests and demos.
     public var shardDelayMilliseconds: Int
+    /// The arithmetic of the convolutions; part of the compute profile, so a job of another precision refuses
+    /// this worker.
+    public var precision: ConvPrecision = .fp32
     /// Developer hook (`bottleneck-dev worker` only): the process kills itself with SIGKILL on receiving its
     /// this-many-th fine-tuning chunk, as a worker that dies mid-step. nil: never.
     public var exitAfterChunks: Int?

@@ -68,14 +68,14 @@ public final class WorkerSession {
     private var hello: Hello {
         Hello(
             workerName: configuration.name, pid: Int(getpid()), threads: configuration.computeThreads,
-            computeProfile: Self.computeProfile)
+            computeProfile: Self.computeProfile(precision: configuration.precision))
     }
 
-    /// What decides the bytes of this process's features, as the coordinator records it.
-    public static var computeProfile: ComputeProfile {
+    /// What decides the bytes of this process's features at `precision`, as the coordinator records it.
+    public static func computeProfile(precision: ConvPrecision) -> ComputeProfile {
         ComputeProfile(
             kernelSet: FeatureExtractor.kernelSet, grouping: FeatureExtractor.grouping,
-            precision: FeatureExtractor.precision, buildVersion: BuildVersion.current,
+            precision: precision.rawValue, buildVersion: BuildVersion.current,
             libraries: FeatureExtractor.libraryVersions)
     }
 
@@ -442,11 +442,18 @@ public final class WorkerSession {
         let settings = ImageSettings(
             height: announced.imageHeight, width: announced.imageWidth, interpolation: interpolation,
             preprocessing: preprocessing)
+        let precision = configuration.precision
+        guard (announced.precision ?? ConvPrecision.fp32.rawValue) == precision.rawValue else {
+            return refuse(
+                "the job computes in \(announced.precision ?? "fp32"), this worker in \(precision.rawValue) "
+                    + "(its precision setting)")
+        }
         let extractor: FeatureExtractor
         do {
             let weights = try VGG16Weights.load(path: weightsPath)
             // One conv base per compute thread, each computing whole shards (see `ShardComputer`).
-            extractor = try FeatureExtractor(weights: weights, settings: settings, layer: layer, threads: 1)
+            extractor = try FeatureExtractor(
+                weights: weights, settings: settings, layer: layer, threads: 1, precision: precision)
         } catch {
             return refuse("cannot set up the job: \(error)")
         }

@@ -1,18 +1,25 @@
 import BLAS
 
-/// One scratch buffer shared by the stages of a `ConvBase` (they run one after another).
+/// One scratch buffer shared by the stages of a `ConvBase` (they run one after another), and in bf16 the
+/// workspace of its bf16 products: allocated once per conv base, i.e. once per compute thread.
 final class ConvScratch {
     let floats: UnsafeMutablePointer<Float>
     let count: Int
+    /// `bf16gemm`'s packing workspace (`bf16GEMMWorkspaceCount` halves) in bf16; nil in fp32.
+    let bf16Workspace: UnsafeMutablePointer<UInt16>?
     /// The packing workspace of the fp32 Winograd products (`packedSGEMM`).
     let productWorkspace = PackedSGEMMWorkspace()
 
-    init(floats count: Int) {
+    init(floats count: Int, precision: ConvPrecision = .fp32) {
         self.count = max(1, count)
         floats = allocateFloats(self.count)
+        bf16Workspace = precision == .bf16 ? .allocate(capacity: bf16GEMMWorkspaceCount) : nil
     }
 
-    deinit { floats.deallocate() }
+    deinit {
+        floats.deallocate()
+        bf16Workspace?.deallocate()
+    }
 }
 
 /// 64-byte aligned, zeroed floats; free with `deallocate()`.
@@ -25,6 +32,7 @@ func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
 /// of several threads (never written after init, so safe to read from any thread).
 final class StageWeights: @unchecked Sendable {
     let bias: UnsafeMutablePointer<Float>
+    /// The fp32 kernel; a single float in bf16, where only `packed` is multiplied.
     let kernel: UnsafeMutablePointer<Float>
     /// With `ConvPrecision.bf16`: the kernel's product matrices packed in bf16 (`.direct`: one; Winograd: one
     /// per point); empty in fp32.
@@ -227,7 +235,13 @@ final class ConvStage {
             }
             scratch.deallocate()
         }
-        weights = StageWeights(bias: bias, kernel: kernel, packed: packed, fp32Packed: fp32Packed)
+        if packed.isEmpty {
+            weights = StageWeights(bias: bias, kernel: kernel, packed: packed, fp32Packed: fp32Packed)
+        } else {
+            // bf16 multiplies only the packed matrices: the fp32 kernel is not kept beside them.
+            kernel.deallocate()
+            weights = StageWeights(bias: bias, kernel: allocateFloats(1), packed: packed, fp32Packed: fp32Packed)
+        }
     }
 
     /// The same layer with its own input buffer, sharing `other`'s read-only weights.
@@ -261,7 +275,9 @@ final class ConvStage {
     func run(scratch: ConvScratch, into destination: UnsafeMutablePointer<Float>, rowStride: Int) {
         precondition(scratch.count >= scratchFloats)
         switch tileSide {
-        case 1: runDirect(scratch: scratch.floats, into: destination, rowStride: rowStride)
+        case 1:
+            runDirect(
+                scratch: scratch.floats, workspace: scratch.bf16Workspace, into: destination, rowStride: rowStride)
         case 2:
             runWinograd(
                 WinogradF2.self, inputs: [input], scratch: scratch, into: [destination], rowStride: rowStride)
@@ -300,7 +316,8 @@ final class ConvStage {
     // MARK: - Direct: im2col + sgemm
 
     private func runDirect(
-        scratch: UnsafeMutablePointer<Float>, into destination: UnsafeMutablePointer<Float>, rowStride: Int
+        scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<UInt16>?,
+        into destination: UnsafeMutablePointer<Float>, rowStride: Int
     ) {
         let depth = 9 * inChannels
         let tapRow = 3 * inChannels
@@ -325,7 +342,7 @@ final class ConvStage {
                 }
             }
             if let packed = weights.packed.first {
-                bf16gemm(m: rows * width, columns, packed, products)
+                bf16gemm(m: rows * width, columns, packed, products, workspace: workspace)
             } else {
                 sgemm(m: rows * width, n: channels, k: depth, columns, kernel, products)
             }

@@ -113,7 +113,8 @@ extension ConvStage {
                         products + xi * allTiles * cout)
                 } else {
                     bf16gemm(
-                        m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout)
+                        m: allTiles, transformed + xi * allTiles * cin, packed[xi], products + xi * allTiles * cout,
+                        workspace: convScratch.bf16Workspace)
                 }
             }
             for (slot, destination) in destinations.enumerated() {
