@@ -277,7 +277,11 @@ public final class WorkerSession {
                 logger.warning("no word from the coordinator for \(Int(silent)) s")
                 return .reconnect
             }
-            if !configuration.persistent && Date().timeIntervalSince(lastContact) >= configuration.giveUpAfter {
+            // The give-up time is for reaching a coordinator; once this worker holds a job, the job's peer timeout
+            // says how long the coordinator may be silent (a fine-tuning coordinator is, while it validates).
+            if !configuration.persistent && job == nil
+                && Date().timeIntervalSince(lastContact) >= configuration.giveUpAfter
+            {
                 return .reconnect
             }
         }
