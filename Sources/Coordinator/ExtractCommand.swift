@@ -154,14 +154,7 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Weights cache directory of the local workers.")
     var cacheDir: String?
 
-    @Option(help: "This coordinator's CURVE key pair (from `keygen`); turns on encryption and the allow-list.")
-    var curveKey: String?
-
-    @Option(help: "Directory of the .pub files of the workers allowed in (with --curve-key).")
-    var authorizedWorkers: String?
-
-    @Flag(help: "Allow binding a non-loopback address without CURVE (warned about on every start).")
-    var insecure = false
+    @OptionGroup var curve: CurveOptions
 
     @OptionGroup var common: CommonOptions
 
@@ -196,16 +189,7 @@ struct ExtractCommand: ParsableCommand {
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
         }
-        if (curveKey == nil) != (authorizedWorkers == nil) {
-            throw ValidationError("--curve-key and --authorized-workers go together")
-        }
-        if curveKey == nil {
-            for endpoint in bind {
-                if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(CommandLineRunner.message(for: refusal))
-                }
-            }
-        }
+        try curve.validate(binding: bind)
     }
 
     private var imageSettings: ImageSettings? {
@@ -283,13 +267,11 @@ struct ExtractCommand: ParsableCommand {
             bindEndpoints: bind, shardSize: shardSize, restart: restart, keepParts: keepParts,
             sharedFilesystem: sharedFilesystem, workerTimeout: workerTimeout, heartbeatInterval: heartbeatInterval,
             progress: progress.sink, cacheDirectory: cacheDir)
-        if let curveKey, let authorizedWorkers {
-            request.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorizedWorkers)
-        }
+        request.curve = try curve.serverSetup()
         request.trainList = trainList
         request.validationList = validationList
         request.listDirectory = directory
-        request.insecure = insecure
+        request.insecure = curve.insecure
         request.trustInputs = trustInputs
         request.verifyParts = verifyParts
         request.assembly = assemble

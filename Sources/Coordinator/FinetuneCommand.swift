@@ -150,12 +150,10 @@ struct FinetuneCommand: ParsableCommand {
                     cacheFrozen: options.augmentation.isNone, frozenBlockLayers: options.frozenBlockLayers),
                 localWorkers: distribution.workers ?? 0)
             setup.bindEndpoints = distribution.bind
-            setup.insecure = distribution.insecure
+            setup.insecure = distribution.curve.insecure
             setup.workerTimeout = distribution.workerTimeout
             setup.cacheDirectory = distribution.cacheDir
-            if let curveKey = distribution.curveKey, let authorized = distribution.authorizedWorkers {
-                setup.curve = try CurveServerSetup(keyFile: curveKey, authorizedWorkersDirectory: authorized)
-            }
+            setup.curve = try distribution.curve.serverSetup()
             source = try WorkerGradients(setup, logger: logger)
         }
         defer { source?.close() }
@@ -214,14 +212,7 @@ struct TuningWorkerOptions: ParsableArguments {
     @Option(help: "Weights cache directory of the local workers.")
     var cacheDir: String?
 
-    @Option(help: "This coordinator's CURVE key pair (from `keygen`); turns on encryption and the allow-list.")
-    var curveKey: String?
-
-    @Option(help: "Directory of the .pub files of the workers allowed in (with --curve-key).")
-    var authorizedWorkers: String?
-
-    @Flag(help: "Allow binding a non-loopback address without CURVE (warned about on every start).")
-    var insecure = false
+    @OptionGroup var curve: CurveOptions
 
     var isDistributed: Bool { workers != nil || !bind.isEmpty }
 
@@ -229,16 +220,7 @@ struct TuningWorkerOptions: ParsableArguments {
         if let workers, workers < 0 { throw ValidationError("--workers must be 0 or more") }
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if !(workerTimeout > 0) { throw ValidationError("--worker-timeout must be positive") }
-        if (curveKey == nil) != (authorizedWorkers == nil) {
-            throw ValidationError("--curve-key and --authorized-workers go together")
-        }
-        if curveKey == nil {
-            for endpoint in bind {
-                if let refusal = CurveBindPolicy.refusal(bindingPlaintext: endpoint, insecure: insecure) {
-                    throw ValidationError(refusal.message)
-                }
-            }
-        }
+        try curve.validate(binding: bind)
     }
 }
 
