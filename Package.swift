@@ -26,7 +26,8 @@ import PackageDescription
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
 //   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
-//   bottleneck-loadgen ◄─ Wire, Provenance, Storage, CLI (simulated workers for load tests, and their check)
+//   bottleneck-loadgen ◄─ Wire, Provenance, Storage, CLI, FileIntegrity (simulated workers for load tests, and
+//                         their check)
 
 let shared = "Sources/Shared"
 
@@ -191,7 +192,7 @@ let package = Package(
         .executableTarget(
             name: "LoadGen",
             dependencies: [
-                "Wire", "Provenance", "Storage", "CLI",
+                "Wire", "Provenance", "Storage", "CLI", "FileIntegrity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

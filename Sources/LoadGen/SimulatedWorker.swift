@@ -1,4 +1,5 @@
 import CLI
+import FileIntegrity
 import Foundation
 import Provenance
 import Synchronization
@@ -187,21 +188,37 @@ final class SimulatedWorker {
         let skippedOffsets = Set(shard.skipped.map(\.offset))
         let rows = count - skippedOffsets.count
         let featureCount = job.featureCount
-        var bytes = [UInt8](repeating: 0, count: rows * featureCount * 4)
+        // With a part range (shared filesystem) every image has its row, zeros for a skipped one, written in
+        // place as a real worker does; otherwise only the computed rows travel.
+        let inPlace = assignment.part != nil
+        var bytes = [UInt8](repeating: 0, count: (inPlace ? count : rows) * featureCount * 4)
         bytes.withUnsafeMutableBytes { raw in
             let values = raw.bindMemory(to: Float.self)
             var row = 0
             for offset in 0..<count where !skippedOffsets.contains(offset) {
                 let value = Float((assignment.start + offset) % 4096)
-                UnsafeMutableBufferPointer(rebasing: values[(row * featureCount)..<((row + 1) * featureCount)])
+                let at = inPlace ? offset : row
+                UnsafeMutableBufferPointer(rebasing: values[(at * featureCount)..<((at + 1) * featureCount)])
                     .update(repeating: value)
                 row += 1
             }
         }
-        let result = ShardResult(
+        var result = ShardResult(
             jobID: job.jobID, shardID: assignment.shardID, attempt: assignment.attempt, start: assignment.start,
             count: count, featureCount: featureCount, skipped: shard.skipped,
             inputs: assignment.paths.map { Array(repeating: nil, count: $0.count) })
+        if let part = assignment.part {
+            guard part.size == bytes.count,
+                let sha256 = try? bytes.withUnsafeBytes({ try InPlaceWrite.write($0, to: part.path, at: part.offset) })
+            else {
+                // As a real worker that cannot write its part: leave, so the coordinator hands the shard on.
+                send(.goodbye(Goodbye(reason: "cannot write shard \(assignment.shardID) into \(part.path)")), now: now)
+                die()
+                return
+            }
+            result.written = PartRange(path: part.path, offset: part.offset, size: part.size, sha256: sha256)
+            bytes = []
+        }
         let frames = WireCodec.encode(.result(result, features: bytes))
         send(frames: frames, now: now)
         resultsSent += 1

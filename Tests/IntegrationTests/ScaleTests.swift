@@ -129,15 +129,20 @@ struct ScaleTests {
         #expect(stray.status == 2, "\(stray.stderr)")
     }
 
-    @Test("200 simulated workers, some dying, some hanging, all sending late duplicates: every image exactly once")
-    func loadGeneratorChaos() throws {
+    /// Plain mode: features over the wire; shared filesystem: the simulated workers write the part files.
+    @Test(
+        "200 simulated workers, some dying, some hanging, all sending late duplicates: every image exactly once",
+        arguments: [false, true])
+    func loadGeneratorChaos(sharedFilesystem: Bool) throws {
         guard FileManager.default.isExecutableFile(atPath: BuiltExecutables.loadgen) else {
             Issue.record("bottleneck-loadgen is not built next to the tests")
             return
         }
-        let fixture = try DistributedFixture("loadgen", imagesPerClass: 1, validationPerClass: 1)
+        let fixture = try DistributedFixture(
+            sharedFilesystem ? "loadgen-shared" : "loadgen", imagesPerClass: 1, validationPerClass: 1)
         defer { fixture.directory.remove() }
-        // 20,000 rows naming one real JPEG (the coordinator reads it in plain mode), every 500th row missing.
+        // 20,000 rows naming one real JPEG (the coordinator reads it in plain mode), every 500th row missing. In
+        // shared-filesystem mode no one reads the images (the simulated workers compute nothing): no row is missing.
         try ImageFiles.write(
             try ImageFiles.jpeg(DistributedFixture.pattern(5), width: 40, height: 40, channels: 3),
             to: fixture.directory.file("one.jpg"))
@@ -148,11 +153,12 @@ struct ScaleTests {
         try Data(text.utf8).write(to: URL(fileURLWithPath: list))
         let port = freeTCPPort()
         let endpoint = "tcp://127.0.0.1:\(port)"
-        let coordinator = try fixture.startCoordinator([
-            "extract", "--train-list", list, "--directory", fixture.directory.path, "--weights", fixture.weights,
-            "--output", fixture.directory.file("load.h5"), "--image-size", "32", "--workers", "0", "--bind",
-            endpoint, "--worker-timeout", "2", "--heartbeat-interval", "0.5", "--json-progress",
-        ])
+        let coordinator = try fixture.startCoordinator(
+            [
+                "extract", "--train-list", list, "--directory", fixture.directory.path, "--weights", fixture.weights,
+                "--output", fixture.directory.file("load.h5"), "--image-size", "32", "--workers", "0", "--bind",
+                endpoint, "--worker-timeout", "2", "--heartbeat-interval", "0.5", "--json-progress",
+            ] + (sharedFilesystem ? ["--shared-filesystem"] : []))
         let loadgen = try ChildProcess(
             BuiltExecutables.loadgen,
             [
@@ -172,7 +178,8 @@ struct ScaleTests {
 
         let file = try FeatureFile.open(fixture.directory.file("load.h5"))
         let split = try file.split("train")
-        let missing = (0..<rows).filter { $0 % 500 == 499 }
+        let isMissing = { (index: Int) in !sharedFilesystem && index % 500 == 499 }
+        let missing = (0..<rows).filter(isMissing)
         #expect(split.count == rows - missing.count, "every listed image that exists is a row, once")
         #expect(try split.skipped().map(\.reason) == Array(repeating: "missing", count: missing.count))
         let labels = try split.labels()
@@ -180,7 +187,7 @@ struct ScaleTests {
         let size = split.featureSize
         var row = 0
         var wrong: [Int] = []
-        for index in 0..<rows where index % 500 != 499 {
+        for index in 0..<rows where !isMissing(index) {
             let expected = Float(index % 4096)
             let values = features[(row * size)..<((row + 1) * size)]
             if labels[row] != Int32(index % 3) || values.contains(where: { $0 != expected }) { wrong.append(index) }
