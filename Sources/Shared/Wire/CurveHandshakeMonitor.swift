@@ -57,9 +57,10 @@ public struct HandshakeRefusal: ReportedError, Equatable {
 ///
 /// Owns a PAIR socket connected to the `HandshakeWatch`'s endpoint: create, poll and close it on the thread that
 /// owns the monitored socket (one socket, one thread). Decisions: a ZAP refusal or a mechanism mismatch is final at
-/// once; handshakes that end without detail are final after `attemptsWithoutDetail` in a row, and only before any
-/// handshake has succeeded (one could be a coordinator restarting mid-handshake; several in a row, before any
-/// success, mean the server cannot decrypt us; after a success they are the network's doing).
+/// once; handshakes that end without detail are final after `attemptsWithoutDetail` in a row spread over at least
+/// `detaillessSpan` seconds, and only before any handshake has succeeded (one could be a coordinator restarting
+/// mid-handshake, or a proxy in front of a coordinator not listening yet; such cuts persisting for seconds, before
+/// any success, mean the server cannot decrypt us; after a success they are the network's doing).
 public final class HandshakeMonitor: @unchecked Sendable {
     private var raw: UnsafeMutableRawPointer?
     private let message: UnsafeMutablePointer<zmq_msg_t>
@@ -67,6 +68,9 @@ public final class HandshakeMonitor: @unchecked Sendable {
     private let clientKey: CurvePublicKey?
     private let attemptsWithoutDetail: Int
     private var failuresInARow = 0
+    private var firstFailure: Date?
+    /// Seconds the detail-less failures must span before they are taken for a refusal.
+    static let detaillessSpan = 5.0
     /// Whether any handshake has succeeded since the monitor started.
     public private(set) var hasSucceeded = false
 
@@ -197,7 +201,11 @@ public final class HandshakeMonitor: @unchecked Sendable {
         // that end without detail are a bad network (cut connections), not a refusal.
         guard !hasSucceeded else { return nil }
         failuresInARow += 1
-        guard failuresInARow >= attemptsWithoutDetail else { return nil }
+        let first = firstFailure ?? Date()
+        firstFailure = first
+        guard failuresInARow >= attemptsWithoutDetail, Date().timeIntervalSince(first) >= Self.detaillessSpan else {
+            return nil
+        }
         let what = "\(failuresInARow) handshakes in a row with the coordinator at \(endpoint) failed (\(detail))"
         if usesCurve {
             return HandshakeRefusal(
