@@ -277,9 +277,9 @@ public final class WorkerSession {
                 logger.warning("no word from the coordinator for \(Int(silent)) s")
                 return .reconnect
             }
-            // The give-up time is for reaching a coordinator; once this worker holds a job, the job's peer timeout
-            // says how long the coordinator may be silent (a fine-tuning coordinator is, while it validates).
-            if !configuration.persistent && job == nil
+            // The give-up time is for reaching a coordinator; once it has welcomed this worker in this session, the
+            // job's peer timeout says how long it may be silent (a fine-tuning coordinator is, while it validates).
+            if !configuration.persistent && !registered
                 && Date().timeIntervalSince(lastContact) >= configuration.giveUpAfter
             {
                 return .reconnect
