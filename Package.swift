@@ -6,11 +6,12 @@ import PackageDescription
 // is not declared below.
 //
 //   Reporting (the one error shape, progress values) ◄─ every library below that reports
-//   Provenance (ComputeProfile: what decides the features' bytes) ◄─ Wire, Storage, Extraction, WorkerRuntime
+//   Provenance (ComputeProfile, InputStamp: what decides the features' bytes) ◄─ ImageInput, Wire, Storage, Extraction,
+//                                                                              WorkerRuntime
 //   C libraries (CHDF5, COpenBLAS, CJPEG, CPNG, CZeroMQ) ─► CShims
 //   FileIntegrity ◄─ Reporting          CLI ◄─ Reporting (error → exit status, the one progress renderer)
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ bf16 and packed fp32 products, CPU features)
-//   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims
+//   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims, Provenance
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
@@ -78,7 +79,8 @@ let package = Package(
             name: "HDF5", dependencies: ["CHDF5", "CShims", "Reporting"], path: "\(shared)/HDF5",
             exclude: ["README.md"]),
         .target(
-            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting"], path: "\(shared)/ImageInput",
+            name: "ImageInput", dependencies: ["CShims", "CJPEG", "CPNG", "Reporting", "Provenance"],
+            path: "\(shared)/ImageInput",
             exclude: ["README.md"]),
         .target(
             name: "BLAS",
@@ -208,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
@@ -240,6 +242,6 @@ let package = Package(
         // Benchmarks: print figures, assert nothing; each suite runs only when its variable is set.
         .testTarget(
             name: "Benchmarks",
-            dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "TestSupport"]),
+            dependencies: ["VGG16", "HDF5", "BLAS", "TopModel", "Storage", "FineTuning", "Provenance", "TestSupport"]),
     ]
 )

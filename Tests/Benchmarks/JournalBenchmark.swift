@@ -1,4 +1,5 @@
 import Foundation
+import Provenance
 import Storage
 import TestSupport
 import Testing
@@ -26,7 +27,7 @@ struct JournalBenchmark {
             for span in journal.manifest.shards {
                 let location = try journal.parts.location(of: span, splitImageCount: images)
                 let stamps = (0..<span.count).map {
-                    ShardPart.InputStamp(size: 20_000 + $0, modifiedNanoseconds: 1_764_000_000_123_456_789 + Int64($0))
+                    InputStamp(size: 20_000 + $0, modifiedNanoseconds: 1_764_000_000_123_456_789 + Int64($0))
                 }
                 batch.append(
                     ShardRecord(

@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Provenance
 import Storage
 import TestSupport
 import Testing
@@ -29,7 +30,7 @@ struct ShardJournalTests {
             try journal.parts.writeShard(
                 span, splitImageCount: journal.imageCount(of: span.split), rows: $0,
                 skipped: skipped.map { ShardPart.Skipped(offset: $0, reason: "bad") },
-                inputs: Array(repeating: ShardPart.InputStamp(size: 1, modifiedNanoseconds: 2), count: span.count))
+                inputs: Array(repeating: InputStamp(size: 1, modifiedNanoseconds: 2), count: span.count))
         }
         try journal.commit([record])
         return record

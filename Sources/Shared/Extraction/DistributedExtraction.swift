@@ -2,6 +2,7 @@ import FileIntegrity
 import Foundation
 import ImageInput
 import Logging
+import Provenance
 import Reporting
 import Storage
 import Synchronization
@@ -276,11 +277,7 @@ func changedInputs(
     DispatchQueue.concurrentPerform(iterations: order.count) { index in
         let span = spans[order[index]]
         guard let entries = entriesBySplit[span.split] else { return }
-        let stamps = (0..<span.count).map { offset -> ShardPart.InputStamp? in
-            ImageFile.stamp(entries[span.start + offset].path).map {
-                ShardPart.InputStamp(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds)
-            }
-        }
+        let stamps = (0..<span.count).map { ImageFile.stamp(entries[span.start + $0].path) }
         if ShardRecord.digest(of: stamps) != recorded[span.id] { found.withLock { _ = $0.insert(span.id) } }
     }
     return found.withLock { $0 }

@@ -20,7 +20,7 @@ final class ExtractionCoordinator {
             /// Bytes of the shard message (image bytes, or paths).
             var bytes: Int
             /// Per image, its stamp as the coordinator read it (nil: missing); nil when the worker reads.
-            var stamps: [ShardPart.InputStamp?]?
+            var stamps: [InputStamp?]?
             /// Offsets of images that were missing when the coordinator read them.
             var missing: Set<Int>
         }
@@ -484,11 +484,7 @@ final class ExtractionCoordinator {
                 }, on: identity, now: now)
             return
         }
-        let stamps: [ShardPart.InputStamp?] =
-            sent?.stamps ?? result.inputs?.map {
-                $0.map { .init(size: $0.size, modifiedNanoseconds: $0.modifiedNanoseconds) }
-            }
-            ?? Array(repeating: nil, count: span.count)
+        let stamps = sent?.stamps ?? result.inputs ?? Array(repeating: nil, count: span.count)
         let missing = sent?.missing ?? []
         let skipped = result.skipped.map {
             ShardPart.Skipped(offset: $0.offset, reason: missing.contains($0.offset) ? "missing" : $0.reason)
@@ -636,7 +632,7 @@ final class ExtractionCoordinator {
                 return
             }
             var images: [[UInt8]] = []
-            var stamps: [ShardPart.InputStamp?]?
+            var stamps: [InputStamp?]?
             var missing = Set<Int>()
             if !request.sharedFilesystem {
                 // The coordinator reads (ahead, on the prefetch threads, when it could): it records each image's

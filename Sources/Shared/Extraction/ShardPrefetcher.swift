@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ImageInput
+import Provenance
 import Storage
 import Synchronization
 
@@ -15,7 +16,7 @@ final class ShardPrefetcher: Sendable {
     /// One shard's files as read: bytes and stamp per image, or the first failure.
     struct ShardRead: Sendable {
         var images: [[UInt8]] = []
-        var stamps: [ShardPart.InputStamp?] = []
+        var stamps: [InputStamp?] = []
         var missing = Set<Int>()
         var failure: (path: String, reason: String)?
     }
@@ -80,7 +81,7 @@ final class ShardPrefetcher: Sendable {
             switch ImageFile.read(path) {
             case .read(let bytes, let stamp):
                 read.images.append(bytes)
-                read.stamps.append(.init(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
+                read.stamps.append(stamp)
             case .missing:
                 read.images.append([])
                 read.stamps.append(nil)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Provenance
 import Storage
 import Synchronization
 
@@ -18,7 +19,7 @@ final class ShardWriterPool: Sendable {
         /// The rows of the images not skipped, float32, as the worker sent them.
         let features: [UInt8]
         let skipped: [ShardPart.Skipped]
-        let inputs: [ShardPart.InputStamp?]
+        let inputs: [InputStamp?]
         /// The worker that computed the shard, for the summary.
         let worker: String
     }

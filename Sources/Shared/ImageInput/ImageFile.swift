@@ -1,24 +1,14 @@
 import Foundation
+import Provenance
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// An image file's size and modification time as it was read; a file whose stamp differs later has changed.
-public struct ImageFileStamp: Codable, Sendable, Hashable {
-    public var size: Int
-    /// Modification time, nanoseconds since the epoch.
-    public var modifiedNanoseconds: Int64
-    public init(size: Int, modifiedNanoseconds: Int64) {
-        self.size = size
-        self.modifiedNanoseconds = modifiedNanoseconds
-    }
-}
-
 /// What reading an image file gave: its bytes, its absence, or an I/O failure worth retrying.
 public enum ImageFileRead: Sendable {
     /// The whole file, and its stamp taken from the open descriptor.
-    case read([UInt8], ImageFileStamp)
+    case read([UInt8], InputStamp)
     /// No file at the path (ENOENT, ENOTDIR): recorded as skipped with reason "missing".
     case missing
     /// The read failed (EIO, ESTALE, ETIMEDOUT, EAGAIN, a short read, not a regular file …): not the file's
@@ -62,14 +52,14 @@ public enum ImageFile {
     }
 
     /// The stamp of `path` now, or nil when there is no file there (or it cannot be examined).
-    public static func stamp(_ path: String) -> ImageFileStamp? {
+    public static func stamp(_ path: String) -> InputStamp? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return stampOf(info)
     }
 
-    private static func stampOf(_ info: stat) -> ImageFileStamp {
-        ImageFileStamp(
+    private static func stampOf(_ info: stat) -> InputStamp {
+        InputStamp(
             size: Int(info.st_size),
             modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
     }

@@ -1,6 +1,7 @@
 import Dispatch
 import FileIntegrity
 import Foundation
+import Provenance
 import Synchronization
 
 #if canImport(Glibc)
@@ -26,7 +27,7 @@ public struct ShardRecord: Codable, Sendable, Equatable {
 
     public init(
         shard: Int, split: String, start: Int, count: Int, location: PartLocation, sha256: String,
-        skipped: [ShardPart.Skipped], inputs: [ShardPart.InputStamp?]
+        skipped: [ShardPart.Skipped], inputs: [InputStamp?]
     ) {
         self.shard = shard
         self.split = split
@@ -40,7 +41,7 @@ public struct ShardRecord: Codable, Sendable, Equatable {
 
     /// SHA-256 over `size:modifiedNanoseconds\n` per image in order (`-\n` for a missing one), its first 16
     /// bytes as hex.
-    public static func digest(of stamps: [ShardPart.InputStamp?]) -> String {
+    public static func digest(of stamps: [InputStamp?]) -> String {
         var text = ""
         text.reserveCapacity(stamps.count * 32)
         for stamp in stamps {

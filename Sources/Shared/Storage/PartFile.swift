@@ -2,6 +2,7 @@ import Crypto
 import FileIntegrity
 import Foundation
 import HDF5
+import Provenance
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,16 +18,6 @@ public enum ShardPart {
         public init(offset: Int, reason: String) {
             self.offset = offset
             self.reason = reason
-        }
-    }
-
-    /// An image's size and modification time (nanoseconds since the epoch) as it was read for this shard.
-    public struct InputStamp: Codable, Sendable, Hashable {
-        public var size: Int
-        public var modifiedNanoseconds: Int64
-        public init(size: Int, modifiedNanoseconds: Int64) {
-            self.size = size
-            self.modifiedNanoseconds = modifiedNanoseconds
         }
     }
 }
@@ -206,7 +197,7 @@ extension PartFiles {
     ///   - sync: fsync the part file after the write; when false, `sync(_:)` it before committing the record.
     public func writeShard(
         _ span: ShardSpan, splitImageCount: Int, rows: UnsafeRawBufferPointer, skipped: [ShardPart.Skipped],
-        inputs: [ShardPart.InputStamp?], sync: Bool = true
+        inputs: [InputStamp?], sync: Bool = true
     ) throws -> ShardRecord {
         let location = try location(of: span, splitImageCount: splitImageCount)
         let skippedOffsets = Set(skipped.map(\.offset))

@@ -185,16 +185,6 @@ public struct SkippedImage: Codable, Sendable, Equatable {
     }
 }
 
-/// An image file's size and modification time (nanoseconds since the epoch) as a worker read it.
-public struct InputStamp: Codable, Sendable, Hashable {
-    public var size: Int
-    public var modifiedNanoseconds: Int64
-    public init(size: Int, modifiedNanoseconds: Int64) {
-        self.size = size
-        self.modifiedNanoseconds = modifiedNanoseconds
-    }
-}
-
 /// An image a worker could not read (an I/O error, not a decode error): the shard is not done.
 public struct UnreadableImage: Codable, Sendable, Equatable {
     /// Position within the shard, 0..<count.

@@ -2,6 +2,7 @@ import FileIntegrity
 import Foundation
 import ImageFeatures
 import ImageInput
+import Provenance
 import Wire
 
 /// A shard received and waiting to be computed, tagged with the session it belongs to.
@@ -132,7 +133,7 @@ final class ShardComputer: @unchecked Sendable {
                 switch ImageFile.read(paths[offset]) {
                 case .read(let bytes, let stamp):
                     inputs.append((filename, bytes))
-                    stamps.append(InputStamp(size: stamp.size, modifiedNanoseconds: stamp.modifiedNanoseconds))
+                    stamps.append(stamp)
                 case .missing:
                     inputs.append((filename, []))
                     stamps.append(nil)
