@@ -128,6 +128,23 @@ struct BenchEngineCommand: ParsableCommand {
             maxError = max(maxError, scale > 0 ? difference / scale : difference)
         }
         result["max_relative_error_fast_vs_reference"] = maxError
+        if precision != .fp32 {
+            // Against the fp32 fast path (itself within a few 1e-6 of the reference path) on the same images.
+            let reference = try ConvBase(
+                weights: weights, imageHeight: size, imageWidth: size, algorithm: .adaptive, batch: groupSize)
+            let fp32 = inputs.map { input in
+                reference.forward(images: input, count: 1)
+            }
+            for algorithm in [ConvAlgorithm.direct, .adaptive] {
+                var largest = 0.0
+                for (ours, exact) in zip(features[algorithm]!, fp32) {
+                    let scale = exact.map { Double(abs($0)) }.max() ?? 0
+                    let difference = zip(ours, exact).map { Double(abs($0 - $1)) }.max() ?? 0
+                    largest = max(largest, scale > 0 ? difference / scale : difference)
+                }
+                result["max_relative_error_\(algorithm.rawValue)_vs_fp32"] = largest
+            }
+        }
         let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }

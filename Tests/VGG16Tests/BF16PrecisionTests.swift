@@ -59,6 +59,44 @@ struct BF16PrecisionTests {
         #expect(implicit.forward(images: input, count: 1) == explicit.forward(images: input, count: 1))
     }
 
+    @Test(
+        "bf16 adaptive (F(4×4) on blocks 1–3) stays within 2e-2 of fp32 on 144×144 images, the shape of 150×150",
+        .enabled(if: CPUFeatures.hasAVX512BF16, "skipped: this CPU lacks avx512_bf16 (or AVX-512 F/BW/VL)"))
+    func bf16AdaptiveStaysCloseToFP32AtFullSize() throws {
+        let weights = try VGG16Weights.load(path: KerasGoldenTests.weightsDirectory + "/notop-official.h5")
+        let golden = try HDF5File.open(KerasGoldenTests.goldenPath)
+        defer { golden.close() }
+        let inputDataset = try golden.root.dataset("direct/input")
+        let shape = inputDataset.shape  // (N, 48, 48, 3): photographs, caffe-preprocessed
+        let small = try inputDataset.read(Float.self)
+        // Each golden image scaled up 3× (nearest): maps of 144, 72 and 36 (F(4×4)), 18 and 9 (F(2×2)).
+        let side = 3 * shape[1]
+        var input = [Float](repeating: 0, count: shape[0] * side * side * 3)
+        for image in 0..<shape[0] {
+            for y in 0..<side {
+                for x in 0..<side {
+                    for channel in 0..<3 {
+                        input[((image * side + y) * side + x) * 3 + channel] =
+                            small[((image * shape[1] + y / 3) * shape[2] + x / 3) * 3 + channel]
+                    }
+                }
+            }
+        }
+        for n in [side, side / 2, side / 4] {
+            #expect(ConvAlgorithm.adaptive.resolved(height: n, width: n, precision: .bf16) == .winograd4x4)
+        }
+        let fp32 = try ConvBase(weights: weights, imageHeight: side, imageWidth: side)
+            .forward(images: input, count: shape[0])
+        let bf16 = try ConvBase(weights: weights, imageHeight: side, imageWidth: side, precision: .bf16)
+            .forward(images: input, count: shape[0])
+        let scale = fp32.map(abs).max() ?? 0
+        let error = zip(bf16, fp32).map { abs($0 - $1) }.max()! / scale
+        print("bf16 adaptive block5_pool at \(side)×\(side): largest difference / largest |fp32| = \(error)")
+        #expect(scale > 0)
+        #expect(error <= 2e-2)
+        #expect(error > 0, "the bf16 path must actually round")
+    }
+
     @Test("on a CPU without avx512_bf16 the bf16 conv base is refused, naming the flag")
     func refusedWithoutTheFlag() throws {
         let weights = try VGG16Weights.load(path: KerasGoldenTests.weightsDirectory + "/notop-official.h5")

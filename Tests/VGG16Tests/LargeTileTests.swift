@@ -53,7 +53,7 @@ struct LargeTileTests {
         }
     }
 
-    @Test("adaptive takes F(6×6) only in fp32 and only where it saves a fifth of F(4×4)'s multiplications")
+    @Test("adaptive: F(6×6) in fp32 where it saves a fifth of the products; bf16: F(4×4) on maps ≥ 32, else F(2×2)")
     func adaptiveChoosesLargeTilesWhereTheyPay() {
         func side(_ n: Int, pools: Bool, _ precision: ConvPrecision = .fp32) -> Int {
             ConvAlgorithm.adaptive.tileSide(height: n, width: n, pools: pools, precision: precision)
@@ -69,7 +69,9 @@ struct LargeTileTests {
         // 224×224: 6×6 tiles never save enough.
         for n in [224, 112, 56, 28] { #expect(side(n, pools: n != 224) == 4) }
         #expect(side(14, pools: true) == 2)
-        #expect(side(150, pools: false, .bf16) == 2)
+        // bf16: F(4×4) on maps of at least 32 (blocks 1–3 at 150 and 224), F(2×2) below, never F(6×6).
+        for n in [150, 75, 37, 224, 112, 56, 32] { #expect(side(n, pools: n != 150, .bf16) == 4) }
+        for n in [31, 28, 18, 14, 9] { #expect(side(n, pools: true, .bf16) == 2) }
         #expect(ConvAlgorithm.winograd4x4.tileSide(height: 150, width: 150, pools: false, precision: .fp32) == 4)
     }
 }
