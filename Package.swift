@@ -13,7 +13,7 @@ import PackageDescription
 //   HDF5 ◄─ CHDF5, CShims        BLAS ◄─ COpenBLAS, CShims, Reporting (+ bf16 and packed fp32 products, CPU features)
 //   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims, Provenance
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
-//   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
+//   VGG16 ◄─ HDF5, BLAS, CShims, FileIntegrity   Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
 //   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
 //   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
@@ -92,7 +92,8 @@ let package = Package(
         .target(
             name: "VGG16",
             dependencies: [
-                "HDF5", "BLAS", "FileIntegrity", "Reporting", .product(name: "Crypto", package: "swift-crypto"),
+                "HDF5", "BLAS", "CShims", "FileIntegrity", "Reporting",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "\(shared)/VGG16", exclude: ["README.md"],
             // The convolution kernels are generic SIMD code that runs ~50× slower unoptimised; optimise
@@ -209,7 +210,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "TestSupport"]),
+        .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "CShims", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(

@@ -1,4 +1,5 @@
 import BLAS
+import CShims
 
 // The Winograd stages, their lanes and transforms live in one file on purpose: debug builds compile file by
 // file, and only same-file generic code is specialised and inlined there.
@@ -47,6 +48,12 @@ extension ConvStage {
         }
     }
 
+    /// Whether F(4×4)'s transforms run in the AVX-512F C kernels (`bn_winograd4x4_input_row`,
+    /// `bn_winograd4x4_output_tile`) rather than the portable code below: on a CPU with AVX512F. Both compute
+    /// each value with the same operations in the same order (the same bits, WinogradTransformTests); the C
+    /// kernels take 16 channels per instruction, where the portable code, compiled for any x86-64, takes 4.
+    static let avx512Transforms = CPUFeatures.hasAVX512F
+
     /// One Winograd layer pass F(m×m, 3×3), `T` giving m and the transforms: per band of tile rows, the input
     /// tiles of every image are transformed, one matrix product per Winograd point multiplies them by the
     /// transformed kernels, and the output transform adds bias, applies ReLU (and pools) into `destinations`.
@@ -70,9 +77,16 @@ extension ConvStage {
             let allTiles = inputs.count * slotRows
             let transformed = scratch  // points × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
             let products = scratch + points * allTiles * cin  // points × allTiles × Cout: M_ξ = V_ξ U_ξ
+            let avx512 = T.self == WinogradF4.self && Self.avx512Transforms
             for (slot, input) in inputs.enumerated() {
                 for bandRow in 0..<rows {
                     let tileRow = firstTileRow + bandRow
+                    if avx512 {
+                        bn_winograd4x4_input_row(
+                            input + m * tileRow * paddedWidth * cin, paddedRowFloats, Int32(cin), Int32(tilesWide),
+                            transformed + (slot * slotRows + bandRow * tilesWide) * cin, allTiles * cin)
+                        continue
+                    }
                     for tileColumn in 0..<tilesWide {
                         let origin = input + (m * tileRow * paddedWidth + m * tileColumn) * cin
                         let out = transformed + (slot * slotRows + bandRow * tilesWide + tileColumn) * cin
@@ -125,6 +139,12 @@ extension ConvStage {
                         let (target, validRows, validColumns) = T.placement(
                             in: self, destination: destination, rowStride: rowStride, tileRow: tileRow,
                             tileColumn: tileColumn)
+                        if avx512 {
+                            bn_winograd4x4_output_tile(
+                                source, allTiles * cout, bias, target, rowStride, Int32(cout), pools ? 1 : 0,
+                                Int32(validRows), Int32(validColumns))
+                            continue
+                        }
                         var c = 0
                         while c + 8 <= cout {
                             T.output(
