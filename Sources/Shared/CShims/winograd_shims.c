@@ -1,7 +1,7 @@
 #include "WinogradShims.h"
 
-// Lane by lane the same operations, in the same order, as the VGG16 module's `winograd4x4B`, `winograd4x4A`
-// and `winograd4x4Output`; no contraction into fused multiply-adds, which would round differently.
+// Lane by lane the same operations, in the same order, as the VGG16 module's `winogradInput`, `winogradOutput`,
+// `winograd4x4B`, `winograd4x4A` and `winograd4x4Output`; no contraction into fused multiply-adds, which would round differently.
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__)
@@ -114,12 +114,88 @@ BN_AVX512_TARGET void bn_winograd4x4_output_tile(const float *source, ptrdiff_t 
         }
     }
 }
+BN_AVX512_TARGET void bn_winograd2x2_input_row(const float *origin, ptrdiff_t row_floats, int channels, int tiles,
+                                               float *out, ptrdiff_t stride) {
+    for (int t = 0; t < tiles; t++) {
+        const float *tile = origin + (ptrdiff_t)2 * t * channels;
+        float *destination = out + (ptrdiff_t)t * channels;
+        for (int c = 0; c < channels; c += 16) {
+            const __mmask16 mask = lane_mask(channels - c);
+            __m512 columns[4][4];  // columns[j][i]: row i of Bᵀ d, column j
+            for (int j = 0; j < 4; j++) {
+                const float *p = tile + (ptrdiff_t)j * channels + c;
+                const __m512 d0 = _mm512_maskz_loadu_ps(mask, p);
+                const __m512 d1 = _mm512_maskz_loadu_ps(mask, p + row_floats);
+                const __m512 d2 = _mm512_maskz_loadu_ps(mask, p + 2 * row_floats);
+                const __m512 d3 = _mm512_maskz_loadu_ps(mask, p + 3 * row_floats);
+                columns[j][0] = _mm512_sub_ps(d0, d2);
+                columns[j][1] = _mm512_add_ps(d1, d2);
+                columns[j][2] = _mm512_sub_ps(d2, d1);
+                columns[j][3] = _mm512_sub_ps(d1, d3);
+            }
+            for (int i = 0; i < 4; i++) {
+                float *base = destination + c + (ptrdiff_t)4 * i * stride;
+                const __m512 t0 = columns[0][i], t1 = columns[1][i], t2 = columns[2][i], t3 = columns[3][i];
+                _mm512_mask_storeu_ps(base, mask, _mm512_sub_ps(t0, t2));
+                _mm512_mask_storeu_ps(base + stride, mask, _mm512_add_ps(t1, t2));
+                _mm512_mask_storeu_ps(base + 2 * stride, mask, _mm512_sub_ps(t2, t1));
+                _mm512_mask_storeu_ps(base + 3 * stride, mask, _mm512_sub_ps(t1, t3));
+            }
+        }
+    }
+}
+
+BN_AVX512_TARGET void bn_winograd2x2_output_tile(const float *source, ptrdiff_t stride, const float *bias,
+                                                 float *target, ptrdiff_t row_stride, int channels, int pools,
+                                                 int rows, int columns) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c = 0; c < channels; c += 16) {
+        const __mmask16 mask = lane_mask(channels - c);
+        __m512 s[4][2];  // s[b][a]: row a of Aᵀ M, column b
+        for (int b = 0; b < 4; b++) {
+            const float *p = source + c + (ptrdiff_t)b * stride;
+            const __m512 m0 = _mm512_maskz_loadu_ps(mask, p);
+            const __m512 m1 = _mm512_maskz_loadu_ps(mask, p + 4 * stride);
+            const __m512 m2 = _mm512_maskz_loadu_ps(mask, p + 8 * stride);
+            const __m512 m3 = _mm512_maskz_loadu_ps(mask, p + 12 * stride);
+            s[b][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            s[b][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        const __m512 y00 = _mm512_add_ps(_mm512_add_ps(s[0][0], s[1][0]), s[2][0]);
+        const __m512 y01 = _mm512_sub_ps(_mm512_sub_ps(s[1][0], s[2][0]), s[3][0]);
+        const __m512 y10 = _mm512_add_ps(_mm512_add_ps(s[0][1], s[1][1]), s[2][1]);
+        const __m512 y11 = _mm512_sub_ps(_mm512_sub_ps(s[1][1], s[2][1]), s[3][1]);
+        const __m512 b = _mm512_maskz_loadu_ps(mask, bias + c);
+        float *o = target + c;
+        if (pools) {
+            const __m512 top = larger(y00, y01), bottom = larger(y10, y11);
+            _mm512_mask_storeu_ps(o, mask, larger(_mm512_add_ps(larger(top, bottom), b), zero));
+            continue;
+        }
+        _mm512_mask_storeu_ps(o, mask, larger(_mm512_add_ps(y00, b), zero));
+        if (columns > 1) _mm512_mask_storeu_ps(o + channels, mask, larger(_mm512_add_ps(y01, b), zero));
+        if (rows > 1) {
+            _mm512_mask_storeu_ps(o + row_stride, mask, larger(_mm512_add_ps(y10, b), zero));
+            if (columns > 1)
+                _mm512_mask_storeu_ps(o + row_stride + channels, mask, larger(_mm512_add_ps(y11, b), zero));
+        }
+    }
+}
 #else
 void bn_winograd4x4_input_row(const float *origin, ptrdiff_t row_floats, int channels, int tiles, float *out,
                               ptrdiff_t stride) {
     (void)origin; (void)row_floats; (void)channels; (void)tiles; (void)out; (void)stride;
 }
 void bn_winograd4x4_output_tile(const float *source, ptrdiff_t stride, const float *bias, float *target,
+                                ptrdiff_t row_stride, int channels, int pools, int rows, int columns) {
+    (void)source; (void)stride; (void)bias; (void)target; (void)row_stride; (void)channels; (void)pools;
+    (void)rows; (void)columns;
+}
+void bn_winograd2x2_input_row(const float *origin, ptrdiff_t row_floats, int channels, int tiles, float *out,
+                              ptrdiff_t stride) {
+    (void)origin; (void)row_floats; (void)channels; (void)tiles; (void)out; (void)stride;
+}
+void bn_winograd2x2_output_tile(const float *source, ptrdiff_t stride, const float *bias, float *target,
                                 ptrdiff_t row_stride, int channels, int pools, int rows, int columns) {
     (void)source; (void)stride; (void)bias; (void)target; (void)row_stride; (void)channels; (void)pools;
     (void)rows; (void)columns;

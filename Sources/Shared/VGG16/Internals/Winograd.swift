@@ -48,8 +48,9 @@ extension ConvStage {
         }
     }
 
-    /// Whether F(4×4)'s transforms run in the AVX-512F C kernels (`bn_winograd4x4_input_row`,
-    /// `bn_winograd4x4_output_tile`) rather than the portable code below: on a CPU with AVX512F. Both compute
+    /// Whether F(4×4)'s and F(2×2)'s transforms run in the AVX-512F C kernels (`bn_winograd4x4_input_row`,
+    /// `bn_winograd4x4_output_tile`, `bn_winograd2x2_…`) rather than the portable code below: on a CPU with
+    /// AVX512F. Both compute
     /// each value with the same operations in the same order (the same bits, WinogradTransformTests); the C
     /// kernels take 16 channels per instruction, where the portable code, compiled for any x86-64, takes 4.
     static let avx512Transforms = CPUFeatures.hasAVX512F
@@ -77,12 +78,14 @@ extension ConvStage {
             let allTiles = inputs.count * slotRows
             let transformed = scratch  // points × allTiles × Cin: V_ξ = Bᵀ d B per tile and input channel
             let products = scratch + points * allTiles * cin  // points × allTiles × Cout: M_ξ = V_ξ U_ξ
-            let avx512 = T.self == WinogradF4.self && Self.avx512Transforms
+            let avx512 = T.self != WinogradF6.self && Self.avx512Transforms
+            let inputRow = T.self == WinogradF4.self ? bn_winograd4x4_input_row : bn_winograd2x2_input_row
+            let outputTile = T.self == WinogradF4.self ? bn_winograd4x4_output_tile : bn_winograd2x2_output_tile
             for (slot, input) in inputs.enumerated() {
                 for bandRow in 0..<rows {
                     let tileRow = firstTileRow + bandRow
                     if avx512 {
-                        bn_winograd4x4_input_row(
+                        inputRow(
                             input + m * tileRow * paddedWidth * cin, paddedRowFloats, Int32(cin), Int32(tilesWide),
                             transformed + (slot * slotRows + bandRow * tilesWide) * cin, allTiles * cin)
                         continue
@@ -140,7 +143,7 @@ extension ConvStage {
                             in: self, destination: destination, rowStride: rowStride, tileRow: tileRow,
                             tileColumn: tileColumn)
                         if avx512 {
-                            bn_winograd4x4_output_tile(
+                            outputTile(
                                 source, allTiles * cout, bias, target, rowStride, Int32(cout), pools ? 1 : 0,
                                 Int32(validRows), Int32(validColumns))
                             continue
