@@ -53,10 +53,11 @@ struct LargeTileTests {
         }
     }
 
-    @Test("adaptive: F(6×6) in fp32 where it saves a fifth of the products; bf16: F(4×4) on maps ≥ 32, else F(2×2)")
+    @Test("adaptive: F(6×6) in fp32 where it saves a fifth of the products; bf16: F(4×4) on maps ≥ 64 of ≥ 64 channels")
     func adaptiveChoosesLargeTilesWhereTheyPay() {
-        func side(_ n: Int, pools: Bool, _ precision: ConvPrecision = .fp32) -> Int {
-            ConvAlgorithm.adaptive.tileSide(height: n, width: n, pools: pools, precision: precision)
+        func side(_ n: Int, pools: Bool, _ precision: ConvPrecision = .fp32, inChannels: Int = 64) -> Int {
+            ConvAlgorithm.adaptive.tileSide(
+                height: n, width: n, inChannels: inChannels, pools: pools, precision: precision)
         }
         // 150×150: block 1 (150), block 3's pooled layer (36 of 37 rows), block 4 (18).
         #expect(side(150, pools: false) == 6)
@@ -69,9 +70,13 @@ struct LargeTileTests {
         // 224×224: 6×6 tiles never save enough.
         for n in [224, 112, 56, 28] { #expect(side(n, pools: n != 224) == 4) }
         #expect(side(14, pools: true) == 2)
-        // bf16: F(4×4) on maps of at least 32 (blocks 1–3 at 150 and 224), F(2×2) below, never F(6×6).
-        for n in [150, 75, 37, 224, 112, 56, 32] { #expect(side(n, pools: n != 150, .bf16) == 4) }
-        for n in [31, 28, 18, 14, 9] { #expect(side(n, pools: true, .bf16) == 2) }
-        #expect(ConvAlgorithm.winograd4x4.tileSide(height: 150, width: 150, pools: false, precision: .fp32) == 4)
+        // bf16: F(4×4) on maps of at least 64 (blocks 1–2 at 150 and 224) with at least 64 input channels,
+        // F(2×2) otherwise, never F(6×6).
+        for n in [150, 75, 224, 112, 64] { #expect(side(n, pools: n != 150, .bf16) == 4) }
+        for n in [63, 56, 37, 28, 18, 14, 9] { #expect(side(n, pools: true, .bf16, inChannels: 512) == 2) }
+        #expect(side(150, pools: false, .bf16, inChannels: 63) == 2)
+        #expect(
+            ConvAlgorithm.winograd4x4.tileSide(
+                height: 150, width: 150, inChannels: 64, pools: false, precision: .fp32) == 4)
     }
 }

@@ -35,8 +35,8 @@ public enum ConvAlgorithm: String, Sendable, Codable, CaseIterable {
 
     /// Output pixels per tile side of the resolved algorithm (`.direct`: 1): 2, 4, or 6 where `.adaptive` in fp32
     /// takes F(6×6) (`pools`: a 2×2 max-pool follows, so only whole pooling windows are computed).
-    func tileSide(height: Int, width: Int, pools: Bool, precision: ConvPrecision) -> Int {
-        let algorithm = resolved(height: height, width: width, precision: precision)
+    func tileSide(height: Int, width: Int, inChannels: Int, pools: Bool, precision: ConvPrecision) -> Int {
+        let algorithm = resolved(height: height, width: width, inChannels: inChannels, precision: precision)
         let side = algorithm == .direct ? 1 : (algorithm == .winograd ? 2 : 4)
         guard self == .adaptive && precision == .fp32 && min(height, width) >= Self.largestTileMapSide else {
             return side

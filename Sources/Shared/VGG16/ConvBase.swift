@@ -108,10 +108,14 @@ public final class ConvBase {
                     ConvStage.Plan(
                         layer: layer, height: height, width: width, pools: pools,
                         algorithm: first
-                            ? .direct : algorithm.resolved(height: height, width: width, precision: precision),
+                            ? .direct
+                            : algorithm.resolved(
+                                height: height, width: width, inChannels: inChannels, precision: precision),
                         precision: precision,
                         largeTiles: !first
-                            && algorithm.tileSide(height: height, width: width, pools: pools, precision: precision) == 6
+                            && algorithm.tileSide(
+                                height: height, width: width, inChannels: inChannels, pools: pools,
+                                precision: precision) == 6
                     ))
                 inChannels = layer.outChannels
                 layerIndex += 1
