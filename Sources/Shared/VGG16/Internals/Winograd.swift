@@ -50,9 +50,9 @@ extension ConvStage {
 
     /// Whether F(4×4)'s and F(2×2)'s transforms run in the AVX-512F C kernels (`bn_winograd4x4_input_row`,
     /// `bn_winograd4x4_output_tile`, `bn_winograd2x2_…`) rather than the portable code below: on a CPU with
-    /// AVX512F. Both compute
-    /// each value with the same operations in the same order (the same bits, WinogradTransformTests); the C
-    /// kernels take 16 channels per instruction, where the portable code, compiled for any x86-64, takes 4.
+    /// AVX512F. Both compute each value with the same operations in the same order (the same bits,
+    /// WinogradTransformTests); the C kernels take 16 channels per instruction, where the portable code, compiled
+    /// for any x86-64, takes 4. F(6×6)'s transforms stay portable.
     static let avx512Transforms = CPUFeatures.hasAVX512F
 
     /// One Winograd layer pass F(m×m, 3×3), `T` giving m and the transforms: per band of tile rows, the input
