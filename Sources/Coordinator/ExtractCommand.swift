@@ -142,6 +142,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
     var weightsTransfers = 4
 
+    @Option(
+        help: """
+            Without --shared-filesystem: MiB of features the coordinator lets be on their way to it (shards out \
+            plus results not yet written); shards wait beyond it, so its memory stays bounded whatever the number \
+            of workers.
+            """)
+    var resultMemory = ExtractionRequest.defaultResultBytesBudget >> 20
+
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
@@ -185,6 +193,7 @@ struct ExtractCommand: ParsableCommand {
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if weightsTransfers < 1 { throw ValidationError("--weights-transfers must be at least 1") }
+        if resultMemory < 1 || resultMemory > 1 << 30 { throw ValidationError("--result-memory must be 1...2^30 MiB") }
         if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
@@ -248,6 +257,12 @@ struct ExtractCommand: ParsableCommand {
         if precision == .bf16 && workers != 0 { try CPUFeatures.requireBF16() }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
+        // Results (megabytes each) are allocated on one thread and freed on another. With glibc's default, the
+        // threshold above which a block is mapped on its own rises with each such block freed, so later ones come
+        // from per-thread heaps that keep what is freed: the resident size grew to several times what was held.
+        // Fixed at 1 MiB, every large block goes back to the system when freed, so memory follows what is held
+        // (bounded by --result-memory).
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
         var settings = imageSettings!
         let weights: String
         if let model {
@@ -276,6 +291,7 @@ struct ExtractCommand: ParsableCommand {
         request.verifyParts = verifyParts
         request.assembly = assemble
         request.maxWeightsTransfers = weightsTransfers
+        request.resultBytesBudget = resultMemory << 20
         request.precision = precision
         // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
         // with 128 + the signal; a second one exits at once.
@@ -325,6 +341,13 @@ struct ExtractCommand: ParsableCommand {
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
             "shards_changed": summary.shardsChanged, "weights_transfers": summary.weightsTransfers,
+            "extraction_seconds": (summary.extractionSeconds * 100).rounded() / 100,
+            "assembly_seconds": (summary.assemblySeconds * 100).rounded() / 100,
+            "extraction_cpu_seconds": (summary.extractionCPUSeconds * 100).rounded() / 100,
+            "extraction_peak_rss_bytes": summary.extractionPeakResidentBytes,
+            "result_bytes_budget": summary.resultBytesBudget,
+            "peak_result_bytes_reserved": summary.peakResultBytesReserved,
+            "peak_unwritten_bytes": summary.peakUnwrittenBytes,
         ]
     }
 }
