@@ -262,7 +262,7 @@ struct ExtractCommand: ParsableCommand {
         // from per-thread heaps that keep what is freed: the resident size grew to several times what was held.
         // Fixed at 1 MiB, every large block goes back to the system when freed, so memory follows what is held
         // (bounded by --result-memory).
-        _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        fixMallocMapThreshold(bytes: 1 << 20)
         var settings = imageSettings!
         let weights: String
         if let model {
@@ -350,4 +350,14 @@ struct ExtractCommand: ParsableCommand {
             "peak_unwritten_bytes": summary.peakUnwrittenBytes,
         ]
     }
+}
+
+/// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`: blocks of `bytes` or more are mapped on their own and unmapped
+/// when freed, and the threshold stays put. Swift's Glibc module leaves `mallopt` and its constants out (they are
+/// in `malloc.h`), so it is looked up by name; where it is missing, nothing changes.
+func fixMallocMapThreshold(bytes: Int32) {
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    _ = unsafeBitCast(symbol, to: Mallopt.self)(mmapThreshold, bytes)
 }

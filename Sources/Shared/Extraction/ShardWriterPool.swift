@@ -36,8 +36,8 @@ final class ShardWriterPool: Sendable {
     }
 
     private struct State {
+        /// Jobs submitted and not yet taken by a thread.
         var queue: [Job] = []
-        var head = 0
         var finished: [Outcome] = []
         /// Jobs submitted whose outcome has not been taken yet.
         var pending = 0
@@ -158,14 +158,12 @@ final class ShardWriterPool: Sendable {
         while true {
             waiting.wait()
             let jobs: [Job] = state.withLock { state in
-                guard !state.stopped, state.head < state.queue.count else { return [] }
-                let end = min(state.queue.count, state.head + Self.batch)
-                let jobs = Array(state.queue[state.head..<end])
-                state.head = end
-                if state.head > 1024 && state.head * 2 > state.queue.count {
-                    state.queue.removeFirst(state.head)
-                    state.head = 0
-                }
+                guard !state.stopped, !state.queue.isEmpty else { return [] }
+                // Taken out of the queue, not just passed: a job holds its shard's features (megabytes), which
+                // must go once written. The queue holds only jobs not yet started, so this moves little.
+                let end = min(state.queue.count, Self.batch)
+                let jobs = Array(state.queue[0..<end])
+                state.queue.removeFirst(end)
                 return jobs
             }
             guard !jobs.isEmpty else {
