@@ -257,12 +257,10 @@ struct ExtractCommand: ParsableCommand {
         if precision == .bf16 && workers != 0 { try CPUFeatures.requireBF16() }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
-        // Results (megabytes each) are allocated on one thread and freed on another. With glibc's default, the
-        // threshold above which a block is mapped on its own rises with each such block freed, so later ones come
-        // from per-thread heaps that keep what is freed: the resident size grew to several times what was held.
-        // Fixed at 1 MiB, every large block goes back to the system when freed, so memory follows what is held
-        // (bounded by --result-memory).
-        fixMallocMapThreshold(bytes: 1 << 20)
+        // Results (megabytes each) are allocated on one thread and freed on another. With glibc's default of an
+        // allocation arena per thread, each arena kept blocks freed into it and the resident size reached about
+        // twice what was held; one arena reuses them (bounded by --result-memory, see BENCHMARKS.md).
+        limitMallocArenas(to: 1)
         var settings = imageSettings!
         let weights: String
         if let model {
@@ -352,12 +350,12 @@ struct ExtractCommand: ParsableCommand {
     }
 }
 
-/// glibc's `mallopt(M_MMAP_THRESHOLD, bytes)`: blocks of `bytes` or more are mapped on their own and unmapped
-/// when freed, and the threshold stays put. Swift's Glibc module leaves `mallopt` and its constants out (they are
-/// in `malloc.h`), so it is looked up by name; where it is missing, nothing changes.
-func fixMallocMapThreshold(bytes: Int32) {
+/// glibc's `mallopt(M_ARENA_MAX, count)`: threads share at most `count` allocation arenas from now on. Swift's
+/// Glibc module leaves `mallopt` and its constants out (they are in `malloc.h`), so it is looked up by name; where
+/// it is missing, nothing changes.
+func limitMallocArenas(to count: Int32) {
     typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-    let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD
+    let arenaMax: Int32 = -8  // M_ARENA_MAX
     guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-    _ = unsafeBitCast(symbol, to: Mallopt.self)(mmapThreshold, bytes)
+    _ = unsafeBitCast(symbol, to: Mallopt.self)(arenaMax, count)
 }
