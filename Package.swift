@@ -26,7 +26,8 @@ import PackageDescription
 //   bottleneck-coordinator ◄─ Extraction, DistributedTuning, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
-//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
+//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI,
+//                                                                      TopModel
 //   bottleneck-loadgen ◄─ Wire, Provenance, Storage, CLI, FileIntegrity (simulated workers for load tests, and
 //                         their check)
 
@@ -185,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "Dev",
             dependencies: [
-                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS", "CLI",
+                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS", "CLI", "TopModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
