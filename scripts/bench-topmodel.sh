@@ -33,7 +33,7 @@ for rep in $(seq "$repeats"); do
     "${pin[@]}" "$dev" bench-topmodel --rows 10000 --epochs "$epochs" --threads "$threads" >"$out/ours-$rep.json"
     echo "== top model, round $rep/$repeats: tf-keras fit ($threads threads, $epochs epochs, cores $cpus)"
     "${pin[@]}" "$py" scripts/topmodel_keras_epoch_time.py --epochs "$epochs" --threads "$threads" \
-        --features "$features" >"$out/keras-$rep.json"
+        --features "$features" >"$out/keras-$rep.json" 2>"$out/keras-$rep.stderr"
 done
 cut -d' ' -f1-3 /proc/loadavg >"$out/load-end"
 "$py" - "$out" "$repeats" <<'PY'

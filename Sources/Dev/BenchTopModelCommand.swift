@@ -28,6 +28,12 @@ struct BenchTopModelCommand: ParsableCommand {
     @Option(help: "Share of the features that are exactly zero.")
     var zeroFraction: Double = 0.33
 
+    @Flag(help: "Compute the hidden kernel's gradient as a dense product (the zero gradients not skipped).")
+    var dense = false
+
+    @Flag(help: "Run the hidden layer's forward product through OpenBLAS instead of the row-dot kernel.")
+    var blasForward = false
+
     @Option(help: "Write the features (raw float32, row-major) to this file and exit without training.")
     var featuresOut: String?
 
@@ -60,6 +66,8 @@ struct BenchTopModelCommand: ParsableCommand {
         options.batchSize = 100
         options.optimizer = .sgd()
         options.threads = threads
+        options.skipsZeroGradients = !dense
+        options.rowDotForward = !blasForward
         let provenance = FeatureProvenance(
             featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150, preprocess: "caffe",
             interpolation: "nearest", weightsSHA256: "")
@@ -67,10 +75,12 @@ struct BenchTopModelCommand: ParsableCommand {
         _ = try TopModelTrainer.train(
             train: train, validation: nil, classNames: ["a", "b", "c"], provenance: provenance, options: options,
             onEpoch: { records.append($0) })
+        let variant =
+            (dense ? ", dense kernel gradient" : "") + (blasForward ? ", OpenBLAS forward" : "")
         let seconds = records.map { String(format: "%.4f", $0.seconds) }.joined(separator: ", ")
         let losses = records.map { String(format: "%.5f", $0.loss) }.joined(separator: ", ")
         print(
-            "{\"engine\": \"bottleneck\", \"rows\": \(rows), \"threads\": \(threads), \"batch\": 100, "
+            "{\"engine\": \"bottleneck\(variant)\", \"rows\": \(rows), \"threads\": \(threads), \"batch\": 100, "
                 + "\"zero_fraction\": \(String(format: "%.4f", Double(zeros) / Double(features.count))), "
                 + "\"epoch_seconds\": [\(seconds)], \"loss\": [\(losses)]}")
     }

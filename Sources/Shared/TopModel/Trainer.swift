@@ -36,6 +36,13 @@ public struct TrainingOptions: Sendable {
     /// itself is pinned to one thread while `train` runs). Results do not depend on it: the same seed gives the
     /// same weights whatever this count.
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// The hidden kernel's gradient from the non-zero entries of the hidden layer's gradient only (true), or as a
+    /// dense OpenBLAS product (false: for benchmarks and tests that compare the two; the results agree within
+    /// rounding).
+    package var skipsZeroGradients = true
+    /// The hidden layer's forward product as row-by-row dot products read in place (`bn_row_dot_accumulate`,
+    /// on a CPU with AVX-512F; true), or as OpenBLAS products, which pack both operands (false: for benchmarks).
+    package var rowDotForward = true
 
     public init() {}
 
@@ -158,7 +165,8 @@ public enum TopModelTrainer {
             inputs: train.featureSize, hidden: options.hiddenUnits, classes: c, seed: options.seed)
         let network = Network(
             weights: weights, maxBatch: options.batchSize, dropoutRate: Float(options.dropoutRate),
-            threads: options.threads)
+            threads: options.threads, skipsZeroGradients: options.skipsZeroGradients,
+            rowDotForward: options.rowDotForward)
         let optimizer = OptimizerState(options.optimizer, tensorSizes: network.tensorSizes)
         var shuffleRandom = SeededRandom(seed: options.seed, stream: 2)
         var dropoutRandom = SeededRandom(seed: options.seed, stream: 3)
