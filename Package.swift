@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(
-            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "BLAS", "CShims", "TestSupport"],
+            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "BLAS", "TestSupport"],
             exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),

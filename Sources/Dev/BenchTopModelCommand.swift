@@ -31,9 +31,6 @@ struct BenchTopModelCommand: ParsableCommand {
     @Flag(help: "Compute the hidden kernel's gradient as a dense product (the zero gradients not skipped).")
     var dense = false
 
-    @Flag(help: "Run the hidden layer's forward product through OpenBLAS instead of the row-dot kernel.")
-    var blasForward = false
-
     @Option(help: "Write the features (raw float32, row-major) to this file and exit without training.")
     var featuresOut: String?
 
@@ -67,7 +64,6 @@ struct BenchTopModelCommand: ParsableCommand {
         options.optimizer = .sgd()
         options.threads = threads
         options.skipsZeroGradients = !dense
-        options.rowDotForward = !blasForward
         let provenance = FeatureProvenance(
             featureLayer: "block5_pool", imageHeight: 150, imageWidth: 150, preprocess: "caffe",
             interpolation: "nearest", weightsSHA256: "")
@@ -75,8 +71,7 @@ struct BenchTopModelCommand: ParsableCommand {
         _ = try TopModelTrainer.train(
             train: train, validation: nil, classNames: ["a", "b", "c"], provenance: provenance, options: options,
             onEpoch: { records.append($0) })
-        let variant =
-            (dense ? ", dense kernel gradient" : "") + (blasForward ? ", OpenBLAS forward" : "")
+        let variant = dense ? ", dense kernel gradient" : ""
         let seconds = records.map { String(format: "%.4f", $0.seconds) }.joined(separator: ", ")
         let losses = records.map { String(format: "%.5f", $0.loss) }.joined(separator: ", ")
         print(

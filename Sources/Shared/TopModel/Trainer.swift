@@ -40,9 +40,6 @@ public struct TrainingOptions: Sendable {
     /// dense OpenBLAS product (false: for benchmarks and tests that compare the two; the results agree within
     /// rounding).
     package var skipsZeroGradients = true
-    /// The hidden layer's forward product as row-by-row dot products read in place (`bn_row_dot_accumulate`,
-    /// on a CPU with AVX-512F; true), or as OpenBLAS products, which pack both operands (false: for benchmarks).
-    package var rowDotForward = true
 
     public init() {}
 
@@ -165,8 +162,7 @@ public enum TopModelTrainer {
             inputs: train.featureSize, hidden: options.hiddenUnits, classes: c, seed: options.seed)
         let network = Network(
             weights: weights, maxBatch: options.batchSize, dropoutRate: Float(options.dropoutRate),
-            threads: options.threads, skipsZeroGradients: options.skipsZeroGradients,
-            rowDotForward: options.rowDotForward)
+            threads: options.threads, skipsZeroGradients: options.skipsZeroGradients)
         let optimizer = OptimizerState(options.optimizer, tensorSizes: network.tensorSizes)
         var shuffleRandom = SeededRandom(seed: options.seed, stream: 2)
         var dropoutRandom = SeededRandom(seed: options.seed, stream: 3)

@@ -1,6 +1,3 @@
-import BLAS
-import CShims
-
 /// Forward and backward passes of the top model over batches, with parameters and scratch buffers held in
 /// buffers this object allocates (scratch sized for `maxBatch` rows). Owned by one thread at a time.
 ///
@@ -38,16 +35,13 @@ final class Network {
 
     /// The kernel gradient skips the zero entries of dHidden (`SparseGradient`), or is a dense OpenBLAS product.
     let skipsZeroGradients: Bool
-    /// The hidden layer's forward product runs `bn_row_dot_accumulate` (needs AVX-512F), or OpenBLAS.
-    let rowDotForward: Bool
 
     init(
         weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5, threads: Int = 1,
-        skipsZeroGradients: Bool = true, rowDotForward: Bool = true
+        skipsZeroGradients: Bool = true
     ) {
         workers = GEMMWorkers(count: threads)
         self.skipsZeroGradients = skipsZeroGradients
-        self.rowDotForward = rowDotForward && CPUFeatures.hasAVX512F
         inputs = weights.inputs
         hidden = weights.hidden
         classes = weights.classes
@@ -120,17 +114,7 @@ final class Network {
     private func hiddenForward(_ x: UnsafePointer<Float>, batch: Int) {
         let y = hiddenOut.baseAddress!
         for r in 0..<batch { (y + r * hidden).update(from: hiddenBias.baseAddress!, count: hidden) }
-        if rowDotForward {
-            workers.run { part in
-                let columns = workers.range(part, of: hidden)
-                guard !columns.isEmpty else { return }
-                bn_row_dot_accumulate(
-                    Int32(batch), Int32(columns.lowerBound), Int32(columns.upperBound), Int32(inputs), x,
-                    Int32(inputs), hiddenKernelT.baseAddress!, Int32(inputs), y, Int32(hidden))
-            }
-        } else {
-            workers.multiplyTransposedB(m: batch, n: hidden, k: inputs, x, hiddenKernelT.baseAddress!, beta: 1, y)
-        }
+        workers.multiplyTransposedB(m: batch, n: hidden, k: inputs, x, hiddenKernelT.baseAddress!, beta: 1, y)
         ReLULayer.forward(hiddenOut.baseAddress!, count: batch * hidden)
     }
 
