@@ -6,7 +6,7 @@ no validation; TensorFlow's intra- and inter-op pools limited to --threads threa
 features are read from a raw little-endian float32 file [rows, 8192] (`bottleneck-dev bench-topmodel
 --features-out FILE` writes the benchmark's own), so both sides train on the same numbers; without it they
 are drawn here with the same distribution (a third exactly zero, the rest uniform in (0.66, 2)).
-Prints one JSON line: tf-keras' version, the seconds of every epoch and the losses.
+Prints one JSON line: tf-keras' version, the wall-clock and the process' CPU seconds of every epoch, the losses.
 
 Run with the tf-keras venv that `make bench` creates (scripts/bench/tf-venv.sh):
 
@@ -58,12 +58,15 @@ class EpochTimer(tf_keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.seconds = []
+        self.cpu_seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self.start)
+        self.cpu_seconds.append(time.process_time() - self.cpu_start)
 
 
 timer = EpochTimer()
@@ -72,5 +75,6 @@ print(json.dumps({
     "engine": f"tf_keras {tf_keras.__version__} (tensorflow {tf.__version__})", "rows": rows,
     "threads": args.threads, "batch": 100, "zero_fraction": round(float(np.mean(x == 0)), 4),
     "epoch_seconds": [round(s, 4) for s in timer.seconds],
+    "epoch_cpu_seconds": [round(s, 4) for s in timer.cpu_seconds],
     "loss": [round(float(v), 5) for v in history.history["loss"]],
 }))
