@@ -1,8 +1,9 @@
 import BLAS
 import Foundation
 
-/// Runs the top model's large GEMMs as a fixed number of blocks of the output (`parts`, 4), spread over
-/// threads this object owns; each block is a single-threaded OpenBLAS call.
+/// Runs the top model's large products as a fixed number of blocks of the output (`parts`, 4), spread over
+/// threads this object owns; each block is a single-threaded OpenBLAS call, or (`run`) a block of the sparse
+/// kernel gradient, whose every element is summed the same way whatever the block.
 ///
 /// The block boundaries do not depend on the thread count, and OpenBLAS computes each block the same way
 /// whichever thread runs it, so results are bit-identical for any thread count. (Splitting differently does
