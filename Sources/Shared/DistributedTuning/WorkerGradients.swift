@@ -64,6 +64,8 @@ public struct TuningTraffic: Sendable, Equatable {
     public var chunks = 0
     /// Tree nodes handed out again because their worker was gone or silent.
     public var reassigned = 0
+    /// Nodes kept whose frozen pass the worker ran before their step's weights came (handed out ahead).
+    public var frozenAhead = 0
     /// Seconds the trainer waited for the workers' gradients (their compute and the transfers).
     public var waitSeconds = 0.0
     /// Seconds the workers reported for the chunks kept: the frozen pass (with augmentation and preprocessing)
@@ -91,7 +93,12 @@ public final class WorkerGradients: ChunkGradientSource {
         var images: Set<Int> = []
         /// Nodes (ranges of chunk positions) of the current step's reduction tree this worker holds.
         var holding: Set<Range<Int>> = []
+        /// Nodes of the upcoming step handed to it ahead of that step's weights (it runs their frozen pass).
+        var ahead: Set<Range<Int>> = []
     }
+
+    /// The upcoming batch and its nodes, as handed out ahead.
+    private var plan: (batch: UpcomingBatch, nodes: [Range<Int>])?
 
     public let setup: TuningWorkersSetup
     public private(set) var traffic = TuningTraffic()
@@ -203,23 +210,110 @@ public final class WorkerGradients: ChunkGradientSource {
         self.train = train
     }
 
-    public func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> TrainableBlock.Gradient
-    {
-        guard let train else { preconditionFailure("prepare(train:) comes first") }
+    public func batchGradient(
+        tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int, upcoming: UpcomingBatch?
+    ) throws -> TrainableBlock.Gradient {
+        guard train != nil else { preconditionFailure("prepare(train:) comes first") }
         let started = Date()
         let sizes = tensors.map(\.count)
         let valueCount = sizes.reduce(0, +)
-        let batchCount = chunks.reduce(0) { $0 + $1.rows.count }
         var weightsFrame: [UInt8]?
         // One node of the reduction tree per worker (the local ones counted even before they are ready): each
         // worker sends one summed gradient for its node.
         let parts = max(1, setup.localWorkers, workers.values.filter(\.ready).count)
-        let nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        // The nodes handed out ahead stay with their workers, which may have run their frozen pass already.
+        let nodes: [Range<Int>]
+        if let plan {
+            guard plan.batch == UpcomingBatch(chunks: chunks, epoch: epoch, step: step) else {
+                throw DistributedTuningError("the trainer asked for step \(step), not the batch it announced")
+            }
+            nodes = plan.nodes
+        } else {
+            nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        }
+        plan = nil
+        for key in workers.keys {
+            workers[key]!.holding = workers[key]!.ahead
+            workers[key]!.ahead = []
+        }
+        let next = upcoming.map { ($0, ReductionTree.nodes(chunks: $0.chunks.count, parts: parts)) }
         var results: [Range<Int>: TrainableBlock.Gradient] = [:]
-        var pending = nodes
-        for key in workers.keys { workers[key]!.holding = [] }
+        let handedAhead = Set(workers.values.flatMap(\.holding))
+        var pending = nodes.filter { !handedAhead.contains($0) }
         var lastWorkerSeen = Date()
+
+        /// Sends the step's weights to a worker that lacks them; false when the send failed.
+        func sendWeights(_ worker: inout Worker, to identity: [UInt8]) -> Bool {
+            guard worker.weightsStep != step else { return true }
+            if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
+            let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
+            guard send(.tuneWeights(header, values: weightsFrame!), to: identity) else { return false }
+            traffic.weightsDown += weightsFrame!.count
+            worker.weightsStep = step
+            return true
+        }
+        /// Sends `node` of `batch` to a worker (the images it lacks with it); false when the send failed.
+        func sendNode(
+            _ node: Range<Int>, of batch: [TrainingChunk], epoch: Int, step: Int, _ worker: inout Worker,
+            to identity: [UInt8]
+        ) -> Bool {
+            let train = train!
+            let rows = batch[node].flatMap(\.rows)
+            let indices = rows.map { train.indices[$0] }
+            let shipped = indices.map { !worker.images.contains($0) }
+            let size = train.height * train.width * 3
+            let images = zip(rows, shipped).filter(\.1).map { row, _ in
+                Array(train.pixels[(row * size)..<((row + 1) * size)])
+            }
+            let header = TuningChunk(
+                jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: indices,
+                labels: rows.map { train.labels[$0] }, shipped: shipped,
+                leafCounts: batch[node].map(\.rows.count), batchCount: batch.reduce(0) { $0 + $1.rows.count })
+            guard send(.tuneChunk(header, images: images), to: identity) else { return false }
+            traffic.imagesDown += images.reduce(0) { $0 + $1.count }
+            traffic.chunks += node.count
+            worker.images.formUnion(indices)
+            return true
+        }
+        /// Hands out work: the step's weights first to every worker holding a node of it, then pending nodes
+        /// against credit, idle workers first (one node each), so that a second node queues behind a first only
+        /// when nobody is idle; once none is pending, the upcoming step's nodes, without weights.
+        func handOut() {
+            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+            for identity in ready {
+                guard var worker = workers[identity], worker.ready, !worker.holding.isEmpty else { continue }
+                _ = sendWeights(&worker, to: identity)
+                if workers[identity] != nil { workers[identity] = worker }
+            }
+            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
+            where !pending.isEmpty {
+                guard var worker = workers[identity], worker.ready else { continue }
+                while worker.holding.count < limit, let node = pending.first {
+                    guard sendWeights(&worker, to: identity),
+                        sendNode(node, of: chunks, epoch: epoch, step: step, &worker, to: identity)
+                    else { break }
+                    worker.holding.insert(node)
+                    pending.removeFirst()
+                }
+                if workers[identity] != nil { workers[identity] = worker }
+            }
+            guard pending.isEmpty, let (batch, nextNodes) = next else { return }
+            let held = Set(workers.values.flatMap(\.ahead))
+            var ahead = nextNodes.filter { !held.contains($0) }
+            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
+            where !ahead.isEmpty {
+                guard var worker = workers[identity], worker.ready else { continue }
+                while worker.ahead.count < limit, let node = ahead.first {
+                    guard sendNode(node, of: batch.chunks, epoch: batch.epoch, step: batch.step, &worker, to: identity)
+                    else { break }
+                    worker.ahead.insert(node)
+                    ahead.removeFirst()
+                }
+                if workers[identity] != nil { workers[identity] = worker }
+            }
+        }
+
+        handOut()
         while results.count < nodes.count {
             if try socket.waitReadable(timeoutMilliseconds: 20) {
                 while let frames = try socket.receive() {
@@ -236,13 +330,15 @@ public final class WorkerGradients: ChunkGradientSource {
                         guard workers[identity] != nil else { continue }
                         let node = header.position..<(header.position + (header.leaves ?? 1))
                         workers[identity]!.lastHeard = Date()
+                        guard header.jobID == job.jobID, header.step == step else { continue }
                         workers[identity]!.holding.remove(node)
-                        guard header.jobID == job.jobID, header.step == step, nodes.contains(node),
-                            results[node] == nil, header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
+                        guard nodes.contains(node), results[node] == nil,
+                            header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
                             let parts = FloatFrame.tensors(values, sizes: sizes)
                         else { continue }
                         traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
                         traffic.workerBlockSeconds += header.blockSeconds ?? 0
+                        if header.frozenAhead == true { traffic.frozenAhead += 1 }
                         results[node] = TrainableBlock.Gradient(
                             loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
                     } else {
@@ -278,41 +374,12 @@ public final class WorkerGradients: ChunkGradientSource {
                     "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
                         + "that connect to this coordinator")
             }
-            // Hand out work: the step's weights once per worker, then nodes against its credit; idle workers
-            // first (one node each), so that a second node queues behind a first only when nobody is idle.
-            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
-            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
-            where !pending.isEmpty {
-                guard var worker = workers[identity], worker.ready else { continue }
-                while worker.holding.count < limit, let node = pending.first {
-                    if worker.weightsStep != step {
-                        if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
-                        let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
-                        guard send(.tuneWeights(header, values: weightsFrame!), to: identity) else { break }
-                        traffic.weightsDown += weightsFrame!.count
-                        worker.weightsStep = step
-                    }
-                    let rows = chunks[node].flatMap(\.rows)
-                    let indices = rows.map { train.indices[$0] }
-                    let shipped = indices.map { !worker.images.contains($0) }
-                    let size = train.height * train.width * 3
-                    let images = zip(rows, shipped).filter(\.1).map { row, _ in
-                        Array(train.pixels[(row * size)..<((row + 1) * size)])
-                    }
-                    let header = TuningChunk(
-                        jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: indices,
-                        labels: rows.map { train.labels[$0] }, shipped: shipped,
-                        leafCounts: chunks[node].map(\.rows.count), batchCount: batchCount)
-                    guard send(.tuneChunk(header, images: images), to: identity) else { break }
-                    traffic.imagesDown += images.reduce(0) { $0 + $1.count }
-                    traffic.chunks += node.count
-                    worker.images.formUnion(indices)
-                    worker.holding.insert(node)
-                    pending.removeFirst()
-                }
-                if workers[identity] != nil { workers[identity] = worker }
-            }
+            handOut()
         }
+        // Every idle worker gets its node of the upcoming step before the update: its frozen pass runs while
+        // this process sums, steps and validates.
+        handOut()
+        plan = next.map { (batch: $0.0, nodes: $0.1) }
         traffic.steps += 1
         traffic.waitSeconds += Date().timeIntervalSince(started)
         // The root from the nodes computed, along the same tree.

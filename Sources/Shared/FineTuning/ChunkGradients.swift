@@ -185,14 +185,32 @@ public enum ReductionTree {
     }
 }
 
+/// The batch the trainer will ask for after the current one: its chunks, epoch and step. Its frozen pass
+/// needs no trainable weights (blocks 1–4 are frozen, augmentation is drawn from the seed, the epoch and the
+/// image), so a source may start it before the current step's update exists.
+public struct UpcomingBatch: Sendable, Equatable {
+    public var chunks: [TrainingChunk]
+    public var epoch: Int
+    public var step: Int
+
+    public init(chunks: [TrainingChunk], epoch: Int, step: Int) {
+        self.chunks = chunks
+        self.epoch = epoch
+        self.step = step
+    }
+}
+
 /// Where the trainer gets each batch's gradient when not from this process: workers.
 ///
 /// `batchGradient` returns exactly `ChunkGradients.combine` of the chunks' gradients, each computed with
 /// `tensors` (the trainable weights in `TrainableBlock.tensors` order) for the training images' rows of
-/// `chunks`; nodes of the `ReductionTree` may be summed elsewhere first.
+/// `chunks`; nodes of the `ReductionTree` may be summed elsewhere first. `upcoming` names the batch of the
+/// next call (nil after the last one): the source may start its frozen pass early; the next call may still
+/// name another batch (the result never depends on what was started).
 public protocol ChunkGradientSource: AnyObject {
     /// Called once before the first batch with the training images (the source ships pixels from them).
     func prepare(train: FineTuningImages) throws
-    func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> TrainableBlock.Gradient
+    func batchGradient(
+        tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int, upcoming: UpcomingBatch?
+    ) throws -> TrainableBlock.Gradient
 }

@@ -189,6 +189,24 @@ public final class FineTuner {
         return rows
     }
 
+    /// The batch after the one starting at `start` of `epoch` (whose order is `rows`): the next one of the epoch,
+    /// else the next epoch's first; nil after the last epoch's last batch.
+    func upcomingBatch(after start: Int, epoch: Int, rows: [Int], trainCount: Int) -> UpcomingBatch? {
+        let batchesPerEpoch = (trainCount + options.batchSize - 1) / options.batchSize
+        let next = start + options.batchSize
+        if next < rows.count {
+            let batchRows = Array(rows[next..<min(next + options.batchSize, rows.count)])
+            return UpcomingBatch(
+                chunks: TrainingChunk.split(batchRows, size: options.chunkSize), epoch: epoch,
+                step: epoch * batchesPerEpoch + next / options.batchSize)
+        }
+        guard epoch + 1 < options.epochs else { return nil }
+        let nextRows = order(count: trainCount, epoch: epoch + 1)
+        return UpcomingBatch(
+            chunks: TrainingChunk.split(Array(nextRows.prefix(options.batchSize)), size: options.chunkSize),
+            epoch: epoch + 1, step: (epoch + 1) * batchesPerEpoch)
+    }
+
     /// Trains for `options.epochs` epochs (resuming from `checkpointPath` when it holds a checkpoint of the
     /// same settings and start), calling `onEpoch` after each with Keras' epoch figures (`loss`, `accuracy`:
     /// training-mode running figures as Keras' `fit` reports them); returns the fine-tuned model and the
@@ -247,7 +265,8 @@ public final class FineTuner {
                     let gradient: TrainableBlock.Gradient
                     if let source {
                         gradient = try source.batchGradient(
-                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step)
+                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step,
+                            upcoming: upcomingBatch(after: start, epoch: epoch, rows: rows, trainCount: train.count))
                     } else {
                         let parts = chunks.map { chunk in
                             let features =
