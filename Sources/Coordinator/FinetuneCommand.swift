@@ -233,7 +233,8 @@ enum TuningTrafficText {
             + "\(t.frozenAhead) nodes' frozen pass ahead of their weights): weights down "
             + "\(mb(t.weightsDown)) (\(mb(t.weightsDown / steps))/step), gradients up \(mb(t.gradientsUp)) "
             + "(\(mb(t.gradientsUp / steps))/step), images down \(mb(t.imagesDown)), other down \(mb(t.otherDown)), "
-            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients; worker "
+            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients and "
+            + "\(String(format: "%.2f", t.validationSeconds)) s for validation; worker "
             + "compute summed over workers: frozen pass \(String(format: "%.2f", t.workerFrozenSeconds)) s, block5 + top "
             + "\(String(format: "%.2f", t.workerBlockSeconds)) s"
     }

@@ -56,6 +56,9 @@ final class TuningComputer: @unchecked Sendable {
     private var weightsStep = -1
     private var pixels: [Int: [UInt8]] = [:]
     private var frozen: [Int: [Float]] = [:]
+    /// The validation split's pixels and frozen features (never augmented: computed once), by split index.
+    private var validationPixels: [Int: [UInt8]] = [:]
+    private var validationFrozen: [Int: [Float]] = [:]
     /// Frozen passes done ahead of their step's weights, by (step, node position), with the node's images and
     /// seconds. Written by the compute thread and by `configure`, always under the lock.
     private var ahead: [StepNode: (indices: [Int], features: [Float], seconds: Double)] = [:]
@@ -63,6 +66,11 @@ final class TuningComputer: @unchecked Sendable {
     private struct StepNode: Hashable {
         var step: Int
         var position: Int
+        var validation: Bool
+
+        init(_ chunk: TuningChunk) {
+            (step, position, validation) = (chunk.step, chunk.position, chunk.validation ?? false)
+        }
     }
 
     func start() {
@@ -115,6 +123,8 @@ final class TuningComputer: @unchecked Sendable {
         weightsStep = -1
         pixels = [:]
         frozen = [:]
+        validationPixels = [:]
+        validationFrozen = [:]
         ahead = [:]
         inbox.removeAll()
         outbox.removeAll()
@@ -203,7 +213,7 @@ final class TuningComputer: @unchecked Sendable {
         }
         for work in before {
             if case .chunk(_, let chunk, let images) = work,
-                ahead[StepNode(step: chunk.step, position: chunk.position)] == nil
+                ahead[StepNode(chunk)] == nil
             {
                 return .frozenAhead(chunk: chunk, images: images)
             }
@@ -230,6 +240,8 @@ final class TuningComputer: @unchecked Sendable {
             case .forgetImages:
                 pixels = [:]
                 frozen = [:]
+                validationPixels = [:]
+                validationFrozen = [:]
                 condition.lock()
                 ahead = [:]
                 condition.unlock()
@@ -250,7 +262,7 @@ final class TuningComputer: @unchecked Sendable {
                 let features = frozenPass(chunk, images: images) ?? []
                 condition.lock()
                 if self.generation == generation {
-                    ahead[StepNode(step: chunk.step, position: chunk.position)] = (
+                    ahead[StepNode(chunk)] = (
                         chunk.indices, features, Date().timeIntervalSince(started)
                     )
                 }
@@ -275,33 +287,38 @@ final class TuningComputer: @unchecked Sendable {
         }
     }
 
-    /// The node's frozen features `[images, block4_pool]` (augmented as drawn for its epoch), or nil when an
-    /// image's pixels are missing. Keeps the pixels shipped with it.
+    /// The node's frozen features `[images, block4_pool]` (augmented as drawn for its epoch; a validation
+    /// batch's never, and kept), or nil when an image's pixels are missing. Keeps the pixels shipped with it.
     private func frozenPass(_ chunk: TuningChunk, images: [[UInt8]]) -> [Float]? {
         guard let computer else { return nil }
+        let validation = chunk.validation ?? false
+        let keepFrozen = cacheFrozen || validation
         var next = images.makeIterator()
         for (index, shipped) in zip(chunk.indices, chunk.shipped) where shipped {
             guard let image = next.next(), image.count == computer.pixelCount else { return nil }
-            pixels[index] = image
+            if validation { validationPixels[index] = image } else { pixels[index] = image }
         }
         let mapSize = computer.base.featureCount
         var features = [Float](repeating: 0, count: chunk.indices.count * mapSize)
         for (k, index) in chunk.indices.enumerated() {
-            if cacheFrozen, let cached = frozen[index] {
+            if keepFrozen, let cached = validation ? validationFrozen[index] : frozen[index] {
                 features.replaceSubrange((k * mapSize)..<((k + 1) * mapSize), with: cached)
                 continue
             }
-            guard let image = pixels[index] else { return nil }
+            guard let image = validation ? validationPixels[index] : pixels[index] else { return nil }
             features.withUnsafeMutableBufferPointer { out in
                 image.withUnsafeBufferPointer { image in
                     BLASThreads.withFixedCount(1) {
                         computer.frozenFeatures(
-                            pixels: image, index: index, epoch: cacheFrozen ? nil : chunk.epoch,
+                            pixels: image, index: index, epoch: keepFrozen ? nil : chunk.epoch,
                             into: out.baseAddress! + k * mapSize)
                     }
                 }
             }
-            if cacheFrozen { frozen[index] = Array(features[(k * mapSize)..<((k + 1) * mapSize)]) }
+            if keepFrozen {
+                let kept = Array(features[(k * mapSize)..<((k + 1) * mapSize)])
+                if validation { validationFrozen[index] = kept } else { frozen[index] = kept }
+            }
         }
         return features
     }
@@ -315,7 +332,7 @@ final class TuningComputer: @unchecked Sendable {
         let frozenSeconds: Double
         var frozenAhead = false
         condition.lock()
-        let done = ahead.removeValue(forKey: StepNode(step: chunk.step, position: chunk.position))
+        let done = ahead.removeValue(forKey: StepNode(chunk))
         condition.unlock()
         if let done, done.indices == chunk.indices, done.features.count == chunk.indices.count * mapSize {
             (features, frozenSeconds, frozenAhead) = (done.features, done.seconds, true)
@@ -325,6 +342,21 @@ final class TuningComputer: @unchecked Sendable {
             (features, frozenSeconds) = (computed, Date().timeIntervalSince(started))
         }
         let blockStarted = Date()
+        if chunk.validation == true {
+            // The trainer's own validation pass on one batch: forward and backward, no dropout.
+            let result = BLASThreads.withFixedCount(1) {
+                features.withUnsafeBufferPointer {
+                    block.batchGradient(input: $0.baseAddress!, labels: chunk.labels, batch: chunk.indices.count)
+                }
+            }
+            return (
+                TuningGradient(
+                    jobID: chunk.jobID, step: chunk.step, position: chunk.position, lossBits: result.loss.bitPattern,
+                    correct: result.correct, count: chunk.indices.count, valueCount: 0, frozenSeconds: frozenSeconds,
+                    blockSeconds: Date().timeIntervalSince(blockStarted), frozenAhead: frozenAhead, validation: true),
+                []
+            )
+        }
         // The node's chunks, each weighted by its share of the batch, summed along the fixed tree.
         let leafCounts = chunk.leafCounts ?? [chunk.indices.count]
         let batchCount = chunk.batchCount ?? chunk.indices.count
