@@ -8,8 +8,8 @@ import Testing
 @Suite("finetune across workers", .enabled(if: BuiltExecutables.available, "needs the built executables"))
 struct DistributedFinetuneTests {
     /// A fixture with a top model trained on its block5_pool features.
-    func prepared(_ name: String) throws -> (DistributedFixture, model: String) {
-        let fixture = try DistributedFixture(name, imagesPerClass: 4, validationPerClass: 1)
+    func prepared(_ name: String, validationPerClass: Int = 1) throws -> (DistributedFixture, model: String) {
+        let fixture = try DistributedFixture(name, imagesPerClass: 4, validationPerClass: validationPerClass)
         let extract = try fixture.runCoordinator(fixture.extractArguments("features.h5", ["--workers", "1"]))
         #expect(extract.status == 0, "\(extract.stderr)")
         let model = fixture.directory.file("model.h5")
@@ -64,7 +64,8 @@ struct DistributedFinetuneTests {
         "the next step's frozen pass run ahead of its weights, and the validation split over the workers, give the one-process model and history CSV bit for bit"
     )
     func pipelinedSameModelAndHistory() throws {
-        let (fixture, model) = try prepared("finetune-pipelined")
+        // Four validation images per class: three validation batches of at most 5, split over the workers.
+        let (fixture, model) = try prepared("finetune-pipelined", validationPerClass: 4)
         defer { fixture.directory.remove() }
         let augment = "shear=0.2,zoom=0.2,horizontal-flip"
         // Three epochs: the first batch of an epoch is handed out ahead too, across the validation between.

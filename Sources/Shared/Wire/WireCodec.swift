@@ -263,7 +263,8 @@ public enum WireCodec {
             let gradient = try decodeBody(TuningGradient.self)
             try check(
                 gradient.step >= 0 && gradient.position >= 0 && gradient.correct >= 0
-                    && gradient.correct <= gradient.count && gradient.count >= 1 && gradient.valueCount >= 1
+                    && gradient.correct <= gradient.count && gradient.count >= 1
+                    && (gradient.validation == true ? gradient.valueCount == 0 : gradient.valueCount >= 1)
                     && (gradient.leaves ?? 1) >= 1,
                 "tuneGradient with negative or inconsistent counts")
             let (expected, overflow) = gradient.valueCount.multipliedReportingOverflow(by: 4)
