@@ -331,7 +331,10 @@ public final class WorkerGradients: ChunkGradientSource {
         traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
         traffic.workerBlockSeconds += header.blockSeconds ?? 0
         if header.frozenAhead == true { traffic.frozenAhead += 1 }
-        return (node, TrainableBlock.Gradient(loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts))
+        return (
+            node,
+            TrainableBlock.Gradient(loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
+        )
     }
 
     /// Keeps an early answer for a node of the upcoming step (handed out ahead, computed with weights sent

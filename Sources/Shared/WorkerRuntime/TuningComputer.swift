@@ -205,7 +205,9 @@ final class TuningComputer: @unchecked Sendable {
             return .forgetImages
         }
         let before = inbox[..<barrier]
-        if let i = before.firstIndex(where: { if case .chunk(_, let c, _) = $0 { c.step == weightsStep } else { false } }),
+        if let i = before.firstIndex(where: {
+            if case .chunk(_, let c, _) = $0 { c.step == weightsStep } else { false }
+        }),
             case .chunk(let session, let chunk, let images) = inbox[i]
         {
             inbox.remove(at: i)
