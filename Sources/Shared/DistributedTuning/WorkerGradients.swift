@@ -493,12 +493,16 @@ public final class WorkerGradients: ChunkGradientSource {
                 while i < pending.count {
                     let batch = pending[i]
                     let indices = Set(validation.indices[batch.start..<(batch.start + batch.count)])
-                    let candidates = ready.filter { workers[$0]!.ready && workers[$0]!.validating.count < limit }
+                    // Ready workers with credit (a failed send drops a worker from `workers`).
+                    let candidates = ready.compactMap { identity in
+                        workers[identity].flatMap { $0.ready && $0.validating.count < limit ? (identity, $0) : nil }
+                    }
                     guard
-                        let identity = candidates.first(where: { indices.isSubset(of: workers[$0]!.validationImages) })
-                            ?? candidates.min(by: { workers[$0]!.validating.count < workers[$1]!.validating.count })
+                        let (identity, chosen) = candidates.first(where: { indices.isSubset(of: $0.1.validationImages) }
+                        )
+                            ?? candidates.min(by: { $0.1.validating.count < $1.1.validating.count })
                     else { break }
-                    var worker = workers[identity]!
+                    var worker = chosen
                     let header = TuningChunk(
                         jobID: job.jobID, step: step, position: batch.start, epoch: 0, indices: [], labels: [],
                         shipped: [], validation: true)
