@@ -83,8 +83,13 @@ public struct TuningTraffic: Sendable, Equatable {
 /// answers with the node's summed gradient; an image's pixels cross the link once per worker. The first
 /// gradient of a node is kept, later copies dropped; a worker that leaves, or is silent past `workerTimeout`,
 /// loses its nodes to the others. Since a node's sum does not depend on who computed it, and the root is
-/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened. Blocks the calling thread, which owns the
-/// ROUTER socket: call every method from that one thread, not from Swift's cooperative pool.
+/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened.
+///
+/// Pipelined: once no node of the step is left to hand out, each worker gets its node of the upcoming step
+/// without weights and runs its frozen pass while this process waits, sums, steps and validates. Validation
+/// batches go to the workers too (`validationFigures`), with the next step's weights. Blocks the calling
+/// thread, which owns the ROUTER socket: call every method from that one thread, not from Swift's cooperative
+/// pool.
 public final class WorkerGradients: ChunkGradientSource {
     private struct Worker {
         var name: String
