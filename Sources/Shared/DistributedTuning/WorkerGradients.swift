@@ -413,12 +413,13 @@ public final class WorkerGradients: ChunkGradientSource {
                 if workers[identity] != nil { workers[identity] = worker }
             }
             guard pending.isEmpty, let (batch, nextNodes) = next else { return }
+            // One node ahead per worker: a worker ready before the others does not take theirs (what is left
+            // goes out when the step starts).
             let held = Set(workers.values.flatMap(\.ahead))
             var ahead = nextNodes.filter { !held.contains($0) }
-            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
-            where !ahead.isEmpty {
+            for identity in ready where !ahead.isEmpty {
                 guard var worker = workers[identity], worker.ready else { continue }
-                while worker.ahead.count < limit, let node = ahead.first {
+                while worker.ahead.isEmpty, let node = ahead.first {
                     guard sendNode(node, of: batch.chunks, epoch: batch.epoch, step: batch.step, &worker, to: identity)
                     else { break }
                     worker.ahead.insert(node)
