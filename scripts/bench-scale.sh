@@ -11,6 +11,8 @@
 #   d  a SCALE_ROWS_LARGE-row list (10 million by default): seconds to the first shard, the coordinator's RSS
 #      after SCALE_LARGE_SECONDS of work, kill -9, rerun: seconds to "resuming" and to the first new shard, then
 #      SIGTERM (the job is not run to its end).
+# SCALE_COORDINATOR_ARGS: more arguments for every coordinator run (e.g. "--log-level debug", which logs where its
+# start-up time goes).
 # The coordinator's CPU time and peak RSS (VmHWM) come from /proc/PID while it runs. Everything goes under
 # SCALE_OUTPUT (default bench-output/scale): the lists, the outputs, each process's log.
 set -euo pipefail
@@ -88,6 +90,7 @@ start_coordinator() {
     shift 4
     "$coordinator" extract --train-list "$list" --directory "$out" --weights "$weights" --image-size "$size" \
         --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts "$@" \
+        ${SCALE_COORDINATOR_ARGS:-} \
         > >(stamp >>"$out/$name.progress") 2>>"$out/$name.err" &
     cpid=$!
     watch_process "$cpid" "$out/$name.proc" &

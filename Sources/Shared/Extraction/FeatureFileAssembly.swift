@@ -20,9 +20,11 @@ func assembleFeatureFile(
     progress: ProgressSink
 ) throws -> (images: Int, skipped: Int) {
     let writer = try FeatureFileWriter(path: outputPath, attributes: attributes, classNames: inputs.classNames)
+    // Shards come in order, part file after part file: one read-ahead block serves many of them.
+    let reader = PartReader(journal.parts)
     let counts = try assemble(inputs: inputs, journal: journal, writer: writer, virtual: false, progress: progress) {
         shard, _, labels, filenames in
-        let (_, features) = try journal.readShard(shard.id)
+        let (_, features) = try journal.readShard(shard.id, using: reader)
         if !labels.isEmpty {
             try features.withUnsafeBufferPointer {
                 try writer.append(features: $0, labels: labels, filenames: filenames)

@@ -139,12 +139,21 @@ public enum ImageListFile {
                 for byte in pending { try consume(byte) }
             }
             var index = start
+            // A local copy: a static read in the loop costs a `swift_once` check per byte.
+            let endsUnquoted = Self.endsUnquoted
             while index < input.count {
+                // A plain row whole in this chunk is split at once (`plainRow`); others go byte by byte.
+                if state == .fieldStart && field == 0 && !inHeader,
+                    let next = try plainRow(input, from: index, endsUnquoted: endsUnquoted)
+                {
+                    index = next
+                    continue
+                }
                 // Runs of ordinary bytes inside a field are copied at once; the state machine sees the rest.
                 if state == .unquoted || state == .quoted {
                     var end = index
                     if state == .unquoted {
-                        while end < input.count, !Self.endsUnquoted[Int(input[end])] { end += 1 }
+                        while end < input.count, !endsUnquoted[Int(input[end])] { end += 1 }
                     } else {
                         while end < input.count, input[end] != 0x22, input[end] != 0x0A { end += 1 }
                     }
@@ -157,6 +166,46 @@ public enum ImageListFile {
                 try consume(input[index])
                 index += 1
             }
+        }
+
+        /// Reads the row that starts at `start` when it is plain: whole in `input` up to its line feed, not blank,
+        /// without double quotes or carriage returns, with no more fields than the header. Its two fields of
+        /// interest are taken at once and the row ends as the byte-by-byte reading would end it (`endRow`, with
+        /// the same checks and errors). Returns the index after the line feed, or nil, having changed nothing,
+        /// for any other row: the state machine then reads it, and reports any fault in it.
+        @inline(__always)
+        mutating func plainRow(_ input: UnsafeBufferPointer<UInt8>, from start: Int, endsUnquoted: [Bool]) throws
+            -> Int?
+        {
+            var index = start
+            var fieldIndex = 0
+            var fieldStart = start
+            var filenameRange = start..<start
+            var classRange = start..<start
+            while true {
+                guard index < input.count else { return nil }
+                let byte = input[index]
+                if endsUnquoted[Int(byte)] {
+                    guard byte == 0x2C || byte == 0x0A else { return nil }  // a quote or a carriage return
+                    if fieldIndex == filenameColumn { filenameRange = fieldStart..<index }
+                    if fieldIndex == classColumn { classRange = fieldStart..<index }
+                    if byte == 0x0A { break }
+                    fieldIndex += 1
+                    guard fieldIndex < columnCount else { return nil }
+                    fieldStart = index + 1
+                }
+                index += 1
+            }
+            guard index > start else { return nil }  // a blank line
+            filename.removeAll(keepingCapacity: true)
+            filename.append(contentsOf: UnsafeBufferPointer(rebasing: input[filenameRange]))
+            className.removeAll(keepingCapacity: true)
+            className.append(contentsOf: UnsafeBufferPointer(rebasing: input[classRange]))
+            field = fieldIndex
+            rowIsBlank = false
+            try endRow()
+            line += 1
+            return index + 1
         }
 
         /// Bytes that end a run inside an unquoted field: comma, LF, CR, double quote.
@@ -290,7 +339,10 @@ public enum ImageListFile {
                 label = lastClassID
             } else {
                 try checkUTF8(className, column: classColumn + 1)
-                if let known = classIDs[className] {
+                // A few classes: comparing bytes beats hashing them.
+                let known =
+                    classOrder.count <= 32 ? classOrder.firstIndex(of: className).map { Int32($0) } : classIDs[className]
+                if let known {
                     label = known
                 } else {
                     label = Int32(classOrder.count)

@@ -184,7 +184,13 @@ public final class ShardJournal {
     /// holds it, throws `inUse` naming its pid and host, having touched nothing. With `restart`, an existing
     /// journal is then emptied. Without it, an existing manifest that differs from `manifest` throws
     /// `settingsChanged` naming each change. Temporary files a crashed run left are removed.
-    public static func open(directory: String, manifest: JournalManifest, restart: Bool) throws -> ShardJournal {
+    ///
+    /// With `readAhead` (`readAhead(directory:)`, run while the inputs were read): the manifest and the log state it
+    /// read are used when their files are still the ones it read (same inode, size and times, checked under the
+    /// lock); anything else is read again here.
+    public static func open(
+        directory: String, manifest: JournalManifest, restart: Bool, readAhead: ReadAhead? = nil
+    ) throws -> ShardJournal {
         let fileManager = FileManager.default
         let manifestPath = directory + "/manifest.json"
         do {
@@ -206,8 +212,12 @@ public final class ShardJournal {
         if fileManager.fileExists(atPath: manifestPath) {
             let old: JournalManifest
             do {
-                old = try JSONDecoder().decode(
-                    JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                if !restart, let early = readAhead?.manifest, FileIdentity(path: manifestPath) == early.identity {
+                    old = early.manifest
+                } else {
+                    old = try JSONDecoder().decode(
+                        JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                }
             } catch {
                 if let version = try? JSONDecoder().decode(
                     FormatVersionOnly.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath))),
@@ -236,8 +246,33 @@ public final class ShardJournal {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
         }
-        let log = try JournalLog.open(directory + "/" + JournalLog.name)
+        let log = try JournalLog.open(directory + "/" + JournalLog.name, replayed: restart ? nil : readAhead?.log)
         return ShardJournal(directory: directory, manifest: opened, lock: lock, log: log)
+    }
+
+    /// An existing journal's manifest and log state, read without its lock and without changing anything, so that
+    /// a resume can read them while it reads its inputs; `open` checks that the files are unchanged before using
+    /// them.
+    public struct ReadAhead: Sendable {
+        let manifest: (manifest: JournalManifest, identity: FileIdentity)?
+        let log: JournalLog.Replay?
+        /// Shards the log read ahead records as done (before any check of their part files).
+        public var recordedShards: Int { log?.records.count ?? 0 }
+    }
+
+    /// Reads the manifest and replays the log of the journal in `directory`, if there is one (nil parts when a
+    /// file is missing or unreadable: `open` then reads it and reports what is wrong). Changes nothing; may run
+    /// on any thread.
+    public static func readAhead(directory: String) -> ReadAhead {
+        let manifestPath = directory + "/manifest.json"
+        var manifest: (JournalManifest, FileIdentity)?
+        if let identity = FileIdentity(path: manifestPath),
+            let data = try? Data(contentsOf: URL(fileURLWithPath: manifestPath)), data.count == identity.size,
+            let decoded = try? JSONDecoder().decode(JournalManifest.self, from: data)
+        {
+            manifest = (decoded, identity)
+        }
+        return ReadAhead(manifest: manifest, log: JournalLog.replay(directory + "/" + JournalLog.name))
     }
 
     private struct FormatVersionOnly: Decodable { var formatVersion: Int }
@@ -343,12 +378,16 @@ public final class ShardJournal {
     /// Reads a finished shard's rows (images not skipped, shard order), checking their SHA-256; on a mismatch
     /// withdraws the shard's record (so that a rerun recomputes it) and throws `corruptPart` naming the shard,
     /// the part file, the offset and the hash expected.
-    public func readShard(_ shardID: Int) throws -> (record: ShardRecord, features: [Float]) {
+    ///
+    /// With `reader`, shards read in order share its read-ahead blocks (`PartReader`).
+    public func readShard(_ shardID: Int, using reader: PartReader? = nil) throws -> (
+        record: ShardRecord, features: [Float]
+    ) {
         guard let record = log.records[shardID] else {
             throw JournalError(.corruptPart, "shard \(shardID) has no record in \(log.path)")
         }
         do {
-            return (record, try parts.readShard(record))
+            return (record, try parts.readShard(record, using: reader))
         } catch let error as JournalError where error.reason == .corruptPart {
             try? invalidate([(shardID, error.message)])
             throw error
