@@ -62,6 +62,9 @@ public enum ImageListFile {
         defer { close(descriptor) }
         var parser = Parser(file: path, directory: directory)
         var chunk = [UInt8](repeating: 0, count: 1 << 22)
+        var info = stat()
+        let fileSize = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+        var consumed = 0
         while true {
             let count = chunk.withUnsafeMutableBytes { readBytes(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -70,6 +73,14 @@ public enum ImageListFile {
             }
             if count == 0 { break }
             try chunk.withUnsafeBufferPointer { try parser.feed(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            if consumed == 0 && count < fileSize && parser.images.count > 0 {
+                // The rest is likely alike: room for it at once, rather than arrays grown (and copied) step by step.
+                let rows = parser.images.count
+                let expected = Int(Double(rows) * Double(fileSize) / Double(count) * 1.02)
+                parser.images.reserve(
+                    images: expected - rows, bytesPerName: parser.images.storageBytes / rows - 12 + 1)
+            }
+            consumed += count
         }
         return try parser.finish()
     }
@@ -182,9 +193,11 @@ public enum ImageListFile {
             var fieldStart = start
             var filenameRange = start..<start
             var classRange = start..<start
+            var bits: UInt8 = 0
             while true {
                 guard index < input.count else { return nil }
                 let byte = input[index]
+                bits |= byte
                 if endsUnquoted[Int(byte)] {
                     guard byte == 0x2C || byte == 0x0A else { return nil }  // a quote or a carriage return
                     if fieldIndex == filenameColumn { filenameRange = fieldStart..<index }
@@ -197,6 +210,15 @@ public enum ImageListFile {
                 index += 1
             }
             guard index > start else { return nil }  // a blank line
+            if bits < 0x80, fieldIndex + 1 > max(filenameColumn, classColumn), !filenameRange.isEmpty,
+                !classRange.isEmpty, let label = knownClass(UnsafeBufferPointer(rebasing: input[classRange]))
+            {
+                // ASCII, both fields there, a class seen before: what `endRow` would do, without its copies.
+                images.append(filename: UnsafeBufferPointer(rebasing: input[filenameRange]), label: label)
+                rowLine = line + 1
+                line += 1
+                return index + 1
+            }
             filename.removeAll(keepingCapacity: true)
             filename.append(contentsOf: UnsafeBufferPointer(rebasing: input[filenameRange]))
             className.removeAll(keepingCapacity: true)
@@ -206,6 +228,17 @@ public enum ImageListFile {
             try endRow()
             line += 1
             return index + 1
+        }
+
+        /// The label of a class seen before, by comparing bytes when there are few classes; nil otherwise.
+        @inline(__always)
+        func knownClass(_ name: UnsafeBufferPointer<UInt8>) -> Int32? {
+            guard classOrder.count <= 32 else { return nil }
+            for (label, known) in classOrder.enumerated() where known.count == name.count {
+                let same = known.withUnsafeBufferPointer { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
+                if same { return Int32(label) }
+            }
+            return nil
         }
 
         /// Bytes that end a run inside an unquoted field: comma, LF, CR, double quote.
