@@ -215,7 +215,10 @@ struct ShardJournalTests {
         #expect(Set(journal.records.keys) == [1, 2, 4])
         #expect(journal.records[1] == written[1])
         #expect(journal.records[2] == written[2])
-        #expect(journal.records[2]?.skipped.map(\.reason) == ["a \"quoted\" reason\\ with a tab\t", "unlesbar: Größe 0", ""])
+        #expect(
+            journal.records[2]?.skipped.map(\.reason) == [
+                "a \"quoted\" reason\\ with a tab\t", "unlesbar: Größe 0", "",
+            ])
         #expect(
             journal.records[4]
                 == ShardRecord(

@@ -374,7 +374,8 @@ public enum ImageListFile {
                 try checkUTF8(className, column: classColumn + 1)
                 // A few classes: comparing bytes beats hashing them.
                 let known =
-                    classOrder.count <= 32 ? classOrder.firstIndex(of: className).map { Int32($0) } : classIDs[className]
+                    classOrder.count <= 32
+                    ? classOrder.firstIndex(of: className).map { Int32($0) } : classIDs[className]
                 if let known {
                     label = known
                 } else {
