@@ -158,7 +158,7 @@ struct FeatureFileTests {
         // Two source files of 10 rows of 2 values: row r of file f holds (f * 100 + r, -1).
         for file in 0..<2 {
             let source = try HDF5File.create(directory.file("source-\(file).h5"))
-            let values = (0..<10).flatMap { [Float(file * 100 + $0), -1] }
+            let values: [Float] = (0..<10).flatMap { [Float(file * 100 + $0), -1] }
             try source.root.write("features", values, shape: [10, 1, 1, 2])
             source.close()
         }
@@ -172,7 +172,7 @@ struct FeatureFileTests {
             try writer.appendMapped(
                 sourceFile: "source-\(file).h5", sourceDataset: "features", sourceRows: rows,
                 labels: rows.map { _ in 0 }, filenames: rows.map { "a/\(file)-\($0).jpg" })
-            expected += rows.flatMap { [Float(file * 100 + $0), -1] }
+            expected += rows.flatMap { [Float(file * 100 + $0), Float(-1)] }
         }
         try writer.finish()
         let split = try FeatureFile.open(path).split("train")

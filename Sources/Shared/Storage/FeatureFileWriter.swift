@@ -163,7 +163,7 @@ public final class FeatureFileWriter {
     }
 
     /// Rows gathered before a write: whole chunks, about 8 MiB.
-    static func writeBlockRows(featureSize: Int) -> Int {
+    public static func writeBlockRows(featureSize: Int) -> Int {
         let chunk = chunkRows(featureSize: featureSize)
         return chunk * max(1, (8 << 20) / max(1, chunk * featureSize * 4))
     }
