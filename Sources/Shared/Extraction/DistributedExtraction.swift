@@ -53,7 +53,11 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     let partsDirectory = request.partsDirectory
     let readAhead =
         request.restart || !FileManager.default.fileExists(atPath: partsDirectory + "/manifest.json")
-        ? nil : BackgroundResult("journal-read-ahead") { ShardJournal.readAhead(directory: partsDirectory) }
+        ? nil
+        : BackgroundResult("journal-read-ahead") {
+            let started = Date()
+            return (ShardJournal.readAhead(directory: partsDirectory), Date().timeIntervalSince(started))
+        }
     let inputs = try ExtractionInputs.load(request)
     phase("inputs")
     let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
@@ -72,8 +76,13 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         phase("manifest")
         let early = readAhead?.value
         phase("journal read ahead")
+        if let early {
+            logger.debug(
+                "journal read ahead: \(early.0.recordedShards) shards recorded, in \(String(format: "%.2f", early.1)) s"
+            )
+        }
         journal = try ShardJournal.open(
-            directory: request.partsDirectory, manifest: manifest, restart: request.restart, readAhead: early)
+            directory: request.partsDirectory, manifest: manifest, restart: request.restart, readAhead: early?.0)
         phase("journal")
     } catch let error as JournalError {
         if case .settingsChanged = error.reason { throw ExtractionError(.resumeRefused, error.message) }
