@@ -35,6 +35,7 @@ scenarios=${SCALE_SCENARIOS:-"a b c d"}
 port=${SCALE_PORT:-5791}
 endpoint="tcp://127.0.0.1:$port"
 ticks=$(getconf CLK_TCK)
+read -r -a coordinator_args <<<"${SCALE_COORDINATOR_ARGS:-}"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -134,7 +135,7 @@ start_coordinator() {
     shift 4
     "$coordinator" extract --train-list "$list" --directory "$out" --weights "$weights" --image-size "$size" \
         --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts "$@" \
-        ${SCALE_COORDINATOR_ARGS:-} \
+        "${coordinator_args[@]}" \
         > >(stamp >>"$out/$name.progress") 2>>"$out/$name.err" &
     cpid=$!
     watch_process "$cpid" "$out/$name.proc" &
