@@ -258,4 +258,48 @@ struct ShardJournalTests {
         #expect(journal.ignoredLogLines == 2)
         #expect(journal.finishedShards().done == [0, 2])
     }
+
+    @Test("a journal read ahead is used only while its files are unchanged: lines appended or cut since are read")
+    func readAheadOnlyWhileUnchanged() throws {
+        let directory = try TemporaryDirectory("journal-read-ahead")
+        defer { directory.remove() }
+        let path = directory.file("parts")
+        do {
+            let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+            for id in 0..<3 { try Self.store(journal, id) }
+        }
+        // Unchanged: the read-ahead state is the log's.
+        let early = ShardJournal.readAhead(directory: path)
+        #expect(early.recordedShards == 3)
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: early)
+            #expect(journal.finishedShards().done == [0, 1, 2])
+            // Another run appends after the read-ahead (a shard done, one withdrawn).
+            try Self.store(journal, 5)
+            try journal.invalidate([(1, "its images changed")])
+        }
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: early)
+            #expect(journal.finishedShards().done == [0, 2, 5], "the stale read-ahead was not used")
+        }
+        // A torn line appended after a read-ahead: the log is read again under the lock, the line cut off.
+        let fresh = ShardJournal.readAhead(directory: path)
+        let handle = try #require(FileHandle(forWritingAtPath: path + "/journal.log"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"done":{"count":4,"#.utf8))
+        try handle.close()
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: fresh)
+            #expect(journal.ignoredLogLines == 1)
+            #expect(journal.finishedShards().done == [0, 2, 5])
+        }
+        // With a restart, nothing read ahead counts.
+        let restarted = try ShardJournal.open(
+            directory: path, manifest: Self.manifest(), restart: true,
+            readAhead: ShardJournal.readAhead(directory: path))
+        #expect(restarted.records.isEmpty)
+    }
 }
