@@ -130,6 +130,7 @@ struct ImageListFileTests {
             switch index % 9 {
             case 3: text += "\(index),\"\(name)\",\(label),x\r\n"
             case 5: text += "\(index),\(name),\(label),\n\n"
+            case 6: text += "\(index),\(name),\(label),windows\r\n"
             default: text += "\(index),\(name),\(label),note \(index)\n"
             }
             names.append(name)
@@ -152,6 +153,7 @@ struct ImageListFileTests {
         for index in 0..<180_000 { plain += "a\(index).jpg,c\(index % 3)\n" }
         for (row, column, bad) in [
             (2, 2, "a.jpg,c\"x\"\n"), (2, 3, "a.jpg,c,extra\n"), (2, 2, "a.jpg,\n"), (2, 0, "a.jpg\n"),
+            (3, 2, "a.jpg,c0\r\nb.jpg,\r\n"), (3, 2, "a.jpg,c0\rb.jpg,\n"),
         ] {
             let broken = directory.appendingPathComponent("broken.csv").path
             try Data((plain + bad + "z.jpg,c0\n").utf8).write(to: URL(fileURLWithPath: broken))

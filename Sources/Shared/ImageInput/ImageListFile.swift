@@ -179,11 +179,11 @@ public enum ImageListFile {
             }
         }
 
-        /// Reads the row that starts at `start` when it is plain: whole in `input` up to its line feed, not blank,
-        /// without double quotes or carriage returns, with no more fields than the header. Its two fields of
-        /// interest are taken at once and the row ends as the byte-by-byte reading would end it (`endRow`, with
-        /// the same checks and errors). Returns the index after the line feed, or nil, having changed nothing,
-        /// for any other row: the state machine then reads it, and reports any fault in it.
+        /// Reads the row that starts at `start` when it is plain: whole in `input` up to its line feed (or CRLF),
+        /// not blank, without double quotes or other carriage returns, with no more fields than the header. Its two
+        /// fields of interest are taken at once and the row ends as the byte-by-byte reading would end it
+        /// (`endRow`, with the same checks and errors). Returns the index after the line break, or nil, having
+        /// changed nothing, for any other row: the state machine then reads it, and reports any fault in it.
         @inline(__always)
         mutating func plainRow(_ input: UnsafeBufferPointer<UInt8>, from start: Int, endsUnquoted: [Bool]) throws
             -> Int?
@@ -194,15 +194,21 @@ public enum ImageListFile {
             var filenameRange = start..<start
             var classRange = start..<start
             var bits: UInt8 = 0
+            var lineBreak = 1
             while true {
                 guard index < input.count else { return nil }
                 let byte = input[index]
                 bits |= byte
                 if endsUnquoted[Int(byte)] {
-                    guard byte == 0x2C || byte == 0x0A else { return nil }  // a quote or a carriage return
+                    // CRLF ends the row as LF does; a quote, or a CR without its LF in this chunk, does not.
+                    let crlf = byte == 0x0D && index + 1 < input.count && input[index + 1] == 0x0A
+                    guard byte == 0x2C || byte == 0x0A || crlf else { return nil }
                     if fieldIndex == filenameColumn { filenameRange = fieldStart..<index }
                     if fieldIndex == classColumn { classRange = fieldStart..<index }
-                    if byte == 0x0A { break }
+                    if byte != 0x2C {
+                        if crlf { lineBreak = 2 }
+                        break
+                    }
                     fieldIndex += 1
                     guard fieldIndex < columnCount else { return nil }
                     fieldStart = index + 1
@@ -217,7 +223,7 @@ public enum ImageListFile {
                 images.append(filename: UnsafeBufferPointer(rebasing: input[filenameRange]), label: label)
                 rowLine = line + 1
                 line += 1
-                return index + 1
+                return index + lineBreak
             }
             filename.removeAll(keepingCapacity: true)
             filename.append(contentsOf: UnsafeBufferPointer(rebasing: input[filenameRange]))
@@ -227,7 +233,7 @@ public enum ImageListFile {
             rowIsBlank = false
             try endRow()
             line += 1
-            return index + 1
+            return index + lineBreak
         }
 
         /// The label of a class seen before, by comparing bytes when there are few classes; nil otherwise.
