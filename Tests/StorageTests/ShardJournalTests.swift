@@ -302,4 +302,32 @@ struct ShardJournalTests {
             readAhead: ShardJournal.readAhead(directory: path))
         #expect(restarted.records.isEmpty)
     }
+
+    @Test("a manifest's shard plan read from its bytes is what JSONDecoder reads, in any layout, edits included")
+    func manifestPlanReader() throws {
+        var manifest = Self.manifest()
+        manifest.provenance = nil
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let compact = JSONEncoder()
+        compact.outputFormatting = [.sortedKeys]
+        for encoder in [pretty, compact] {
+            let data = try encoder.encode(manifest)
+            #expect(try JournalManifest.decode(data) == manifest)
+            #expect(try JournalManifest.decode(data) == JSONDecoder().decode(JournalManifest.self, from: data))
+        }
+        // A plan edited by hand reads as edited, and a resume names the change.
+        var text = String(decoding: try pretty.encode(manifest), as: UTF8.self)
+        let shard = "\"count\" : 4,\n      \"id\" : 3,"
+        #expect(text.contains(shard))
+        text = text.replacingOccurrences(of: shard, with: "\"id\" : 3,\n      \"count\" : 3,")
+        let edited = try JournalManifest.decode(Data(text.utf8))
+        #expect(edited == (try JSONDecoder().decode(JournalManifest.self, from: Data(text.utf8))))
+        #expect(edited.shards[3].count == 3)
+        #expect(edited.changes(comparedTo: manifest) == ["shard plan or feature shape"])
+        // Not JSON after the plan, or no plan: JSONDecoder's errors.
+        #expect(throws: DecodingError.self) { try JournalManifest.decode(Data((text + "}").utf8)) }
+        let noPlan = text.replacingOccurrences(of: "\"shards\" :", with: "\"shardz\" :")
+        #expect(throws: DecodingError.self) { try JournalManifest.decode(Data(noPlan.utf8)) }
+    }
 }
