@@ -14,7 +14,7 @@ import PackageDescription
 //   Wire ◄─ CZeroMQ        ImageInput ◄─ CShims, Provenance
 //   Augmentation ◄─ Reporting (Keras' ImageDataGenerator transforms, counter-based draws)
 //   VGG16 ◄─ HDF5, BLAS, FileIntegrity      Storage ◄─ HDF5, FileIntegrity          DataCheck ◄─ ImageInput
-//   TopModel ◄─ HDF5, Storage, BLAS, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
+//   TopModel ◄─ HDF5, Storage, BLAS, CShims, FileIntegrity    ImageFeatures ◄─ ImageInput, VGG16, BLAS
 //   Export (.npy / CSV for Python) ◄─ Storage, FileIntegrity
 //   Report (the HTML page) ◄─ TopModel, Storage, ImageInput, FileIntegrity
 //   Extraction ◄─ ImageInput, VGG16, Storage, Wire, FileIntegrity
@@ -26,7 +26,8 @@ import PackageDescription
 //   bottleneck-coordinator ◄─ Extraction, DistributedTuning, DataCheck, TopModel, ImageFeatures, ImageInput, VGG16, Storage, Wire, BLAS,
 //                             CLI, Reporting, WeightsDownload, FileIntegrity, Export, Report, FineTuning,
 //                             Augmentation
-//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI
+//   bottleneck-worker ◄─ WorkerCommandLine, CLI       bottleneck-dev ◄─ WorkerCommandLine, ImageInput, VGG16, BLAS, CLI,
+//                                                                      TopModel
 //   bottleneck-loadgen ◄─ Wire, Provenance, Storage, CLI, FileIntegrity (simulated workers for load tests, and
 //                         their check)
 
@@ -108,7 +109,7 @@ let package = Package(
             name: "Wire", dependencies: ["CZeroMQ", "Provenance", "Reporting"], path: "\(shared)/Wire",
             exclude: ["README.md"]),
         .target(
-            name: "TopModel", dependencies: ["HDF5", "Storage", "BLAS", "FileIntegrity", "Reporting"],
+            name: "TopModel", dependencies: ["HDF5", "Storage", "BLAS", "CShims", "FileIntegrity", "Reporting"],
             path: "\(shared)/TopModel",
             exclude: ["README.md"]),
         .target(
@@ -185,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "Dev",
             dependencies: [
-                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS", "CLI",
+                "WorkerCommandLine", "ImageInput", "VGG16", "BLAS", "CLI", "TopModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -213,7 +214,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(
-            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "TestSupport"],
+            name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "BLAS", "TestSupport"],
             exclude: ["keras_load_check.py"]),
         .testTarget(name: "DataCheckTests", dependencies: ["DataCheck", "TestSupport"]),
         .testTarget(name: "ImageFeaturesTests", dependencies: ["ImageFeatures", "ImageInput", "VGG16", "TestSupport"]),

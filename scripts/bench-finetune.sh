@@ -32,14 +32,7 @@ cpus="0-$((cores - 1))"
 mkdir -p "$out/finetune"
 cut -d' ' -f1-3 /proc/loadavg >"$out/finetune/load-start"
 
-venv="$out/.venv-tf"
-if [ ! -f "$venv/.installed" ]; then
-    echo "== creating $venv (tensorflow-cpu tf-keras numpy h5py pillow scipy from PyPI)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu tf-keras numpy h5py pillow scipy
-    touch "$venv/.installed"
-fi
-py="$venv/bin/python"
+py=$(scripts/bench/tf-venv.sh)
 
 tree="$out/images-$images/train"
 echo "== $images JPEG images 500×375 in $tree"

@@ -14,13 +14,12 @@
 #      that share of the shards, as if the job had been killed near its end: log lines as the coordinator writes them
 #      (placeholder hashes, rows never written) and copies of the first part file (sparse); the rerun is stopped
 #      before assembly, which would find the hashes wrong.
-# SCALE_COORDINATOR_ARGS: more arguments for every coordinator run (e.g. "--log-level debug", which logs where its
-# start-up time goes).
 # The coordinator's CPU time and peak RSS (VmHWM) come from /proc/PID while it runs. Everything goes under
-# SCALE_OUTPUT (default bench-output/scale): the lists, the outputs, each process's log.
+# SCALE_OUTPUT (default bench-output/scale): the lists, the outputs, each process's log. SCALE_BIN: the directory of
+# the binaries (default: the release build's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(swift build -c release --show-bin-path)
+bin=${SCALE_BIN:-$(swift build -c release --show-bin-path)}
 coordinator="$bin/bottleneck-coordinator"
 loadgen="$bin/bottleneck-loadgen"
 out=${SCALE_OUTPUT:-bench-output/scale}
@@ -33,9 +32,9 @@ rows_large=${SCALE_ROWS_LARGE:-10000000}
 large_seconds=${SCALE_LARGE_SECONDS:-60}
 scenarios=${SCALE_SCENARIOS:-"a b c d"}
 port=${SCALE_PORT:-5791}
+extra=${SCALE_EXTRACT_OPTIONS:-}
 endpoint="tcp://127.0.0.1:$port"
 ticks=$(getconf CLK_TCK)
-read -r -a coordinator_args <<<"${SCALE_COORDINATOR_ARGS:-}"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -134,8 +133,7 @@ start_coordinator() {
     local name=$1 list=$2 weights=$3 size=$4
     shift 4
     "$coordinator" extract --train-list "$list" --directory "$out" --weights "$weights" --image-size "$size" \
-        --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts "$@" \
-        "${coordinator_args[@]}" \
+        --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts $extra "$@" \
         > >(stamp >>"$out/$name.progress") 2>>"$out/$name.err" &
     cpid=$!
     watch_process "$cpid" "$out/$name.proc" &
@@ -150,7 +148,9 @@ start_loadgen() {
     lpid=$!
 }
 
-# figures NAME SECONDS: one line from the coordinator's summary and /proc samples.
+# figures NAME SECONDS: the coordinator's summary and /proc samples, in two lines: the extraction phase (start to the
+# last shard logged; its CPU seconds and peak RSS as the coordinator read them of itself at that moment) and the
+# whole run (with the assembly of the feature file; CPU and peak RSS from /proc).
 figures() {
     local name=$1 seconds=$2
     read -r cpu hwm _ <"$out/$name.proc" || true
@@ -160,11 +160,28 @@ figures() {
 import json, sys
 name, seconds, cpu, hwm, summary = sys.argv[1:6]
 s = json.loads(summary) if summary else {}
-print(f"{name}: {s.get('images', '?')} images in {float(seconds):.1f} s wall "
-      f"({s.get('images_per_second', '?')} images/s by the coordinator's clock), coordinator CPU {cpu} s, "
-      f"peak RSS {int(hwm) / 1024:.0f} MiB, shards {s.get('shards_total', '?')} "
-      f"(resumed {s.get('shards_resumed', '?')}, retried {s.get('shards_retried', '?')})")
+mib = lambda b: f"{int(b) / 2**20:.0f} MiB"
+computed = sum(s.get("per_worker", {}).values())
+extraction = s.get("extraction_seconds", 0)
+if extraction:
+    rate = computed / extraction
+    print(f"{name}: extraction phase: {computed} images in {extraction:.1f} s, {rate:.0f} images/s; coordinator CPU "
+          f"{s.get('extraction_cpu_seconds', '?')} s ({s.get('extraction_cpu_seconds', 0) / extraction:.2f} core), "
+          f"peak RSS {mib(s.get('extraction_peak_rss_bytes', 0))}")
+if s.get("result_bytes_budget"):
+    print(f"{name}: result bytes: budget {mib(s['result_bytes_budget'])}, peak reserved "
+          f"{mib(s.get('peak_result_bytes_reserved', 0))}, peak received and not yet written "
+          f"{mib(s.get('peak_unwritten_bytes', 0))}")
+print(f"{name}: whole run: {s.get('images', '?')} images in {float(seconds):.1f} s wall, assembly "
+      f"{s.get('assembly_seconds', '?')} s ({s.get('images_per_second', '?')} images/s by the coordinator's clock, "
+      f"assembly included), coordinator CPU {cpu} s, peak RSS {int(hwm) / 1024:.0f} MiB, "
+      f"shards {s.get('shards_total', '?')} (resumed {s.get('shards_resumed', '?')}, retried "
+      f"{s.get('shards_retried', '?')})")
 EOF
+    local lsummary
+    lsummary=$( (grep '"event":"loadgen_summary"' "$out/$name.loadgen" || true) | tail -1)
+    [ -n "$lsummary" ] && echo "$name: load generator: $lsummary"
+    return 0
 }
 
 check_output() {

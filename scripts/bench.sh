@@ -86,3 +86,8 @@ for size in $sizes; do
 done
 
 "$py" scripts/bench/report.py "$out" "$repeats" $sizes
+
+# ---- top model: a training epoch against tf-keras' fit, side by side (its own script; BENCH_TOP=0 skips it) ----
+if [ "${BENCH_TOP:-1}" = 1 ]; then
+    scripts/bench-topmodel.sh
+fi

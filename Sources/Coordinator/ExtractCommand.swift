@@ -142,6 +142,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(help: "Weights transfers to workers at a time; more workers wait in line.")
     var weightsTransfers = 4
 
+    @Option(
+        help: """
+            Without --shared-filesystem: MiB of features the coordinator lets be on their way to it (shards out \
+            plus results not yet written); shards wait beyond it, so its memory stays bounded whatever the number \
+            of workers.
+            """)
+    var resultMemory = ExtractionRequest.defaultResultBytesBudget >> 20
+
     @Flag(help: "Progress and summary as JSON lines on stdout.")
     var jsonProgress = false
 
@@ -185,6 +193,7 @@ struct ExtractCommand: ParsableCommand {
         if workers == 0 && bind.isEmpty { throw ValidationError("--workers 0 needs --bind ENDPOINT") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if weightsTransfers < 1 { throw ValidationError("--weights-transfers must be at least 1") }
+        if resultMemory < 1 || resultMemory > 1 << 30 { throw ValidationError("--result-memory must be 1...2^30 MiB") }
         if let shardSize, shardSize < 1 || shardSize > 4096 { throw ValidationError("--shard-size must be 1...4096") }
         if workerTimeout <= 0 || heartbeatInterval <= 0 {
             throw ValidationError("--worker-timeout and --heartbeat-interval must be positive")
@@ -248,6 +257,10 @@ struct ExtractCommand: ParsableCommand {
         if precision == .bf16 && workers != 0 { try CPUFeatures.requireBF16() }
         common.bootstrapLogging()
         let logger = Logger(label: "bottleneck.extract")
+        // Results (megabytes each) are allocated on one thread and freed on another. With glibc's default of an
+        // allocation arena per thread, each arena kept blocks freed into it and the resident size reached about
+        // twice what was held; one arena reuses them (bounded by --result-memory, see BENCHMARKS.md).
+        limitMallocArenas(to: 1)
         var settings = imageSettings!
         let weights: String
         if let model {
@@ -276,6 +289,7 @@ struct ExtractCommand: ParsableCommand {
         request.verifyParts = verifyParts
         request.assembly = assemble
         request.maxWeightsTransfers = weightsTransfers
+        request.resultBytesBudget = resultMemory << 20
         request.precision = precision
         // SIGINT / SIGTERM: the job stops handing out shards, tells its workers, keeps its journal and exits
         // with 128 + the signal; a second one exits at once.
@@ -325,6 +339,23 @@ struct ExtractCommand: ParsableCommand {
             "seconds": (summary.seconds * 100).rounded() / 100,
             "images_per_second": (summary.imagesPerSecond * 10).rounded() / 10, "per_worker": summary.perWorker,
             "shards_changed": summary.shardsChanged, "weights_transfers": summary.weightsTransfers,
+            "extraction_seconds": (summary.extractionSeconds * 100).rounded() / 100,
+            "assembly_seconds": (summary.assemblySeconds * 100).rounded() / 100,
+            "extraction_cpu_seconds": (summary.extractionCPUSeconds * 100).rounded() / 100,
+            "extraction_peak_rss_bytes": summary.extractionPeakResidentBytes,
+            "result_bytes_budget": summary.resultBytesBudget,
+            "peak_result_bytes_reserved": summary.peakResultBytesReserved,
+            "peak_unwritten_bytes": summary.peakUnwrittenBytes,
         ]
     }
+}
+
+/// glibc's `mallopt(M_ARENA_MAX, count)`: threads share at most `count` allocation arenas from now on. Swift's
+/// Glibc module leaves `mallopt` and its constants out (they are in `malloc.h`), so it is looked up by name; where
+/// it is missing, nothing changes.
+func limitMallocArenas(to count: Int32) {
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    let arenaMax: Int32 = -8  // M_ARENA_MAX
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+    _ = unsafeBitCast(symbol, to: Mallopt.self)(arenaMax, count)
 }

@@ -8,7 +8,10 @@ struct BottleneckDev: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bottleneck-dev",
         abstract: "Developer tools for Bottleneck: benchmarks and a worker with test hooks.",
-        subcommands: [BenchEngineCommand.self, DevWorkerCommand.self, FMAPeakCommand.self, BenchBF16Command.self])
+        subcommands: [
+            BenchEngineCommand.self, DevWorkerCommand.self, FMAPeakCommand.self, BenchBF16Command.self,
+            BenchTopModelCommand.self,
+        ])
 
     /// Runs the command line (open-file limit raised, errors mapped to exit statuses; see `CommandLineRunner`).
     static func main() { CommandLineRunner.main(Self.self) }

@@ -146,6 +146,7 @@ struct WorkersCommand: ParsableCommand {
             "results_sent": total.resultsSent, "duplicates_sent": total.duplicatesSent,
             "images_computed": total.imagesComputed, "seconds": (seconds * 100).rounded() / 100,
             "longest_turn_seconds": (total.longestTurn * 1000).rounded() / 1000,
+            "cpu_seconds": (processCPUSeconds() * 100).rounded() / 100,
         ]
         let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         emit(String(decoding: data, as: UTF8.self))
@@ -281,4 +282,12 @@ struct SplitMix64 {
 
     /// A draw in [0, 1).
     mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// This process's user + system CPU seconds so far, all threads (ZeroMQ's I/O threads included).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }

@@ -75,7 +75,7 @@ final class SimulatedWorker {
     private var busyUntil = 0.0
     private var lastSent = 0.0
     private var helloSentAt = 0.0
-    private var pendingDuplicates: [(at: Double, frames: [[UInt8]])] = []
+    private var pendingDuplicates: [(at: Double, head: [[UInt8]], features: WireBuffer)] = []
     private(set) var shardsReceived = 0
     private(set) var resultsSent = 0
     private(set) var duplicatesSent = 0
@@ -138,6 +138,17 @@ final class SimulatedWorker {
         }
     }
 
+    /// A result: its header frame, then its features handed to ZeroMQ without a copy.
+    private func send(head: [[UInt8]], features: WireBuffer, now: Double) {
+        guard let socket else { return }
+        do {
+            try socket.send(head, payload: features)
+            lastSent = now
+        } catch {
+            // As above: a result lost here is the coordinator's to hand out again.
+        }
+    }
+
     func start(now: Double) { hello(now: now) }
 
     private func hello(now: Double) {
@@ -174,7 +185,7 @@ final class SimulatedWorker {
         }
         while let duplicate = pendingDuplicates.first, duplicate.at <= now {
             pendingDuplicates.removeFirst()
-            send(frames: duplicate.frames, now: now)
+            send(head: duplicate.head, features: duplicate.features, now: now)
             duplicatesSent += 1
         }
         if now - lastSent >= Double(job.heartbeatIntervalMilliseconds) / 1000 {
@@ -191,12 +202,15 @@ final class SimulatedWorker {
         // With a part range (shared filesystem) every image has its row, zeros for a skipped one, written in
         // place as a real worker does; otherwise only the computed rows travel.
         let inPlace = assignment.part != nil
-        var bytes = [UInt8](repeating: 0, count: (inPlace ? count : rows) * featureCount * 4)
+        // Written once, in place (no zeroing first, no copy into ZeroMQ: the buffer itself goes out).
+        let bytes = WireBuffer(count: (inPlace ? count : rows) * featureCount * 4)
         bytes.withUnsafeMutableBytes { raw in
             let values = raw.bindMemory(to: Float.self)
             var row = 0
-            for offset in 0..<count where !skippedOffsets.contains(offset) {
-                let value = Float((assignment.start + offset) % 4096)
+            for offset in 0..<count {
+                let skip = skippedOffsets.contains(offset)
+                if skip && !inPlace { continue }
+                let value = skip ? 0 : Float((assignment.start + offset) % 4096)
                 let at = inPlace ? offset : row
                 UnsafeMutableBufferPointer(rebasing: values[(at * featureCount)..<((at + 1) * featureCount)])
                     .update(repeating: value)
@@ -217,14 +231,15 @@ final class SimulatedWorker {
                 return
             }
             result.written = PartRange(path: part.path, offset: part.offset, size: part.size, sha256: sha256)
-            bytes = []
         }
-        let frames = WireCodec.encode(.result(result, features: bytes))
-        send(frames: frames, now: now)
+        // The header alone (an empty feature frame dropped), then the features: none when written in place.
+        let head = Array(WireCodec.encode(.result(result, features: [])).dropLast())
+        let features = inPlace ? WireBuffer(count: 0) : bytes
+        send(head: head, features: features, now: now)
         resultsSent += 1
         imagesComputed += rows
         if settings.duplicateResults {
-            pendingDuplicates.append((now + settings.duplicateDelay, frames))
+            pendingDuplicates.append((now + settings.duplicateDelay, head, features))
         }
         send(.request(ShardRequest(jobID: job.jobID, status: status)), now: now)
     }

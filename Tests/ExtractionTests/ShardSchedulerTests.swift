@@ -27,6 +27,27 @@ struct ShardSchedulerTests {
         #expect(!scheduler.holds(a, shard: 0, attempt: second!.attempt), "a stale attempt is not held")
     }
 
+    @Test(
+        "holdings count every holder of a shard in flight, copies included, until it is done, given back or withdrawn")
+    func holdings() {
+        var scheduler = ShardScheduler(shardCount: 3, alreadyDone: [])
+        _ = scheduler.next(for: a, now: start)
+        _ = scheduler.next(for: a, now: start)
+        _ = scheduler.next(for: b, now: start)
+        #expect(scheduler.holdings == 3)
+        // Nothing waits: c takes a copy of the oldest shard (0, held by a), a second holder.
+        #expect(scheduler.next(for: c, now: start.addingTimeInterval(1))?.shard == 0)
+        #expect(scheduler.holdings == 4)
+        scheduler.complete(0)
+        #expect(scheduler.holdings == 2, "both holders of the finished shard are gone")
+        scheduler.release(b, shard: 2)
+        #expect(scheduler.holdings == 1)
+        scheduler.release(b, shard: 1)
+        #expect(scheduler.holdings == 1, "giving back a shard it does not hold changes nothing")
+        #expect(scheduler.withdraw(a) == [1])
+        #expect(scheduler.holdings == 0)
+    }
+
     @Test("a worker holding every shard in flight gets nothing more")
     func nothingUseful() {
         var scheduler = ShardScheduler(shardCount: 2, alreadyDone: [])

@@ -195,4 +195,55 @@ struct ScaleTests {
         }
         #expect(wrong.isEmpty, "rows with other values than i % 4096 or another label: \(wrong.prefix(10))")
     }
+
+    /// Plain mode: shards go out only while the feature bytes they may bring, plus those received and not yet
+    /// written, fit the result-memory budget. 50 simulated workers want 100 shards at once; a 1 MiB budget holds 4
+    /// shards of 32 images of 2×2×512 features (256 KiB each).
+    @Test("plain mode: the feature bytes on their way to the coordinator never exceed the result-memory budget")
+    func resultMemoryBudgetHolds() throws {
+        guard FileManager.default.isExecutableFile(atPath: BuiltExecutables.loadgen) else {
+            Issue.record("bottleneck-loadgen is not built next to the tests")
+            return
+        }
+        let fixture = try DistributedFixture("loadgen-budget", imagesPerClass: 1, validationPerClass: 1)
+        defer { fixture.directory.remove() }
+        let weights = fixture.directory.file("wide.h5")
+        try VGG16Weights.generated(widths: Array(DistributedFixture.narrowWidths.dropLast()) + [512], seed: 3)
+            .writeOfficialLayout(to: weights)
+        try ImageFiles.write(
+            try ImageFiles.jpeg(DistributedFixture.pattern(5), width: 40, height: 40, channels: 3),
+            to: fixture.directory.file("one.jpg"))
+        let rows = 2_000
+        let list = fixture.directory.file("list.csv")
+        try Data(("filename,class\n" + (0..<rows).map { "one.jpg,c\($0 % 2)\n" }.joined()).utf8)
+            .write(to: URL(fileURLWithPath: list))
+        let endpoint = "tcp://127.0.0.1:\(freeTCPPort())"
+        let output = fixture.directory.file("budget.h5")
+        let coordinator = try fixture.startCoordinator([
+            "extract", "--train-list", list, "--directory", fixture.directory.path, "--weights", weights, "--output",
+            output, "--image-size", "64", "--shard-size", "32", "--workers", "0", "--bind", endpoint,
+            "--result-memory", "1", "--json-progress",
+        ])
+        let loadgen = try ChildProcess(
+            BuiltExecutables.loadgen,
+            ["--connect", endpoint, "--workers", "50", "--images-per-second", "400", "--give-up-after", "60"],
+            logDirectory: fixture.directory.path, label: "loadgen")
+        #expect(coordinator.wait(timeout: 300) == 0, "coordinator:\n\(coordinator.stderr.suffix(3000))")
+        #expect(loadgen.wait(timeout: 60) == 0, "loadgen:\n\(loadgen.stderr.suffix(3000))")
+        let summary = try #require(
+            coordinator.stdout.split(separator: "\n").last { $0.contains("\"event\":\"summary\"") })
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])
+        let budget = try #require(figures["result_bytes_budget"] as? Int)
+        let reserved = try #require(figures["peak_result_bytes_reserved"] as? Int)
+        let unwritten = try #require(figures["peak_unwritten_bytes"] as? Int)
+        let shardBytes = 32 * 2 * 2 * 512 * 4
+        #expect(budget == 1 << 20)
+        #expect(reserved <= budget, "reserved \(reserved) of \(budget)")
+        #expect(reserved > budget - shardBytes, "the budget was reached (100 shards wanted, room for 4)")
+        #expect(unwritten <= reserved && unwritten >= shardBytes, "received and not yet written: \(unwritten)")
+        #expect(figures["images"] as? Int == rows)
+        let check = try ChildProcess(
+            BuiltExecutables.loadgen, ["check", output], logDirectory: fixture.directory.path, label: "check")
+        #expect(check.wait(timeout: 120) == 0, "check:\n\(check.stdout)\n\(check.stderr)")
+    }
 }

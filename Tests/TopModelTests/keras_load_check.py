@@ -3,7 +3,9 @@
 Development check, not run in CI (needs TensorFlow). Steps:
 
     TOPMODEL_KERAS_CHECK_DIR=/tmp/kcheck swift test --skip-build --filter KerasLoadCheckExport
-    /work/venv-keras/bin/python Tests/TopModelTests/keras_load_check.py /tmp/kcheck
+    bench-output/.venv-tf/bin/python Tests/TopModelTests/keras_load_check.py /tmp/kcheck
+
+(bench-output/.venv-tf is the tf-keras venv of the benchmarks: scripts/bench/tf-venv.sh creates it.)
 
 The Swift test writes DIR/MODEL.h5 (a trained model) and DIR/check_inputs.h5 (X [N,h,w,c] and the
 probabilities the Swift model gives). This script builds the recipe's Sequential from the file's

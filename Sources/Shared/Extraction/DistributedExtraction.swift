@@ -153,6 +153,8 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     var computed = 0
     var perWorker: [String: Int] = [:]
     var weightsTransfers = 0
+    var peakResultBytesReserved = 0
+    var peakUnwrittenBytes = 0
     if done.count < shardsTotal {
         // The traffic to expect: feature rows back (and image bytes out) in plain mode, at a generous rate per
         // local worker and for a cluster of remote ones; shard messages of paths and hashes only with a shared
@@ -230,7 +232,11 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         perWorker = coordinator.perWorker
         weightsTransfers = coordinator.weightsTransfers
         shardsChanged += coordinator.shardsChanged
+        peakResultBytesReserved = coordinator.peakResultBytesReserved
+        peakUnwrittenBytes = coordinator.peakUnwrittenBytes
     }
+    let extractionEnded = Date()
+    let extractionUsage = ProcessUsage.now()
     if let signal = request.stop?.signal {
         throw ExtractionError(
             .interrupted(signal: signal),
@@ -274,12 +280,22 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     if !request.keepParts && request.assembly == .copy {
         do { try journal.remove() } catch { logger.warning("\(error)") }
     }
-    let seconds = Date().timeIntervalSince(started)
-    let summary = ExtractionSummary(
+    let ended = Date()
+    let seconds = ended.timeIntervalSince(started)
+    var summary = ExtractionSummary(
         images: written.images, skipped: written.skipped, shardsTotal: shardsTotal, shardsResumed: done.count,
         shardsRetried: retried, duplicatesDropped: duplicates, seconds: seconds,
         imagesPerSecond: Double(computed) / max(seconds, 1e-3), perWorker: perWorker, shardsChanged: shardsChanged,
         weightsTransfers: weightsTransfers)
+    summary.extractionSeconds = extractionEnded.timeIntervalSince(started)
+    summary.assemblySeconds = ended.timeIntervalSince(extractionEnded)
+    summary.extractionCPUSeconds = extractionUsage.cpuSeconds
+    summary.extractionPeakResidentBytes = extractionUsage.peakResidentBytes
+    if !request.sharedFilesystem {
+        summary.resultBytesBudget = request.resultBytesBudget
+        summary.peakResultBytesReserved = peakResultBytesReserved
+        summary.peakUnwrittenBytes = peakUnwrittenBytes
+    }
     return summary
 }
 
@@ -364,3 +380,22 @@ func changedInputsNote(_ shards: Int) -> String {
 
 /// Local workers when `--workers` is not given: one per core, each with one convolution thread.
 public func defaultLocalWorkers(cores: Int) -> Int { max(1, cores) }
+
+/// This process's CPU time and peak resident memory so far (`getrusage`: the same counters as `/proc/self/stat`'s
+/// user + system time and `/proc/self/status`' VmHWM).
+struct ProcessUsage {
+    /// User + system CPU seconds of every thread.
+    var cpuSeconds: Double
+    /// The resident set's high-water mark, bytes.
+    var peakResidentBytes: Int
+
+    static func now() -> ProcessUsage {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else {
+            return ProcessUsage(cpuSeconds: 0, peakResidentBytes: 0)
+        }
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return ProcessUsage(
+            cpuSeconds: seconds(usage.ru_utime) + seconds(usage.ru_stime), peakResidentBytes: usage.ru_maxrss * 1024)
+    }
+}

@@ -116,6 +116,14 @@ final class ExtractionCoordinator {
     private var stallAllowanceUntil = Date.distantPast
     /// When the batch of messages being handled began (nil between batches).
     private var batchStarted: Date?
+    /// Plain mode: feature bytes reserved per shard out (a whole shard's rows), and the most reserved at once.
+    private let resultBytesPerShard: Int
+    private(set) var peakResultBytesReserved = 0
+    /// Plain mode: workers with credit that got no shard because the result-bytes budget was spent, in the order
+    /// they asked; served as writes free the budget.
+    private var budgetWaiters: [[UInt8]] = []
+    private var budgetWaitersHead = 0
+    private var budgetWaiting: Set<[UInt8]> = []
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -136,6 +144,7 @@ final class ExtractionCoordinator {
         limits.maxShardImages = max(journal.manifest.shardSize, 1)
         limits.maxFeatureBytes = journal.manifest.shardSize * inputs.featureCount * 4
         self.limits = limits
+        resultBytesPerShard = request.sharedFilesystem ? 0 : limits.maxFeatureBytes
         job = JobSpec(
             jobID: UUID().uuidString, weightsSHA256: inputs.weightsSHA256, weightsSize: inputs.weightsSize,
             imageHeight: request.settings.height, imageWidth: request.settings.width,
@@ -148,6 +157,36 @@ final class ExtractionCoordinator {
     }
 
     func attach(_ pool: LocalWorkerPool) { localWorkers = pool }
+
+    /// The most feature bytes received and not yet written there have been at once (plain mode).
+    var peakUnwrittenBytes: Int { writers.peakUnwrittenBytes }
+
+    /// Plain mode: feature bytes that shards out may still bring (a whole shard's per holder) plus those received
+    /// and not yet written. Only `dispatch` raises it; a result moves its shard's share from the first to the
+    /// second term, smaller or equal.
+    private var resultBytesReserved: Int { scheduler.holdings * resultBytesPerShard + writers.unwrittenBytes }
+
+    /// Whether one more shard may go out within `ExtractionRequest.resultBytesBudget` (always when nothing is
+    /// reserved, so that a budget below one shard still lets the job advance).
+    private var budgetAllowsShard: Bool {
+        guard resultBytesPerShard > 0 else { return true }
+        let reserved = resultBytesReserved
+        return reserved == 0 || reserved + resultBytesPerShard <= request.resultBytesBudget
+    }
+
+    /// Hands shards to the workers that waited for budget, first come first served, while it allows.
+    private func serveBudgetWaiters(now: Date) {
+        while budgetWaitersHead < budgetWaiters.count, budgetAllowsShard {
+            let identity = budgetWaiters[budgetWaitersHead]
+            budgetWaitersHead += 1
+            budgetWaiting.remove(identity)
+            dispatch(to: identity, now: now)
+        }
+        if budgetWaitersHead > 1024, budgetWaitersHead * 2 > budgetWaiters.count {
+            budgetWaiters.removeFirst(budgetWaitersHead)
+            budgetWaitersHead = 0
+        }
+    }
 
     /// Runs until every shard is done; then tells every worker the job is over.
     func run() throws {
@@ -204,6 +243,7 @@ final class ExtractionCoordinator {
                 try housekeeping(now: now)
             }
             commitFinished()
+            serveBudgetWaiters(now: Date())
             applyInputCheck()
             reportProgress()
         }
@@ -616,9 +656,15 @@ final class ExtractionCoordinator {
     }
 
     private func dispatch(to identity: [UInt8], now: Date) {
-        while fatal == nil, request.stop?.signal == nil, let worker = workers[identity], worker.credit > 0,
-            let (shard, attempt) = scheduler.next(for: identity, now: now)
-        {
+        while fatal == nil, request.stop?.signal == nil, let worker = workers[identity], worker.credit > 0 {
+            guard budgetAllowsShard else {
+                if budgetWaiting.insert(identity).inserted { budgetWaiters.append(identity) }
+                return
+            }
+            guard let (shard, attempt) = scheduler.next(for: identity, now: now) else { return }
+            if resultBytesPerShard > 0 {
+                peakResultBytesReserved = max(peakResultBytesReserved, resultBytesReserved)
+            }
             let span = journal.manifest.shards[shard]
             preparePartsAhead(span)
             let entries = inputs.splits.first { $0.name == span.split }!.entries[span.start..<(span.start + span.count)]

@@ -69,6 +69,16 @@ public struct ExtractionRequest: Sendable {
     /// The arithmetic of the convolutions; every worker must compute in it (its compute profile says so), and a
     /// resume must find the precision its journal recorded.
     public var precision: ConvPrecision = .fp32
+    /// Plain mode: the most feature bytes the coordinator lets be on their way to it, in bytes. A shard goes out
+    /// only while (shards out, copies counted) × a whole shard's feature bytes + the bytes received and not yet
+    /// written stay within this, so the results it may have to hold (in ZeroMQ's queues or waiting for the writer
+    /// threads) never exceed it, whatever the number of workers; at least one shard is always let out. Throughput
+    /// is bounded by it too: a budget of B bytes allows B / (shard bytes × a shard's turnaround in seconds) shards
+    /// per second. Not used with `sharedFilesystem` (no feature byte reaches the coordinator).
+    public var resultBytesBudget: Int = ExtractionRequest.defaultResultBytesBudget
+
+    /// The default of `resultBytesBudget`: 768 MiB, 240 shards of 32 images of 7×7×512 features.
+    public static let defaultResultBytesBudget = 768 << 20
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
     /// the tail is short), at most 32 images per shard for large ones, and a multiple of 4 (workers compute the
@@ -129,6 +139,20 @@ public struct ExtractionSummary: Sendable, Codable {
     public var shardsChanged: Int
     /// Weights files the coordinator sent to workers.
     public var weightsTransfers: Int
+    /// Seconds from the start until every shard was computed and logged (the extraction phase), and seconds the
+    /// assembly of the feature file took after it; together about `seconds`.
+    public var extractionSeconds: Double = 0
+    public var assemblySeconds: Double = 0
+    /// This process's CPU seconds (user + system) and peak resident memory in bytes (the kernel's high-water
+    /// mark) at the end of the extraction phase, before assembly; 0 when not measured.
+    public var extractionCPUSeconds: Double = 0
+    public var extractionPeakResidentBytes: Int = 0
+    /// Plain mode: `ExtractionRequest.resultBytesBudget`, the most feature bytes the coordinator reserved for
+    /// shards out and results held at once (never above the budget but for a single shard larger than it), and
+    /// the most it held received and not yet written. 0 with a shared filesystem.
+    public var resultBytesBudget: Int = 0
+    public var peakResultBytesReserved: Int = 0
+    public var peakUnwrittenBytes: Int = 0
 
     public init(
         images: Int, skipped: Int, shardsTotal: Int, shardsResumed: Int, shardsRetried: Int,

@@ -56,6 +56,8 @@ struct ShardScheduler {
     /// Holders in flight by the time they took their shard (`tag`: the attempt): candidates for copies.
     private var oldest = MinHeap<Timed>()
     private(set) var inFlight: [Int: [Holder]] = [:]
+    /// Holders over all shards in flight (a shard with a copy out counts twice): results that may still come.
+    private(set) var holdings = 0
     /// The shards each worker holds.
     private var held: [[UInt8]: Set<Int>] = [:]
     private var nextAttempt = 1
@@ -109,6 +111,7 @@ struct ShardScheduler {
         let attempt = nextAttempt
         nextAttempt += 1
         inFlight[shard, default: []].append(Holder(worker: worker, attempt: attempt, since: now))
+        holdings += 1
         held[worker, default: []].insert(shard)
         oldest.push(Timed(time: now, shard: shard, tag: attempt))
         return (shard, attempt)
@@ -126,6 +129,7 @@ struct ShardScheduler {
         done[shard] = true
         doneCount += 1
         let holders = inFlight.removeValue(forKey: shard) ?? []
+        holdings -= holders.count
         for holder in holders { forget(shard, of: holder.worker) }
         return holders.map(\.worker)
     }
@@ -141,7 +145,9 @@ struct ShardScheduler {
     /// Gives back a worker's hold on `shard` without a result (it sent something unusable).
     mutating func release(_ worker: [UInt8], shard: Int) {
         guard var holders = inFlight[shard] else { return }
+        let before = holders.count
         holders.removeAll { $0.worker == worker }
+        holdings -= before - holders.count
         forget(shard, of: worker)
         if holders.isEmpty {
             inFlight[shard] = nil

@@ -1,4 +1,5 @@
 import Dispatch
+import FileIntegrity
 import Foundation
 import Provenance
 import Storage
@@ -9,6 +10,11 @@ import Synchronization
 /// (`PartFiles.writeShard`). A thread takes every job waiting (up to `batch`), writes them, then fsyncs each part
 /// file they touched once: under load the fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
 /// and makes their journal log lines durable in one append (one fsync for the group).
+///
+/// Rows go past the page cache (`InPlaceWrite.writeDirect`) when the shard's range is block-aligned (7×7×512
+/// features: every shard), copied with its skipped rows' zeros into an aligned buffer of the thread's; otherwise,
+/// or where the filesystem refuses direct I/O, through it (`PartFiles.writeShard`). Either way the fsync of the
+/// batch makes them durable.
 ///
 /// Jobs of different shards write disjoint ranges, so any number may run at once. `submit` and `takeFinished`
 /// may be called from any thread; state is under one mutex, and a semaphore counts the jobs waiting.
@@ -30,11 +36,14 @@ final class ShardWriterPool: Sendable {
     }
 
     private struct State {
+        /// Jobs submitted and not yet taken by a thread.
         var queue: [Job] = []
-        var head = 0
         var finished: [Outcome] = []
         /// Jobs submitted whose outcome has not been taken yet.
         var pending = 0
+        /// Feature bytes submitted and not yet written and synced, and the most there have been at once.
+        var unwrittenBytes = 0
+        var peakUnwrittenBytes = 0
         var stopped = false
     }
 
@@ -67,12 +76,20 @@ final class ShardWriterPool: Sendable {
         state.withLock {
             $0.queue.append(job)
             $0.pending += 1
+            $0.unwrittenBytes += job.features.count
+            $0.peakUnwrittenBytes = max($0.peakUnwrittenBytes, $0.unwrittenBytes)
         }
         waiting.signal()
     }
 
     /// Shards submitted whose outcome has not been taken.
     var pending: Int { state.withLock { $0.pending } }
+
+    /// Feature bytes of the jobs submitted and not yet written and synced (they are held in memory until then).
+    var unwrittenBytes: Int { state.withLock { $0.unwrittenBytes } }
+
+    /// The most feature bytes submitted and not yet written there have been at once.
+    var peakUnwrittenBytes: Int { state.withLock { $0.peakUnwrittenBytes } }
 
     /// The outcomes finished since the last call.
     func takeFinished() -> [Outcome] {
@@ -84,21 +101,69 @@ final class ShardWriterPool: Sendable {
         }
     }
 
+    /// Writes one shard's rows (unsynced) and returns its record: directly when its range allows, else through
+    /// the page cache.
+    private func store(_ job: Job, scratch: inout UnsafeMutableRawBufferPointer) throws -> ShardRecord {
+        let location = try parts.location(of: job.span, splitImageCount: job.splitImageCount)
+        let rowBytes = parts.rowBytes
+        let skippedOffsets = Set(job.skipped.map(\.offset))
+        if location.offset % InPlaceWrite.directBlock == 0, location.size % InPlaceWrite.directBlock == 0,
+            location.size == job.span.count * rowBytes,
+            job.features.count == (job.span.count - skippedOffsets.count) * rowBytes
+        {
+            if scratch.count < location.size {
+                scratch.deallocate()
+                scratch = .allocate(byteCount: location.size, alignment: InPlaceWrite.directMemoryAlignment)
+            }
+            let shard = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<location.size])
+            job.features.withUnsafeBytes { rows in
+                var source = 0
+                for offset in 0..<job.span.count {
+                    let target = shard.baseAddress! + offset * rowBytes
+                    if skippedOffsets.contains(offset) {
+                        target.initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes)
+                    } else {
+                        target.copyMemory(from: rows.baseAddress! + source, byteCount: rowBytes)
+                        source += rowBytes
+                    }
+                }
+            }
+            let bytes = UnsafeRawBufferPointer(shard)
+            let direct: Bool
+            do {
+                direct = try InPlaceWrite.writeDirect(bytes, to: parts.path(location.part), at: location.offset)
+            } catch {
+                throw JournalError(.io, error.description)
+            }
+            if direct {
+                return ShardRecord(
+                    shard: job.span.id, split: job.span.split, start: job.span.start, count: job.span.count,
+                    location: location, sha256: Checksum.sha256Hex(bytes), skipped: job.skipped, inputs: job.inputs)
+            }
+        }
+        return try job.features.withUnsafeBytes {
+            try parts.writeShard(
+                job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped, inputs: job.inputs,
+                sync: false)
+        }
+    }
+
     /// Jobs a thread takes at once (their part files are fsynced once for all of them).
     static let batch = 64
 
     private func run() {
+        // This thread's aligned buffer for direct writes, grown to the largest shard.
+        var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        defer { scratch.deallocate() }
         while true {
             waiting.wait()
             let jobs: [Job] = state.withLock { state in
-                guard !state.stopped, state.head < state.queue.count else { return [] }
-                let end = min(state.queue.count, state.head + Self.batch)
-                let jobs = Array(state.queue[state.head..<end])
-                state.head = end
-                if state.head > 1024 && state.head * 2 > state.queue.count {
-                    state.queue.removeFirst(state.head)
-                    state.head = 0
-                }
+                guard !state.stopped, !state.queue.isEmpty else { return [] }
+                // Taken out of the queue, not just passed: a job holds its shard's features (megabytes), which
+                // must go once written. The queue holds only jobs not yet started, so this moves little.
+                let end = min(state.queue.count, Self.batch)
+                let jobs = Array(state.queue[0..<end])
+                state.queue.removeFirst(end)
                 return jobs
             }
             guard !jobs.isEmpty else {
@@ -109,11 +174,7 @@ final class ShardWriterPool: Sendable {
             var written: [(record: ShardRecord, worker: String)] = []
             for job in jobs {
                 do {
-                    let record = try job.features.withUnsafeBytes {
-                        try parts.writeShard(
-                            job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped,
-                            inputs: job.inputs, sync: false)
-                    }
+                    let record = try store(job, scratch: &scratch)
                     written.append((record, job.worker))
                 } catch {
                     outcomes.append(.failed(shard: job.span.id, reason: "\(error)"))
@@ -131,7 +192,11 @@ final class ShardWriterPool: Sendable {
                     outcomes.append(.stored(record, worker: worker))
                 }
             }
-            state.withLock { $0.finished.append(contentsOf: outcomes) }
+            let bytes = jobs.reduce(0) { $0 + $1.features.count }
+            state.withLock {
+                $0.finished.append(contentsOf: outcomes)
+                $0.unwrittenBytes -= bytes
+            }
         }
     }
 }

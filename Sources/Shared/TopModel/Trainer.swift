@@ -36,6 +36,10 @@ public struct TrainingOptions: Sendable {
     /// itself is pinned to one thread while `train` runs). Results do not depend on it: the same seed gives the
     /// same weights whatever this count.
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// The hidden kernel's gradient from the non-zero entries of the hidden layer's gradient only (true), or as a
+    /// dense OpenBLAS product (false: for benchmarks and tests that compare the two; the results agree within
+    /// rounding).
+    package var skipsZeroGradients = true
 
     public init() {}
 
@@ -158,7 +162,7 @@ public enum TopModelTrainer {
             inputs: train.featureSize, hidden: options.hiddenUnits, classes: c, seed: options.seed)
         let network = Network(
             weights: weights, maxBatch: options.batchSize, dropoutRate: Float(options.dropoutRate),
-            threads: options.threads)
+            threads: options.threads, skipsZeroGradients: options.skipsZeroGradients)
         let optimizer = OptimizerState(options.optimizer, tensorSizes: network.tensorSizes)
         var shuffleRandom = SeededRandom(seed: options.seed, stream: 2)
         var dropoutRandom = SeededRandom(seed: options.seed, stream: 3)

@@ -99,6 +99,39 @@ public final class WireSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends `head` and then `payload` as the last frame of one multipart message without blocking, and without
+    /// copying the payload: ZeroMQ keeps a reference to it until its I/O thread has written it out. Throws as
+    /// `send(_:)`; a message is sent whole or not at all.
+    public func send(_ head: [[UInt8]], payload: WireBuffer) throws {
+        let socket = try socket()
+        for frame in head {
+            let sent = frame.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, ZMQ_DONTWAIT | ZMQ_SNDMORE) }
+            if sent < 0 { throw sendFailure(frames: head.count + 1) }
+        }
+        var message = zmq_msg_t()
+        let hint = Unmanaged.passRetained(payload).toOpaque()
+        // Called by ZeroMQ (any thread) once the frame is written out or dropped: the reference taken here goes.
+        let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+            if let hint { Unmanaged<WireBuffer>.fromOpaque(hint).release() }
+        }
+        guard zmq_msg_init_data(&message, payload.baseAddress, payload.count, release, hint) == 0 else {
+            Unmanaged<WireBuffer>.fromOpaque(hint).release()
+            throw zmqFailure("preparing a \(payload.count)-byte frame")
+        }
+        if zmq_msg_send(&message, socket, ZMQ_DONTWAIT) < 0 {
+            let failure = sendFailure(frames: head.count + 1)
+            zmq_msg_close(&message)  // releases the reference
+            throw failure
+        }
+    }
+
+    private func sendFailure(frames: Int) -> WireError {
+        let code = zmq_errno()
+        if code == EHOSTUNREACH { return WireError(.peerUnreachable, "no connected peer with that routing id") }
+        if code == EAGAIN { return WireError(.wouldBlock, "the peer's queue is full") }
+        return WireError(.zmq(code: code), "sending a \(frames)-frame message: \(zmqErrorText(code))")
+    }
+
     /// Waits up to `timeoutMilliseconds` (0: do not wait, -1: forever) until a message can be received.
     public func waitReadable(timeoutMilliseconds: Int) throws -> Bool {
         let socket = try socket()

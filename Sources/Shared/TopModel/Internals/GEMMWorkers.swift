@@ -1,8 +1,9 @@
 import BLAS
 import Foundation
 
-/// Runs the top model's large GEMMs as a fixed number of blocks of the output (`parts`, 4), spread over
-/// threads this object owns; each block is a single-threaded OpenBLAS call.
+/// Runs the top model's large products as a fixed number of blocks of the output (`parts`, 4), spread over
+/// threads this object owns; each block is a single-threaded OpenBLAS call, or (`run`) a block of the sparse
+/// kernel gradient, whose every element is summed the same way whatever the block.
 ///
 /// The block boundaries do not depend on the thread count, and OpenBLAS computes each block the same way
 /// whichever thread runs it, so results are bit-identical for any thread count. (Splitting differently does
@@ -81,30 +82,30 @@ final class GEMMWorkers: @unchecked Sendable {
         return boundary(part)..<boundary(part + 1)
     }
 
-    /// `y[m, n] = x[m, k] · w[k, n] + beta·y` split over output columns.
-    func multiply(
-        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, beta: Float,
+    /// `y[m, n] = x[m, k] · wT[n, k]ᵀ + beta·y` split over output columns (`wT` is the kernel transposed).
+    func multiplyTransposedB(
+        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ wT: UnsafePointer<Float>, beta: Float,
         _ y: UnsafeMutablePointer<Float>
     ) {
         run { part in
             let columns = range(part, of: n)
             guard !columns.isEmpty else { return }
             sgemm(
-                m: m, n: columns.count, k: k, x, w + columns.lowerBound, ldb: n, beta: beta,
+                transposeB: true, m: m, n: columns.count, k: k, x, wT + columns.lowerBound * k, ldb: k, beta: beta,
                 y + columns.lowerBound, ldc: n)
         }
     }
 
-    /// `c[k, n] = alpha · x[m, k]ᵀ · d[m, n] + beta·c` split over output rows.
-    func multiplyTransposed(
-        m: Int, n: Int, k: Int, alpha: Float, _ x: UnsafePointer<Float>, _ d: UnsafePointer<Float>, beta: Float,
+    /// `c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta·c` split over output rows.
+    func multiplyTransposedA(
+        m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, beta: Float,
         _ c: UnsafeMutablePointer<Float>
     ) {
         run { part in
-            let rows = range(part, of: k)
+            let rows = range(part, of: m)
             guard !rows.isEmpty else { return }
             sgemm(
-                transposeA: true, m: rows.count, n: n, k: m, alpha: alpha, x + rows.lowerBound, lda: k, d,
+                transposeA: true, m: rows.count, n: n, k: k, alpha: alpha, a + rows.lowerBound, lda: m, b,
                 beta: beta, c + rows.lowerBound * n)
         }
     }

@@ -1,5 +1,9 @@
 /// Forward and backward passes of the top model over batches, with parameters and scratch buffers held in
 /// buffers this object allocates (scratch sized for `maxBatch` rows). Owned by one thread at a time.
+///
+/// The hidden kernel is held transposed, `[hidden, inputs]`, so that its gradient, computed only from the
+/// non-zero entries of the hidden layer's gradient, is written row by row (`weights` converts to and from Keras'
+/// layout).
 final class Network {
     let inputs: Int, hidden: Int, classes: Int
     let maxBatch: Int
@@ -8,8 +12,9 @@ final class Network {
     /// on the thread count. Callers pin OpenBLAS to one thread (`BLASThreads.withFixedCount(1)`).
     let workers: GEMMWorkers
 
-    // Parameters, Keras layouts: [inputs, hidden], [hidden], [hidden, classes], [classes].
-    private let hiddenKernel: UnsafeMutableBufferPointer<Float>
+    // Parameters: the hidden kernel transposed, [hidden, inputs]; the others in Keras' layouts: [hidden],
+    // [hidden, classes], [classes]. The optimizer's slots and gradients[0] share the hidden kernel's layout.
+    private let hiddenKernelT: UnsafeMutableBufferPointer<Float>
     private let hiddenBias: UnsafeMutableBufferPointer<Float>
     private let outputKernel: UnsafeMutableBufferPointer<Float>
     private let outputBias: UnsafeMutableBufferPointer<Float>
@@ -23,10 +28,20 @@ final class Network {
     private let dLogits: UnsafeMutableBufferPointer<Float>
     private let dHidden: UnsafeMutableBufferPointer<Float>
     private let gradients: [UnsafeMutableBufferPointer<Float>]
+    private let parameters: [UnsafeMutableBufferPointer<Float>]
+    /// The non-zero entries of dHidden column by column: hidden + 1 offsets, room for maxBatch · hidden entries.
+    private let sparse: SparseGradient
     private var allocations: [UnsafeMutableBufferPointer<Float>] = []
 
-    init(weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5, threads: Int = 1) {
+    /// The kernel gradient skips the zero entries of dHidden (`SparseGradient`), or is a dense OpenBLAS product.
+    let skipsZeroGradients: Bool
+
+    init(
+        weights: TopModelWeights, maxBatch: Int, dropoutRate: Float = 0.5, threads: Int = 1,
+        skipsZeroGradients: Bool = true
+    ) {
         workers = GEMMWorkers(count: threads)
+        self.skipsZeroGradients = skipsZeroGradients
         inputs = weights.inputs
         hidden = weights.hidden
         classes = weights.classes
@@ -40,7 +55,7 @@ final class Network {
             return b
         }
         let (n, h, c) = (inputs, hidden, classes)
-        hiddenKernel = buffer(n * h)
+        hiddenKernelT = buffer(n * h)
         hiddenBias = buffer(h)
         outputKernel = buffer(h * c)
         outputBias = buffer(c)
@@ -52,6 +67,11 @@ final class Network {
         dLogits = buffer(maxBatch * c)
         dHidden = buffer(maxBatch * h)
         gradients = [buffer(n * h), buffer(h), buffer(h * c), buffer(c)]
+        parameters = [hiddenKernelT, hiddenBias, outputKernel, outputBias]
+        sparse = SparseGradient(
+            offsets: .allocate(capacity: h + 1), rows: .allocate(capacity: maxBatch * h), values: buffer(maxBatch * h))
+        sparse.offsets.initialize(repeating: 0)
+        sparse.rows.initialize(repeating: 0)
         self.allocations = allocations
         self.weights = weights
     }
@@ -59,18 +79,28 @@ final class Network {
     deinit {
         workers.stop()
         for b in allocations { b.deallocate() }
+        sparse.offsets.deallocate()
+        sparse.rows.deallocate()
     }
 
     /// The parameters (copied in and out).
     var weights: TopModelWeights {
         get {
-            TopModelWeights(
-                unchecked: inputs, hidden: hidden, classes: classes, hiddenKernel: Array(hiddenKernel),
+            var kernel = [Float](repeating: 0, count: inputs * hidden)
+            for j in 0..<hidden {
+                for i in 0..<inputs { kernel[i * hidden + j] = hiddenKernelT[j * inputs + i] }
+            }
+            return TopModelWeights(
+                unchecked: inputs, hidden: hidden, classes: classes, hiddenKernel: kernel,
                 hiddenBias: Array(hiddenBias), outputKernel: Array(outputKernel), outputBias: Array(outputBias))
         }
         set {
             precondition(newValue.inputs == inputs && newValue.hidden == hidden && newValue.classes == classes)
-            _ = hiddenKernel.update(fromContentsOf: newValue.hiddenKernel)
+            newValue.hiddenKernel.withUnsafeBufferPointer { kernel in
+                for j in 0..<hidden {
+                    for i in 0..<inputs { hiddenKernelT[j * inputs + i] = kernel[i * hidden + j] }
+                }
+            }
             _ = hiddenBias.update(fromContentsOf: newValue.hiddenBias)
             _ = outputKernel.update(fromContentsOf: newValue.outputKernel)
             _ = outputBias.update(fromContentsOf: newValue.outputBias)
@@ -78,13 +108,13 @@ final class Network {
     }
 
     /// Number of weight values of each tensor, in the optimizer's order (kernel, bias, kernel, bias).
-    var tensorSizes: [Int] { [hiddenKernel.count, hiddenBias.count, outputKernel.count, outputBias.count] }
+    var tensorSizes: [Int] { [hiddenKernelT.count, hiddenBias.count, outputKernel.count, outputBias.count] }
 
     /// Hidden layer: `hiddenOut = relu(x · W1 + b1)`.
     private func hiddenForward(_ x: UnsafePointer<Float>, batch: Int) {
         let y = hiddenOut.baseAddress!
         for r in 0..<batch { (y + r * hidden).update(from: hiddenBias.baseAddress!, count: hidden) }
-        workers.multiply(m: batch, n: hidden, k: inputs, x, hiddenKernel.baseAddress!, beta: 1, y)
+        workers.multiplyTransposedB(m: batch, n: hidden, k: inputs, x, hiddenKernelT.baseAddress!, beta: 1, y)
         ReLULayer.forward(hiddenOut.baseAddress!, count: batch * hidden)
     }
 
@@ -168,15 +198,24 @@ final class Network {
         if dropping { DropoutLayer.apply(dHidden.baseAddress!, mask: mask, count: batch * h) }
         // `a` holds the dropped-out output: dropped units are 0 there and their gradient is already 0.
         ReLULayer.backward(output: a, gradient: dHidden.baseAddress!, count: batch * h)
-        // Update. Plain SGD folds the big kernel's update into its gradient GEMM (W1 += −lr · xᵀ·dZ1);
+        // Update. Plain SGD folds the big kernel's update into its gradient product (W1ᵀ += −lr · dZ1ᵀ·x);
         // every other tensor goes through the optimizer after all gradients are known, as in Keras.
         let folded = optimizer.plainGradientStep
-        let dKernel = folded == nil ? gradients[0].baseAddress! : hiddenKernel.baseAddress!
+        let dKernel = folded == nil ? gradients[0].baseAddress! : hiddenKernelT.baseAddress!
         DenseLayer.biasGradient(dy: dHidden.baseAddress!, batch: batch, outputs: h, dBias: gradients[1].baseAddress!)
-        workers.multiplyTransposed(
-            m: batch, n: h, k: n, alpha: folded.map { -$0 } ?? 1, x, dHidden.baseAddress!,
-            beta: folded == nil ? 0 : 1, dKernel)
-        let parameters = [hiddenKernel, hiddenBias, outputKernel, outputBias]
+        // dZ1 is zero wherever ReLU was inactive or dropout dropped the unit: the product skips those terms.
+        let alpha = folded.map { -$0 } ?? 1
+        let beta: Float = folded == nil ? 0 : 1
+        if skipsZeroGradients {
+            sparse.compress(dHidden.baseAddress!, batch: batch, hidden: h)
+            workers.run { part in
+                sparse.product(
+                    inputs: n, outputRows: workers.range(part, of: h), x: x, alpha: alpha, beta: beta, out: dKernel)
+            }
+        } else {
+            workers.multiplyTransposedA(
+                m: h, n: n, k: batch, alpha: alpha, dHidden.baseAddress!, x, beta: beta, dKernel)
+        }
         for i in parameters.indices where !(i == 0 && folded != nil) {
             optimizer.apply(tensor: i, parameters[i], UnsafeBufferPointer(gradients[i]))
         }
