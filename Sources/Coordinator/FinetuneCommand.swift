@@ -229,10 +229,12 @@ enum TuningTrafficText {
     static func summary(_ t: TuningTraffic) -> String {
         func mb(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1e6) }
         let steps = max(1, t.steps)
-        return "traffic over \(t.steps) steps, \(t.chunks) chunks (\(t.reassigned) reassigned): weights down "
+        return "traffic over \(t.steps) steps, \(t.chunks) chunks (\(t.reassigned) reassigned, "
+            + "\(t.frozenAhead) nodes' frozen pass ahead of their weights): weights down "
             + "\(mb(t.weightsDown)) (\(mb(t.weightsDown / steps))/step), gradients up \(mb(t.gradientsUp)) "
             + "(\(mb(t.gradientsUp / steps))/step), images down \(mb(t.imagesDown)), other down \(mb(t.otherDown)), "
-            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients; worker "
+            + "other up \(mb(t.otherUp)); waited \(String(format: "%.2f", t.waitSeconds)) s for gradients and "
+            + "\(String(format: "%.2f", t.validationSeconds)) s for validation; worker "
             + "compute summed over workers: frozen pass \(String(format: "%.2f", t.workerFrozenSeconds)) s, block5 + top "
             + "\(String(format: "%.2f", t.workerBlockSeconds)) s"
     }

@@ -55,6 +55,11 @@ struct WireCodecTests {
             TuningChunk(
                 jobID: "job-1", step: 3, position: 1, epoch: 0, indices: [4, 9], labels: [0, 2], shipped: [true, false]),
             images: [[1, 2, 3]]),
+        .tuneChunk(
+            TuningChunk(
+                jobID: "job-1", step: 4, position: 5, epoch: 0, indices: [7], labels: [1], shipped: [true],
+                validation: true),
+            images: [[4, 5, 6]]),
         .tuneGradient(
             TuningGradient(
                 jobID: "job-1", step: 3, position: 1, lossBits: Float(0.25).bitPattern, correct: 1, count: 2,
@@ -100,6 +105,18 @@ struct WireCodecTests {
                 TuningGradient(jobID: "j", step: 0, position: 0, lossBits: 0, correct: 3, count: 2, valueCount: 1),
                 values: FloatFrame.bytes([[1]])))
         #expect(refusal(gradient) == .malformed, "more correct than images")
+        // A validation batch's answer carries its loss and correct count, never gradient values.
+        let figures = TuningGradient(
+            jobID: "j", step: 2, position: 5, lossBits: Float(0.5).bitPattern, correct: 1, count: 2, valueCount: 0,
+            validation: true)
+        let answer = WireMessage.tuneGradient(figures, values: [])
+        #expect(try WireCodec.decode(WireCodec.encode(answer)) == answer)
+        var withValues = figures
+        withValues.valueCount = 1
+        #expect(refusal(WireCodec.encode(.tuneGradient(withValues, values: FloatFrame.bytes([[1]])))) == .malformed)
+        var training = figures
+        training.validation = nil
+        #expect(refusal(WireCodec.encode(.tuneGradient(training, values: []))) == .malformed, "a gradient of no values")
         let values: [[Float]] = [[1, -0.0, .leastNonzeroMagnitude], [.greatestFiniteMagnitude, .infinity]]
         let back = FloatFrame.tensors(FloatFrame.bytes(values), sizes: [3, 2])
         #expect(back?.flatMap { $0 }.map(\.bitPattern) == values.flatMap { $0 }.map(\.bitPattern))

@@ -64,8 +64,12 @@ public struct TuningTraffic: Sendable, Equatable {
     public var chunks = 0
     /// Tree nodes handed out again because their worker was gone or silent.
     public var reassigned = 0
+    /// Nodes kept whose frozen pass the worker ran before their step's weights came (handed out ahead).
+    public var frozenAhead = 0
     /// Seconds the trainer waited for the workers' gradients (their compute and the transfers).
     public var waitSeconds = 0.0
+    /// Seconds the trainer waited for the workers' validation figures.
+    public var validationSeconds = 0.0
     /// Seconds the workers reported for the chunks kept: the frozen pass (with augmentation and preprocessing)
     /// and block5 + top forward/backward, summed over workers (divide by the worker count for wall time).
     public var workerFrozenSeconds = 0.0
@@ -79,8 +83,13 @@ public struct TuningTraffic: Sendable, Equatable {
 /// answers with the node's summed gradient; an image's pixels cross the link once per worker. The first
 /// gradient of a node is kept, later copies dropped; a worker that leaves, or is silent past `workerTimeout`,
 /// loses its nodes to the others. Since a node's sum does not depend on who computed it, and the root is
-/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened. Blocks the calling thread, which owns the
-/// ROUTER socket: call every method from that one thread, not from Swift's cooperative pool.
+/// assembled along the same fixed tree, the batch's gradient is the same bytes whatever happened.
+///
+/// Pipelined: once no node of the step is left to hand out, each worker gets its node of the upcoming step
+/// without weights and runs its frozen pass while this process waits, sums, steps and validates. Validation
+/// batches go to the workers too (`validationFigures`), with the next step's weights. Blocks the calling
+/// thread, which owns the ROUTER socket: call every method from that one thread, not from Swift's cooperative
+/// pool.
 public final class WorkerGradients: ChunkGradientSource {
     private struct Worker {
         var name: String
@@ -91,7 +100,18 @@ public final class WorkerGradients: ChunkGradientSource {
         var images: Set<Int> = []
         /// Nodes (ranges of chunk positions) of the current step's reduction tree this worker holds.
         var holding: Set<Range<Int>> = []
+        /// Nodes of the upcoming step handed to it ahead of that step's weights (it runs their frozen pass).
+        var ahead: Set<Range<Int>> = []
+        /// Validation images (split indices) it holds, and the validation batches (first rows) it computes.
+        var validationImages: Set<Int> = []
+        var validating: Set<Int> = []
     }
+
+    /// The upcoming batch and its nodes, as handed out ahead.
+    private var plan: (batch: UpcomingBatch, nodes: [Range<Int>])?
+    /// Gradients of the upcoming step's nodes that came back early (while validating with its weights).
+    private var early: [Range<Int>: TrainableBlock.Gradient] = [:]
+    private var lastWorkerSeen = Date()
 
     public let setup: TuningWorkersSetup
     public private(set) var traffic = TuningTraffic()
@@ -106,6 +126,7 @@ public final class WorkerGradients: ChunkGradientSource {
     private var profile: ComputeProfile?
     private var weightsBytes: [UInt8]?
     private var train: FineTuningImages?
+    private var validation: FineTuningImages?
     private var closed = false
 
     /// Binds the socket and starts the local workers; throws `DistributedTuningError` when it cannot.
@@ -198,70 +219,229 @@ public final class WorkerGradients: ChunkGradientSource {
     /// steps (validation, checkpoints) the coordinator does not read or heartbeat.
     static let coordinatorSilence = 300.0
 
-    public func prepare(train: FineTuningImages) throws {
+    public func prepare(train: FineTuningImages, validation: FineTuningImages?) throws {
         precondition(train.height == setup.imageHeight && train.width == setup.imageWidth)
         self.train = train
+        self.validation = validation
     }
 
-    public func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> TrainableBlock.Gradient
-    {
-        guard let train else { preconditionFailure("prepare(train:) comes first") }
+    /// The step's weights as one frame, made once per step.
+    private var weightsFrame: (step: Int, bytes: [UInt8])?
+
+    /// Sends the weights that start `step` to a worker that lacks them; false when the send failed.
+    private func sendWeights(_ tensors: [[Float]], step: Int, _ worker: inout Worker, to identity: [UInt8]) -> Bool {
+        guard worker.weightsStep != step else { return true }
+        if weightsFrame?.step != step { weightsFrame = (step, FloatFrame.bytes(tensors)) }
+        let frame = weightsFrame!.bytes
+        let header = TuningWeights(jobID: job.jobID, step: step, valueCount: frame.count / 4)
+        guard send(.tuneWeights(header, values: frame), to: identity) else { return false }
+        traffic.weightsDown += frame.count
+        worker.weightsStep = step
+        return true
+    }
+
+    /// Sends rows `rows` of `images` as a chunk (the pixels the worker lacks with it, which it then holds);
+    /// false when the send failed.
+    private func sendChunk(
+        _ header: TuningChunk, rows: [Int], of images: FineTuningImages, held: inout Set<Int>, to identity: [UInt8]
+    ) -> Bool {
+        var header = header
+        header.indices = rows.map { images.indices[$0] }
+        header.labels = rows.map { images.labels[$0] }
+        header.shipped = header.indices.map { !held.contains($0) }
+        let size = images.height * images.width * 3
+        let frames = zip(rows, header.shipped).filter(\.1).map { row, _ in
+            Array(images.pixels[(row * size)..<((row + 1) * size)])
+        }
+        guard send(.tuneChunk(header, images: frames), to: identity) else { return false }
+        traffic.imagesDown += frames.reduce(0) { $0 + $1.count }
+        held.formUnion(header.indices)
+        return true
+    }
+
+    /// Sends `node` of `batch` to a worker; false when the send failed.
+    private func sendNode(
+        _ node: Range<Int>, of batch: [TrainingChunk], epoch: Int, step: Int, _ worker: inout Worker,
+        to identity: [UInt8]
+    ) -> Bool {
+        let header = TuningChunk(
+            jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: [], labels: [],
+            shipped: [], leafCounts: batch[node].map(\.rows.count), batchCount: batch.reduce(0) { $0 + $1.rows.count })
+        guard sendChunk(header, rows: batch[node].flatMap(\.rows), of: train!, held: &worker.images, to: identity)
+        else { return false }
+        traffic.chunks += node.count
+        return true
+    }
+
+    /// Reads every message waiting (up to 20 ms for the first): gradients go to `gradient` (with the sender, if
+    /// known), the rest to `handle`.
+    private func receive(gradient: ([UInt8], TuningGradient, [UInt8]) -> Void) throws {
+        guard try socket.waitReadable(timeoutMilliseconds: 20) else { return }
+        while let frames = try socket.receive() {
+            guard frames.count >= 2 else { continue }
+            let identity = frames[0]
+            let message: WireMessage
+            do { message = try WireCodec.decode(Array(frames.dropFirst())) } catch {
+                logger.warning("dropping a message from a worker: \(error)")
+                continue
+            }
+            if case .tuneGradient(let header, let values) = message {
+                traffic.gradientsUp += values.count
+                traffic.otherUp += frames[1].count
+                guard workers[identity] != nil else { continue }
+                workers[identity]!.lastHeard = Date()
+                guard header.jobID == job.jobID else { continue }
+                gradient(identity, header, values)
+            } else {
+                traffic.otherUp += frames.dropFirst().reduce(0) { $0 + $1.count }
+                handle(message, from: identity)
+            }
+        }
+    }
+
+    /// Drops silent workers, replaces exited local ones, sends heartbeats; throws when no worker has been
+    /// ready for long.
+    private func keepWorkers() throws {
+        let now = Date()
+        // Workers gone silent lose their nodes (a killed process says nothing).
+        for (identity, worker) in workers where now.timeIntervalSince(worker.lastHeard) > setup.workerTimeout {
+            logger.warning("worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
+            drop(identity)
+        }
+        if let pool, !pool.replaceExited() {
+            throw DistributedTuningError(
+                "local workers keep exiting (last status \(pool.lastExitStatus)); no worker is left to compute")
+        }
+        for (identity, worker) in workers where now.timeIntervalSince(worker.lastSent) >= setup.heartbeatInterval {
+            send(.heartbeat(Heartbeat()), to: identity)
+        }
+        if workers.values.contains(where: \.ready) { lastWorkerSeen = now }
+        if now.timeIntervalSince(lastWorkerSeen) > max(60, setup.workerTimeout * 6) {
+            throw DistributedTuningError(
+                "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
+                    + "that connect to this coordinator")
+        }
+    }
+
+    /// A node's gradient from a worker's answer for `step` of `chunks`, nil when it is not one (or not whole).
+    private func nodeGradient(
+        _ header: TuningGradient, _ values: [UInt8], step: Int, nodes: [Range<Int>], chunks: [TrainingChunk],
+        sizes: [Int]
+    ) -> (Range<Int>, TrainableBlock.Gradient)? {
+        let node = header.position..<(header.position + (header.leaves ?? 1))
+        guard header.validation != true, header.step == step, nodes.contains(node),
+            header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
+            let parts = FloatFrame.tensors(values, sizes: sizes)
+        else { return nil }
+        traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
+        traffic.workerBlockSeconds += header.blockSeconds ?? 0
+        if header.frozenAhead == true { traffic.frozenAhead += 1 }
+        return (
+            node,
+            TrainableBlock.Gradient(loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
+        )
+    }
+
+    /// Keeps an early answer for a node of the upcoming step (handed out ahead, computed with weights sent
+    /// for validation); true when it was one.
+    private func keepEarly(_ identity: [UInt8], _ header: TuningGradient, _ values: [UInt8], sizes: [Int]) -> Bool {
+        guard let plan, header.validation != true, header.step == plan.batch.step else { return false }
+        let node = header.position..<(header.position + (header.leaves ?? 1))
+        workers[identity]?.ahead.remove(node)
+        if early[node] == nil,
+            let (node, gradient) = nodeGradient(
+                header, values, step: plan.batch.step, nodes: plan.nodes, chunks: plan.batch.chunks, sizes: sizes)
+        {
+            early[node] = gradient
+        }
+        return true
+    }
+
+    public func batchGradient(
+        tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int, upcoming: UpcomingBatch?
+    ) throws -> TrainableBlock.Gradient {
+        guard train != nil else { preconditionFailure("prepare(train:validation:) comes first") }
         let started = Date()
         let sizes = tensors.map(\.count)
-        let valueCount = sizes.reduce(0, +)
-        let batchCount = chunks.reduce(0) { $0 + $1.rows.count }
-        var weightsFrame: [UInt8]?
         // One node of the reduction tree per worker (the local ones counted even before they are ready): each
         // worker sends one summed gradient for its node.
         let parts = max(1, setup.localWorkers, workers.values.filter(\.ready).count)
-        let nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        // The nodes handed out ahead stay with their workers, which may have run their frozen pass already (or
+        // computed them, when validation brought this step's weights).
+        let nodes: [Range<Int>]
         var results: [Range<Int>: TrainableBlock.Gradient] = [:]
-        var pending = nodes
-        for key in workers.keys { workers[key]!.holding = [] }
-        var lastWorkerSeen = Date()
-        while results.count < nodes.count {
-            if try socket.waitReadable(timeoutMilliseconds: 20) {
-                while let frames = try socket.receive() {
-                    guard frames.count >= 2 else { continue }
-                    let identity = frames[0]
-                    let message: WireMessage
-                    do { message = try WireCodec.decode(Array(frames.dropFirst())) } catch {
-                        logger.warning("dropping a message from a worker: \(error)")
-                        continue
-                    }
-                    if case .tuneGradient(let header, let values) = message {
-                        traffic.gradientsUp += values.count
-                        traffic.otherUp += frames[1].count
-                        guard workers[identity] != nil else { continue }
-                        let node = header.position..<(header.position + (header.leaves ?? 1))
-                        workers[identity]!.lastHeard = Date()
-                        workers[identity]!.holding.remove(node)
-                        guard header.jobID == job.jobID, header.step == step, nodes.contains(node),
-                            results[node] == nil, header.count == chunks[node].reduce(0, { $0 + $1.rows.count }),
-                            let parts = FloatFrame.tensors(values, sizes: sizes)
-                        else { continue }
-                        traffic.workerFrozenSeconds += header.frozenSeconds ?? 0
-                        traffic.workerBlockSeconds += header.blockSeconds ?? 0
-                        results[node] = TrainableBlock.Gradient(
-                            loss: Float(bitPattern: header.lossBits), correct: header.correct, tensors: parts)
-                    } else {
-                        traffic.otherUp += frames.dropFirst().reduce(0) { $0 + $1.count }
-                        handle(message, from: identity)
-                    }
+        if let plan {
+            guard plan.batch == UpcomingBatch(chunks: chunks, epoch: epoch, step: step) else {
+                throw DistributedTuningError("the trainer asked for step \(step), not the batch it announced")
+            }
+            nodes = plan.nodes
+            results = early
+        } else {
+            nodes = ReductionTree.nodes(chunks: chunks.count, parts: parts)
+        }
+        plan = nil
+        early = [:]
+        for key in workers.keys {
+            workers[key]!.holding = workers[key]!.ahead.subtracting(results.keys)
+            workers[key]!.ahead = []
+        }
+        let next = upcoming.map { ($0, ReductionTree.nodes(chunks: $0.chunks.count, parts: parts)) }
+        let handedAhead = Set(workers.values.flatMap(\.holding))
+        var pending = nodes.filter { results[$0] == nil && !handedAhead.contains($0) }
+        lastWorkerSeen = Date()
+
+        /// Hands out work: the step's weights first to every worker holding a node of it, then pending nodes
+        /// against credit, idle workers first (one node each), so that a second node queues behind a first only
+        /// when nobody is idle; once none is pending, the upcoming step's nodes, without weights.
+        func handOut() {
+            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+            for identity in ready {
+                guard var worker = workers[identity], worker.ready, !worker.holding.isEmpty else { continue }
+                _ = sendWeights(tensors, step: step, &worker, to: identity)
+                if workers[identity] != nil { workers[identity] = worker }
+            }
+            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
+            where !pending.isEmpty {
+                guard var worker = workers[identity], worker.ready else { continue }
+                while worker.holding.count < limit, let node = pending.first {
+                    guard sendWeights(tensors, step: step, &worker, to: identity),
+                        sendNode(node, of: chunks, epoch: epoch, step: step, &worker, to: identity)
+                    else { break }
+                    worker.holding.insert(node)
+                    pending.removeFirst()
                 }
+                if workers[identity] != nil { workers[identity] = worker }
             }
-            let now = Date()
-            // Workers gone silent lose their nodes (a killed process says nothing).
-            for (identity, worker) in workers where now.timeIntervalSince(worker.lastHeard) > setup.workerTimeout {
-                logger.warning(
-                    "worker \(worker.name) silent for \(Int(setup.workerTimeout)) s; its chunks go to others")
-                drop(identity)
+            guard pending.isEmpty, let (batch, nextNodes) = next else { return }
+            // One node ahead per worker: a worker ready before the others does not take theirs (what is left
+            // goes out when the step starts).
+            let held = Set(workers.values.flatMap(\.ahead))
+            var ahead = nextNodes.filter { !held.contains($0) }
+            for identity in ready where !ahead.isEmpty {
+                guard var worker = workers[identity], worker.ready else { continue }
+                while worker.ahead.isEmpty, let node = ahead.first {
+                    guard sendNode(node, of: batch.chunks, epoch: batch.epoch, step: batch.step, &worker, to: identity)
+                    else { break }
+                    worker.ahead.insert(node)
+                    ahead.removeFirst()
+                }
+                if workers[identity] != nil { workers[identity] = worker }
             }
-            if let pool, !pool.replaceExited() {
-                throw DistributedTuningError(
-                    "local workers keep exiting (last status \(pool.lastExitStatus)); no worker is left to compute")
+        }
+
+        handOut()
+        while results.count < nodes.count {
+            try receive { identity, header, values in
+                guard header.validation != true, header.step == step else { return }
+                let node = header.position..<(header.position + (header.leaves ?? 1))
+                workers[identity]!.holding.remove(node)
+                guard results[node] == nil,
+                    let (node, gradient) = nodeGradient(
+                        header, values, step: step, nodes: nodes, chunks: chunks, sizes: sizes)
+                else { return }
+                results[node] = gradient
             }
+            try keepWorkers()
             // Nodes nobody holds any more (their worker left) and not done go back in line.
             let held = Set(workers.values.flatMap(\.holding))
             for node in nodes where results[node] == nil && !held.contains(node) && !pending.contains(node) {
@@ -269,50 +449,12 @@ public final class WorkerGradients: ChunkGradientSource {
                 traffic.reassigned += 1
             }
             pending.sort { $0.lowerBound < $1.lowerBound }
-            for (identity, worker) in workers where now.timeIntervalSince(worker.lastSent) >= setup.heartbeatInterval {
-                send(.heartbeat(Heartbeat()), to: identity)
-            }
-            if workers.values.contains(where: \.ready) { lastWorkerSeen = now }
-            if now.timeIntervalSince(lastWorkerSeen) > max(60, setup.workerTimeout * 6) {
-                throw DistributedTuningError(
-                    "no worker has been ready for \(Int(now.timeIntervalSince(lastWorkerSeen))) s; start workers "
-                        + "that connect to this coordinator")
-            }
-            // Hand out work: the step's weights once per worker, then nodes against its credit; idle workers
-            // first (one node each), so that a second node queues behind a first only when nobody is idle.
-            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
-            for (identity, limit) in ready.map({ ($0, 1) }) + ready.map({ ($0, setup.chunksPerWorker) })
-            where !pending.isEmpty {
-                guard var worker = workers[identity], worker.ready else { continue }
-                while worker.holding.count < limit, let node = pending.first {
-                    if worker.weightsStep != step {
-                        if weightsFrame == nil { weightsFrame = FloatFrame.bytes(tensors) }
-                        let header = TuningWeights(jobID: job.jobID, step: step, valueCount: valueCount)
-                        guard send(.tuneWeights(header, values: weightsFrame!), to: identity) else { break }
-                        traffic.weightsDown += weightsFrame!.count
-                        worker.weightsStep = step
-                    }
-                    let rows = chunks[node].flatMap(\.rows)
-                    let indices = rows.map { train.indices[$0] }
-                    let shipped = indices.map { !worker.images.contains($0) }
-                    let size = train.height * train.width * 3
-                    let images = zip(rows, shipped).filter(\.1).map { row, _ in
-                        Array(train.pixels[(row * size)..<((row + 1) * size)])
-                    }
-                    let header = TuningChunk(
-                        jobID: job.jobID, step: step, position: node.lowerBound, epoch: epoch, indices: indices,
-                        labels: rows.map { train.labels[$0] }, shipped: shipped,
-                        leafCounts: chunks[node].map(\.rows.count), batchCount: batchCount)
-                    guard send(.tuneChunk(header, images: images), to: identity) else { break }
-                    traffic.imagesDown += images.reduce(0) { $0 + $1.count }
-                    traffic.chunks += node.count
-                    worker.images.formUnion(indices)
-                    worker.holding.insert(node)
-                    pending.removeFirst()
-                }
-                if workers[identity] != nil { workers[identity] = worker }
-            }
+            handOut()
         }
+        // Every idle worker gets its node of the upcoming step before the update: its frozen pass runs while
+        // this process sums, steps and validates.
+        handOut()
+        plan = next.map { (batch: $0.0, nodes: $0.1) }
         traffic.steps += 1
         traffic.waitSeconds += Date().timeIntervalSince(started)
         // The root from the nodes computed, along the same tree.
@@ -322,6 +464,94 @@ public final class WorkerGradients: ChunkGradientSource {
             return ReductionTree.add(assemble(left), assemble(right))
         }
         return assemble(0..<chunks.count)
+    }
+
+    /// Each validation batch's figures, computed by the workers: every batch goes, with the weights that start
+    /// `step`, to a worker (one that holds its images first: a worker keeps the validation images' frozen
+    /// features, so each image's frozen pass runs once per worker); the answers come back in any order and are
+    /// returned in batch order, each the worker's own `TrainableBlock.batchGradient` figures, the same bits as
+    /// the trainer's. Workers holding nodes of `step` handed out ahead get the weights too and may answer
+    /// them now; those gradients are kept for `batchGradient`.
+    public func validationFigures(tensors: [[Float]], batches: [ValidationBatch], step: Int) throws
+        -> [ValidationFigures]
+    {
+        guard let validation else { preconditionFailure("prepare(train:validation:) without validation images") }
+        let started = Date()
+        let sizes = tensors.map(\.count)
+        var results: [Int: ValidationFigures] = [:]
+        let byStart = Dictionary(uniqueKeysWithValues: batches.map { ($0.start, $0) })
+        var pending = batches
+        for key in workers.keys { workers[key]!.validating = [] }
+        lastWorkerSeen = Date()
+
+        func handOut() {
+            let ready = workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) })
+            // Nodes of this step handed out ahead can be computed as soon as their workers have the weights.
+            if plan?.batch.step == step {
+                for identity in ready {
+                    guard var worker = workers[identity], worker.ready, !worker.ahead.isEmpty else { continue }
+                    _ = sendWeights(tensors, step: step, &worker, to: identity)
+                    if workers[identity] != nil { workers[identity] = worker }
+                }
+            }
+            for limit in [1, setup.chunksPerWorker] {
+                var i = 0
+                while i < pending.count {
+                    let batch = pending[i]
+                    let indices = Set(validation.indices[batch.start..<(batch.start + batch.count)])
+                    // Ready workers with credit (a failed send drops a worker from `workers`).
+                    let candidates = ready.compactMap { identity in
+                        workers[identity].flatMap { $0.ready && $0.validating.count < limit ? (identity, $0) : nil }
+                    }
+                    guard
+                        let (identity, chosen) = candidates.first(where: { indices.isSubset(of: $0.1.validationImages) }
+                        )
+                            ?? candidates.min(by: { $0.1.validating.count < $1.1.validating.count })
+                    else { break }
+                    var worker = chosen
+                    let header = TuningChunk(
+                        jobID: job.jobID, step: step, position: batch.start, epoch: 0, indices: [], labels: [],
+                        shipped: [], validation: true)
+                    if sendWeights(tensors, step: step, &worker, to: identity),
+                        sendChunk(
+                            header, rows: Array(batch.start..<(batch.start + batch.count)), of: validation,
+                            held: &worker.validationImages, to: identity)
+                    {
+                        worker.validating.insert(batch.start)
+                        pending.remove(at: i)
+                    } else {
+                        i += 1
+                    }
+                    if workers[identity] != nil { workers[identity] = worker }
+                }
+            }
+        }
+
+        handOut()
+        while results.count < batches.count {
+            try receive { identity, header, values in
+                if keepEarly(identity, header, values, sizes: sizes) { return }
+                guard header.validation == true, header.step == step, let batch = byStart[header.position] else {
+                    return
+                }
+                workers[identity]!.validating.remove(batch.start)
+                guard results[batch.start] == nil, header.count == batch.count else { return }
+                results[batch.start] = ValidationFigures(
+                    loss: Float(bitPattern: header.lossBits), correct: header.correct)
+            }
+            try keepWorkers()
+            // Batches nobody computes any more (their worker left) and not done go back in line.
+            let held = Set(workers.values.flatMap(\.validating))
+            for batch in batches
+            where results[batch.start] == nil && !held.contains(batch.start) && !pending.contains(batch) {
+                pending.append(batch)
+                traffic.reassigned += 1
+            }
+            pending.sort { $0.start < $1.start }
+            handOut()
+        }
+        traffic.validationSeconds += Date().timeIntervalSince(started)
+        return batches.map { results[$0.start]! }
     }
 
     /// Handshakes, weights requests, readiness, heartbeats and goodbyes.

@@ -185,14 +185,66 @@ public enum ReductionTree {
     }
 }
 
+/// The batch the trainer will ask for after the current one: its chunks, epoch and step. Its frozen pass
+/// needs no trainable weights (blocks 1–4 are frozen, augmentation is drawn from the seed, the epoch and the
+/// image), so a source may start it before the current step's update exists.
+public struct UpcomingBatch: Sendable, Equatable {
+    public var chunks: [TrainingChunk]
+    public var epoch: Int
+    public var step: Int
+
+    public init(chunks: [TrainingChunk], epoch: Int, step: Int) {
+        self.chunks = chunks
+        self.epoch = epoch
+        self.step = step
+    }
+}
+
+/// A batch of the validation split: rows `start..<start + count` of its `FineTuningImages`. The trainer
+/// validates in batches of the training batch size, in order; each batch's figures are computed as one product.
+public struct ValidationBatch: Sendable, Equatable, Hashable {
+    public var start: Int
+    public var count: Int
+
+    public init(start: Int, count: Int) {
+        self.start = start
+        self.count = count
+    }
+
+    /// `count` rows cut into consecutive batches of `size`.
+    public static func split(count: Int, size: Int) -> [ValidationBatch] {
+        stride(from: 0, to: count, by: size).map { ValidationBatch(start: $0, count: min(size, count - $0)) }
+    }
+}
+
+/// A validation batch's mean loss (float32, as the trainer's own pass gives it) and its correct count.
+public struct ValidationFigures: Sendable, Equatable {
+    public var loss: Float
+    public var correct: Int
+
+    public init(loss: Float, correct: Int) {
+        self.loss = loss
+        self.correct = correct
+    }
+}
+
 /// Where the trainer gets each batch's gradient when not from this process: workers.
 ///
 /// `batchGradient` returns exactly `ChunkGradients.combine` of the chunks' gradients, each computed with
 /// `tensors` (the trainable weights in `TrainableBlock.tensors` order) for the training images' rows of
-/// `chunks`; nodes of the `ReductionTree` may be summed elsewhere first.
+/// `chunks`; nodes of the `ReductionTree` may be summed elsewhere first. `upcoming` names the batch of the
+/// next call (nil after the last one): the source may start its frozen pass early; the next call may still
+/// name another batch (the result never depends on what was started).
+///
+/// `validationFigures` returns, for each validation batch in order, exactly what the trainer's own pass gives:
+/// `TrainableBlock.batchGradient` on the batch's unaugmented frozen features with `tensors` (no dropout);
+/// `step` is the step these weights start (the one after the epoch's last).
 public protocol ChunkGradientSource: AnyObject {
-    /// Called once before the first batch with the training images (the source ships pixels from them).
-    func prepare(train: FineTuningImages) throws
-    func batchGradient(tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int) throws
-        -> TrainableBlock.Gradient
+    /// Called once before the first batch with the training and validation images (the source ships pixels
+    /// from them).
+    func prepare(train: FineTuningImages, validation: FineTuningImages?) throws
+    func batchGradient(
+        tensors: [[Float]], chunks: [TrainingChunk], epoch: Int, step: Int, upcoming: UpcomingBatch?
+    ) throws -> TrainableBlock.Gradient
+    func validationFigures(tensors: [[Float]], batches: [ValidationBatch], step: Int) throws -> [ValidationFigures]
 }

@@ -189,6 +189,24 @@ public final class FineTuner {
         return rows
     }
 
+    /// The batch after the one starting at `start` of `epoch` (whose order is `rows`): the next one of the epoch,
+    /// else the next epoch's first; nil after the last epoch's last batch.
+    func upcomingBatch(after start: Int, epoch: Int, rows: [Int], trainCount: Int) -> UpcomingBatch? {
+        let batchesPerEpoch = (trainCount + options.batchSize - 1) / options.batchSize
+        let next = start + options.batchSize
+        if next < rows.count {
+            let batchRows = Array(rows[next..<min(next + options.batchSize, rows.count)])
+            return UpcomingBatch(
+                chunks: TrainingChunk.split(batchRows, size: options.chunkSize), epoch: epoch,
+                step: epoch * batchesPerEpoch + next / options.batchSize)
+        }
+        guard epoch + 1 < options.epochs else { return nil }
+        let nextRows = order(count: trainCount, epoch: epoch + 1)
+        return UpcomingBatch(
+            chunks: TrainingChunk.split(Array(nextRows.prefix(options.batchSize)), size: options.chunkSize),
+            epoch: epoch + 1, step: (epoch + 1) * batchesPerEpoch)
+    }
+
     /// Trains for `options.epochs` epochs (resuming from `checkpointPath` when it holds a checkpoint of the
     /// same settings and start), calling `onEpoch` after each with Keras' epoch figures (`loss`, `accuracy`:
     /// training-mode running figures as Keras' `fit` reports them); returns the fine-tuned model and the
@@ -227,13 +245,14 @@ public final class FineTuner {
         try BLASThreads.withFixedCount(1) {
             // Frozen features of the validation images, and without augmentation of the training images: the
             // same every epoch, computed once (on the pinned thread count, like every other product).
+            // With a source, the workers compute (and keep) them.
             let validationFeatures = validation.flatMap { v in
-                v.count > 0 ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
+                v.count > 0 && source == nil ? frozenFeatures(v, rows: Array(0..<v.count), epoch: nil) : nil
             }
             let cachedTrain =
                 options.augmentation.isNone && source == nil
                 ? frozenFeatures(train, rows: Array(0..<train.count), epoch: nil) : nil
-            try source?.prepare(train: train)
+            try source?.prepare(train: train, validation: validation.flatMap { $0.count > 0 ? $0 : nil })
             let batchesPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
             for epoch in firstEpoch..<options.epochs where !stopping.stopped {
                 let started = ContinuousClock.now
@@ -247,7 +266,8 @@ public final class FineTuner {
                     let gradient: TrainableBlock.Gradient
                     if let source {
                         gradient = try source.batchGradient(
-                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step)
+                            tensors: block.tensors, chunks: chunks, epoch: epoch, step: step,
+                            upcoming: upcomingBatch(after: start, epoch: epoch, rows: rows, trainCount: train.count))
                     } else {
                         let parts = chunks.map { chunk in
                             let features =
@@ -284,16 +304,26 @@ public final class FineTuner {
                 var record = EpochRecord(
                     epoch: epoch + 1, loss: lossSum / Double(train.count),
                     accuracy: Double(correct) / Double(train.count), valLoss: nil, valAccuracy: nil, seconds: 0)
-                if let validation, let validationFeatures {
+                if let validation, validation.count > 0 {
+                    let batches = ValidationBatch.split(count: validation.count, size: options.batchSize)
+                    let figures: [ValidationFigures]
+                    if let source {
+                        figures = try source.validationFigures(
+                            tensors: block.tensors, batches: batches, step: (epoch + 1) * batchesPerEpoch)
+                    } else {
+                        figures = batches.map { batch in
+                            let labels = Array(validation.labels[batch.start..<(batch.start + batch.count)])
+                            let result = validationFeatures!.withUnsafeBufferPointer {
+                                block.batchGradient(
+                                    input: $0.baseAddress! + batch.start * mapSize, labels: labels, batch: batch.count)
+                            }
+                            return ValidationFigures(loss: result.loss, correct: result.correct)
+                        }
+                    }
                     var valLoss = 0.0
                     var valCorrect = 0
-                    for start in stride(from: 0, to: validation.count, by: options.batchSize) {
-                        let n = min(options.batchSize, validation.count - start)
-                        let labels = Array(validation.labels[start..<(start + n)])
-                        let result = validationFeatures.withUnsafeBufferPointer {
-                            block.batchGradient(input: $0.baseAddress! + start * mapSize, labels: labels, batch: n)
-                        }
-                        valLoss += Double(result.loss) * Double(n)
+                    for (batch, result) in zip(batches, figures) {
+                        valLoss += Double(result.loss) * Double(batch.count)
                         valCorrect += result.correct
                     }
                     record.valLoss = valLoss / Double(validation.count)

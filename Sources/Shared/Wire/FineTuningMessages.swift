@@ -3,7 +3,11 @@
 /// A fine-tuning job is announced by a `welcome` whose `tuning` is set; weights travel by their SHA-256 as for
 /// extraction. Per training step the coordinator sends each worker it gives work the step's trainable weights
 /// once (`tuneWeights`), then chunks of the batch (`tuneChunk`); the worker answers each chunk with its
-/// gradient (`tuneGradient`). A worker keeps the pixels of every image it has received in the job, so an
+/// gradient (`tuneGradient`). A chunk of the next step may come before that step's weights: the worker runs
+/// its frozen pass at once and the rest when the weights come (protocol version 5). Weights of a step are sent
+/// only when every gradient of the step before is in: a worker drops the chunks of older steps unanswered.
+/// After an epoch, the validation split goes out as `tuneChunk`s with `validation` set (one per validation
+/// batch, with the weights of the next step) and comes back as `tuneGradient`s with `validation` set. A worker keeps the pixels of every image it has received in the job, so an
 /// image's bytes cross the link once per worker.
 
 /// What a worker needs, beyond `JobSpec`, to compute fine-tuning gradients exactly as the coordinator does.
@@ -70,10 +74,15 @@ public struct TuningChunk: Codable, Sendable, Equatable {
     public var indices: [Int]
     public var labels: [Int32]
     public var shipped: [Bool]
+    /// A batch of the validation split instead (nil: false): `position` is its first row, `indices` are
+    /// indices in the validation split, nothing is augmented or dropped, and the answer carries the batch's
+    /// loss and correct count without gradient values. The worker keeps these images' frozen features.
+    public var validation: Bool?
     public init(
         jobID: String, step: Int, position: Int, epoch: Int, indices: [Int], labels: [Int32], shipped: [Bool],
-        leafCounts: [Int]? = nil, batchCount: Int? = nil
+        leafCounts: [Int]? = nil, batchCount: Int? = nil, validation: Bool? = nil
     ) {
+        self.validation = validation
         self.leafCounts = leafCounts
         self.batchCount = batchCount
         self.jobID = jobID
@@ -103,10 +112,17 @@ public struct TuningGradient: Codable, Sendable, Equatable {
     /// block5 + top forward and backward: for the coordinator's account of where a step's time goes.
     public var frozenSeconds: Double?
     public var blockSeconds: Double?
+    /// True when the node's frozen pass ran before its step's weights came (nil: false).
+    public var frozenAhead: Bool?
+    /// The answer to a validation batch (nil: false): no values follow.
+    public var validation: Bool?
     public init(
         jobID: String, step: Int, position: Int, lossBits: UInt32, correct: Int, count: Int, valueCount: Int,
-        frozenSeconds: Double? = nil, blockSeconds: Double? = nil, leaves: Int? = nil
+        frozenSeconds: Double? = nil, blockSeconds: Double? = nil, leaves: Int? = nil, frozenAhead: Bool? = nil,
+        validation: Bool? = nil
     ) {
+        self.validation = validation
+        self.frozenAhead = frozenAhead
         self.leaves = leaves
         self.frozenSeconds = frozenSeconds
         self.blockSeconds = blockSeconds
@@ -144,10 +160,16 @@ public enum FloatFrame {
         return bytes.withUnsafeBytes { raw in
             sizes.map { size in
                 let tensor = [Float](unsafeUninitializedCapacity: size) { buffer, count in
-                    for i in 0..<size {
-                        let bits = raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)
-                        buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
-                    }
+                    #if _endian(little)
+                        // One copy of the bytes (a gradient or a step's weights is tens of MB).
+                        UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                            from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 4 * size)]))
+                    #else
+                        for i in 0..<size {
+                            let bits = raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)
+                            buffer[i] = Float(bitPattern: UInt32(littleEndian: bits))
+                        }
+                    #endif
                     count = size
                 }
                 offset += 4 * size

@@ -45,7 +45,7 @@ public struct WireLimits: Sendable {
 /// frames of their own, never inside JSON.
 public enum WireCodec {
     public static let magic: [UInt8] = Array("BNWK".utf8)
-    public static let protocolVersion: UInt16 = 4
+    public static let protocolVersion: UInt16 = 5
     static let headerSize = 8
 
     /// The frames of `message`, ready for `WireSocket.send` (a ROUTER prepends the peer's routing id).
@@ -263,7 +263,8 @@ public enum WireCodec {
             let gradient = try decodeBody(TuningGradient.self)
             try check(
                 gradient.step >= 0 && gradient.position >= 0 && gradient.correct >= 0
-                    && gradient.correct <= gradient.count && gradient.count >= 1 && gradient.valueCount >= 1
+                    && gradient.correct <= gradient.count && gradient.count >= 1
+                    && (gradient.validation == true ? gradient.valueCount == 0 : gradient.valueCount >= 1)
                     && (gradient.leaves ?? 1) >= 1,
                 "tuneGradient with negative or inconsistent counts")
             let (expected, overflow) = gradient.valueCount.multipliedReportingOverflow(by: 4)
