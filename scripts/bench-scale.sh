@@ -10,7 +10,10 @@
 #      to its "resuming" note and to the first shard a worker receives, then the whole run and the output checked.
 #   d  a SCALE_ROWS_LARGE-row list (10 million by default): seconds to the first shard, the coordinator's RSS
 #      after SCALE_LARGE_SECONDS of work, kill -9, rerun: seconds to "resuming" and to the first new shard, then
-#      SIGTERM (the job is not run to its end).
+#      SIGTERM (the job is not run to its end). With SCALE_LARGE_FILL=F (e.g. 0.9), the journal is first filled up to
+#      that share of the shards, as if the job had been killed near its end: log lines as the coordinator writes them
+#      (placeholder hashes, rows never written) and copies of the first part file (sparse); the rerun is stopped
+#      before assembly, which would find the hashes wrong.
 # The coordinator's CPU time and peak RSS (VmHWM) come from /proc/PID while it runs. Everything goes under
 # SCALE_OUTPUT (default bench-output/scale): the lists, the outputs, each process's log. SCALE_BIN: the directory of
 # the binaries (default: the release build's).
@@ -62,6 +65,47 @@ with open(path, "w", buffering=1 << 22) as f:
             f.write("".join(block))
             block = []
     f.write("".join(block))
+EOF
+}
+
+# fill_journal PARTS_DIRECTORY SHARE: records shards as done up to SHARE of them (scenario d with SCALE_LARGE_FILL).
+fill_journal() {
+    python3 - "$1" "$2" <<'EOF'
+import json, os, shutil, sys
+parts, share = sys.argv[1], float(sys.argv[2])
+manifest = json.load(open(os.path.join(parts, "manifest.json")))
+rows_per_part, shards = manifest["rowsPerPart"], manifest["shards"]
+row_bytes = 4
+for side in manifest["featureShape"]:
+    row_bytes *= side
+log = os.path.join(parts, "journal.log")
+done, template = set(), None
+for line in open(log):
+    event = json.loads(line)
+    if "done" in event:
+        done.add(event["done"]["shard"])
+        template = event["done"]
+data_offset = template["location"]["offset"] - (template["start"] % rows_per_part) * row_bytes
+first_part = os.path.join(parts, "part-train-000000.h5")
+last_range = (manifest["splits"][0]["imageCount"] - 1) // rows_per_part
+wanted = int(len(shards) * share) - len(done)
+with open(log, "a") as out:
+    for shard in shards:
+        if wanted <= 0:
+            break
+        index = shard["start"] // rows_per_part
+        if shard["id"] in done or shard["split"] != "train" or index == last_range:
+            continue
+        name = f"part-train-{index:06d}.h5"
+        if not os.path.exists(os.path.join(parts, name)):
+            shutil.copyfile(first_part, os.path.join(parts, name))
+        record = {"count": shard["count"], "inputs": template["inputs"],
+                  "location": {"offset": data_offset + (shard["start"] - index * rows_per_part) * row_bytes,
+                               "part": name, "size": shard["count"] * row_bytes},
+                  "sha256": "0" * 64, "shard": shard["id"], "skipped": [], "split": "train",
+                  "start": shard["start"]}
+        out.write(json.dumps({"done": record}, sort_keys=True, separators=(",", ":")) + "\n")
+        wanted -= 1
 EOF
 }
 
@@ -233,6 +277,11 @@ for scenario in $scenarios; do
         wait "$cpid" 2>/dev/null || true
         wait "$watcher" || true
         mv "$out/d.progress" "$out/d.first.progress"
+        if [ -n "${SCALE_LARGE_FILL:-}" ]; then
+            fill_journal "$out/d.h5.parts" "$SCALE_LARGE_FILL"
+        fi
+        echo "d: journal log $(($(stat -c %s "$out/d.h5.parts/journal.log") / 1000000)) MB," \
+            "$(wc -l <"$out/d.h5.parts/journal.log") lines"
         seen=$(grep -c '"event":"first_shard"' "$out/d.loadgen" || true)
         begin=$EPOCHREALTIME
         start_coordinator d "$out/list-$rows_large.csv" "$out/w8.h5" 32 --shared-filesystem

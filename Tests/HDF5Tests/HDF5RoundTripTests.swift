@@ -83,4 +83,30 @@ struct HDF5RoundTripTests {
         }
         #expect(damaged?.description.contains("truncated.h5") == true)
     }
+
+    @Test("an open file's descriptor is close-on-exec: processes started meanwhile do not keep it, nor its lock")
+    func descriptorsCloseOnExec() throws {
+        let directory = try TemporaryDirectory("hdf5-cloexec")
+        defer { directory.remove() }
+        let path = directory.file("cloexec.h5")
+        /// The flags of this process's descriptors open on `path` (from /proc/self/fd).
+        func descriptorFlags() throws -> [Int32] {
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { name in
+                guard let fd = Int32(name),
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) == target
+                else { return nil }
+                return fcntl(fd, F_GETFD)
+            }
+        }
+        let created = try HDF5File.create(path)
+        try created.root.write("x", [1] as [Float], shape: [1])
+        #expect(try descriptorFlags().allSatisfy { $0 >= 0 && $0 & FD_CLOEXEC != 0 })
+        #expect(try !descriptorFlags().isEmpty)
+        created.close()
+        let opened = try HDF5File.open(path)
+        #expect(try !descriptorFlags().isEmpty)
+        #expect(try descriptorFlags().allSatisfy { $0 >= 0 && $0 & FD_CLOEXEC != 0 })
+        opened.close()
+    }
 }

@@ -114,4 +114,56 @@ struct ImageListFileTests {
         #expect(list.images.path(at: 5) == "/d/img,5.jpg")
         #expect(throws: ImageListError.self) { try ImageListFile.read(path + ".none", directory: nil) }
     }
+
+    @Test("plain rows split at once read the same as quoted, CRLF and non-ASCII rows, and faults name their lines")
+    func plainAndOtherRowsAcrossChunks() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("list-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 40 classes (more than are compared byte by byte), extra columns, every kind of row, over 4 MiB chunks.
+        var text = "id,filename,class,note\n"
+        var names: [String] = []
+        var classes: [String] = []
+        for index in 0..<220_000 {
+            let name = index % 1000 == 7 ? "bild-\(index)-ä.jpg" : "img-\(index).jpg"
+            let label = "k\(index % 40)"
+            switch index % 9 {
+            case 3: text += "\(index),\"\(name)\",\(label),x\r\n"
+            case 5: text += "\(index),\(name),\(label),\n\n"
+            case 6: text += "\(index),\(name),\(label),windows\r\n"
+            default: text += "\(index),\(name),\(label),note \(index)\n"
+            }
+            names.append(name)
+            classes.append(label)
+        }
+        let path = directory.appendingPathComponent("mixed.csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let list = try ImageListFile.read(path, directory: nil)
+        let sortedClasses = Set(classes).sorted()
+        #expect(list.classNames == sortedClasses)
+        #expect(list.images.count == names.count)
+        for index in [0, 1, 3, 5, 7, 131_071, 150_007, 219_999] {
+            #expect(list.images.filename(at: index) == names[index])
+            #expect(list.images.labels[index] == Int32(sortedClasses.firstIndex(of: classes[index])!))
+        }
+        #expect(list.images.labels.map { sortedClasses[Int($0)] } == classes)
+
+        // Faults after many plain rows: the line (blank lines counted) and column are those of the fault.
+        var plain = "filename,class\n"
+        for index in 0..<180_000 { plain += "a\(index).jpg,c\(index % 3)\n" }
+        for (row, column, bad) in [
+            (2, 2, "a.jpg,c\"x\"\n"), (2, 3, "a.jpg,c,extra\n"), (2, 2, "a.jpg,\n"), (2, 0, "a.jpg\n"),
+            (3, 2, "a.jpg,c0\r\nb.jpg,\r\n"), (3, 2, "a.jpg,c0\rb.jpg,\n"),
+        ] {
+            let broken = directory.appendingPathComponent("broken.csv").path
+            try Data((plain + bad + "z.jpg,c0\n").utf8).write(to: URL(fileURLWithPath: broken))
+            do {
+                _ = try ImageListFile.read(broken, directory: nil)
+                Issue.record("read a list with \(bad.debugDescription)")
+            } catch let error as ImageListError {
+                #expect(error.line == 180_000 + row, "\(bad.debugDescription): \(error)")
+                #expect(error.column == column, "\(bad.debugDescription): \(error)")
+            }
+        }
+    }
 }

@@ -106,4 +106,80 @@ struct FeatureFileTests {
         let noLabels = #expect(throws: StorageError.self) { try FeatureFile.open(unlabelled).split("train").labels() }
         #expect(noLabels?.description == "\(unlabelled): split 'train' has no labels dataset")
     }
+
+    @Test("rows appended a few at a time are gathered into blocks of chunks and read back in order")
+    func rowsGatheredIntoBlocks() throws {
+        let directory = try TemporaryDirectory("features-blocks")
+        defer { directory.remove() }
+        let path = directory.file("features.h5")
+        // Rows of 256 KiB: 4 per chunk, 32 per 8 MiB write block, so 70 rows in threes span three blocks.
+        let shape = [1, 256, 256]
+        let rowSize = 65_536
+        #expect(FeatureFileWriter.writeBlockRows(featureSize: rowSize) == 32)
+        let writer = try FeatureFileWriter(path: path, attributes: Self.attributes, classNames: ["a"])
+        try writer.beginSplit("train", featureShape: shape)
+        var row = 0
+        while row < 70 {
+            let count = min(3, 70 - row)
+            let values = (row..<(row + count)).flatMap { r in (0..<rowSize).map { Float(r * 7 + $0 % 5) } }
+            try values.withUnsafeBufferPointer {
+                try writer.append(
+                    features: $0, labels: (row..<(row + count)).map { Int32($0 % 2) },
+                    filenames: (row..<(row + count)).map { "a/\($0).jpg" })
+            }
+            row += count
+        }
+        // A batch larger than a block is written at once.
+        try writer.beginSplit("validation", featureShape: shape)
+        let large = (0..<40).flatMap { r in (0..<rowSize).map { Float(r + $0 % 3) } }
+        try large.withUnsafeBufferPointer {
+            try writer.append(
+                features: $0, labels: [Int32](repeating: 0, count: 40), filenames: (0..<40).map { "a/\($0).jpg" })
+        }
+        try writer.finish()
+
+        let file = try FeatureFile.open(path)
+        let train = try file.split("train")
+        #expect(train.count == 70)
+        #expect(try train.filenames() == (0..<70).map { "a/\($0).jpg" })
+        for r in [0, 2, 3, 31, 32, 33, 63, 64, 69] {
+            let values = try train.readFeatures(rows: r..<(r + 1))
+            #expect(values == (0..<rowSize).map { Float(r * 7 + $0 % 5) }, "row \(r)")
+        }
+        let validation = try file.split("validation")
+        #expect(validation.count == 40)
+        #expect(try validation.readFeatures(rows: 39..<40) == (0..<rowSize).map { Float(39 + $0 % 3) })
+    }
+
+    @Test("a virtual split maps each source file once, whatever rows of it are left out, and reads in order")
+    func virtualSplitMapsEachSourceOnce() throws {
+        let directory = try TemporaryDirectory("features-virtual")
+        defer { directory.remove() }
+        // Two source files of 10 rows of 2 values: row r of file f holds (f * 100 + r, -1).
+        for file in 0..<2 {
+            let source = try HDF5File.create(directory.file("source-\(file).h5"))
+            let values: [Float] = (0..<10).flatMap { [Float(file * 100 + $0), -1] }
+            try source.root.write("features", values, shape: [10, 1, 1, 2])
+            source.close()
+        }
+        let path = directory.file("virtual.h5")
+        let writer = try FeatureFileWriter(path: path, attributes: Self.attributes, classNames: ["a"])
+        try writer.beginSplit("train", featureShape: [1, 1, 2], virtual: true)
+        // Rows 3, 7 and 8 of file 0 and row 0 of file 1 are left out (skipped images).
+        let runs: [(Int, Range<Int>)] = [(0, 0..<3), (0, 4..<7), (0, 9..<10), (1, 1..<5), (1, 5..<10)]
+        var expected: [Float] = []
+        for (file, rows) in runs {
+            try writer.appendMapped(
+                sourceFile: "source-\(file).h5", sourceDataset: "features", sourceRows: rows,
+                labels: rows.map { _ in 0 }, filenames: rows.map { "a/\(file)-\($0).jpg" })
+            expected += rows.flatMap { [Float(file * 100 + $0), Float(-1)] }
+        }
+        try writer.finish()
+        let split = try FeatureFile.open(path).split("train")
+        #expect(split.count == 16)
+        #expect(try split.readFeatures(rows: 0..<16) == expected)
+        #expect(try split.readFeatures(rows: 6..<8) == [9, -1, 101, -1])
+        let mappings = try HDF5File.open(path).root.dataset("train/features").virtualMappingCount()
+        #expect(mappings == 2, "one mapping per source file")
+    }
 }

@@ -167,4 +167,167 @@ struct ShardJournalTests {
             #expect(error.message.contains("journal format (was 2, now 3)"), "\(error.message)")
         }
     }
+
+    @Test("the log replay reads its own lines from their bytes and any other spelling as JSON, to the same records")
+    func replayReadsEverySpelling() throws {
+        let directory = try TemporaryDirectory("journal-spellings")
+        defer { directory.remove() }
+        let path = directory.file("parts")
+        var written: [Int: ShardRecord] = [:]
+        do {
+            let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+            written[0] = try Self.store(journal, 0)
+            written[1] = try Self.store(journal, 1, skipped: [0, 2])
+            // Reasons with escapes and non-ASCII text: the JSON decoder reads those lines.
+            let span = journal.manifest.shards[2]
+            let values = [1].flatMap { Self.row(span.start + $0) }
+            let record = try values.withUnsafeBytes {
+                try journal.parts.writeShard(
+                    span, splitImageCount: journal.imageCount(of: span.split), rows: $0,
+                    skipped: [
+                        ShardPart.Skipped(offset: 0, reason: "a \"quoted\" reason\\ with a tab\t"),
+                        ShardPart.Skipped(offset: 2, reason: "unlesbar: Größe 0"),
+                        ShardPart.Skipped(offset: 3, reason: ""),
+                    ],
+                    inputs: Array(repeating: nil, count: span.count))
+            }
+            try journal.commit([record])
+            written[2] = record
+            written[3] = try Self.store(journal, 3)
+            try journal.invalidate([(3, "its images changed")])
+        }
+        // Lines spelled otherwise than the coordinator spells them (whitespace, key order) still count.
+        let record = written[0]!
+        let other = """
+            { "done" : {"split":"train","shard":4,"start":16,"count":4,"sha256":"\(record.sha256)","skipped":[],\
+            "inputs":"\(record.inputs)","location":{"size":\(record.location.size),"part":"part-train-000002.h5",\
+            "offset":\(record.location.offset)}}}
+            {"invalidated":{"shard":0,"reason":"withdrawn"}}
+
+            """
+        let handle = try #require(FileHandle(forWritingAtPath: path + "/journal.log"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(other.utf8))
+        try handle.close()
+
+        let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+        #expect(journal.ignoredLogLines == 0)
+        #expect(Set(journal.records.keys) == [1, 2, 4])
+        #expect(journal.records[1] == written[1])
+        #expect(journal.records[2] == written[2])
+        #expect(
+            journal.records[2]?.skipped.map(\.reason) == [
+                "a \"quoted\" reason\\ with a tab\t", "unlesbar: Größe 0", "",
+            ])
+        #expect(
+            journal.records[4]
+                == ShardRecord(
+                    shard: 4, split: "train", start: 16, count: 4,
+                    location: PartLocation(
+                        part: "part-train-000002.h5", offset: record.location.offset, size: record.location.size),
+                    sha256: record.sha256, skipped: [],
+                    inputs: Array(repeating: InputStamp(size: 1, modifiedNanoseconds: 2), count: 4)))
+        // Every line reads as the JSON decoder reads it.
+        let lines = try Data(contentsOf: URL(fileURLWithPath: path + "/journal.log")).split(separator: 10)
+        var replayed: [Int: ShardRecord] = [:]
+        for line in lines {
+            switch try JSONDecoder().decode(JournalEvent.self, from: line) {
+            case .done(let record): replayed[record.shard] = record
+            case .invalidated(let shard, _): replayed[shard] = nil
+            }
+        }
+        #expect(replayed == journal.records)
+    }
+
+    @Test("a damaged line in the middle of the log is ignored and counted; the lines after it still count")
+    func damagedMiddleLine() throws {
+        let directory = try TemporaryDirectory("journal-damaged")
+        defer { directory.remove() }
+        let path = directory.file("parts")
+        do {
+            let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+            for id in 0..<3 { try Self.store(journal, id) }
+        }
+        let log = path + "/journal.log"
+        var lines = try Data(contentsOf: URL(fileURLWithPath: log)).split(separator: 10).map { Array($0) }
+        // A line cut short and one with a number out of range, each followed by its newline.
+        lines[1] = Array(lines[1].prefix(lines[1].count - 7))
+        lines.insert(Array(#"{"invalidated":{"reason":"x","shard":99999999999999999999}}"#.utf8), at: 2)
+        try Data(lines.joined(separator: [10]) + [10]).write(to: URL(fileURLWithPath: log))
+        let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+        #expect(journal.ignoredLogLines == 2)
+        #expect(journal.finishedShards().done == [0, 2])
+    }
+
+    @Test("a journal read ahead is used only while its files are unchanged: lines appended or cut since are read")
+    func readAheadOnlyWhileUnchanged() throws {
+        let directory = try TemporaryDirectory("journal-read-ahead")
+        defer { directory.remove() }
+        let path = directory.file("parts")
+        do {
+            let journal = try ShardJournal.open(directory: path, manifest: Self.manifest(), restart: false)
+            for id in 0..<3 { try Self.store(journal, id) }
+        }
+        // Unchanged: the read-ahead state is the log's.
+        let early = ShardJournal.readAhead(directory: path)
+        #expect(early.recordedShards == 3)
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: early)
+            #expect(journal.finishedShards().done == [0, 1, 2])
+            // Another run appends after the read-ahead (a shard done, one withdrawn).
+            try Self.store(journal, 5)
+            try journal.invalidate([(1, "its images changed")])
+        }
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: early)
+            #expect(journal.finishedShards().done == [0, 2, 5], "the stale read-ahead was not used")
+        }
+        // A torn line appended after a read-ahead: the log is read again under the lock, the line cut off.
+        let fresh = ShardJournal.readAhead(directory: path)
+        let handle = try #require(FileHandle(forWritingAtPath: path + "/journal.log"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"done":{"count":4,"#.utf8))
+        try handle.close()
+        do {
+            let journal = try ShardJournal.open(
+                directory: path, manifest: Self.manifest(), restart: false, readAhead: fresh)
+            #expect(journal.ignoredLogLines == 1)
+            #expect(journal.finishedShards().done == [0, 2, 5])
+        }
+        // With a restart, nothing read ahead counts.
+        let restarted = try ShardJournal.open(
+            directory: path, manifest: Self.manifest(), restart: true,
+            readAhead: ShardJournal.readAhead(directory: path))
+        #expect(restarted.records.isEmpty)
+    }
+
+    @Test("a manifest's shard plan read from its bytes is what JSONDecoder reads, in any layout, edits included")
+    func manifestPlanReader() throws {
+        var manifest = Self.manifest()
+        manifest.provenance = nil
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let compact = JSONEncoder()
+        compact.outputFormatting = [.sortedKeys]
+        for encoder in [pretty, compact] {
+            let data = try encoder.encode(manifest)
+            #expect(try JournalManifest.decode(data) == manifest)
+            #expect(try JournalManifest.decode(data) == JSONDecoder().decode(JournalManifest.self, from: data))
+        }
+        // A plan edited by hand reads as edited, and a resume names the change.
+        var text = String(decoding: try pretty.encode(manifest), as: UTF8.self)
+        let shard = "\"count\" : 4,\n      \"id\" : 3,"
+        #expect(text.contains(shard))
+        text = text.replacingOccurrences(of: shard, with: "\"id\" : 3,\n      \"count\" : 3,")
+        let edited = try JournalManifest.decode(Data(text.utf8))
+        #expect(edited == (try JSONDecoder().decode(JournalManifest.self, from: Data(text.utf8))))
+        #expect(edited.shards[3].count == 3)
+        #expect(edited.changes(comparedTo: manifest) == ["shard plan or feature shape"])
+        // Not JSON after the plan, or no plan: JSONDecoder's errors.
+        #expect(throws: DecodingError.self) { try JournalManifest.decode(Data((text + "}").utf8)) }
+        let noPlan = text.replacingOccurrences(of: "\"shards\" :", with: "\"shardz\" :")
+        #expect(throws: DecodingError.self) { try JournalManifest.decode(Data(noPlan.utf8)) }
+    }
 }

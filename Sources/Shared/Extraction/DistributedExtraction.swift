@@ -39,7 +39,27 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             }
         }
     }
+    // Where the start-up goes (a resume at 10 million images must dispatch within seconds): logged at debug level.
+    var startupPhases: [String] = []
+    var phaseStarted = Date()
+    func phase(_ name: String) {
+        let now = Date()
+        startupPhases.append("\(name) \(String(format: "%.2f", now.timeIntervalSince(phaseStarted))) s")
+        phaseStarted = now
+    }
+    // A resume reads the journal's manifest and replays its log on another thread while this one reads the list
+    // or scans the trees (the two longest steps of a start at scale); `ShardJournal.open` uses what it read only
+    // if the files are unchanged once it holds the lock.
+    let partsDirectory = request.partsDirectory
+    let readAhead =
+        request.restart || !FileManager.default.fileExists(atPath: partsDirectory + "/manifest.json")
+        ? nil
+        : BackgroundResult("journal-read-ahead") {
+            let started = Date()
+            return (ShardJournal.readAhead(directory: partsDirectory), Date().timeIntervalSince(started))
+        }
     let inputs = try ExtractionInputs.load(request)
+    phase("inputs")
     let shardSize = request.shardSize ?? ExtractionRequest.defaultShardSize(imageCount: inputs.imageCount)
     guard shardSize >= 1 && shardSize <= 4096 else {
         throw ExtractionError(.badInput, "the shard size must be 1...4096")
@@ -52,9 +72,18 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
     let restartDropsVirtualOutput = request.restart && FileManager.default.fileExists(atPath: virtualMarker)
     let journal: ShardJournal
     do {
+        let manifest = inputs.manifest(request: request, shardSize: shardSize)
+        phase("manifest")
+        let early = readAhead?.value
+        phase("journal read ahead")
+        if let early {
+            logger.debug(
+                "journal read ahead: \(early.0.recordedShards) shards recorded, in \(String(format: "%.2f", early.1)) s"
+            )
+        }
         journal = try ShardJournal.open(
-            directory: request.partsDirectory, manifest: inputs.manifest(request: request, shardSize: shardSize),
-            restart: request.restart)
+            directory: request.partsDirectory, manifest: manifest, restart: request.restart, readAhead: early?.0)
+        phase("journal")
     } catch let error as JournalError {
         if case .settingsChanged = error.reason { throw ExtractionError(.resumeRefused, error.message) }
         throw ExtractionError(.failed, error.message)
@@ -75,6 +104,7 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
         logger.warning("\(note)")
     }
     let finished = journal.finishedShards()
+    phase("finished shards")
     var done = finished.done
     var corrupt = finished.lost
     if request.verifyParts && !done.isEmpty {
@@ -171,9 +201,12 @@ public func extractDistributed(_ request: ExtractionRequest, logger: Logger) thr
             }
             logger.notice("listening for workers on \(bound)")
         }
+        phase("sockets")
         let coordinator = ExtractionCoordinator(
             request: request, inputs: inputs, journal: journal, alreadyDone: done, inputCheck: inputCheck,
             socket: socket, logger: logger)
+        phase("scheduler")
+        logger.debug("start-up: \(startupPhases.joined(separator: ", "))")
         var pool: LocalWorkerPool?
         if let localEndpoint {
             let threads = request.threadsPerWorker ?? max(1, cores / workerCount)
@@ -315,6 +348,29 @@ final class InputCheck: Sendable {
 
     /// The finished shards whose images changed, once the check is over.
     var changed: Set<Int>? { outcome.withLock { $0 } }
+}
+
+/// A value computed on a thread of its own; `value` waits for it.
+final class BackgroundResult<Value: Sendable>: Sendable {
+    private let result = Mutex<Value?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ name: String, _ work: @escaping @Sendable () -> Value) {
+        let thread = Thread { [self] in
+            let value = work()
+            result.withLock { $0 = value }
+            finished.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// The value, once computed (blocks until then).
+    var value: Value {
+        finished.wait()
+        finished.signal()
+        return result.withLock { $0! }
+    }
 }
 
 /// What a resume says when the input check found changed images.

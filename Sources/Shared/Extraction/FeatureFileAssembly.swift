@@ -20,9 +20,11 @@ func assembleFeatureFile(
     progress: ProgressSink
 ) throws -> (images: Int, skipped: Int) {
     let writer = try FeatureFileWriter(path: outputPath, attributes: attributes, classNames: inputs.classNames)
+    // Shards come in order, part file after part file: one read-ahead block serves many of them.
+    let reader = PartReader(journal.parts)
     let counts = try assemble(inputs: inputs, journal: journal, writer: writer, virtual: false, progress: progress) {
         shard, _, labels, filenames in
-        let (_, features) = try journal.readShard(shard.id)
+        let (_, features) = try journal.readShard(shard.id, using: reader)
         if !labels.isEmpty {
             try features.withUnsafeBufferPointer {
                 try writer.append(features: $0, labels: labels, filenames: filenames)
@@ -34,10 +36,12 @@ func assembleFeatureFile(
 }
 
 /// Writes the feature file from a complete journal with each split's `features` an HDF5 virtual dataset over the
-/// range part files: one mapping per run of rows not skipped, source paths relative to the output's directory
-/// (`<output name>.parts/part-…`), so readers find the parts next to the output. Labels, file names and the
-/// skipped list are written for real (small next to the features), and each shard's part range with its SHA-256
-/// as the split's segments, which `FeatureSplit.readFeatures` checks. Reads no feature: the part files must stay.
+/// range part files: one mapping per part file (its source selection the runs of rows not skipped, so a job's
+/// skipped images do not multiply the mappings a reader decodes when it opens the file), source paths relative to
+/// the output's directory (`<output name>.parts/part-…`), so readers find the parts next to the output. Labels,
+/// file names and the skipped list are written for real (small next to the features), and each shard's part range
+/// with its SHA-256 as the split's segments, which `FeatureSplit.readFeatures` checks. Reads no feature: the part
+/// files must stay.
 func assembleVirtualFeatureFile(
     inputs: ExtractionInputs, attributes: FeatureFileAttributes, journal: ShardJournal, outputPath: String,
     progress: ProgressSink
@@ -65,7 +69,7 @@ func assembleVirtualFeatureFile(
                 file: file, offset: record.location.offset, size: record.location.size, sha256: record.sha256,
                 rows: rowsBefore..<(rowsBefore + kept)))
         rowsBefore += kept
-        // One mapping per run of images not skipped; the writer merges runs that continue each other.
+        // A run per stretch of images not skipped; the writer makes one mapping of a part file's runs.
         var runStart: Int?
         for offset in 0...shard.count {
             let kept = offset < shard.count && skipped[offset] == nil

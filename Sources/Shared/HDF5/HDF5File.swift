@@ -32,7 +32,19 @@ public final class HDF5File: @unchecked Sendable {
             throw HDF5Error(
                 path: path, object: "", message: "cannot open (truncated or damaged?): \(H5.currentErrorMessage())")
         }
+        closeOnExec(id)
         return HDF5File(path: path, id: id)
+    }
+
+    /// Marks the file's descriptor close-on-exec. HDF5 opens files without it: a process started meanwhile (local
+    /// workers, a tool) would keep the descriptor, and with it HDF5's lock on the file, until it exits, and this
+    /// process could then not open the file again.
+    private static func closeOnExec(_ id: hid_t) {
+        var handle: UnsafeMutableRawPointer?
+        guard H5Fget_vfd_handle(id, H5.defaultPropertyList, &handle) >= 0, let handle else { return }
+        let descriptor = handle.load(as: Int32.self)
+        let flags = fcntl(descriptor, F_GETFD)
+        if flags >= 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
     }
 
     /// Creates (or truncates) a file in the earliest format, readable by every HDF5 1.8+ reader.
@@ -45,6 +57,7 @@ public final class HDF5File: @unchecked Sendable {
         H5Pset_obj_track_times(properties, false)
         let id = H5Fcreate(path, bn_h5f_acc_trunc(), properties, H5.defaultPropertyList)
         try H5.check(id, path, "", "cannot create file")
+        closeOnExec(id)
         return HDF5File(path: path, id: id)
     }
 

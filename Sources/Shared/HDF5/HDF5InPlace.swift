@@ -33,19 +33,31 @@ extension HDF5Group {
         return Int(offset)
     }
 
-    /// One run of rows of a virtual dataset: rows `sourceRows` of dataset `sourceDataset` in the file
-    /// `sourceFile` appear as rows starting at `row` of the virtual dataset.
+    /// Rows of one source dataset in a virtual dataset: the rows `sourceRuns` (ascending, not overlapping) of
+    /// dataset `sourceDataset` in the file `sourceFile` appear, in order, as the contiguous rows starting at `row`
+    /// of the virtual dataset.
+    ///
+    /// Several runs make one mapping (the source selection is their union), so a source file with rows left out
+    /// here and there still maps once: readers decode every mapping when they open the virtual dataset, and a
+    /// mapping costs them far more than a run within one.
     public struct VirtualMapping: Sendable, Equatable {
         /// The source file's name as HDF5 resolves it: relative names are looked up next to the virtual file.
         public var sourceFile: String
         public var sourceDataset: String
-        public var sourceRows: Range<Int>
+        public var sourceRuns: [Range<Int>]
         public var row: Int
-        public init(sourceFile: String, sourceDataset: String, sourceRows: Range<Int>, row: Int) {
+        /// Rows mapped: the runs' lengths added up.
+        public var rowCount: Int { sourceRuns.reduce(0) { $0 + $1.count } }
+
+        public init(sourceFile: String, sourceDataset: String, sourceRuns: [Range<Int>], row: Int) {
             self.sourceFile = sourceFile
             self.sourceDataset = sourceDataset
-            self.sourceRows = sourceRows
+            self.sourceRuns = sourceRuns
             self.row = row
+        }
+
+        public init(sourceFile: String, sourceDataset: String, sourceRows: Range<Int>, row: Int) {
+            self.init(sourceFile: sourceFile, sourceDataset: sourceDataset, sourceRuns: [sourceRows], row: row)
         }
     }
 
@@ -65,21 +77,26 @@ extension HDF5Group {
         var fill: Float = 0
         try H5.check(
             H5Pset_fill_value(properties, bn_h5t_native_float(), &fill), file.path, full, "cannot set the fill value")
-        for mapping in mappings {
+        for mapping in mappings where mapping.rowCount > 0 {
             var sourceDims = dims
-            sourceDims[0] = hsize_t(mapping.sourceRows.upperBound)
+            sourceDims[0] = hsize_t(mapping.sourceRuns.map(\.upperBound).max() ?? 0)
             let sourceSpace = H5Screate_simple(Int32(sourceDims.count), &sourceDims, nil)
             try H5.check(sourceSpace, file.path, full, "cannot create a source dataspace")
             defer { H5Sclose(sourceSpace) }
+            try H5.check(H5Sselect_none(sourceSpace), file.path, full, "cannot clear the source selection")
+            for run in mapping.sourceRuns where !run.isEmpty {
+                var count = dims
+                count[0] = hsize_t(run.count)
+                var sourceStart = [hsize_t](repeating: 0, count: dims.count)
+                sourceStart[0] = hsize_t(run.lowerBound)
+                try H5.check(
+                    H5Sselect_hyperslab(sourceSpace, H5S_SELECT_OR, &sourceStart, nil, &count, nil), file.path, full,
+                    "cannot select source rows")
+            }
             var count = dims
-            count[0] = hsize_t(mapping.sourceRows.count)
-            var sourceStart = [hsize_t](repeating: 0, count: dims.count)
-            sourceStart[0] = hsize_t(mapping.sourceRows.lowerBound)
+            count[0] = hsize_t(mapping.rowCount)
             var start = [hsize_t](repeating: 0, count: dims.count)
             start[0] = hsize_t(mapping.row)
-            try H5.check(
-                H5Sselect_hyperslab(sourceSpace, H5S_SELECT_SET, &sourceStart, nil, &count, nil), file.path, full,
-                "cannot select source rows")
             try H5.check(
                 H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nil, &count, nil), file.path, full,
                 "cannot select virtual rows")
@@ -99,6 +116,19 @@ extension HDF5Group {
 }
 
 extension HDF5Dataset {
+    /// The mappings of a virtual dataset (what a reader decodes when it opens it); 0 for any other dataset.
+    public func virtualMappingCount() throws -> Int {
+        H5.silenceAutomaticErrors()
+        let id = try H5.check(H5Dopen2(file.id, path, H5.defaultPropertyList), file.path, path, "cannot open dataset")
+        defer { H5Dclose(id) }
+        let properties = try H5.check(H5Dget_create_plist(id), file.path, path, "cannot read its creation properties")
+        defer { H5Pclose(properties) }
+        guard H5Pget_layout(properties) == H5D_VIRTUAL else { return 0 }
+        var count = 0
+        try H5.check(H5Pget_virtual_count(properties, &count), file.path, path, "cannot count its mappings")
+        return count
+    }
+
     /// Where the dataset's raw values start in the file (bytes), for a contiguous dataset with allocated
     /// storage; nil otherwise (chunked, virtual, or not yet allocated).
     public func rawDataOffset() throws -> Int? {

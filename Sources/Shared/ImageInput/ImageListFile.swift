@@ -62,6 +62,9 @@ public enum ImageListFile {
         defer { close(descriptor) }
         var parser = Parser(file: path, directory: directory)
         var chunk = [UInt8](repeating: 0, count: 1 << 22)
+        var info = stat()
+        let fileSize = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+        var consumed = 0
         while true {
             let count = chunk.withUnsafeMutableBytes { readBytes(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -70,6 +73,14 @@ public enum ImageListFile {
             }
             if count == 0 { break }
             try chunk.withUnsafeBufferPointer { try parser.feed(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            if consumed == 0 && count < fileSize && parser.images.count > 0 {
+                // The rest is likely alike: room for it at once, rather than arrays grown (and copied) step by step.
+                let rows = parser.images.count
+                let expected = Int(Double(rows) * Double(fileSize) / Double(count) * 1.02)
+                parser.images.reserve(
+                    images: expected - rows, bytesPerName: parser.images.storageBytes / rows - 12 + 1)
+            }
+            consumed += count
         }
         return try parser.finish()
     }
@@ -139,12 +150,21 @@ public enum ImageListFile {
                 for byte in pending { try consume(byte) }
             }
             var index = start
+            // A local copy: a static read in the loop costs a `swift_once` check per byte.
+            let endsUnquoted = Self.endsUnquoted
             while index < input.count {
+                // A plain row whole in this chunk is split at once (`plainRow`); others go byte by byte.
+                if state == .fieldStart && field == 0 && !inHeader,
+                    let next = try plainRow(input, from: index, endsUnquoted: endsUnquoted)
+                {
+                    index = next
+                    continue
+                }
                 // Runs of ordinary bytes inside a field are copied at once; the state machine sees the rest.
                 if state == .unquoted || state == .quoted {
                     var end = index
                     if state == .unquoted {
-                        while end < input.count, !Self.endsUnquoted[Int(input[end])] { end += 1 }
+                        while end < input.count, !endsUnquoted[Int(input[end])] { end += 1 }
                     } else {
                         while end < input.count, input[end] != 0x22, input[end] != 0x0A { end += 1 }
                     }
@@ -157,6 +177,74 @@ public enum ImageListFile {
                 try consume(input[index])
                 index += 1
             }
+        }
+
+        /// Reads the row that starts at `start` when it is plain: whole in `input` up to its line feed (or CRLF),
+        /// not blank, without double quotes or other carriage returns, with no more fields than the header. Its two
+        /// fields of interest are taken at once and the row ends as the byte-by-byte reading would end it
+        /// (`endRow`, with the same checks and errors). Returns the index after the line break, or nil, having
+        /// changed nothing, for any other row: the state machine then reads it, and reports any fault in it.
+        @inline(__always)
+        mutating func plainRow(_ input: UnsafeBufferPointer<UInt8>, from start: Int, endsUnquoted: [Bool]) throws
+            -> Int?
+        {
+            var index = start
+            var fieldIndex = 0
+            var fieldStart = start
+            var filenameRange = start..<start
+            var classRange = start..<start
+            var bits: UInt8 = 0
+            var lineBreak = 1
+            while true {
+                guard index < input.count else { return nil }
+                let byte = input[index]
+                bits |= byte
+                if endsUnquoted[Int(byte)] {
+                    // CRLF ends the row as LF does; a quote, or a CR without its LF in this chunk, does not.
+                    let crlf = byte == 0x0D && index + 1 < input.count && input[index + 1] == 0x0A
+                    guard byte == 0x2C || byte == 0x0A || crlf else { return nil }
+                    if fieldIndex == filenameColumn { filenameRange = fieldStart..<index }
+                    if fieldIndex == classColumn { classRange = fieldStart..<index }
+                    if byte != 0x2C {
+                        if crlf { lineBreak = 2 }
+                        break
+                    }
+                    fieldIndex += 1
+                    guard fieldIndex < columnCount else { return nil }
+                    fieldStart = index + 1
+                }
+                index += 1
+            }
+            guard index > start else { return nil }  // a blank line
+            if bits < 0x80, fieldIndex + 1 > max(filenameColumn, classColumn), !filenameRange.isEmpty,
+                !classRange.isEmpty, let label = knownClass(UnsafeBufferPointer(rebasing: input[classRange]))
+            {
+                // ASCII, both fields there, a class seen before: what `endRow` would do, without its copies.
+                images.append(filename: UnsafeBufferPointer(rebasing: input[filenameRange]), label: label)
+                rowLine = line + 1
+                line += 1
+                return index + lineBreak
+            }
+            filename.removeAll(keepingCapacity: true)
+            filename.append(contentsOf: UnsafeBufferPointer(rebasing: input[filenameRange]))
+            className.removeAll(keepingCapacity: true)
+            className.append(contentsOf: UnsafeBufferPointer(rebasing: input[classRange]))
+            field = fieldIndex
+            rowIsBlank = false
+            try endRow()
+            line += 1
+            return index + lineBreak
+        }
+
+        /// The label of a class seen before, by comparing bytes when there are few classes; nil otherwise.
+        @inline(__always)
+        func knownClass(_ name: UnsafeBufferPointer<UInt8>) -> Int32? {
+            guard classOrder.count <= 32 else { return nil }
+            for (label, known) in classOrder.enumerated() where known.count == name.count {
+                let same = known.withUnsafeBufferPointer { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
+                if same { return Int32(label) }
+            }
+            return nil
         }
 
         /// Bytes that end a run inside an unquoted field: comma, LF, CR, double quote.
@@ -290,7 +378,11 @@ public enum ImageListFile {
                 label = lastClassID
             } else {
                 try checkUTF8(className, column: classColumn + 1)
-                if let known = classIDs[className] {
+                // A few classes: comparing bytes beats hashing them.
+                let known =
+                    classOrder.count <= 32
+                    ? classOrder.firstIndex(of: className).map { Int32($0) } : classIDs[className]
+                if let known {
                     label = known
                 } else {
                     label = Int32(classOrder.count)

@@ -27,6 +27,9 @@ public final class FeatureFileWriter {
         /// The byte ranges a virtual split's rows come from, with their hashes.
         var segments: [VirtualSegment] = []
         var rows = 0
+        /// Rows appended but not yet written (`storedRows` of the dataset are), written in whole blocks of chunks.
+        var pending: [Float] = []
+        var storedRows = 0
         var labels: [Int32] = []
         var filenames: [String] = []
         var skippedFilenames: [String] = []
@@ -85,11 +88,17 @@ public final class FeatureFileWriter {
 
     /// Appends rows of the current (virtual) split, in index order: rows `sourceRows` of the float32 dataset
     /// `sourceDataset` of the file `sourceFile` (a name relative to this file's directory, where readers look
-    /// for it), with their labels and file names. Adjacent runs of one source are merged into one mapping.
+    /// for it), with their labels and file names. Consecutive calls for later rows of one source make one mapping
+    /// (its source selection the union of the runs), so a source file maps once whatever rows are left out.
     public func appendMapped(
         sourceFile: String, sourceDataset: String, sourceRows: Range<Int>, labels: [Int32], filenames: [String]
     ) throws {
-        guard var split = current, split.features == nil else {
+        // Taken out of `current` while it changes, so that its arrays are not copied on every append.
+        guard var split = current.take() else {
+            throw StorageError(path: path, message: "appendMapped outside a virtual split")
+        }
+        defer { current = split }
+        guard split.features == nil else {
             throw StorageError(path: path, message: "appendMapped outside a virtual split")
         }
         guard labels.count == filenames.count, sourceRows.count == labels.count else {
@@ -100,9 +109,17 @@ public final class FeatureFileWriter {
         }
         guard !sourceRows.isEmpty else { return }
         if let last = split.mappings.last, last.sourceFile == sourceFile, last.sourceDataset == sourceDataset,
-            last.sourceRows.upperBound == sourceRows.lowerBound, last.row + last.sourceRows.count == split.rows
+            let lastRun = last.sourceRuns.last, lastRun.upperBound <= sourceRows.lowerBound,
+            last.row + last.rowCount == split.rows
         {
-            split.mappings[split.mappings.count - 1].sourceRows = last.sourceRows.lowerBound..<sourceRows.upperBound
+            // The same source file, later rows: the same mapping (a run more, or a longer last run).
+            let index = split.mappings.count - 1
+            if lastRun.upperBound == sourceRows.lowerBound {
+                split.mappings[index].sourceRuns[last.sourceRuns.count - 1] =
+                    lastRun.lowerBound..<sourceRows.upperBound
+            } else {
+                split.mappings[index].sourceRuns.append(sourceRows)
+            }
         } else {
             split.mappings.append(
                 HDF5Group.VirtualMapping(
@@ -111,12 +128,18 @@ public final class FeatureFileWriter {
         split.rows += labels.count
         split.labels += labels
         split.filenames += filenames
-        current = split
     }
 
     /// Appends rows of the current split, in index order: `labels.count` rows of `featureShape` floats.
+    ///
+    /// Rows are gathered and written in blocks of whole chunks (`writeBlockRows`): a write of a few rows into a
+    /// chunk would read and write the whole chunk each time.
     public func append(features: UnsafeBufferPointer<Float>, labels: [Int32], filenames: [String]) throws {
-        guard var split = current, let dataset = split.features else {
+        guard var split = current.take() else {
+            throw StorageError(path: path, message: "append outside a stored split")
+        }
+        defer { current = split }
+        guard let dataset = split.features else {
             throw StorageError(path: path, message: "append outside a stored split")
         }
         guard labels.count == filenames.count, features.count == labels.count * split.featureSize else {
@@ -125,11 +148,31 @@ public final class FeatureFileWriter {
                 message: "split \(split.name): \(features.count) feature values, \(labels.count) labels and "
                     + "\(filenames.count) file names do not describe the same rows of \(split.featureSize) values")
         }
-        try dataset.writeRows(features, at: split.rows)
+        let blockRows = Self.writeBlockRows(featureSize: split.featureSize)
+        if split.pending.isEmpty && labels.count >= blockRows {
+            try dataset.writeRows(features, at: split.storedRows)
+            split.storedRows += labels.count
+        } else {
+            if split.pending.capacity == 0 { split.pending.reserveCapacity(blockRows * split.featureSize) }
+            split.pending.append(contentsOf: features)
+            if split.pending.count >= blockRows * split.featureSize { try Self.writePending(&split, to: dataset) }
+        }
         split.rows += labels.count
         split.labels += labels
         split.filenames += filenames
-        current = split
+    }
+
+    /// Rows gathered before a write: whole chunks, about 8 MiB.
+    public static func writeBlockRows(featureSize: Int) -> Int {
+        let chunk = chunkRows(featureSize: featureSize)
+        return chunk * max(1, (8 << 20) / max(1, chunk * featureSize * 4))
+    }
+
+    private static func writePending(_ split: inout OpenSplit, to dataset: HDF5Dataset) throws {
+        guard !split.pending.isEmpty else { return }
+        try dataset.writeRows(split.pending, at: split.storedRows)
+        split.storedRows += split.pending.count / split.featureSize
+        split.pending.removeAll(keepingCapacity: true)
     }
 
     /// Records, for a virtual split, the byte range of a source file that holds the split's rows `rows` (and
@@ -149,8 +192,8 @@ public final class FeatureFileWriter {
     }
 
     private func endSplit() throws {
-        guard let split = current else { return }
-        current = nil
+        guard var split = current.take() else { return }
+        if let features = split.features { try Self.writePending(&split, to: features) }
         if split.features == nil {
             try file.root.createVirtualFloatDataset(
                 "\(split.name)/features", shape: [split.rows] + split.featureShape, mappings: split.mappings)

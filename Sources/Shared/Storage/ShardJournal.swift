@@ -184,7 +184,13 @@ public final class ShardJournal {
     /// holds it, throws `inUse` naming its pid and host, having touched nothing. With `restart`, an existing
     /// journal is then emptied. Without it, an existing manifest that differs from `manifest` throws
     /// `settingsChanged` naming each change. Temporary files a crashed run left are removed.
-    public static func open(directory: String, manifest: JournalManifest, restart: Bool) throws -> ShardJournal {
+    ///
+    /// With `readAhead` (`readAhead(directory:)`, run while the inputs were read): the manifest and the log state it
+    /// read are used when their files are still the ones it read (same inode, size and times, checked under the
+    /// lock); anything else is read again here.
+    public static func open(
+        directory: String, manifest: JournalManifest, restart: Bool, readAhead: ReadAhead? = nil
+    ) throws -> ShardJournal {
         let fileManager = FileManager.default
         let manifestPath = directory + "/manifest.json"
         do {
@@ -206,8 +212,11 @@ public final class ShardJournal {
         if fileManager.fileExists(atPath: manifestPath) {
             let old: JournalManifest
             do {
-                old = try JSONDecoder().decode(
-                    JournalManifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                if !restart, let early = readAhead?.manifest, FileIdentity(path: manifestPath) == early.identity {
+                    old = early.manifest
+                } else {
+                    old = try JournalManifest.decode(Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                }
             } catch {
                 if let version = try? JSONDecoder().decode(
                     FormatVersionOnly.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath))),
@@ -236,8 +245,33 @@ public final class ShardJournal {
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try writeAtomically(Array(try encoder.encode(manifest)), to: manifestPath)
         }
-        let log = try JournalLog.open(directory + "/" + JournalLog.name)
+        let log = try JournalLog.open(directory + "/" + JournalLog.name, replayed: restart ? nil : readAhead?.log)
         return ShardJournal(directory: directory, manifest: opened, lock: lock, log: log)
+    }
+
+    /// An existing journal's manifest and log state, read without its lock and without changing anything, so that
+    /// a resume can read them while it reads its inputs; `open` checks that the files are unchanged before using
+    /// them.
+    public struct ReadAhead: Sendable {
+        let manifest: (manifest: JournalManifest, identity: FileIdentity)?
+        let log: JournalLog.Replay?
+        /// Shards the log read ahead records as done (before any check of their part files).
+        public var recordedShards: Int { log?.records.count ?? 0 }
+    }
+
+    /// Reads the manifest and replays the log of the journal in `directory`, if there is one (nil parts when a
+    /// file is missing or unreadable: `open` then reads it and reports what is wrong). Changes nothing; may run
+    /// on any thread.
+    public static func readAhead(directory: String) -> ReadAhead {
+        let manifestPath = directory + "/manifest.json"
+        var manifest: (JournalManifest, FileIdentity)?
+        if let identity = FileIdentity(path: manifestPath),
+            let data = try? Data(contentsOf: URL(fileURLWithPath: manifestPath)), data.count == identity.size,
+            let decoded = try? JournalManifest.decode(data)
+        {
+            manifest = (decoded, identity)
+        }
+        return ReadAhead(manifest: manifest, log: JournalLog.replay(directory + "/" + JournalLog.name))
     }
 
     private struct FormatVersionOnly: Decodable { var formatVersion: Int }
@@ -343,12 +377,16 @@ public final class ShardJournal {
     /// Reads a finished shard's rows (images not skipped, shard order), checking their SHA-256; on a mismatch
     /// withdraws the shard's record (so that a rerun recomputes it) and throws `corruptPart` naming the shard,
     /// the part file, the offset and the hash expected.
-    public func readShard(_ shardID: Int) throws -> (record: ShardRecord, features: [Float]) {
+    ///
+    /// With `reader`, shards read in order share its read-ahead blocks (`PartReader`).
+    public func readShard(_ shardID: Int, using reader: PartReader? = nil) throws -> (
+        record: ShardRecord, features: [Float]
+    ) {
         guard let record = log.records[shardID] else {
             throw JournalError(.corruptPart, "shard \(shardID) has no record in \(log.path)")
         }
         do {
-            return (record, try parts.readShard(record))
+            return (record, try parts.readShard(record, using: reader))
         } catch let error as JournalError where error.reason == .corruptPart {
             try? invalidate([(shardID, error.message)])
             throw error
@@ -386,6 +424,156 @@ extension JournalError: ReportedError {
     public var category: FailureCategory { reason == .io ? .failedRun : .badInput }
     public var remedy: Remedy? {
         if case .settingsChanged = reason { return .restartJob }
+        return nil
+    }
+}
+
+extension JournalManifest {
+    /// Decodes a manifest as `JSONDecoder` does. The shard plan (312,500 shards at 10 million images, most of the
+    /// file) costs that decoder seconds; when the file is laid out as `ShardJournal` writes it, the plan is read
+    /// straight from its bytes (`ShardPlanReader`) and the rest by `JSONDecoder`, which still checks the whole
+    /// file. Any other layout is decoded by `JSONDecoder` alone, with its errors.
+    public static func decode(_ data: Data) throws -> JournalManifest {
+        if let manifest = try? decodeWithPlanReader(data) { return manifest }
+        return try JSONDecoder().decode(JournalManifest.self, from: data)
+    }
+
+    /// Every field but the plan.
+    private struct WithoutPlan: Decodable {
+        var formatVersion: Int
+        var classNames: [String]
+        var splits: [JournalSplit]
+        var weightsSHA256: String
+        var imageHeight: Int
+        var imageWidth: Int
+        var preprocessing: String
+        var interpolation: String
+        var layer: String
+        var featureShape: [Int]
+        var shardSize: Int
+        var rowsPerPart: Int
+        var provenance: ComputeProfile?
+    }
+
+    private static func decodeWithPlanReader(_ data: Data) throws -> JournalManifest? {
+        let plan = data.withUnsafeBytes { bytes in
+            var reader = ShardPlanReader(bytes.bindMemory(to: UInt8.self))
+            return reader.shards()
+        }
+        guard let shards = plan else { return nil }
+        let fields = try JSONDecoder().decode(WithoutPlan.self, from: data)
+        var manifest = JournalManifest(
+            classNames: fields.classNames, splits: [], weightsSHA256: fields.weightsSHA256,
+            imageHeight: fields.imageHeight, imageWidth: fields.imageWidth, preprocessing: fields.preprocessing,
+            interpolation: fields.interpolation, layer: fields.layer, featureShape: fields.featureShape,
+            shardSize: fields.shardSize)
+        manifest.formatVersion = fields.formatVersion
+        manifest.splits = fields.splits
+        manifest.rowsPerPart = fields.rowsPerPart
+        manifest.provenance = fields.provenance
+        manifest.shards = shards
+        return manifest
+    }
+}
+
+/// Reads the `shards` array of a manifest written by `ShardJournal` (pretty-printed: the key at the top level, on
+/// a line of its own indented by two spaces) from its bytes: objects with exactly the keys `count`, `id`, `split`
+/// and `start`, in any order, integers as JSON spells them, the split a string without escapes. Gives nil for
+/// anything else, which is then left to `JSONDecoder`.
+struct ShardPlanReader {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    mutating func shards() -> [ShardSpan]? {
+        // A raw line feed is never inside a JSON string, and only the top level's keys are indented by two spaces.
+        let key = Array("\n  \"shards\" : [".utf8)
+        guard bytes.count >= key.count,
+            let found = (0...(bytes.count - key.count)).first(where: { start in
+                bytes[start] == 10 && (0..<key.count).allSatisfy { bytes[start + $0] == key[$0] }
+            })
+        else { return nil }
+        index = found + key.count
+        var shards: [ShardSpan] = []
+        skipSpace()
+        if take(UInt8(ascii: "]")) { return shards }
+        while true {
+            guard let shard = shard() else { return nil }
+            shards.append(shard)
+            skipSpace()
+            if take(UInt8(ascii: "]")) { return shards }
+            guard take(UInt8(ascii: ",")) else { return nil }
+            skipSpace()
+        }
+    }
+
+    private mutating func shard() -> ShardSpan? {
+        guard take(UInt8(ascii: "{")) else { return nil }
+        var id: Int?
+        var split: String?
+        var start: Int?
+        var count: Int?
+        while true {
+            skipSpace()
+            guard let name = string() else { return nil }
+            skipSpace()
+            guard take(UInt8(ascii: ":")) else { return nil }
+            skipSpace()
+            switch name {
+            case "id" where id == nil: id = integer()
+            case "start" where start == nil: start = integer()
+            case "count" where count == nil: count = integer()
+            case "split" where split == nil: split = string()
+            default: return nil
+            }
+            skipSpace()
+            if take(UInt8(ascii: "}")) { break }
+            guard take(UInt8(ascii: ",")) else { return nil }
+        }
+        guard let id, let split, let start, let count else { return nil }
+        return ShardSpan(id: id, split: split, start: start, count: count)
+    }
+
+    private mutating func skipSpace() {
+        while index < bytes.count, bytes[index] == 32 || bytes[index] == 10 || bytes[index] == 13 || bytes[index] == 9 {
+            index += 1
+        }
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func integer() -> Int? {
+        let negative = take(UInt8(ascii: "-"))
+        let first = index
+        var value = 0
+        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
+            let (product, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carried) = product.addingReportingOverflow(Int(bytes[index] &- UInt8(ascii: "0")))
+            guard !overflowed && !carried else { return nil }
+            value = sum
+            index += 1
+        }
+        guard index > first, index - first == 1 || bytes[first] != UInt8(ascii: "0") else { return nil }
+        return negative ? -value : value
+    }
+
+    private mutating func string() -> String? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let first = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[first..<(index - 1)]), as: UTF8.self)
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
+            index += 1
+        }
         return nil
     }
 }
