@@ -212,7 +212,8 @@ let package = Package(
         .testTarget(
             name: "ImageInputTests", dependencies: ["ImageInput", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "VGG16Tests", dependencies: ["VGG16", "HDF5", "BLAS", "CShims", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "TestSupport"]),
+        .testTarget(
+            name: "StorageTests", dependencies: ["Storage", "HDF5", "Provenance", "FileIntegrity", "TestSupport"]),
         .testTarget(name: "WireTests", dependencies: ["Wire", "Provenance", "Reporting", "TestSupport"]),
         .testTarget(
             name: "TopModelTests", dependencies: ["TopModel", "Storage", "HDF5", "BLAS", "TestSupport"],

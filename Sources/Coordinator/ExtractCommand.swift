@@ -146,7 +146,7 @@ struct ExtractCommand: ParsableCommand {
         help: """
             Without --shared-filesystem: MiB of features the coordinator lets be on their way to it (shards out \
             plus results not yet written); shards wait beyond it, so its memory stays bounded whatever the number \
-            of workers.
+            of workers. Default: a sixteenth of this machine's memory, 512 MiB to 4 GiB.
             """)
     var resultMemory = ExtractionRequest.defaultResultBytesBudget >> 20
 

@@ -1,3 +1,4 @@
+import FileIntegrity
 import Foundation
 import HDF5
 import Provenance
@@ -151,6 +152,47 @@ struct ShardJournalTests {
         #expect(throws: JournalError.self) { try journal.readShard(3) }
         #expect(journal.records[3] == nil)
         #expect(journal.finishedShards().done.count == journal.manifest.shards.count - 1)
+    }
+
+    @Test("a shard stored with its sender's hash of the rows: equal to the hash of the bytes, or caught when read")
+    func senderHashIsRecordedAndChecked() throws {
+        let directory = try TemporaryDirectory("journal-sender-hash")
+        defer { directory.remove() }
+        let journal = try ShardJournal.open(
+            directory: directory.file("parts"), manifest: Self.manifest(), restart: false)
+        let rowBytes = 6 * 4
+        for (id, skipped) in [(2, [1]), (3, [])] {
+            let span = journal.manifest.shards[id]
+            let values = (0..<span.count).filter { !skipped.contains($0) }.flatMap { Self.row(span.start + $0) }
+            // The sender's hash of the rows as laid out, zeros for a skipped image, without laying them out.
+            let given = values.withUnsafeBytes {
+                Checksum.sha256HexOfRows($0, rowBytes: rowBytes, count: span.count, skipped: Set(skipped))
+            }
+            let record = try values.withUnsafeBytes {
+                try journal.parts.writeShard(
+                    span, splitImageCount: journal.imageCount(of: span.split), rows: $0,
+                    skipped: skipped.map { ShardPart.Skipped(offset: $0, reason: "bad") },
+                    inputs: Array(repeating: nil, count: span.count), sha256: given)
+            }
+            #expect(record.sha256 == given)
+            let bytes = try journal.parts.read(record.location)
+            #expect(Checksum.sha256Hex(bytes) == given, "shard \(id): the laid-out bytes hash to the sender's hash")
+            try journal.commit([record])
+        }
+        #expect(journal.verify([2, 3], threads: 2).isEmpty)
+        // A sender whose hash is not that of its rows: recorded as given, and reading the shard catches it.
+        let span = journal.manifest.shards[4]
+        let values = (0..<span.count).flatMap { Self.row(span.start + $0) }
+        let wrong = String(repeating: "0", count: 64)
+        let record = try values.withUnsafeBytes {
+            try journal.parts.writeShard(
+                span, splitImageCount: journal.imageCount(of: span.split), rows: $0, skipped: [],
+                inputs: Array(repeating: nil, count: span.count), sha256: wrong)
+        }
+        try journal.commit([record])
+        let failures = journal.verify([4], threads: 1)
+        #expect(failures.map(\.shardID) == [4])
+        #expect(failures.first?.reason.contains("checksum mismatch") == true, "\(failures)")
     }
 
     @Test("a journal of the former part-per-shard format is refused with the format named")

@@ -24,7 +24,7 @@ struct WireCodecTests {
                 jobID: "job-1", shardID: 7, attempt: 9, start: 64, count: 3, featureCount: 2,
                 skipped: [SkippedImage(offset: 1, reason: "not a JPEG file")],
                 inputs: [InputStamp(size: 10, modifiedNanoseconds: 1_700_000_000_123_456_789), nil, nil],
-                unreadable: []),
+                unreadable: [], rowsSHA256: String(repeating: "ab", count: 32)),
             features: [UInt8](repeating: 7, count: 2 * 2 * 4)),
         .needWeights(WeightsRequest(sha256: sha)),
         .heartbeat(Heartbeat()),

@@ -119,11 +119,8 @@ final class ExtractionCoordinator {
     /// Plain mode: feature bytes reserved per shard out (a whole shard's rows), and the most reserved at once.
     private let resultBytesPerShard: Int
     private(set) var peakResultBytesReserved = 0
-    /// Plain mode: workers with credit that got no shard because the result-bytes budget was spent, in the order
-    /// they asked; served as writes free the budget.
-    private var budgetWaiters: [[UInt8]] = []
-    private var budgetWaitersHead = 0
-    private var budgetWaiting: Set<[UInt8]> = []
+    /// Plain mode: workers with credit that got no shard because the result-bytes budget was spent.
+    private var budgetWaiters = BudgetWaiters<[UInt8]>()
 
     init(
         request: ExtractionRequest, inputs: ExtractionInputs, journal: ShardJournal, alreadyDone: Set<Int>,
@@ -176,15 +173,8 @@ final class ExtractionCoordinator {
 
     /// Hands shards to the workers that waited for budget, first come first served, while it allows.
     private func serveBudgetWaiters(now: Date) {
-        while budgetWaitersHead < budgetWaiters.count, budgetAllowsShard {
-            let identity = budgetWaiters[budgetWaitersHead]
-            budgetWaitersHead += 1
-            budgetWaiting.remove(identity)
+        while budgetAllowsShard, let identity = budgetWaiters.next() {
             dispatch(to: identity, now: now)
-        }
-        if budgetWaitersHead > 1024, budgetWaitersHead * 2 > budgetWaiters.count {
-            budgetWaiters.removeFirst(budgetWaitersHead)
-            budgetWaitersHead = 0
         }
     }
 
@@ -560,11 +550,17 @@ final class ExtractionCoordinator {
                 workers[identity]!.assignments[result.shardID] = nil
                 return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
             }
-            // Plain mode: the rows go to the writer threads; the shard is logged when they are on disk.
+            guard let sha256 = result.rowsSHA256, sha256.utf8.count == 64 else {
+                scheduler.release(identity, shard: result.shardID)
+                workers[identity]!.assignments[result.shardID] = nil
+                return drop("a result for shard \(result.shardID) from \(name) without the SHA-256 of its rows")
+            }
+            // Plain mode: the rows go to the writer threads; the shard is logged when they are on disk, with the
+            // worker's hash of them (checked whenever the part is read).
             writers.submit(
                 ShardWriterPool.Job(
                     span: span, splitImageCount: journal.imageCount(of: span.split), features: features,
-                    skipped: skipped, inputs: stamps, worker: name))
+                    sha256: sha256, skipped: skipped, inputs: stamps, worker: name))
         }
         // Done for scheduling from now on (no copy is handed out again); it counts as done once its journal log
         // line is durable (`commitFinished`). A write that fails ends the job.
@@ -657,9 +653,12 @@ final class ExtractionCoordinator {
 
     private func dispatch(to identity: [UInt8], now: Date) {
         while fatal == nil, request.stop?.signal == nil, let worker = workers[identity], worker.credit > 0 {
-            guard budgetAllowsShard else {
-                if budgetWaiting.insert(identity).inserted { budgetWaiters.append(identity) }
-                return
+            if resultBytesPerShard > 0 {
+                let busy = !worker.assignments.isEmpty
+                guard budgetAllowsShard, budgetWaiters.mayServe(busy: busy) else {
+                    budgetWaiters.wait(identity, busy: busy)
+                    return
+                }
             }
             guard let (shard, attempt) = scheduler.next(for: identity, now: now) else { return }
             if resultBytesPerShard > 0 {

@@ -1,3 +1,4 @@
+import Foundation
 import ImageInput
 import Reporting
 import VGG16
@@ -77,8 +78,13 @@ public struct ExtractionRequest: Sendable {
     /// per second. Not used with `sharedFilesystem` (no feature byte reaches the coordinator).
     public var resultBytesBudget: Int = ExtractionRequest.defaultResultBytesBudget
 
-    /// The default of `resultBytesBudget`: 768 MiB, 240 shards of 32 images of 7×7×512 features.
-    public static let defaultResultBytesBudget = 768 << 20
+    /// The default of `resultBytesBudget`: a sixteenth of the machine's memory, at least 512 MiB and at most
+    /// 4 GiB, in whole MiB (1,536 MiB on 24 GiB: 480 shards of 32 images of 7×7×512 features, 9,600 images/s at a
+    /// 1.6 s turnaround).
+    public static let defaultResultBytesBudget: Int = {
+        let sixteenth = (Int(clamping: ProcessInfo.processInfo.physicalMemory / 16) >> 20) << 20
+        return min(max(sixteenth, 512 << 20), 4 << 30)
+    }()
 
     /// Images per shard when not given: about 64 shards for small jobs (so that every worker gets several and
     /// the tail is short), at most 32 images per shard for large ones, and a multiple of 4 (workers compute the

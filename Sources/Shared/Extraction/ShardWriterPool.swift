@@ -6,8 +6,8 @@ import Storage
 import Synchronization
 
 /// Stores finished shards' rows into the range part files on threads of its own, so that the coordinator's event
-/// loop only schedules and moves messages: each job is a `pwrite` and a SHA-256 of one shard's rows
-/// (`PartFiles.writeShard`). A thread takes every job waiting (up to `batch`), writes them, then fsyncs each part
+/// loop only schedules and moves messages: each job is a `pwrite` of one shard's rows (`PartFiles.writeShard`),
+/// recorded with the SHA-256 the worker computed of them (the coordinator hashes no feature byte). A thread takes every job waiting (up to `batch`), writes them, then fsyncs each part
 /// file they touched once: under load the fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
 /// and makes their journal log lines durable in one append (one fsync for the group).
 ///
@@ -24,6 +24,8 @@ final class ShardWriterPool: Sendable {
         let splitImageCount: Int
         /// The rows of the images not skipped, float32, as the worker sent them.
         let features: [UInt8]
+        /// The worker's SHA-256 of the shard's rows as laid out in the part file (`ShardResult.rowsSHA256`).
+        let sha256: String
         let skipped: [ShardPart.Skipped]
         let inputs: [InputStamp?]
         /// The worker that computed the shard, for the summary.
@@ -138,13 +140,13 @@ final class ShardWriterPool: Sendable {
             if direct {
                 return ShardRecord(
                     shard: job.span.id, split: job.span.split, start: job.span.start, count: job.span.count,
-                    location: location, sha256: Checksum.sha256Hex(bytes), skipped: job.skipped, inputs: job.inputs)
+                    location: location, sha256: job.sha256, skipped: job.skipped, inputs: job.inputs)
             }
         }
         return try job.features.withUnsafeBytes {
             try parts.writeShard(
                 job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped, inputs: job.inputs,
-                sync: false)
+                sha256: job.sha256, sync: false)
         }
     }
 

@@ -10,9 +10,10 @@ import Foundation
 public enum InPlaceWrite {
     /// Writes `bytes` at byte `offset` of the existing file `path` (`pwrite`), fsyncs it unless `sync` is false
     /// (the caller then calls `sync(_:)` before counting on the bytes), and returns the SHA-256 (hex) of the
-    /// bytes. Never creates or truncates the file.
+    /// bytes (an empty string when not `hashing`: the caller has it). Never creates or truncates the file.
+    @discardableResult
     public static func write(
-        _ bytes: UnsafeRawBufferPointer, to path: String, at offset: Int, sync: Bool = true
+        _ bytes: UnsafeRawBufferPointer, to path: String, at offset: Int, hashing: Bool = true, sync: Bool = true
     ) throws(FileIOError) -> String {
         let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileIOError(path: path, operation: "open", errno: errno) }
@@ -27,7 +28,7 @@ public enum InPlaceWrite {
             written += result
         }
         guard !sync || fsync(fd) == 0 else { throw FileIOError(path: path, operation: "fsync", errno: errno) }
-        return Checksum.hex(SHA256.hash(data: bytes))
+        return hashing ? Checksum.hex(SHA256.hash(data: bytes)) : ""
     }
 
     /// The alignment `writeDirect` needs of the offset and the size (the usual logical block size) and of the
@@ -75,7 +76,7 @@ public enum InPlaceWrite {
         }
         if written < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-            _ = try write(rest, to: path, at: offset + written, sync: false)
+            try write(rest, to: path, at: offset + written, hashing: false, sync: false)
         }
         return true
     }

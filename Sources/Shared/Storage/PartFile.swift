@@ -131,10 +131,16 @@ public final class PartFiles: Sendable {
     }
 
     /// Writes `bytes` at `location` (pwrite, then fsync unless `sync` is false: then `sync(_:)` the part file
-    /// before counting on them) and returns their SHA-256 (hex).
-    public func write(_ bytes: UnsafeRawBufferPointer, at location: PartLocation, sync: Bool = true) throws -> String {
+    /// before counting on them) and returns their SHA-256 (hex; empty when not `hashing`).
+    @discardableResult
+    public func write(
+        _ bytes: UnsafeRawBufferPointer, at location: PartLocation, hashing: Bool = true, sync: Bool = true
+    ) throws -> String {
         precondition(bytes.count == location.size, "\(bytes.count) bytes for a location of \(location.size)")
-        do { return try InPlaceWrite.write(bytes, to: path(location.part), at: location.offset, sync: sync) } catch {
+        do {
+            return try InPlaceWrite.write(
+                bytes, to: path(location.part), at: location.offset, hashing: hashing, sync: sync)
+        } catch {
             throw JournalError(.io, error.description)
         }
     }
@@ -194,17 +200,19 @@ extension PartFiles {
     ///   - rows: float32 values of the shard's images that were not skipped, in shard order, `featureCount` each
     ///     (the layout the wire carries). Skipped images' rows are written as zeros.
     ///   - splitImageCount: images in the shard's split (the last part file of a split is shorter).
+    ///   - sha256: the rows' SHA-256 as laid out (zeros for skipped images) when the sender computed it; the
+    ///     record takes it as it stands (reading the part checks it). Computed here when nil.
     ///   - sync: fsync the part file after the write; when false, `sync(_:)` it before committing the record.
     public func writeShard(
         _ span: ShardSpan, splitImageCount: Int, rows: UnsafeRawBufferPointer, skipped: [ShardPart.Skipped],
-        inputs: [InputStamp?], sync: Bool = true
+        inputs: [InputStamp?], sha256 given: String? = nil, sync: Bool = true
     ) throws -> ShardRecord {
         let location = try location(of: span, splitImageCount: splitImageCount)
         let skippedOffsets = Set(skipped.map(\.offset))
         precondition(rows.count == (span.count - skippedOffsets.count) * rowBytes, "rows do not match the shard")
-        let sha256: String
+        var sha256: String
         if skippedOffsets.isEmpty {
-            sha256 = try write(rows, at: location, sync: sync)
+            sha256 = try write(rows, at: location, hashing: given == nil, sync: sync)
         } else {
             var all = [UInt8](repeating: 0, count: location.size)
             var source = 0
@@ -215,8 +223,9 @@ extension PartFiles {
                     source += rowBytes
                 }
             }
-            sha256 = try all.withUnsafeBytes { try write($0, at: location, sync: sync) }
+            sha256 = try all.withUnsafeBytes { try write($0, at: location, hashing: given == nil, sync: sync) }
         }
+        if let given { sha256 = given }
         return ShardRecord(
             shard: span.id, split: span.split, start: span.start, count: span.count, location: location,
             sha256: sha256, skipped: skipped, inputs: inputs)

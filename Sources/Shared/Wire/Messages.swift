@@ -214,12 +214,18 @@ public struct ShardResult: Codable, Sendable, Equatable {
     public var unreadable: [UnreadableImage]?
     /// Shared-filesystem mode: the part range the worker wrote (the assignment's) with the SHA-256 of its bytes.
     public var written: PartRange?
+    /// Plain mode: the SHA-256 of the shard's rows as they will lie in the part file (a skipped image's row
+    /// zeros; `Checksum.sha256HexOfRows`), computed by the worker. The coordinator records it as it stands
+    /// and never hashes a feature byte; reading the part checks it, so the check covers the wire, the
+    /// coordinator's memory and the disk.
+    public var rowsSHA256: String?
     public init(
         jobID: String, shardID: Int, attempt: Int, start: Int, count: Int, featureCount: Int,
         skipped: [SkippedImage], inputs: [InputStamp?]? = nil, unreadable: [UnreadableImage]? = nil,
-        written: PartRange? = nil
+        written: PartRange? = nil, rowsSHA256: String? = nil
     ) {
         self.written = written
+        self.rowsSHA256 = rowsSHA256
         self.inputs = inputs
         self.unreadable = unreadable
         self.jobID = jobID

@@ -45,7 +45,7 @@ public struct WireLimits: Sendable {
 /// frames of their own, never inside JSON.
 public enum WireCodec {
     public static let magic: [UInt8] = Array("BNWK".utf8)
-    public static let protocolVersion: UInt16 = 5
+    public static let protocolVersion: UInt16 = 6
     static let headerSize = 8
 
     /// The frames of `message`, ready for `WireSocket.send` (a ROUTER prepends the peer's routing id).
