@@ -171,7 +171,7 @@ final class ExtractionCoordinator {
         return reserved == 0 || reserved + resultBytesPerShard <= request.resultBytesBudget
     }
 
-    /// Hands shards to the workers that waited for budget, first come first served, while it allows.
+    /// Hands shards to the workers that waited for budget, in `BudgetWaiters`' order, while it allows.
     private func serveBudgetWaiters(now: Date) {
         while budgetAllowsShard, let identity = budgetWaiters.next() {
             dispatch(to: identity, now: now)

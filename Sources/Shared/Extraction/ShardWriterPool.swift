@@ -7,8 +7,9 @@ import Synchronization
 
 /// Stores finished shards' rows into the range part files on threads of its own, so that the coordinator's event
 /// loop only schedules and moves messages: each job is a `pwrite` of one shard's rows (`PartFiles.writeShard`),
-/// recorded with the SHA-256 the worker computed of them (the coordinator hashes no feature byte). A thread takes every job waiting (up to `batch`), writes them, then fsyncs each part
-/// file they touched once: under load the fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
+/// recorded with the SHA-256 the worker computed of them (the coordinator hashes no feature byte). A thread takes
+/// every job waiting (up to `batch`), writes them, then fsyncs each part file they touched once: under load the
+/// fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
 /// and makes their journal log lines durable in one append (one fsync for the group).
 ///
 /// Rows go past the page cache (`InPlaceWrite.writeDirect`) when the shard's range is block-aligned (7×7×512
