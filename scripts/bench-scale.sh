@@ -32,7 +32,7 @@ rows_large=${SCALE_ROWS_LARGE:-10000000}
 large_seconds=${SCALE_LARGE_SECONDS:-60}
 scenarios=${SCALE_SCENARIOS:-"a b c d"}
 port=${SCALE_PORT:-5791}
-extra=${SCALE_EXTRACT_OPTIONS:-}
+read -ra extra <<<"${SCALE_EXTRACT_OPTIONS:-}"
 endpoint="tcp://127.0.0.1:$port"
 ticks=$(getconf CLK_TCK)
 mkdir -p "$out"
@@ -133,7 +133,7 @@ start_coordinator() {
     local name=$1 list=$2 weights=$3 size=$4
     shift 4
     "$coordinator" extract --train-list "$list" --directory "$out" --weights "$weights" --image-size "$size" \
-        --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts $extra "$@" \
+        --output "$out/$name.h5" --workers 0 --bind "$endpoint" --json-progress --keep-parts "${extra[@]}" "$@" \
         > >(stamp >>"$out/$name.progress") 2>>"$out/$name.err" &
     cpid=$!
     watch_process "$cpid" "$out/$name.proc" &

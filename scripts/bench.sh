@@ -30,7 +30,7 @@ coordinator="$bin/bottleneck-coordinator"
 dev="$bin/bottleneck-dev"
 out=bench-output
 images=${BENCH_IMAGES:-384}
-sizes=${BENCH_SIZES:-"224 150"}
+read -ra sizes <<<"${BENCH_SIZES:-224 150}"
 repeats=${BENCH_REPEATS:-3}
 cpus=${BENCH_CPUS:-0-$(($(nproc) - 1))}
 bf16=${BENCH_BF16:-$(grep -q avx512_bf16 /proc/cpuinfo && echo 1 || echo 0)}
@@ -53,7 +53,10 @@ echo "== $images JPEG images 500×375 in $tree"
 weights="$out/vgg16-generated-seed1.h5"
 [ -f "$weights" ] || "$coordinator" generate-weights --output "$weights" --seed 1 >/dev/null
 
-for size in $sizes; do
+for size in "${sizes[@]}"; do
+    # A run's report reads only this run's rounds (not, say, bf16 rounds left by an earlier run with BENCH_BF16=1).
+    rm -f "$out"/extract-"$size"-*.json* "$out"/extract-bf16-"$size"-*.json* "$out"/ort-"$size"-*.json \
+        "$out"/openvino-*-"$size"-*.json
     for rep in $(seq "$repeats"); do
         echo "== $size×$size, round $rep/$repeats: extract (end to end)"
         # shellcheck disable=SC2086
@@ -85,7 +88,7 @@ for size in $sizes; do
         --image-size "$size" --images 3 > "$out/engine-$size.json"
 done
 
-"$py" scripts/bench/report.py "$out" "$repeats" $sizes
+"$py" scripts/bench/report.py "$out" "$repeats" "${sizes[@]}"
 
 # ---- top model: a training epoch against tf-keras' fit, side by side (its own script; BENCH_TOP=0 skips it) ----
 if [ "${BENCH_TOP:-1}" = 1 ]; then
