@@ -8,16 +8,11 @@ size_t bn_bf16_gemm_workspace_count(void) { return (size_t)KCP * 2 * NC + (size_
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "avx512_lanes.h"
 
 #define BN_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
 
 static inline int min_int(int x, int y) { return x < y ? x : y; }
-
-static inline __mmask16 lane_mask(int count) {
-    if (count <= 0) return 0;
-    if (count >= 16) return 0xFFFF;
-    return (__mmask16)((1u << count) - 1u);
-}
 
 // B rows [kc] × columns [nc] into panels of NR columns: per k-pair 2 × 16 dwords, dword j = (b[2p][j] low,
 // b[2p + 1][j] high) as vdpbf16ps wants them. Columns past nc and a row past kc are zero.
@@ -32,7 +27,7 @@ BN_BF16_TARGET static void pack_b(int kc, int nc, const float *b, int ldb, uint1
             const float *row0 = b + (size_t)(2 * p) * ldb + jr;
             const int has_row1 = 2 * p + 1 < kc;
             for (int v = 0; v < 2; v++) {
-                const __mmask16 mask = lane_mask(cols - 16 * v);
+                const __mmask16 mask = bn_lane_mask(cols - 16 * v);
                 const __m512 x0 = _mm512_maskz_loadu_ps(mask, row0 + 16 * v);
                 const __m512 x1 = has_row1 ? _mm512_maskz_loadu_ps(mask, row0 + ldb + 16 * v) : _mm512_setzero_ps();
                 const __m512i pair = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);  // x0 in the low half
@@ -56,8 +51,8 @@ BN_BF16_TARGET static void pack_a(int mc, int kc, const float *a, int lda, uint3
             }
             const float *row = a + (size_t)(ir + r) * lda;
             for (int k0 = 0; k0 < kc; k0 += 32) {
-                const __m512 x0 = _mm512_maskz_loadu_ps(lane_mask(kc - k0), row + k0);
-                const __m512 x1 = _mm512_maskz_loadu_ps(lane_mask(kc - k0 - 16), row + k0 + 16);
+                const __m512 x0 = _mm512_maskz_loadu_ps(bn_lane_mask(kc - k0), row + k0);
+                const __m512 x1 = _mm512_maskz_loadu_ps(bn_lane_mask(kc - k0 - 16), row + k0 + 16);
                 _mm512_storeu_si512(pairs, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));  // k order
                 const int count = min_int(16, (kc - k0 + 1) / 2);
                 for (int q = 0; q < count; q++) out[(size_t)(k0 / 2 + q) * MR + r] = pairs[q];
@@ -71,7 +66,7 @@ BN_BF16_TARGET static void pack_a(int mc, int kc, const float *a, int lda, uint3
 BN_BF16_TARGET static void kernel(int kcp, const uint32_t *pa, const uint16_t *pb, float *c, int ldc, int rows,
                                   int cols, int start, float beta) {
     __m512 acc[MR][2];
-    const __mmask16 mask0 = lane_mask(cols), mask1 = lane_mask(cols - 16);
+    const __mmask16 mask0 = bn_lane_mask(cols), mask1 = bn_lane_mask(cols - 16);
     const __m512 scale = _mm512_set1_ps(beta);
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {

@@ -32,14 +32,9 @@ void bn_fp32_pack_b(int k, int n, const float *b, int ldb, float *packed) {
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "avx512_lanes.h"
 
 #define BN_FP32_TARGET __attribute__((target("avx512f")))
-
-static inline __mmask16 lane_mask(int count) {
-    if (count <= 0) return 0;
-    if (count >= 16) return 0xFFFF;
-    return (__mmask16)((1u << count) - 1u);
-}
 
 // A rows [mc] × columns [kc] into panels of MR rows: per p, the MR floats a[ir…ir+11][p] (rows past mc zero).
 BN_FP32_TARGET static void pack_a(int mc, int kc, const float *a, int lda, float *out) {
@@ -65,7 +60,7 @@ BN_FP32_TARGET static void pack_a(int mc, int kc, const float *a, int lda, float
 BN_FP32_TARGET static void kernel(int kc, const float *pa, const float *pb, float *c, int ldc, int rows, int cols,
                                   int accumulate) {
     __m512 acc[MR][2];
-    const __mmask16 mask0 = lane_mask(cols), mask1 = lane_mask(cols - 16);
+    const __mmask16 mask0 = bn_lane_mask(cols), mask1 = bn_lane_mask(cols - 16);
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
         acc[r][0] = _mm512_setzero_ps();

@@ -50,14 +50,9 @@ void bn_sparse_transposed_product_portable(int n, int j_begin, int j_end, const 
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "avx512_lanes.h"
 
 #define BN_SPARSE_TARGET __attribute__((target("avx512f")))
-
-static inline __mmask16 lanes(int count) {
-    if (count <= 0) return 0;
-    if (count >= 16) return 0xFFFF;
-    return (__mmask16)((1u << count) - 1u);
-}
 
 // Columns of x in tiles of 64 (four zmm accumulators): a tile of x over the batch (100 rows: 25 KiB) stays in L1
 // while every output row of [j_begin, j_end) passes over it.
@@ -67,7 +62,8 @@ BN_SPARSE_TARGET static void product_avx512(int n, int j_begin, int j_end, const
     const __m512 a = _mm512_set1_ps(alpha);
     for (int i0 = 0; i0 < n; i0 += 64) {
         const int left = n - i0;
-        const __mmask16 m0 = lanes(left), m1 = lanes(left - 16), m2 = lanes(left - 32), m3 = lanes(left - 48);
+        const __mmask16 m0 = bn_lane_mask(left), m1 = bn_lane_mask(left - 16);
+        const __mmask16 m2 = bn_lane_mask(left - 32), m3 = bn_lane_mask(left - 48);
         const float *xt = x + i0;
         for (int j = j_begin; j < j_end; j++) {
             __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(),

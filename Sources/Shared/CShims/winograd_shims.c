@@ -6,13 +6,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "avx512_lanes.h"
 
 #define BN_AVX512_TARGET __attribute__((target("avx512f")))
-
-static inline __mmask16 lane_mask(int count) {
-    if (count >= 16) return 0xFFFF;
-    return (__mmask16)((1u << count) - 1u);
-}
 
 // (x0·4 − x2·5) + x4, c − d·4, e + f·4, a + b·2, a − b·2, (x1·4 − x3·5) + x5 with a = x4 − x2, b = x3 − x1,
 // c = x3 + x4, d = x1 + x2, e = x4 − x3, f = x1 − x2.
@@ -38,7 +34,7 @@ BN_AVX512_TARGET void bn_winograd4x4_input_row(const float *origin, ptrdiff_t ro
         const float *tile = origin + (ptrdiff_t)4 * t * channels;
         float *destination = out + (ptrdiff_t)t * channels;
         for (int c = 0; c < channels; c += 16) {
-            const __mmask16 mask = lane_mask(channels - c);
+            const __mmask16 mask = bn_lane_mask(channels - c);
             __m512 columns[6][6];  // columns[j][i]: row i of Bᵀ d, column j
             for (int j = 0; j < 6; j++) {
                 __m512 x[6];
@@ -80,7 +76,7 @@ BN_AVX512_TARGET void bn_winograd4x4_output_tile(const float *source, ptrdiff_t 
                                                  int rows, int columns) {
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < channels; c += 16) {
-        const __mmask16 mask = lane_mask(channels - c);
+        const __mmask16 mask = bn_lane_mask(channels - c);
         __m512 s[6][4];  // s[b][a]: row a of Aᵀ M, column b
         for (int b = 0; b < 6; b++) {
             __m512 x[6];
@@ -120,7 +116,7 @@ BN_AVX512_TARGET void bn_winograd2x2_input_row(const float *origin, ptrdiff_t ro
         const float *tile = origin + (ptrdiff_t)2 * t * channels;
         float *destination = out + (ptrdiff_t)t * channels;
         for (int c = 0; c < channels; c += 16) {
-            const __mmask16 mask = lane_mask(channels - c);
+            const __mmask16 mask = bn_lane_mask(channels - c);
             __m512 columns[4][4];  // columns[j][i]: row i of Bᵀ d, column j
             for (int j = 0; j < 4; j++) {
                 const float *p = tile + (ptrdiff_t)j * channels + c;
@@ -150,7 +146,7 @@ BN_AVX512_TARGET void bn_winograd2x2_output_tile(const float *source, ptrdiff_t 
                                                  int rows, int columns) {
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < channels; c += 16) {
-        const __mmask16 mask = lane_mask(channels - c);
+        const __mmask16 mask = bn_lane_mask(channels - c);
         __m512 s[4][2];  // s[b][a]: row a of Aᵀ M, column b
         for (int b = 0; b < 4; b++) {
             const float *p = source + c + (ptrdiff_t)b * stride;

@@ -9,13 +9,11 @@ import Synchronization
 /// loop only schedules and moves messages: each job is a `pwrite` of one shard's rows (`PartFiles.writeShard`),
 /// recorded with the SHA-256 the worker computed of them (the coordinator hashes no feature byte). A thread takes
 /// every job waiting (up to `batch`), writes them, then fsyncs each part file they touched once: under load the
-/// fsyncs are grouped. The loop takes the outcomes with `takeFinished()`
-/// and makes their journal log lines durable in one append (one fsync for the group).
+/// fsyncs are grouped. The loop takes the outcomes with `takeFinished()` and makes their journal log lines durable
+/// in one append (one fsync for the group).
 ///
-/// Rows go past the page cache (`InPlaceWrite.writeDirect`) when the shard's range is block-aligned (7×7×512
-/// features: every shard), copied with its skipped rows' zeros into an aligned buffer of the thread's; otherwise,
-/// or where the filesystem refuses direct I/O, through it (`PartFiles.writeShard`). Either way the fsync of the
-/// batch makes them durable.
+/// Each thread lays its shards out in a `DirectWriteBuffer` of its own, so that rows go past the page cache where
+/// the range allows (`PartFiles.writeShard`); either way the fsync of the batch makes them durable.
 ///
 /// Jobs of different shards write disjoint ranges, so any number may run at once. `submit` and `takeFinished`
 /// may be called from any thread; state is under one mutex, and a semaphore counts the jobs waiting.
@@ -104,60 +102,12 @@ final class ShardWriterPool: Sendable {
         }
     }
 
-    /// Writes one shard's rows (unsynced) and returns its record: directly when its range allows, else through
-    /// the page cache.
-    private func store(_ job: Job, scratch: inout UnsafeMutableRawBufferPointer) throws -> ShardRecord {
-        let location = try parts.location(of: job.span, splitImageCount: job.splitImageCount)
-        let rowBytes = parts.rowBytes
-        let skippedOffsets = Set(job.skipped.map(\.offset))
-        if location.offset % InPlaceWrite.directBlock == 0, location.size % InPlaceWrite.directBlock == 0,
-            location.size == job.span.count * rowBytes,
-            job.features.count == (job.span.count - skippedOffsets.count) * rowBytes
-        {
-            if scratch.count < location.size {
-                scratch.deallocate()
-                scratch = .allocate(byteCount: location.size, alignment: InPlaceWrite.directMemoryAlignment)
-            }
-            let shard = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<location.size])
-            job.features.withUnsafeBytes { rows in
-                var source = 0
-                for offset in 0..<job.span.count {
-                    let target = shard.baseAddress! + offset * rowBytes
-                    if skippedOffsets.contains(offset) {
-                        target.initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes)
-                    } else {
-                        target.copyMemory(from: rows.baseAddress! + source, byteCount: rowBytes)
-                        source += rowBytes
-                    }
-                }
-            }
-            let bytes = UnsafeRawBufferPointer(shard)
-            let direct: Bool
-            do {
-                direct = try InPlaceWrite.writeDirect(bytes, to: parts.path(location.part), at: location.offset)
-            } catch {
-                throw JournalError(.io, error.description)
-            }
-            if direct {
-                return ShardRecord(
-                    shard: job.span.id, split: job.span.split, start: job.span.start, count: job.span.count,
-                    location: location, sha256: job.sha256, skipped: job.skipped, inputs: job.inputs)
-            }
-        }
-        return try job.features.withUnsafeBytes {
-            try parts.writeShard(
-                job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped, inputs: job.inputs,
-                sha256: job.sha256, sync: false)
-        }
-    }
-
     /// Jobs a thread takes at once (their part files are fsynced once for all of them).
     static let batch = 64
 
     private func run() {
         // This thread's aligned buffer for direct writes, grown to the largest shard.
-        var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-        defer { scratch.deallocate() }
+        let buffer = DirectWriteBuffer()
         while true {
             waiting.wait()
             let jobs: [Job] = state.withLock { state in
@@ -177,7 +127,11 @@ final class ShardWriterPool: Sendable {
             var written: [(record: ShardRecord, worker: String)] = []
             for job in jobs {
                 do {
-                    let record = try store(job, scratch: &scratch)
+                    let record = try job.features.withUnsafeBytes {
+                        try parts.writeShard(
+                            job.span, splitImageCount: job.splitImageCount, rows: $0, skipped: job.skipped,
+                            inputs: job.inputs, sha256: job.sha256, sync: false, buffer: buffer)
+                    }
                     written.append((record, job.worker))
                 } catch {
                     outcomes.append(.failed(shard: job.span.id, reason: "\(error)"))

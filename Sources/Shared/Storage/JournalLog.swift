@@ -312,15 +312,11 @@ public final class JournalLog {
 /// another order, a number that is not a plain integer, anything after the closing brace); the caller then hands
 /// the line to `JSONDecoder`, which decides. So a line this reader accepts is one `JSONDecoder` reads the same way.
 struct JournalLineReader {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index: Int
-    private let end: Int
+    private var cursor: JSONByteCursor
 
     /// Reads the bytes `range` of `bytes` (one line, without its newline).
     init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
-        self.bytes = bytes
-        index = range.lowerBound
-        end = range.upperBound
+        cursor = JSONByteCursor(bytes, range)
     }
 
     /// The line's event, or nil when it is not spelled as `append` spells it.
@@ -331,7 +327,7 @@ struct JournalLineReader {
                 let part = string(), literal(",\"size\":"), let size = integer(), literal("},\"sha256\":"),
                 let sha256 = string(), literal(",\"shard\":"), let shard = integer(), literal(",\"skipped\":["),
                 let skipped = skippedImages(), literal(",\"split\":"), let split = string(),
-                literal(",\"start\":"), let start = integer(), literal("}}"), index == end
+                literal(",\"start\":"), let start = integer(), literal("}}"), cursor.atEnd
             else { return nil }
             return .done(
                 ShardRecord(
@@ -340,7 +336,7 @@ struct JournalLineReader {
                     inputsDigest: inputs))
         }
         if literal("{\"invalidated\":{\"reason\":") {
-            guard let reason = string(), literal(",\"shard\":"), let shard = integer(), literal("}}"), index == end
+            guard let reason = string(), literal(",\"shard\":"), let shard = integer(), literal("}}"), cursor.atEnd
             else { return nil }
             return .invalidated(shard: shard, reason: reason)
         }
@@ -361,48 +357,9 @@ struct JournalLineReader {
         }
     }
 
-    private mutating func literal(_ text: StaticString) -> Bool {
-        let count = text.utf8CodeUnitCount
-        guard end - index >= count else { return false }
-        let expected = text.utf8Start
-        for offset in 0..<count where bytes[index + offset] != expected[offset] { return false }
-        index += count
-        return true
-    }
-
-    /// An integer as JSON spells one (no leading zeros, no fraction or exponent) that fits an `Int`.
-    private mutating func integer() -> Int? {
-        let negative = index < end && bytes[index] == UInt8(ascii: "-")
-        if negative { index += 1 }
-        let first = index
-        var value = 0
-        while index < end, bytes[index] &- UInt8(ascii: "0") < 10 {
-            let (product, overflowed) = value.multipliedReportingOverflow(by: 10)
-            let (sum, carried) = product.addingReportingOverflow(Int(bytes[index] &- UInt8(ascii: "0")))
-            guard !overflowed && !carried else { return nil }
-            value = sum
-            index += 1
-        }
-        guard index > first, index - first == 1 || bytes[first] != UInt8(ascii: "0") else { return nil }
-        return negative ? -value : value
-    }
-
-    /// A string of printable ASCII without escapes.
-    private mutating func string() -> String? {
-        guard index < end, bytes[index] == UInt8(ascii: "\"") else { return nil }
-        let first = index + 1
-        var position = first
-        while position < end {
-            let byte = bytes[position]
-            if byte == UInt8(ascii: "\"") {
-                index = position + 1
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[first..<position]), as: UTF8.self)
-            }
-            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
-            position += 1
-        }
-        return nil
-    }
+    private mutating func literal(_ text: StaticString) -> Bool { cursor.literal(text) }
+    private mutating func integer() -> Int? { cursor.integer() }
+    private mutating func string() -> String? { cursor.string() }
 }
 
 /// What tells one state of a file from another: device, inode, size, and modification and status-change times

@@ -195,6 +195,9 @@ public final class PartFiles: Sendable {
 
 extension PartFiles {
     /// Writes a finished shard's rows in place and returns its record for the journal log (not yet committed).
+    /// The rows go past the page cache (`InPlaceWrite.writeDirect`) when they are laid out in `buffer` and the
+    /// range is block-aligned (7×7×512 features: every shard); otherwise, or where the filesystem refuses direct
+    /// I/O, through it.
     ///
     /// - Parameters:
     ///   - rows: float32 values of the shard's images that were not skipped, in shard order, `featureCount` each
@@ -203,29 +206,37 @@ extension PartFiles {
     ///   - sha256: the rows' SHA-256 as laid out (zeros for skipped images) when the sender computed it; the
     ///     record takes it as it stands (reading the part checks it). Computed here when nil.
     ///   - sync: fsync the part file after the write; when false, `sync(_:)` it before committing the record.
+    ///   - buffer: the calling thread's buffer to lay the rows out in (one is made when rows are skipped).
     public func writeShard(
         _ span: ShardSpan, splitImageCount: Int, rows: UnsafeRawBufferPointer, skipped: [ShardPart.Skipped],
-        inputs: [InputStamp?], sha256 given: String? = nil, sync: Bool = true
+        inputs: [InputStamp?], sha256 given: String? = nil, sync: Bool = true, buffer: DirectWriteBuffer? = nil
     ) throws -> ShardRecord {
         let location = try location(of: span, splitImageCount: splitImageCount)
         let skippedOffsets = Set(skipped.map(\.offset))
         precondition(rows.count == (span.count - skippedOffsets.count) * rowBytes, "rows do not match the shard")
-        var sha256: String
-        if skippedOffsets.isEmpty {
-            sha256 = try write(rows, at: location, hashing: given == nil, sync: sync)
+        // Without skipped images and without a buffer, the rows are written as they are (through the page cache:
+        // an array's bytes are not page-aligned).
+        let layout = buffer ?? (skippedOffsets.isEmpty ? nil : DirectWriteBuffer())
+        let bytes: UnsafeRawBufferPointer
+        if let layout {
+            let target = layout.bytes(count: location.size)
+            ShardRows.layOut(rows, rowBytes: rowBytes, count: span.count, skipped: skippedOffsets, into: target)
+            bytes = UnsafeRawBufferPointer(target)
         } else {
-            var all = [UInt8](repeating: 0, count: location.size)
-            var source = 0
-            all.withUnsafeMutableBytes { target in
-                for offset in 0..<span.count where !skippedOffsets.contains(offset) {
-                    (target.baseAddress! + offset * rowBytes).copyMemory(
-                        from: rows.baseAddress! + source, byteCount: rowBytes)
-                    source += rowBytes
-                }
-            }
-            sha256 = try all.withUnsafeBytes { try write($0, at: location, hashing: given == nil, sync: sync) }
+            bytes = rows
         }
-        if let given { sha256 = given }
+        let direct: Bool
+        do { direct = try InPlaceWrite.writeDirect(bytes, to: path(location.part), at: location.offset) } catch {
+            throw JournalError(.io, error.description)
+        }
+        let sha256: String
+        if direct {
+            if sync { try self.sync(location.part) }
+            sha256 = given ?? Checksum.sha256Hex(bytes)
+        } else {
+            let computed = try write(bytes, at: location, hashing: given == nil, sync: sync)
+            sha256 = given ?? computed
+        }
         return ShardRecord(
             shard: span.id, split: span.split, start: span.start, count: span.count, location: location,
             sha256: sha256, skipped: skipped, inputs: inputs)

@@ -481,99 +481,57 @@ extension JournalManifest {
 /// and `start`, in any order, integers as JSON spells them, the split a string without escapes. Gives nil for
 /// anything else, which is then left to `JSONDecoder`.
 struct ShardPlanReader {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    private var cursor: JSONByteCursor
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { cursor = JSONByteCursor(bytes, 0..<bytes.count) }
 
     mutating func shards() -> [ShardSpan]? {
         // A raw line feed is never inside a JSON string, and only the top level's keys are indented by two spaces.
+        let bytes = cursor.bytes
         let key = Array("\n  \"shards\" : [".utf8)
         guard bytes.count >= key.count,
             let found = (0...(bytes.count - key.count)).first(where: { start in
                 bytes[start] == 10 && (0..<key.count).allSatisfy { bytes[start + $0] == key[$0] }
             })
         else { return nil }
-        index = found + key.count
+        cursor.move(to: found + key.count)
         var shards: [ShardSpan] = []
-        skipSpace()
-        if take(UInt8(ascii: "]")) { return shards }
+        cursor.skipSpace()
+        if cursor.take(UInt8(ascii: "]")) { return shards }
         while true {
             guard let shard = shard() else { return nil }
             shards.append(shard)
-            skipSpace()
-            if take(UInt8(ascii: "]")) { return shards }
-            guard take(UInt8(ascii: ",")) else { return nil }
-            skipSpace()
+            cursor.skipSpace()
+            if cursor.take(UInt8(ascii: "]")) { return shards }
+            guard cursor.take(UInt8(ascii: ",")) else { return nil }
+            cursor.skipSpace()
         }
     }
 
     private mutating func shard() -> ShardSpan? {
-        guard take(UInt8(ascii: "{")) else { return nil }
+        guard cursor.take(UInt8(ascii: "{")) else { return nil }
         var id: Int?
         var split: String?
         var start: Int?
         var count: Int?
         while true {
-            skipSpace()
-            guard let name = string() else { return nil }
-            skipSpace()
-            guard take(UInt8(ascii: ":")) else { return nil }
-            skipSpace()
+            cursor.skipSpace()
+            guard let name = cursor.string() else { return nil }
+            cursor.skipSpace()
+            guard cursor.take(UInt8(ascii: ":")) else { return nil }
+            cursor.skipSpace()
             switch name {
-            case "id" where id == nil: id = integer()
-            case "start" where start == nil: start = integer()
-            case "count" where count == nil: count = integer()
-            case "split" where split == nil: split = string()
+            case "id" where id == nil: id = cursor.integer()
+            case "start" where start == nil: start = cursor.integer()
+            case "count" where count == nil: count = cursor.integer()
+            case "split" where split == nil: split = cursor.string()
             default: return nil
             }
-            skipSpace()
-            if take(UInt8(ascii: "}")) { break }
-            guard take(UInt8(ascii: ",")) else { return nil }
+            cursor.skipSpace()
+            if cursor.take(UInt8(ascii: "}")) { break }
+            guard cursor.take(UInt8(ascii: ",")) else { return nil }
         }
         guard let id, let split, let start, let count else { return nil }
         return ShardSpan(id: id, split: split, start: start, count: count)
-    }
-
-    private mutating func skipSpace() {
-        while index < bytes.count, bytes[index] == 32 || bytes[index] == 10 || bytes[index] == 13 || bytes[index] == 9 {
-            index += 1
-        }
-    }
-
-    private mutating func take(_ byte: UInt8) -> Bool {
-        guard index < bytes.count, bytes[index] == byte else { return false }
-        index += 1
-        return true
-    }
-
-    private mutating func integer() -> Int? {
-        let negative = take(UInt8(ascii: "-"))
-        let first = index
-        var value = 0
-        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
-            let (product, overflowed) = value.multipliedReportingOverflow(by: 10)
-            let (sum, carried) = product.addingReportingOverflow(Int(bytes[index] &- UInt8(ascii: "0")))
-            guard !overflowed && !carried else { return nil }
-            value = sum
-            index += 1
-        }
-        guard index > first, index - first == 1 || bytes[first] != UInt8(ascii: "0") else { return nil }
-        return negative ? -value : value
-    }
-
-    private mutating func string() -> String? {
-        guard take(UInt8(ascii: "\"")) else { return nil }
-        let first = index
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                index += 1
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[first..<(index - 1)]), as: UTF8.self)
-            }
-            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { return nil }
-            index += 1
-        }
-        return nil
     }
 }

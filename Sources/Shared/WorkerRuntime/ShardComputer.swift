@@ -179,12 +179,11 @@ final class ShardComputer: @unchecked Sendable {
             // one); only the range and its hash go back.
             let rowBytes = extractor.featureCount * 4
             var rows = [UInt8](repeating: 0, count: count * rowBytes)
-            let skippedOffsets = Set(skipped.map(\.offset))
-            var source = 0
-            for offset in 0..<count where !skippedOffsets.contains(offset) {
-                rows.replaceSubrange(
-                    (offset * rowBytes)..<((offset + 1) * rowBytes), with: features[source..<(source + rowBytes)])
-                source += rowBytes
+            features.withUnsafeBytes { sent in
+                rows.withUnsafeMutableBytes {
+                    ShardRows.layOut(
+                        sent, rowBytes: rowBytes, count: count, skipped: Set(skipped.map(\.offset)), into: $0)
+                }
             }
             guard part.size == rows.count else {
                 let why =
