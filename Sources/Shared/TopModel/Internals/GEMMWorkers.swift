@@ -82,31 +82,35 @@ final class GEMMWorkers: @unchecked Sendable {
         return boundary(part)..<boundary(part + 1)
     }
 
-    /// `y[m, n] = x[m, k] · wT[n, k]ᵀ + beta·y` split over output columns (`wT` is the kernel transposed).
+    /// `y[m, n] = x[m, k] · wT[n, k]ᵀ + beta·y` split over output columns (`wT` is the kernel transposed, rows
+    /// `ldw` floats apart, default k).
     func multiplyTransposedB(
-        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ wT: UnsafePointer<Float>, beta: Float,
+        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ wT: UnsafePointer<Float>, ldw: Int? = nil, beta: Float,
         _ y: UnsafeMutablePointer<Float>
     ) {
+        let ldw = ldw ?? k
         run { part in
             let columns = range(part, of: n)
             guard !columns.isEmpty else { return }
             sgemm(
-                transposeB: true, m: m, n: columns.count, k: k, x, wT + columns.lowerBound * k, ldb: k, beta: beta,
+                transposeB: true, m: m, n: columns.count, k: k, x, wT + columns.lowerBound * ldw, ldb: ldw, beta: beta,
                 y + columns.lowerBound, ldc: n)
         }
     }
 
-    /// `c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta·c` split over output rows.
+    /// `c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta·c` split over output rows (c's rows `ldc` floats apart,
+    /// default n).
     func multiplyTransposedA(
         m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, beta: Float,
-        _ c: UnsafeMutablePointer<Float>
+        _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
     ) {
+        let ldc = ldc ?? n
         run { part in
             let rows = range(part, of: m)
             guard !rows.isEmpty else { return }
             sgemm(
                 transposeA: true, m: rows.count, n: n, k: k, alpha: alpha, a + rows.lowerBound, lda: m, b,
-                beta: beta, c + rows.lowerBound * n)
+                beta: beta, c + rows.lowerBound * ldc, ldc: ldc)
         }
     }
 }

@@ -21,11 +21,12 @@ struct SparseGradient {
                 Int32(batch), Int32(hidden), dH, offsets.baseAddress!, rows.baseAddress!, values.baseAddress!))
     }
 
-    /// Output rows `outputRows` (hidden units) of the product, x `[batch, inputs]`, out `[hidden, inputs]`; beta 0
-    /// (out not read) or 1. `portable` takes the portable path whatever the CPU (tests).
+    /// Output rows `outputRows` (hidden units) of the product, x `[batch, inputs]`, out `[hidden, inputs]` with rows
+    /// `outStride` floats apart (default `inputs`); beta 0 (out not read) or 1. `portable` takes the portable path
+    /// whatever the CPU (tests).
     func product(
         inputs: Int, outputRows: Range<Int>, x: UnsafePointer<Float>, alpha: Float, beta: Float,
-        out: UnsafeMutablePointer<Float>, portable: Bool = false
+        out: UnsafeMutablePointer<Float>, outStride: Int? = nil, portable: Bool = false
     ) {
         precondition(beta == 0 || beta == 1)
         guard !outputRows.isEmpty else { return }
@@ -33,6 +34,6 @@ struct SparseGradient {
         product(
             Int32(inputs), Int32(outputRows.lowerBound), Int32(outputRows.upperBound), x, Int32(inputs),
             offsets.baseAddress!, rows.baseAddress!, values.baseAddress!, alpha, beta == 1 ? 1 : 0, out,
-            Int32(inputs))
+            Int32(outStride ?? inputs))
     }
 }
