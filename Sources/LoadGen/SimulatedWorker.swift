@@ -31,7 +31,7 @@ struct SimulationSettings: Sendable {
 
 /// The SHA-256 a plain-mode result carries of its rows (`ShardResult.rowsSHA256`), shared by every simulated
 /// worker of the process. Rows of `Float(i % 4096)` depend only on the shard's start modulo 4096, its size and
-/// its skipped offsets, so each such pattern is hashed once (`Checksum.sha256HexOfRows` of the very bytes sent);
+/// its skipped offsets, so each such pattern is hashed once (`ShardRows.sha256Hex` of the very bytes sent);
 /// the simulated workers stand for machines of their own, where the hash costs its worker about 2 ms per 3.2 MB,
 /// not the coordinator's cores. The coordinator checks it whenever the part is read.
 final class RowHashes: Sendable {
@@ -48,7 +48,7 @@ final class RowHashes: Sendable {
     {
         let pattern = Pattern(phase: start % 4096, count: count, featureCount: featureCount, skipped: skipped.sorted())
         if let hash = known.withLock({ $0[pattern] }) { return hash }
-        let hash = Checksum.sha256HexOfRows(rows, rowBytes: featureCount * 4, count: count, skipped: skipped)
+        let hash = ShardRows.sha256Hex(rows, rowBytes: featureCount * 4, count: count, skipped: skipped)
         known.withLock { $0[pattern] = hash }
         return hash
     }

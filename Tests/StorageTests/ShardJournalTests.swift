@@ -166,7 +166,7 @@ struct ShardJournalTests {
             let values = (0..<span.count).filter { !skipped.contains($0) }.flatMap { Self.row(span.start + $0) }
             // The sender's hash of the rows as laid out, zeros for a skipped image, without laying them out.
             let given = values.withUnsafeBytes {
-                Checksum.sha256HexOfRows($0, rowBytes: rowBytes, count: span.count, skipped: Set(skipped))
+                ShardRows.sha256Hex($0, rowBytes: rowBytes, count: span.count, skipped: Set(skipped))
             }
             let record = try values.withUnsafeBytes {
                 try journal.parts.writeShard(

@@ -484,12 +484,14 @@ final class ExtractionCoordinator {
             return drop("a result for another job or an unknown shard from \(name)")
         }
         let span = shards[result.shardID]
-        guard result.start == span.start, result.count == span.count, result.featureCount == inputs.featureCount
-        else {
+        // A result that cannot be stored: the shard goes back to the scheduler, to be computed again.
+        func dropResult(_ why: String) {
             scheduler.release(identity, shard: result.shardID)
             workers[identity]!.assignments[result.shardID] = nil
-            return drop("a result for shard \(result.shardID) from \(name) that does not match the plan")
+            drop("a result for shard \(result.shardID) from \(name) \(why)")
         }
+        guard result.start == span.start, result.count == span.count, result.featureCount == inputs.featureCount
+        else { return dropResult("that does not match the plan") }
         if scheduler.isDone(result.shardID) {
             duplicates += 1
             workers[identity]!.assignments[result.shardID] = nil
@@ -531,11 +533,7 @@ final class ExtractionCoordinator {
             }
             guard written.path == journal.parts.path(expected.part), written.offset == expected.offset,
                 written.size == expected.size, let sha256 = written.sha256
-            else {
-                scheduler.release(identity, shard: result.shardID)
-                workers[identity]!.assignments[result.shardID] = nil
-                return drop("a result for shard \(result.shardID) from \(name) written to another part range")
-            }
+            else { return dropResult("written to another part range") }
             toCommit.append(
                 (
                     ShardRecord(
@@ -545,15 +543,9 @@ final class ExtractionCoordinator {
         } else {
             guard skippedOffsets.count == skipped.count, skippedOffsets.allSatisfy({ $0 >= 0 && $0 < span.count }),
                 features.count == (span.count - skipped.count) * inputs.featureCount * 4
-            else {
-                scheduler.release(identity, shard: result.shardID)
-                workers[identity]!.assignments[result.shardID] = nil
-                return drop("a result for shard \(result.shardID) from \(name) whose features do not match its images")
-            }
+            else { return dropResult("whose features do not match its images") }
             guard let sha256 = result.rowsSHA256, sha256.utf8.count == 64 else {
-                scheduler.release(identity, shard: result.shardID)
-                workers[identity]!.assignments[result.shardID] = nil
-                return drop("a result for shard \(result.shardID) from \(name) without the SHA-256 of its rows")
+                return dropResult("without the SHA-256 of its rows")
             }
             // Plain mode: the rows go to the writer threads; the shard is logged when they are on disk, with the
             // worker's hash of them (checked whenever the part is read).

@@ -28,28 +28,6 @@ public enum Checksum {
         return hex(hasher.finalize())
     }
 
-    /// The SHA-256 of a shard's rows as they lie in its part file: `count` rows of `rowBytes` bytes, the rows of
-    /// the offsets in `skipped` zeros and the others taken in order from `rows` (which holds only those). Equals
-    /// `sha256Hex` of the laid-out bytes without laying them out.
-    public static func sha256HexOfRows(
-        _ rows: UnsafeRawBufferPointer, rowBytes: Int, count: Int, skipped: Set<Int>
-    ) -> String {
-        precondition(rows.count == (count - skipped.count) * rowBytes, "rows do not match the shard")
-        if skipped.isEmpty { return hex(SHA256.hash(data: rows)) }
-        var hasher = SHA256()
-        let zeros = [UInt8](repeating: 0, count: rowBytes)
-        var source = 0
-        for offset in 0..<count {
-            if skipped.contains(offset) {
-                hasher.update(data: zeros)
-            } else {
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: rows[source..<(source + rowBytes)]))
-                source += rowBytes
-            }
-        }
-        return hex(hasher.finalize())
-    }
-
     /// Bytes (a finalized digest, for one) as lowercase hex digits.
     public static func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)

@@ -1,3 +1,5 @@
+import Crypto
+
 /// A shard's rows as its part range holds them: `count` rows of `rowBytes` bytes in shard order, a skipped image's
 /// row zeros, the others taken in order from the rows that travel (which leave the skipped images out).
 public enum ShardRows {
@@ -6,21 +8,52 @@ public enum ShardRows {
         _ rows: UnsafeRawBufferPointer, rowBytes: Int, count: Int, skipped: Set<Int>,
         into target: UnsafeMutableRawBufferPointer
     ) {
-        precondition(rows.count == (count - skipped.count) * rowBytes, "rows do not match the shard")
         precondition(target.count == count * rowBytes, "the target does not hold the shard's rows")
-        if skipped.isEmpty {
-            target.copyMemory(from: rows)
-            return
-        }
-        var source = 0
-        for offset in 0..<count {
-            let row = target.baseAddress! + offset * rowBytes
-            if skipped.contains(offset) {
-                row.initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes)
+        guard var next = target.baseAddress else { return }
+        forEachRow(rows, rowBytes: rowBytes, count: count, skipped: skipped) { row in
+            if let row {
+                next.copyMemory(from: row.baseAddress!, byteCount: row.count)
+                next += row.count
             } else {
-                row.copyMemory(from: rows.baseAddress! + source, byteCount: rowBytes)
-                source += rowBytes
+                next.initializeMemory(as: UInt8.self, repeating: 0, count: rowBytes)
+                next += rowBytes
             }
+        }
+    }
+
+    /// The SHA-256 (hex) of the rows as laid out, without laying them out: `Checksum.sha256Hex` of `layOut`'s bytes.
+    public static func sha256Hex(_ rows: UnsafeRawBufferPointer, rowBytes: Int, count: Int, skipped: Set<Int>)
+        -> String
+    {
+        var hasher = SHA256()
+        let zeros = [UInt8](repeating: 0, count: skipped.isEmpty ? 0 : rowBytes)
+        forEachRow(rows, rowBytes: rowBytes, count: count, skipped: skipped) { row in
+            if let row { hasher.update(bufferPointer: row) } else { hasher.update(data: zeros) }
+        }
+        return Checksum.hex(hasher.finalize())
+    }
+
+    /// Calls `body` for each row in shard order: the row's bytes, or nil for a skipped image (a row of zeros). Rows
+    /// that follow one another without a skipped image between them come as one run, `body` then covering several.
+    private static func forEachRow(
+        _ rows: UnsafeRawBufferPointer, rowBytes: Int, count: Int, skipped: Set<Int>,
+        _ body: (UnsafeRawBufferPointer?) -> Void
+    ) {
+        precondition(rows.count == (count - skipped.count) * rowBytes, "rows do not match the shard")
+        var source = 0
+        var offset = 0
+        while offset < count {
+            if skipped.contains(offset) {
+                body(nil)
+                offset += 1
+                continue
+            }
+            var end = offset + 1
+            while end < count, !skipped.contains(end) { end += 1 }
+            let bytes = (end - offset) * rowBytes
+            body(UnsafeRawBufferPointer(rebasing: rows[source..<(source + bytes)]))
+            source += bytes
+            offset = end
         }
     }
 }

@@ -215,7 +215,7 @@ public struct ShardResult: Codable, Sendable, Equatable {
     /// Shared-filesystem mode: the part range the worker wrote (the assignment's) with the SHA-256 of its bytes.
     public var written: PartRange?
     /// Plain mode: the SHA-256 of the shard's rows as they will lie in the part file (a skipped image's row
-    /// zeros; `Checksum.sha256HexOfRows`), computed by the worker. The coordinator records it as it stands
+    /// zeros; `ShardRows.sha256Hex`), computed by the worker. The coordinator records it as it stands
     /// and never hashes a feature byte; reading the part checks it, so the check covers the wire, the
     /// coordinator's memory and the disk.
     public var rowsSHA256: String?

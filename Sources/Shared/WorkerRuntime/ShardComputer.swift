@@ -203,7 +203,7 @@ final class ShardComputer: @unchecked Sendable {
         // Plain mode: the hash of the rows as the part file will hold them goes with them (the coordinator
         // records it without hashing).
         result.rowsSHA256 = features.withUnsafeBytes {
-            Checksum.sha256HexOfRows(
+            ShardRows.sha256Hex(
                 $0, rowBytes: extractor.featureCount * 4, count: count, skipped: Set(skipped.map(\.offset)))
         }
         return ComputedShard(session: shard.session, result: result, features: features)

@@ -83,12 +83,11 @@ final class GEMMWorkers: @unchecked Sendable {
     }
 
     /// `y[m, n] = x[m, k] · wT[n, k]ᵀ + beta·y` split over output columns (`wT` is the kernel transposed, rows
-    /// `ldw` floats apart, default k).
+    /// `ldw` floats apart).
     func multiplyTransposedB(
-        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ wT: UnsafePointer<Float>, ldw: Int? = nil, beta: Float,
+        m: Int, n: Int, k: Int, _ x: UnsafePointer<Float>, _ wT: UnsafePointer<Float>, ldw: Int, beta: Float,
         _ y: UnsafeMutablePointer<Float>
     ) {
-        let ldw = ldw ?? k
         run { part in
             let columns = range(part, of: n)
             guard !columns.isEmpty else { return }
@@ -98,13 +97,11 @@ final class GEMMWorkers: @unchecked Sendable {
         }
     }
 
-    /// `c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta·c` split over output rows (c's rows `ldc` floats apart,
-    /// default n).
+    /// `c[m, n] = alpha · a[k, m]ᵀ · b[k, n] + beta·c` split over output rows (c's rows `ldc` floats apart).
     func multiplyTransposedA(
         m: Int, n: Int, k: Int, alpha: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, beta: Float,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+        _ c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let ldc = ldc ?? n
         run { part in
             let rows = range(part, of: m)
             guard !rows.isEmpty else { return }
